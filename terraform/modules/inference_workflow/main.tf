@@ -1,0 +1,410 @@
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+
+  function_names = { for k, _ in var.functions : k => "${var.name}-${replace(k, "_", "-")}" }
+  function_arns = {
+    for k, n in local.function_names : k => "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${n}"
+  }
+  state_machine_names = { for k, _ in var.state_machines : k => "${var.name}-${replace(k, "_", "-")}" }
+  # Known before creation, so one machine can start another without a dependency cycle.
+  state_machine_arns = {
+    for k, n in local.state_machine_names : k => "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${n}"
+  }
+
+  layer_arns = concat(
+    var.layer == null ? [] : [aws_lambda_layer_version.shared[0].arn],
+    var.extra_layer_arns,
+  )
+
+  common_environment = {
+    STAGE_NAME                   = var.name
+    ENDPOINT_NAME                = var.endpoint_name
+    REVIEW_QUEUE_URL             = aws_sqs_queue.review.url
+    IMAGES_BUCKET                = var.images_bucket
+    POWERTOOLS_LOG_LEVEL         = var.log_level
+    POWERTOOLS_METRICS_NAMESPACE = "VehicleClassifier/Workflow"
+  }
+
+  template_variables = merge(
+    { for k, arn in local.function_arns : "${k}_function_arn" => arn },
+    { for k, arn in local.state_machine_arns : "${k}_state_machine_arn" => arn },
+    {
+      review_queue_url = aws_sqs_queue.review.url
+      review_queue_arn = aws_sqs_queue.review.arn
+      endpoint_name    = var.endpoint_name
+    },
+  )
+}
+
+# --- review queue --------------------------------------------------------------------------------
+
+resource "aws_sqs_queue" "review" {
+  name                              = "${var.name}-review"
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 3600
+  message_retention_seconds         = var.review_message_retention_seconds
+  visibility_timeout_seconds        = 300
+  tags                              = var.tags
+}
+
+data "aws_iam_policy_document" "review_queue" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.review.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "review" {
+  queue_url = aws_sqs_queue.review.id
+  policy    = data.aws_iam_policy_document.review_queue.json
+}
+
+# --- Lambda functions ----------------------------------------------------------------------------
+
+resource "aws_lambda_layer_version" "shared" {
+  count = var.layer == null ? 0 : 1
+
+  layer_name               = "${var.name}-shared"
+  filename                 = var.layer.filename
+  source_code_hash         = var.layer.source_code_hash
+  compatible_runtimes      = [var.runtime]
+  compatible_architectures = [var.architecture]
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.function_names
+
+  name              = "/aws/lambda/${each.value}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.function_names
+
+  name_prefix        = "${substr(each.value, 0, 37)}-"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = var.functions
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+  }
+
+  statement {
+    sid       = "XRayTracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions.
+  }
+
+  statement {
+    sid       = "DecryptEnvironmentAndData"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  dynamic "statement" {
+    for_each = contains(each.value.permissions, "read_images") ? [1] : []
+    content {
+      sid       = "ReadImages"
+      actions   = ["s3:GetObject"]
+      resources = ["${var.images_bucket_arn}/${var.images_prefix}*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(each.value.permissions, "invoke_endpoint") ? [1] : []
+    content {
+      sid       = "InvokeEndpoint"
+      actions   = ["sagemaker:InvokeEndpoint"]
+      resources = [var.endpoint_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(each.value.permissions, "send_to_review_queue") ? [1] : []
+    content {
+      sid       = "SendToReviewQueue"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.review.arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = var.functions
+
+  name   = "least-privilege"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.function[each.key].json
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_116:Invoked synchronously by Step Functions; a DLQ only applies to async invokes. Failures surface in the execution and its alarm.
+  #checkov:skip=CKV_AWS_117:Calls only AWS APIs (S3, SageMaker, SQS) over TLS with IAM; no private resources to reach through a VPC.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is a per-stage variable (reserved_concurrency); new accounts with a 10-execution quota cannot reserve any.
+  #checkov:skip=CKV_AWS_272:Code signing is optional (code_signing_config_arn) because it needs an AWS Signer profile per account; zips are reproducible and pinned by source_code_hash.
+  for_each = var.functions
+
+  function_name                  = local.function_names[each.key]
+  description                    = "${var.name} inference workflow: ${each.key}"
+  role                           = aws_iam_role.function[each.key].arn
+  filename                       = each.value.filename
+  source_code_hash               = each.value.source_code_hash
+  handler                        = each.value.handler
+  runtime                        = var.runtime
+  architectures                  = [var.architecture]
+  memory_size                    = each.value.memory_size
+  timeout                        = each.value.timeout
+  layers                         = local.layer_arns
+  kms_key_arn                    = var.kms_key_arn
+  reserved_concurrent_executions = var.reserved_concurrency == null ? -1 : var.reserved_concurrency
+  code_signing_config_arn        = var.code_signing_config_arn
+
+  environment {
+    variables = merge(
+      local.common_environment,
+      { POWERTOOLS_SERVICE_NAME = each.key },
+      each.value.environment,
+    )
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
+}
+
+# --- state machines --------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "state_machine" {
+  for_each = local.state_machine_names
+
+  name              = "/aws/vendedlogs/states/${each.value}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "states_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "state_machine" {
+  name_prefix        = "${substr(var.name, 0, 30)}-states-"
+  assume_role_policy = data.aws_iam_policy_document.states_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "state_machine" {
+  statement {
+    sid       = "InvokeWorkflowFunctions"
+    actions   = ["lambda:InvokeFunction"]
+    resources = flatten([for arn in values(local.function_arns) : [arn, "${arn}:*"]])
+  }
+
+  statement {
+    sid       = "SendToReviewQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.review.arn]
+  }
+
+  statement {
+    sid       = "EncryptReviewMessages"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "StartChildExecutions"
+    actions   = ["states:StartExecution"]
+    resources = values(local.state_machine_arns)
+  }
+
+  statement {
+    sid       = "TrackChildExecutions"
+    actions   = ["states:DescribeExecution", "states:StopExecution"]
+    resources = [for n in values(local.state_machine_names) : "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${n}:*"]
+  }
+
+  statement {
+    sid       = "SyncChildExecutionsRule"
+    actions   = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
+    resources = ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"]
+  }
+
+  statement {
+    sid = "DeliverExecutionLogs"
+    actions = [
+      "logs:CreateLogDelivery",
+      "logs:GetLogDelivery",
+      "logs:UpdateLogDelivery",
+      "logs:DeleteLogDelivery",
+      "logs:ListLogDeliveries",
+      "logs:PutResourcePolicy",
+      "logs:DescribeResourcePolicies",
+      "logs:DescribeLogGroups",
+    ]
+    resources = ["*"] # CloudWatch Logs vended delivery has no resource-level permissions.
+  }
+
+  statement {
+    sid = "XRayTracing"
+    actions = [
+      "xray:PutTraceSegments",
+      "xray:PutTelemetryRecords",
+      "xray:GetSamplingRules",
+      "xray:GetSamplingTargets",
+    ]
+    resources = ["*"] # X-Ray has no resource-level permissions.
+  }
+}
+
+resource "aws_iam_role_policy" "state_machine" {
+  name   = "least-privilege"
+  role   = aws_iam_role.state_machine.id
+  policy = data.aws_iam_policy_document.state_machine.json
+}
+
+resource "aws_sfn_state_machine" "this" {
+  for_each = var.state_machines
+
+  name       = local.state_machine_names[each.key]
+  role_arn   = aws_iam_role.state_machine.arn
+  type       = each.value.type
+  definition = templatefile(each.value.template, merge(local.template_variables, each.value.variables))
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.state_machine[each.key].arn}:*"
+    include_execution_data = true
+    level                  = "ALL"
+  }
+
+  tracing_configuration {
+    enabled = true
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_iam_role_policy.state_machine]
+}
+
+# --- trigger: images uploaded under images_prefix start the workflow ---------------------------
+
+resource "aws_cloudwatch_event_rule" "image_uploaded" {
+  count = var.trigger_state_machine == null ? 0 : 1
+
+  name        = "${var.name}-image-uploaded"
+  description = "Objects created under s3://${var.images_bucket}/${var.images_prefix} start ${local.state_machine_names[var.trigger_state_machine]}."
+  event_pattern = jsonencode({
+    source      = ["aws.s3"]
+    detail-type = ["Object Created"]
+    detail = {
+      bucket = { name = [var.images_bucket] }
+      object = { key = [{ prefix = var.images_prefix }] }
+    }
+  })
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "events_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "trigger" {
+  count = var.trigger_state_machine == null ? 0 : 1
+
+  name_prefix        = "${substr(var.name, 0, 30)}-trigger-"
+  assume_role_policy = data.aws_iam_policy_document.events_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "trigger" {
+  count = var.trigger_state_machine == null ? 0 : 1
+
+  name = "start-workflow"
+  role = aws_iam_role.trigger[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "StartWorkflow"
+      Effect   = "Allow"
+      Action   = ["states:StartExecution"]
+      Resource = [aws_sfn_state_machine.this[var.trigger_state_machine].arn]
+    }]
+  })
+}
+
+resource "aws_cloudwatch_event_target" "image_uploaded" {
+  count = var.trigger_state_machine == null ? 0 : 1
+
+  rule     = aws_cloudwatch_event_rule.image_uploaded[0].name
+  arn      = aws_sfn_state_machine.this[var.trigger_state_machine].arn
+  role_arn = aws_iam_role.trigger[0].arn
+
+  input_transformer {
+    input_paths = {
+      bucket = "$.detail.bucket.name"
+      key    = "$.detail.object.key"
+    }
+    input_template = "{\"bucket\": <bucket>, \"key\": <key>}"
+  }
+}

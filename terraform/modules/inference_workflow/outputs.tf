@@ -1,0 +1,47 @@
+output "function_arns" {
+  description = "Lambda function ARNs by short name."
+  value       = { for k, f in aws_lambda_function.this : k => f.arn }
+}
+
+output "function_names" {
+  description = "Lambda function names by short name (CloudWatch dimension FunctionName)."
+  value       = { for k, f in aws_lambda_function.this : k => f.function_name }
+}
+
+output "function_role_arns" {
+  description = "Execution role ARN of each function."
+  value       = { for k, r in aws_iam_role.function : k => r.arn }
+}
+
+output "layer_arn" {
+  description = "ARN of the shared code layer version (null without a layer)."
+  value       = var.layer == null ? null : aws_lambda_layer_version.shared[0].arn
+}
+
+output "state_machine_arns" {
+  description = "State machine ARNs by short name."
+  value       = { for k, sm in aws_sfn_state_machine.this : k => sm.arn }
+}
+
+output "state_machine_role_arn" {
+  description = "Role the state machines run as."
+  value       = aws_iam_role.state_machine.arn
+}
+
+output "review_queue_url" {
+  description = "URL of the low-confidence review queue."
+  value       = aws_sqs_queue.review.url
+}
+
+output "review_queue_arn" {
+  description = "ARN of the review queue."
+  value       = aws_sqs_queue.review.arn
+}
+
+output "log_group_names" {
+  description = "Log groups of the functions and state machines."
+  value = concat(
+    [for g in aws_cloudwatch_log_group.function : g.name],
+    [for g in aws_cloudwatch_log_group.state_machine : g.name],
+  )
+}

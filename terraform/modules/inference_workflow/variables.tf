@@ -1,0 +1,209 @@
+variable "name" {
+  description = "Name prefix of every resource, e.g. `vehicle-classifier-dev`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,40}$", var.name))
+    error_message = "name must be 3-41 characters of lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "functions" {
+  description = <<-EOT
+    Lambda functions by short name (e.g. serialize_image), from the repo's reproducible build
+    (`python -m lambdas.build`): zip `filename`, its base64 SHA-256 `source_code_hash`, `handler`,
+    extra `environment`, `memory_size` (MB), `timeout` (s) and the `permissions` it needs, each one of
+    read_images (s3:GetObject under images_prefix), invoke_endpoint (sagemaker:InvokeEndpoint on
+    the endpoint), send_to_review_queue (sqs:SendMessage on the review queue).
+  EOT
+  type = map(object({
+    filename         = string
+    source_code_hash = string
+    handler          = string
+    environment      = optional(map(string), {})
+    memory_size      = optional(number, 256)
+    timeout          = optional(number, 30)
+    permissions      = optional(list(string), [])
+  }))
+
+  validation {
+    condition     = alltrue([for k, f in var.functions : can(regex("^[a-z][a-z0-9_]{0,30}$", k))])
+    error_message = "function keys must be snake_case names of at most 31 characters (they become `<name>-<key>`)."
+  }
+
+  validation {
+    condition = alltrue(flatten([for f in var.functions : [
+      for p in f.permissions : contains(["read_images", "invoke_endpoint", "send_to_review_queue"], p)
+    ]]))
+    error_message = "permissions may only be read_images, invoke_endpoint or send_to_review_queue."
+  }
+
+  validation {
+    condition     = alltrue([for f in var.functions : f.memory_size >= 128 && f.memory_size <= 10240 && f.timeout >= 1 && f.timeout <= 900])
+    error_message = "memory_size must be 128-10240 MB and timeout 1-900 seconds."
+  }
+
+  validation {
+    condition     = alltrue([for f in var.functions : can(regex("^[A-Za-z0-9+/]{43}=$", f.source_code_hash))])
+    error_message = "source_code_hash must be the base64-encoded SHA-256 of the zip (as filebase64sha256 returns)."
+  }
+}
+
+variable "layer" {
+  description = "The shared code layer zip (`filename`, `source_code_hash`) from the same build; null for none."
+  type = object({
+    filename         = string
+    source_code_hash = string
+  })
+  default = null
+}
+
+variable "extra_layer_arns" {
+  description = "Further layers for every function, e.g. the AWS-managed Powertools for AWS Lambda (Python) layer ARN of the region."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.extra_layer_arns : can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+$", arn))])
+    error_message = "extra_layer_arns must be versioned Lambda layer ARNs (arn:aws:lambda:<region>:<account>:layer:<name>:<version>)."
+  }
+}
+
+variable "runtime" {
+  description = "Lambda runtime of every function and of the layer."
+  type        = string
+  default     = "python3.11"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12"], var.runtime)
+    error_message = "runtime must be python3.11 or python3.12 (what the packages are built for)."
+  }
+}
+
+variable "architecture" {
+  description = "Lambda architecture: x86_64 or arm64 (must match the wheels in the layer)."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions per function; null leaves them on the unreserved pool (accounts with a low concurrency quota cannot reserve)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.reserved_concurrency == null ? true : var.reserved_concurrency >= 1
+    error_message = "reserved_concurrency must be null or at least 1."
+  }
+}
+
+variable "code_signing_config_arn" {
+  description = "Optional Lambda code-signing config (AWS Signer) enforced on every function."
+  type        = string
+  default     = null
+}
+
+variable "endpoint_name" {
+  description = "SageMaker endpoint the workflow classifies with (given to functions as ENDPOINT_NAME)."
+  type        = string
+}
+
+variable "endpoint_arn" {
+  description = "ARN of that endpoint (sagemaker:InvokeEndpoint is granted on it only)."
+  type        = string
+}
+
+variable "images_bucket" {
+  description = "Bucket that holds the images to classify."
+  type        = string
+}
+
+variable "images_bucket_arn" {
+  description = "ARN of the images bucket."
+  type        = string
+}
+
+variable "images_prefix" {
+  description = "Key prefix of the images to classify; read_images is scoped to it and uploads there start the workflow."
+  type        = string
+  default     = "incoming/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_/-]*/$", var.images_prefix))
+    error_message = "images_prefix must be a key prefix ending in '/', e.g. incoming/."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for log groups, the review queue, Lambda environments and the images bucket."
+  type        = string
+}
+
+variable "state_machines" {
+  description = <<-EOT
+    State machines by short name: `template` is the path of the ASL template (stepfunctions/*.asl.json)
+    rendered with templatefile; `variables` are extra template values. Every template also gets
+    `<function>_function_arn` for each function, `review_queue_url`, `review_queue_arn`,
+    `endpoint_name` and `<state machine>_state_machine_arn` for each state machine.
+  EOT
+  type = map(object({
+    template  = string
+    type      = optional(string, "STANDARD")
+    variables = optional(map(string), {})
+  }))
+
+  validation {
+    condition     = alltrue([for k, sm in var.state_machines : can(regex("^[a-z][a-z0-9_]{0,40}$", k)) && contains(["STANDARD", "EXPRESS"], sm.type)])
+    error_message = "state machine keys must be snake_case (<= 41 chars) and type STANDARD or EXPRESS."
+  }
+}
+
+variable "trigger_state_machine" {
+  description = "Key of the state machine started (through EventBridge) for every object created under images_prefix; null for no trigger."
+  type        = string
+  default     = null
+}
+
+variable "log_retention_days" {
+  description = "Retention of the Lambda and Step Functions log groups."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "log_level" {
+  description = "Powertools log level of the functions."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "review_message_retention_seconds" {
+  description = "How long low-confidence cases wait in the review queue (60 s - 14 days)."
+  type        = number
+  default     = 1209600
+
+  validation {
+    condition     = var.review_message_retention_seconds >= 60 && var.review_message_retention_seconds <= 1209600
+    error_message = "review_message_retention_seconds must be between 60 and 1209600."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,478 @@
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  partition     = data.aws_partition.current.partition
+  region        = data.aws_region.current.name
+  account_id    = data.aws_caller_identity.current.account_id
+  function_name = "${var.name}-drift-job"
+
+  # Dimensions of every drift-job metric (the drift score adds Feature=overall).
+  drift_dimensions = {
+    EndpointName = var.endpoint_name
+    VariantName  = var.variant_name
+    Stage        = var.stage
+  }
+  baseline_path = regex("^s3://([^/]+)/(.+)$", var.baseline_s3_uri)
+  alarm_actions = [aws_sns_topic.oncall.arn]
+}
+
+# --- on-call topic ----------------------------------------------------------------------------
+
+resource "aws_sns_topic" "oncall" {
+  name              = "${var.name}-oncall"
+  kms_master_key_id = var.kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "oncall" {
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.oncall.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:*"]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.oncall.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "oncall" {
+  arn    = aws_sns_topic.oncall.arn
+  policy = data.aws_iam_policy_document.oncall.json
+}
+
+resource "aws_sns_topic_subscription" "oncall_email" {
+  for_each = toset(var.oncall_emails)
+
+  topic_arn = aws_sns_topic.oncall.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+# --- drift job -----------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "drift_job" {
+  name              = "/aws/lambda/${local.function_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "drift_job" {
+  name_prefix        = "${substr(var.name, 0, 30)}-drift-"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "drift_job" {
+  statement {
+    sid       = "ListCaptures"
+    actions   = ["s3:ListBucket"]
+    resources = [var.capture_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.capture_prefix}/*", "${var.capture_prefix}/"]
+    }
+  }
+
+  statement {
+    sid       = "ReadCaptures"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.capture_bucket_arn}/${var.capture_prefix}/*"]
+  }
+
+  statement {
+    sid       = "ReadBaseline"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.baseline_bucket_arn}/${local.baseline_path[1]}"]
+  }
+
+  statement {
+    sid       = "WriteReports"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.reports_bucket_arn}/drift/*"]
+  }
+
+  statement {
+    sid       = "UseStageKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "PublishDriftMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # PutMetricData has no resource-level permissions; scoped by namespace.
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metric_namespace]
+    }
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.drift_job.arn}:*"]
+  }
+
+  statement {
+    sid       = "XRayTracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions.
+  }
+}
+
+resource "aws_iam_role_policy" "drift_job" {
+  name   = "least-privilege"
+  role   = aws_iam_role.drift_job.id
+  policy = data.aws_iam_policy_document.drift_job.json
+}
+
+resource "aws_lambda_function" "drift_job" {
+  #checkov:skip=CKV_AWS_116:Invoked by EventBridge Scheduler, which has its own retry policy and dead-letter queue.
+  #checkov:skip=CKV_AWS_117:Calls only AWS APIs (S3, CloudWatch) over TLS with IAM; no private resources to reach through a VPC.
+  #checkov:skip=CKV_AWS_115:One scheduled run per hour; reserving concurrency would only take capacity from the account pool.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile per account; the zip is reproducible and pinned by source_code_hash.
+  function_name    = local.function_name
+  description      = "${var.name}: hourly drift check of the endpoint's captured traffic"
+  role             = aws_iam_role.drift_job.arn
+  filename         = var.drift_job.filename
+  source_code_hash = var.drift_job.source_code_hash
+  handler          = var.drift_job.handler
+  runtime          = var.runtime
+  memory_size      = var.drift_job.memory_size
+  timeout          = var.drift_job.timeout
+  layers           = var.layer_arns
+  kms_key_arn      = var.kms_key_arn
+
+  environment {
+    variables = merge(
+      {
+        STAGE_NAME                   = var.stage
+        ENDPOINT_NAME                = var.endpoint_name
+        VARIANT_NAME                 = var.variant_name
+        CAPTURE_BUCKET               = var.capture_bucket
+        CAPTURE_PREFIX               = var.capture_prefix
+        REPORTS_BUCKET               = var.reports_bucket
+        REPORTS_PREFIX               = "drift/"
+        BASELINE_S3_URI              = var.baseline_s3_uri
+        METRIC_NAMESPACE             = var.metric_namespace
+        POWERTOOLS_SERVICE_NAME      = "drift_job"
+        POWERTOOLS_METRICS_NAMESPACE = var.metric_namespace
+      },
+      var.drift_job.environment,
+    )
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  tags       = var.tags
+  depends_on = [aws_cloudwatch_log_group.drift_job, aws_iam_role_policy.drift_job]
+}
+
+# --- schedule ---------------------------------------------------------------------------------
+
+resource "aws_sqs_queue" "schedule_dlq" {
+  name                      = "${var.name}-drift-schedule-dlq"
+  kms_master_key_id         = var.kms_key_arn
+  message_retention_seconds = 1209600
+  tags                      = var.tags
+}
+
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name_prefix        = "${substr(var.name, 0, 30)}-schedule-"
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid       = "InvokeDriftJob"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.drift_job.arn]
+  }
+
+  statement {
+    sid       = "DeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.schedule_dlq.arn]
+  }
+
+  statement {
+    sid       = "EncryptDeadLetters"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "invoke-drift-job"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
+
+resource "aws_scheduler_schedule" "drift_job" {
+  name                         = "${var.name}-drift-job"
+  description                  = "Runs the drift job over the latest captured traffic."
+  schedule_expression          = var.schedule_expression
+  schedule_expression_timezone = var.schedule_timezone
+  kms_key_arn                  = var.kms_key_arn
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_lambda_function.drift_job.arn
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode({ source = "schedule", endpoint_name = var.endpoint_name })
+
+    retry_policy {
+      maximum_retry_attempts       = 2
+      maximum_event_age_in_seconds = 3600
+    }
+
+    dead_letter_config {
+      arn = aws_sqs_queue.schedule_dlq.arn
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.scheduler]
+}
+
+# --- alarms ---------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_metric_alarm" "drift" {
+  alarm_name          = "${var.name}-drift"
+  alarm_description   = "Captured traffic drifted from the training baseline (score > ${var.drift_threshold}). Runbook: monitoring/RUNBOOK.md."
+  namespace           = var.metric_namespace
+  metric_name         = var.metric_names.drift_score
+  dimensions          = merge(local.drift_dimensions, { Feature = "overall" })
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.drift_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "low_confidence" {
+  alarm_name          = "${var.name}-low-confidence-rate"
+  alarm_description   = "More than ${var.low_confidence_threshold * 100}% of predictions are low-confidence."
+  namespace           = var.metric_namespace
+  metric_name         = var.metric_names.low_confidence_rate
+  dimensions          = local.drift_dimensions
+  statistic           = "Average"
+  period              = 3600
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  threshold           = var.low_confidence_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "no_data" {
+  alarm_name          = "${var.name}-no-captured-data"
+  alarm_description   = "No captured records for ${var.no_data_periods} hours: capture stopped, traffic stopped, or the drift job is not running."
+  namespace           = var.metric_namespace
+  metric_name         = var.metric_names.records_seen
+  dimensions          = local.drift_dimensions
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = var.no_data_periods
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "drift_job_errors" {
+  alarm_name          = "${var.name}-drift-job-errors"
+  alarm_description   = "The drift job failed."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.drift_job.function_name }
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "workflow_failures" {
+  for_each = var.state_machine_arns
+
+  alarm_name          = "${var.name}-${replace(each.key, "_", "-")}-failures"
+  alarm_description   = "Executions of ${each.key} failed, timed out or were aborted."
+  namespace           = "AWS/States"
+  metric_name         = "ExecutionsFailed"
+  dimensions          = { StateMachineArn = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# --- dashboard --------------------------------------------------------------------------------
+
+locals {
+  endpoint_dims = ["EndpointName", var.endpoint_name, "VariantName", var.variant_name]
+  drift_dims    = ["EndpointName", var.endpoint_name, "VariantName", var.variant_name, "Stage", var.stage]
+  widgets = concat(
+    [
+      {
+        type = "metric", width = 12, height = 6
+        properties = {
+          title  = "Endpoint invocations and errors"
+          region = local.region
+          stat   = "Sum"
+          period = 300
+          metrics = [
+            concat(["AWS/SageMaker", "Invocations"], local.endpoint_dims),
+            concat(["AWS/SageMaker", "Invocation4XXErrors"], local.endpoint_dims),
+            concat(["AWS/SageMaker", "Invocation5XXErrors"], local.endpoint_dims),
+          ]
+        }
+      },
+      {
+        type = "metric", width = 12, height = 6
+        properties = {
+          title   = "Endpoint model latency p90 (µs)"
+          region  = local.region
+          stat    = "p90"
+          period  = 300
+          metrics = [concat(["AWS/SageMaker", "ModelLatency"], local.endpoint_dims)]
+        }
+      },
+      {
+        type = "metric", width = 12, height = 6
+        properties = {
+          title  = "Drift score and low-confidence rate"
+          region = local.region
+          stat   = "Maximum"
+          period = 3600
+          metrics = [
+            concat([var.metric_namespace, var.metric_names.drift_score], local.drift_dims, ["Feature", "overall"]),
+            concat([var.metric_namespace, var.metric_names.low_confidence_rate], local.drift_dims),
+          ]
+          annotations = {
+            horizontal = [{ label = "drift threshold", value = var.drift_threshold }]
+          }
+        }
+      },
+      {
+        type = "metric", width = 12, height = 6
+        properties = {
+          title  = "Captured records per drift run"
+          region = local.region
+          stat   = "Sum"
+          period = 3600
+          metrics = [
+            concat([var.metric_namespace, var.metric_names.records_seen], local.drift_dims),
+            concat([var.metric_namespace, var.metric_names.invalid_records], local.drift_dims),
+          ]
+        }
+      },
+    ],
+    [for k, arn in var.state_machine_arns : {
+      type = "metric", width = 12, height = 6
+      properties = {
+        title  = "Workflow ${k}"
+        region = local.region
+        stat   = "Sum"
+        period = 300
+        metrics = [
+          ["AWS/States", "ExecutionsStarted", "StateMachineArn", arn],
+          ["AWS/States", "ExecutionsSucceeded", "StateMachineArn", arn],
+          ["AWS/States", "ExecutionsFailed", "StateMachineArn", arn],
+        ]
+      }
+    }],
+    [{
+      type = "alarm", width = 24, height = 4
+      properties = {
+        title = "Alarms"
+        alarms = concat(var.endpoint_alarm_arns, [
+          aws_cloudwatch_metric_alarm.drift.arn,
+          aws_cloudwatch_metric_alarm.low_confidence.arn,
+          aws_cloudwatch_metric_alarm.no_data.arn,
+          aws_cloudwatch_metric_alarm.drift_job_errors.arn,
+        ], [for a in aws_cloudwatch_metric_alarm.workflow_failures : a.arn])
+      }
+    }],
+  )
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({ widgets = local.widgets })
+}

@@ -1,0 +1,37 @@
+output "oncall_topic_arn" {
+  description = "ARN of the on-call SNS topic every alarm notifies."
+  value       = aws_sns_topic.oncall.arn
+}
+
+output "drift_job_function_name" {
+  description = "Name of the drift job function."
+  value       = aws_lambda_function.drift_job.function_name
+}
+
+output "drift_job_function_arn" {
+  description = "ARN of the drift job function."
+  value       = aws_lambda_function.drift_job.arn
+}
+
+output "schedule_name" {
+  description = "Name of the EventBridge Scheduler schedule that runs the drift job."
+  value       = aws_scheduler_schedule.drift_job.name
+}
+
+output "alarm_names" {
+  description = "Monitoring alarms by purpose."
+  value = merge(
+    {
+      drift          = aws_cloudwatch_metric_alarm.drift.alarm_name
+      low_confidence = aws_cloudwatch_metric_alarm.low_confidence.alarm_name
+      no_data        = aws_cloudwatch_metric_alarm.no_data.alarm_name
+      job_errors     = aws_cloudwatch_metric_alarm.drift_job_errors.alarm_name
+    },
+    { for k, a in aws_cloudwatch_metric_alarm.workflow_failures : "workflow_${k}" => a.alarm_name },
+  )
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}

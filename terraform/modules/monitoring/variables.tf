@@ -1,0 +1,221 @@
+variable "name" {
+  description = "Name prefix of every resource, e.g. `vehicle-classifier-dev`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,40}$", var.name))
+    error_message = "name must be 3-41 characters of lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "stage" {
+  description = "Stage name (CloudWatch dimension Stage of the drift metrics): dev, prod or local."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "prod", "local"], var.stage)
+    error_message = "stage must be one of dev, prod, local."
+  }
+}
+
+variable "drift_job" {
+  description = "The drift job Lambda package from the repo's build: zip `filename`, base64 SHA-256 `source_code_hash`, `handler`, extra `environment`, `memory_size` (MB), `timeout` (s)."
+  type = object({
+    filename         = string
+    source_code_hash = string
+    handler          = string
+    environment      = optional(map(string), {})
+    memory_size      = optional(number, 1024)
+    timeout          = optional(number, 900)
+  })
+
+  validation {
+    condition     = var.drift_job.memory_size >= 128 && var.drift_job.memory_size <= 10240 && var.drift_job.timeout >= 1 && var.drift_job.timeout <= 900
+    error_message = "drift_job.memory_size must be 128-10240 MB and timeout 1-900 seconds."
+  }
+}
+
+variable "layer_arns" {
+  description = "Layers of the drift job (the shared code layer, the Powertools layer)."
+  type        = list(string)
+  default     = []
+}
+
+variable "runtime" {
+  description = "Lambda runtime of the drift job."
+  type        = string
+  default     = "python3.11"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12"], var.runtime)
+    error_message = "runtime must be python3.11 or python3.12."
+  }
+}
+
+variable "schedule_expression" {
+  description = "When the drift job runs: an EventBridge Scheduler `rate(...)` or `cron(...)` expression."
+  type        = string
+  default     = "rate(1 hour)"
+
+  validation {
+    condition     = can(regex("^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\(\\S+ \\S+ \\S+ \\S+ \\S+ \\S+\\))$", var.schedule_expression))
+    error_message = "schedule_expression must be rate(<n> minute(s)|hour(s)|day(s)) or a six-field cron(...) expression, e.g. rate(1 hour) or cron(0 * * * ? *)."
+  }
+}
+
+variable "schedule_timezone" {
+  description = "Time zone of cron schedules."
+  type        = string
+  default     = "UTC"
+}
+
+variable "endpoint_name" {
+  description = "SageMaker endpoint watched (dimension EndpointName)."
+  type        = string
+}
+
+variable "variant_name" {
+  description = "Production variant watched (dimension VariantName)."
+  type        = string
+}
+
+variable "endpoint_alarm_arns" {
+  description = "ARNs of the endpoint's own alarms (5xx, latency) shown on the dashboard."
+  type        = list(string)
+  default     = []
+}
+
+variable "state_machine_arns" {
+  description = "Workflow state machines by short name; each gets an execution-failure alarm."
+  type        = map(string)
+  default     = {}
+}
+
+variable "capture_bucket" {
+  description = "Bucket with the endpoint's data capture (the drift job reads it)."
+  type        = string
+}
+
+variable "capture_bucket_arn" {
+  description = "ARN of the capture bucket."
+  type        = string
+}
+
+variable "capture_prefix" {
+  description = "Key prefix of the captured JSON Lines."
+  type        = string
+  default     = "datacapture"
+}
+
+variable "reports_bucket" {
+  description = "Bucket the drift job writes its reports and plots to."
+  type        = string
+}
+
+variable "reports_bucket_arn" {
+  description = "ARN of the reports bucket."
+  type        = string
+}
+
+variable "baseline_s3_uri" {
+  description = "S3 URI of the drift baseline written at training time (read by the job)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$", var.baseline_s3_uri))
+    error_message = "baseline_s3_uri must be an s3://bucket/key URI."
+  }
+}
+
+variable "baseline_bucket_arn" {
+  description = "ARN of the bucket holding the baseline (read access is limited to baseline_s3_uri)."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for the topic, the log group, the schedule and the buckets."
+  type        = string
+}
+
+variable "metric_namespace" {
+  description = "CloudWatch namespace of the drift job's metrics."
+  type        = string
+  default     = "VehicleClassifier/Drift"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_./#:-]{1,255}$", var.metric_namespace)) && !startswith(var.metric_namespace, "AWS/")
+    error_message = "metric_namespace must be 1-255 of letters, digits and _ . / # : - and may not start with AWS/."
+  }
+}
+
+variable "metric_names" {
+  description = "Names of the drift job's metrics: drift score (dimension Feature=overall), low-confidence rate, records seen, invalid records."
+  type = object({
+    drift_score         = optional(string, "DriftScore")
+    low_confidence_rate = optional(string, "LowConfidenceRate")
+    records_seen        = optional(string, "RecordsSeen")
+    invalid_records     = optional(string, "InvalidRecords")
+  })
+  default = {}
+}
+
+variable "drift_threshold" {
+  description = "Drift score above which the drift alarm fires; in (0, 1)."
+  type        = number
+  default     = 0.2
+
+  validation {
+    condition     = var.drift_threshold > 0 && var.drift_threshold < 1
+    error_message = "drift_threshold must be strictly between 0 and 1."
+  }
+}
+
+variable "low_confidence_threshold" {
+  description = "Share of low-confidence predictions above which the alarm fires; in (0, 1)."
+  type        = number
+  default     = 0.3
+
+  validation {
+    condition     = var.low_confidence_threshold > 0 && var.low_confidence_threshold < 1
+    error_message = "low_confidence_threshold must be strictly between 0 and 1."
+  }
+}
+
+variable "no_data_periods" {
+  description = "Consecutive hourly periods without captured records before the no-data alarm fires."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.no_data_periods >= 1 && var.no_data_periods <= 24
+    error_message = "no_data_periods must be between 1 and 24."
+  }
+}
+
+variable "oncall_emails" {
+  description = "E-mail addresses subscribed to the on-call topic (each must confirm)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.oncall_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "oncall_emails must be e-mail addresses."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the drift job's log group."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

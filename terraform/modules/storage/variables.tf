@@ -1,0 +1,76 @@
+variable "name" {
+  description = "Name prefix for every resource, e.g. `vehicle-classifier-dev`. Lower-case letters, digits and hyphens."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,40}$", var.name))
+    error_message = "name must be 3-41 characters of lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "force_destroy" {
+  description = "Allow `terraform destroy` to delete non-empty buckets. Keep false outside throwaway stages."
+  type        = bool
+  default     = false
+}
+
+variable "capture_expiration_days" {
+  description = "Days after which SageMaker data-capture objects expire (they hold raw request payloads)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.capture_expiration_days >= 1 && var.capture_expiration_days <= 3650
+    error_message = "capture_expiration_days must be between 1 and 3650."
+  }
+}
+
+variable "report_expiration_days" {
+  description = "Days after which drift reports expire."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.report_expiration_days >= 1 && var.report_expiration_days <= 3650
+    error_message = "report_expiration_days must be between 1 and 3650."
+  }
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which non-current object versions are removed from every bucket."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1
+    error_message = "noncurrent_version_expiration_days must be at least 1."
+  }
+}
+
+variable "access_log_expiration_days" {
+  description = "Days after which S3 server access logs expire."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.access_log_expiration_days >= 1
+    error_message = "access_log_expiration_days must be at least 1."
+  }
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period before the KMS key is deleted after `terraform destroy` (7-30 days)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
+    error_message = "kms_deletion_window_days must be between 7 and 30."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (on top of the provider's default_tags)."
+  type        = map(string)
+  default     = {}
+}

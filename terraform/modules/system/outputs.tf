@@ -1,0 +1,69 @@
+output "name" {
+  description = "Name prefix of the stage's resources."
+  value       = local.name
+}
+
+output "kms_key_arn" {
+  description = "The stage's KMS key."
+  value       = module.storage.kms_key_arn
+}
+
+output "data_bucket" {
+  description = "Data bucket (training data, model artifacts, images under incoming/)."
+  value       = module.storage.data_bucket
+}
+
+output "capture_bucket" {
+  description = "Data-capture bucket."
+  value       = module.storage.capture_bucket
+}
+
+output "reports_bucket" {
+  description = "Drift-report bucket."
+  value       = module.storage.reports_bucket
+}
+
+output "endpoint_name" {
+  description = "SageMaker endpoint name."
+  value       = module.model_endpoint.endpoint_name
+}
+
+output "training_role_arn" {
+  description = "SageMaker execution role for training jobs."
+  value       = module.training.execution_role_arn
+}
+
+output "training_parameter_path" {
+  description = "SSM path with the launcher settings."
+  value       = module.training.parameter_path
+}
+
+output "state_machine_arns" {
+  description = "Workflow state machines by short name."
+  value       = module.inference_workflow.state_machine_arns
+}
+
+output "function_names" {
+  description = "Workflow Lambda function names by short name."
+  value       = module.inference_workflow.function_names
+}
+
+output "review_queue_url" {
+  description = "Low-confidence review queue."
+  value       = module.inference_workflow.review_queue_url
+}
+
+output "oncall_topic_arn" {
+  description = "On-call SNS topic."
+  value       = module.monitoring.oncall_topic_arn
+}
+
+output "drift_job_function_name" {
+  description = "Drift job function name."
+  value       = module.monitoring.drift_job_function_name
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard."
+  value       = module.monitoring.dashboard_name
+}

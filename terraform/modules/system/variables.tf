@@ -1,0 +1,106 @@
+variable "project" {
+  description = "Project name, the first part of every resource name."
+  type        = string
+  default     = "vehicle-classifier"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,24}$", var.project))
+    error_message = "project must be 3-25 characters of lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "stage" {
+  description = "Stage deployed: dev, prod or local (the emulator)."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "prod", "local"], var.stage)
+    error_message = "stage must be one of dev, prod, local."
+  }
+}
+
+variable "model_data_url" {
+  description = "Promoted model artifact (written by `python -m training.promote` into model.auto.tfvars.json)."
+  type        = string
+}
+
+variable "model_image_uri" {
+  description = "Inference image of the promoted model (written by `python -m training.promote`)."
+  type        = string
+}
+
+variable "model_environment" {
+  description = "Environment of the inference container."
+  type        = map(string)
+  default     = {}
+}
+
+variable "endpoint" {
+  description = "Endpoint sizing: serverless or instance type, min/max instances, target invocations per instance per minute, blue/green bake time (s) and canary share (%)."
+  type = object({
+    serverless                      = optional(bool, false)
+    instance_type                   = optional(string, "ml.m5.large")
+    min_capacity                    = optional(number, 1)
+    max_capacity                    = optional(number, 2)
+    target_invocations_per_instance = optional(number, 200)
+    deployment_wait_seconds         = optional(number, 300)
+    canary_percentage               = optional(number, 0)
+    capture_sampling_percentage     = optional(number, 100)
+    latency_threshold_ms            = optional(number, 500)
+  })
+  default = {}
+}
+
+variable "lambda_manifest_path" {
+  description = "Path of the manifest.json written by `python -m lambdas.build --out <dir>` (zips, hashes, handlers)."
+  type        = string
+}
+
+variable "powertools_layer_version" {
+  description = "Version of the AWS-managed Powertools for AWS Lambda (Python) v3 layer; null adds no public layer (the emulator stage)."
+  type        = number
+  default     = 27
+}
+
+variable "stepfunctions_dir" {
+  description = "Directory holding the ASL templates classify_image.asl.json and classify_batch.asl.json; null for the repo's stepfunctions/."
+  type        = string
+  default     = null
+}
+
+variable "monitoring" {
+  description = "Drift monitoring: schedule expression, drift and low-confidence thresholds in (0, 1), hours without data before paging, on-call e-mails, baseline key in the data bucket."
+  type = object({
+    schedule_expression      = optional(string, "rate(1 hour)")
+    drift_threshold          = optional(number, 0.2)
+    low_confidence_threshold = optional(number, 0.3)
+    no_data_periods          = optional(number, 3)
+    oncall_emails            = optional(list(string), [])
+    baseline_key             = optional(string, "baselines/baseline.json")
+  })
+  default = {}
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group of the stage."
+  type        = number
+  default     = 365
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` empty the buckets (throwaway stages only)."
+  type        = bool
+  default     = false
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period before the stage key is deleted after destroy."
+  type        = number
+  default     = 30
+}
+
+variable "tags" {
+  description = "Tags added to every resource (the stages also set provider default_tags)."
+  type        = map(string)
+  default     = {}
+}

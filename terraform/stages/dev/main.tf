@@ -1,0 +1,18 @@
+module "system" {
+  source = "../../modules/system"
+
+  stage                = "dev"
+  model_data_url       = var.model_data_url
+  model_image_uri      = var.model_image_uri
+  lambda_manifest_path = coalesce(var.lambda_manifest_path, "${path.root}/../../../build/lambda/manifest.json")
+
+  # One small instance; set serverless = true for a scale-to-zero dev endpoint (no data capture,
+  # blue/green or autoscaling there).
+  endpoint = {
+    serverless   = false
+    min_capacity = 1
+    max_capacity = 2
+  }
+  log_retention_days       = 30
+  kms_deletion_window_days = 7
+}

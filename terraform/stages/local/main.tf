@@ -1,0 +1,17 @@
+module "system" {
+  source = "../../modules/system"
+
+  stage                = "local"
+  model_data_url       = var.model_data_url
+  model_image_uri      = var.model_image_uri
+  lambda_manifest_path = coalesce(var.lambda_manifest_path, "${path.root}/../../../build/lambda/manifest.json")
+
+  # The public Powertools layer lives in AWS accounts the emulator does not have.
+  powertools_layer_version = null
+  endpoint = {
+    deployment_wait_seconds = 0
+  }
+  log_retention_days       = 1
+  force_destroy            = true
+  kms_deletion_window_days = 7
+}

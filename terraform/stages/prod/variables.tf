@@ -1,0 +1,38 @@
+# Written by `python -m training.promote --stage <stage>` into model.auto.tfvars.json.
+variable "model_data_url" {
+  description = "S3 URL of the promoted model.tar.gz."
+  type        = string
+
+  validation {
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\\.tar\\.gz$", var.model_data_url))
+    error_message = "model_data_url must be an s3://bucket/key URL of a .tar.gz model artifact (run python -m training.promote)."
+  }
+}
+
+variable "model_image_uri" {
+  description = "ECR URI of the inference image of the promoted model."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]{1,128}|@sha256:[a-f0-9]{64})$", var.model_image_uri))
+    error_message = "model_image_uri must be an ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> (run python -m training.promote)."
+  }
+}
+
+variable "model_framework" {
+  description = "Framework of the promoted model (informational, tagged on the stack)."
+  type        = string
+  default     = "unknown"
+}
+
+variable "model_version" {
+  description = "Version label of the promoted model (informational, tagged on the stack)."
+  type        = string
+  default     = "unknown"
+}
+
+variable "lambda_manifest_path" {
+  description = "manifest.json of `python -m lambdas.build --out <dir>`; null for the repo's build/lambda."
+  type        = string
+  default     = null
+}
