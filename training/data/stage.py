@@ -1,0 +1,112 @@
+"""The staging job: source -> deduplicated, split images on disk -> (optionally) S3."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.data.s3 import (
+    DEFAULT_WORKERS,
+    UploadReport,
+    check_bucket,
+    make_client,
+    parse_s3_uri,
+    resolve_kms_key,
+    sync_dataset,
+)
+from training.data.sources import resolve_source
+from training.data.split import DuplicatePolicy, make_splits
+from training.data.write import write_dataset
+
+DEFAULT_SEED = 42
+DEFAULT_VALIDATION_FRACTION = 0.2
+DEFAULT_CACHE_DIR = Path(os.environ.get("VEHICLE_DATA_CACHE", ".local/cache"))
+
+
+@dataclass
+class StageResult:
+    out: Path
+    card: dict[str, Any]
+    upload: UploadReport | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # per step, for the report
+
+    def summary(self) -> str:
+        lines = [f"staged {self.out}"]
+        for split, info in self.card["splits"].items():
+            per_label = ", ".join(f"{k} {v}" for k, v in info["per_label"].items())
+            lines.append(f"  {split:<10} {info['count']:>5} images ({per_label})")
+        dropped = {k: v for k, v in self.card["duplicates_dropped"].items() if v}
+        if dropped:
+            lines.append(f"  duplicates dropped: {dropped}")
+        if self.upload:
+            lines.append(
+                f"  s3: {self.upload.location.uri} (uploaded {self.upload.uploaded}, "
+                f"unchanged {self.upload.skipped}, deleted {self.upload.deleted})"
+            )
+        lines.append("  " + ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items()))
+        return "\n".join(lines)
+
+
+def stage(
+    source: str,
+    out: Path,
+    *,
+    s3_uri: str | None = None,
+    kms_key_id: str | None = None,
+    seed: int = DEFAULT_SEED,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    md5: str | None = None,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+    duplicates: DuplicatePolicy = "drop",
+    workers: int = DEFAULT_WORKERS,
+    progress: bool = True,
+) -> StageResult:
+    """Stage `source` into `out` and, with `s3_uri`, to S3. Raises `DataStagingError`s."""
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = now - clock
+        clock = now
+
+    client = None
+    location = parse_s3_uri(s3_uri) if s3_uri else None
+    if location is not None:
+        # Fail before the slow part when the target cannot be used.
+        client = make_client(workers)
+        check_bucket(client, location.bucket)
+        if kms_key_id:
+            resolve_kms_key(kms_key_id)
+    data = resolve_source(source, cache_dir=cache_dir, md5=md5, progress=progress)
+    lap("read")
+    splits = make_splits(
+        data, validation_fraction=validation_fraction, seed=seed, duplicates=duplicates
+    )
+    lap("split")
+    card = write_dataset(
+        splits,
+        out,
+        source=data.description,
+        seed=seed,
+        validation_fraction=validation_fraction,
+        s3_uri=location.uri if location else None,
+        progress=progress,
+    )
+    lap("write")
+    upload = None
+    if location is not None:
+        upload = sync_dataset(
+            out,
+            location.uri,
+            kms_key_id=kms_key_id,
+            client=client,
+            workers=workers,
+            progress=progress,
+        )
+        lap("upload")
+    return StageResult(out=out, card=card, upload=upload, seconds=seconds)
