@@ -1,0 +1,169 @@
+"""Build the Lambda deployment packages: one small zip per function and one shared layer.
+
+    python -m lambdas.build --out build/lambda [--with-pillow]
+
+Zips are reproducible (entries sorted, timestamps 1980-01-01, permissions 0644, fixed
+compression), so a rebuild of the same source is byte-identical and Terraform's
+`source_code_hash` only changes when code does. A JSON manifest goes to stdout and to
+`<out>/manifest.json`. Nothing from the AWS SDK is vendored: boto3 is in the Lambda runtime and
+Powertools comes from the public Powertools layer. `--with-pillow` adds a layer with the Pillow
+wheel for the Lambda platform (downloaded by pip), needed by serialize_image only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+FUNCTIONS = ("serialize_image", "classify_image", "filter_inferences")
+SHARED_LAYER = "shared_layer"
+PILLOW_LAYER = "pillow_layer"
+RUNTIME = "python3.11"
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+_FILE_MODE = 0o100644 << 16  # regular file, rw-r--r--
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    kind: str  # "function" or "layer"
+    path: str
+    sha256: str  # base64, as Terraform's filebase64sha256() / source_code_hash
+    size: int
+    handler: str | None = None
+
+
+def handler_of(function: str) -> str:
+    return f"lambdas.{function}.handler.handler"
+
+
+def _sources(directory: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in directory.rglob("*.py")
+        if "__pycache__" not in path.parts and path.is_file()
+    )
+
+
+def deterministic_zip(entries: Iterable[tuple[str, bytes]]) -> bytes:
+    """A zip of (archive name, content) pairs whose bytes depend on nothing but the inputs."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, content in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.external_attr = _FILE_MODE
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, so the mode bits are honoured everywhere
+            archive.writestr(info, content, compresslevel=9)
+    return buffer.getvalue()
+
+
+def function_entries(function: str) -> list[tuple[str, bytes]]:
+    """Only the function's own package; `lambdas` stays a namespace package (no __init__.py),
+    so `lambdas.shared` is found in the layer under /opt/python."""
+    directory = PACKAGE_ROOT / function
+    return [
+        (f"lambdas/{function}/{path.relative_to(directory).as_posix()}", path.read_bytes())
+        for path in _sources(directory)
+    ]
+
+
+def shared_layer_entries() -> list[tuple[str, bytes]]:
+    directory = PACKAGE_ROOT / "shared"
+    return [
+        (f"python/lambdas/shared/{path.relative_to(directory).as_posix()}", path.read_bytes())
+        for path in _sources(directory)
+    ]
+
+
+def pillow_layer_entries() -> list[tuple[str, bytes]]:
+    """Pillow for Amazon Linux 2023 x86_64, the version installed here, as `python/...`."""
+    from PIL import __version__ as pillow_version
+
+    with tempfile.TemporaryDirectory() as target:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform=manylinux2014_x86_64",
+                "--python-version=3.11",
+                "--implementation=cp",
+                f"--target={target}",
+                f"Pillow=={pillow_version}",
+            ],
+            check=True,
+        )
+        root = Path(target)
+        return [
+            (f"python/{path.relative_to(root).as_posix()}", path.read_bytes())
+            for path in sorted(root.rglob("*"))
+            if path.is_file() and "__pycache__" not in path.parts
+        ]
+
+
+def write(out: Path, name: str, kind: str, content: bytes, handler: str | None) -> Artifact:
+    path = out / f"{name}.zip"
+    path.write_bytes(content)
+    digest = base64.b64encode(hashlib.sha256(content).digest()).decode("ascii")
+    return Artifact(name, kind, str(path), digest, len(content), handler)
+
+
+def build(out: Path, with_pillow: bool = False) -> list[Artifact]:
+    out.mkdir(parents=True, exist_ok=True)
+    artifacts = [
+        write(out, name, "function", deterministic_zip(function_entries(name)), handler_of(name))
+        for name in FUNCTIONS
+    ]
+    layer = deterministic_zip(shared_layer_entries())
+    artifacts.append(write(out, SHARED_LAYER, "layer", layer, None))
+    if with_pillow:
+        pillow = deterministic_zip(pillow_layer_entries())
+        artifacts.append(write(out, PILLOW_LAYER, "layer", pillow, None))
+    return artifacts
+
+
+def manifest(artifacts: list[Artifact]) -> dict[str, object]:
+    """`{"runtime", "functions": {name: {...}}, "layers": {name: {...}}}`, keyed for Terraform."""
+    sections: dict[str, dict[str, object]] = {"functions": {}, "layers": {}}
+    for artifact in artifacts:
+        entry = asdict(artifact)
+        del entry["name"], entry["kind"]
+        if artifact.kind == "layer":
+            entry.pop("handler")
+            sections["layers"][artifact.name] = entry
+        else:
+            sections["functions"][artifact.name] = entry
+    return {"runtime": RUNTIME, **sections}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the Lambda zips and the shared layer.")
+    parser.add_argument("--out", type=Path, default=Path("build/lambda"))
+    parser.add_argument(
+        "--with-pillow", action="store_true", help="also build the Pillow layer (needs PyPI)"
+    )
+    args = parser.parse_args(argv)
+    document = json.dumps(manifest(build(args.out, args.with_pillow)), indent=2) + "\n"
+    (args.out / "manifest.json").write_text(document)
+    sys.stdout.write(document)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Pure logic of classify_image: settings, the image document, the endpoint's answer, errors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas.shared.aws import error_code, http_status
+from lambdas.shared.config import env_float, env_int, env_str
+from lambdas.shared.errors import (
+    EndpointRejected,
+    EndpointThrottled,
+    EndpointUnavailable,
+    InvalidEvent,
+    InvalidImage,
+    ModelError,
+    WorkflowError,
+)
+from lambdas.shared.events import optional_str, require_mapping, s3_location
+from lambdas.shared.formats import CONTENT_TYPES, DEFAULT_MAX_IMAGE_BYTES
+
+LABELS = ("bicycle", "motorcycle")  # class index 0, 1 everywhere in the project
+_THROTTLED = {"ThrottlingException", "ModelNotReadyException", "TooManyRequestsException"}
+_UNAVAILABLE = {
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalDependencyException",
+    "InternalServerError",
+}
+
+
+@dataclass(frozen=True)
+class ClassifySettings:
+    endpoint_name: str
+    max_image_bytes: int
+    probability_tolerance: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ClassifySettings:
+        return cls(
+            endpoint_name=env_str(env, "ENDPOINT_NAME"),
+            max_image_bytes=env_int(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, minimum=1),
+            probability_tolerance=env_float(env, "PROBABILITY_TOLERANCE", 0.01, 0.0, 0.5),
+        )
+
+
+@dataclass(frozen=True)
+class ImageDocument:
+    """What serialize_image handed over: the bytes inline, or where to read them."""
+
+    content_type: str
+    s3_bucket: str
+    s3_key: str
+    version_id: str | None
+    etag: str | None
+    inline: bytes | None
+    sha256: str | None
+
+
+def parse_event(event: object) -> ImageDocument:
+    body = require_mapping(event, "event")
+    image = require_mapping(body.get("image"), "image")
+    content_type = image.get("content_type")
+    if content_type not in CONTENT_TYPES.values():
+        raise InvalidEvent(f"image.content_type must be one of {sorted(CONTENT_TYPES.values())}")
+    bucket, key = s3_location(image)
+    inline = None
+    inline_b64 = image.get("inline_b64")
+    if inline_b64 is not None:
+        if not isinstance(inline_b64, str):
+            raise InvalidEvent("image.inline_b64 must be a base64 string")
+        try:
+            inline = base64.b64decode(inline_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidEvent("image.inline_b64 is not valid base64") from None
+    sha256 = optional_str(image, "sha256", 64)
+    if inline is not None and sha256 is not None and hashlib.sha256(inline).hexdigest() != sha256:
+        raise InvalidEvent("image.inline_b64 does not match image.sha256")
+    return ImageDocument(
+        content_type=str(content_type),
+        s3_bucket=bucket,
+        s3_key=key,
+        version_id=optional_str(image, "version_id", 1024),
+        etag=optional_str(image, "etag", 1024),
+        inline=inline,
+        sha256=sha256,
+    )
+
+
+def check_referenced_bytes(document: ImageDocument, data: bytes) -> bytes:
+    """Bytes read by reference must be the ones serialize_image validated."""
+    if document.sha256 is not None and hashlib.sha256(data).hexdigest() != document.sha256:
+        raise InvalidImage(f"s3://{document.s3_bucket}/{document.s3_key} changed since validation")
+    return data
+
+
+def parse_prediction(body: bytes, tolerance: float) -> tuple[float, float]:
+    """`[p_bicycle, p_motorcycle]` (or a one-row batch of it) as two checked probabilities."""
+    try:
+        answer = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ModelError(f"the endpoint answered non-JSON: {body[:200]!r}") from None
+    if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], list):
+        answer = answer[0]
+    if not isinstance(answer, list) or len(answer) != len(LABELS):
+        raise ModelError(f"expected [p_bicycle, p_motorcycle], got {str(answer)[:200]}")
+    probabilities = []
+    for value in answer:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ModelError(f"probability {value!r} is not a number")
+        number = float(value)
+        if not (math.isfinite(number) and 0.0 <= number <= 1.0):
+            raise ModelError(f"probability {value!r} is outside [0, 1]")
+        probabilities.append(number)
+    if abs(sum(probabilities) - 1.0) > tolerance:
+        raise ModelError(f"probabilities {probabilities} do not sum to 1")
+    return probabilities[0], probabilities[1]
+
+
+def classification(
+    probabilities: tuple[float, float], endpoint_name: str, variant: str | None
+) -> dict[str, Any]:
+    index = 0 if probabilities[0] >= probabilities[1] else 1
+    return {
+        "classification": {
+            "label": LABELS[index],
+            "class_index": index,
+            "confidence": probabilities[index],
+            "probabilities": dict(zip(LABELS, probabilities, strict=True)),
+            "endpoint_name": endpoint_name,
+            "invoked_variant": variant,
+        }
+    }
+
+
+def endpoint_error(error: Exception, endpoint_name: str) -> WorkflowError:
+    """Map an InvokeEndpoint failure to the error name the state machine retries or catches."""
+    code = error_code(error)
+    status = http_status(error)
+    message = f"endpoint {endpoint_name}: {code} (HTTP {status}): {str(error)[:500]}"
+    if code == "ModelError":
+        return ModelError(message)
+    if code in _THROTTLED or status == 429:
+        return EndpointThrottled(message)
+    if code in _UNAVAILABLE or status >= 500 or status == 0:
+        return EndpointUnavailable(message)
+    return EndpointRejected(message)

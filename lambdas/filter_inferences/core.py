@@ -1,0 +1,109 @@
+"""Pure logic of filter_inferences: the confidence threshold and the routing decision."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas.shared.config import env_float, env_json
+from lambdas.shared.errors import ConfigurationError, InvalidEvent
+from lambdas.shared.events import require_mapping, require_number
+
+LABELS = ("bicycle", "motorcycle")
+DEFAULT_THRESHOLD = 0.93
+# Where each vehicle type loads and how far its orders may be; overridden by ROUTING_RULES.
+DEFAULT_ROUTING_RULES: dict[str, dict[str, Any]] = {
+    "bicycle": {"loading_bay": "bay-bicycle", "order_radius_km": 3.0},
+    "motorcycle": {"loading_bay": "bay-motorcycle", "order_radius_km": 15.0},
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    loading_bay: str
+    order_radius_km: float
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    threshold: float
+    routes: Mapping[str, Route]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FilterSettings:
+        threshold = env_float(env, "CONFIDENCE_THRESHOLD", DEFAULT_THRESHOLD, 0.0, 1.0)
+        rules = env_json(env, "ROUTING_RULES", DEFAULT_ROUTING_RULES)
+        return cls(threshold=threshold, routes=parse_routes(rules))
+
+
+def parse_routes(rules: object) -> dict[str, Route]:
+    if not isinstance(rules, dict) or set(rules) != set(LABELS):
+        raise ConfigurationError(f"ROUTING_RULES must be an object with exactly the keys {LABELS}")
+    routes = {}
+    for label in LABELS:
+        rule = rules[label]
+        bay = rule.get("loading_bay") if isinstance(rule, dict) else None
+        radius = rule.get("order_radius_km") if isinstance(rule, dict) else None
+        if not isinstance(bay, str) or not bay.strip():
+            raise ConfigurationError(
+                f"ROUTING_RULES.{label}.loading_bay must be a non-empty string"
+            )
+        if isinstance(radius, bool) or not isinstance(radius, int | float) or not radius > 0:
+            raise ConfigurationError(f"ROUTING_RULES.{label}.order_radius_km must be positive")
+        routes[label] = Route(loading_bay=bay, order_radius_km=float(radius))
+    return routes
+
+
+@dataclass(frozen=True)
+class Classification:
+    label: str
+    confidence: float
+
+
+def parse_event(event: object, default_threshold: float) -> tuple[Classification, float]:
+    """The classification to judge and the threshold that applies to this execution.
+
+    A per-execution override comes as `request.threshold` (or top-level `threshold`); null or
+    absent means the configured default.
+    """
+    body = require_mapping(event, "event")
+    found = require_mapping(body.get("classification"), "classification")
+    label = found.get("label")
+    if label not in LABELS:
+        raise InvalidEvent(f"classification.label must be one of {LABELS}")
+    probabilities = require_mapping(found.get("probabilities"), "classification.probabilities")
+    values = {name: require_number(probabilities.get(name), f"p_{name}") for name in LABELS}
+    if not all(0.0 <= value <= 1.0 for value in values.values()):
+        raise InvalidEvent("classification.probabilities must lie in [0, 1]")
+    if values[str(label)] < max(values.values()):
+        raise InvalidEvent("classification.label is not the most probable class")
+    override = body.get("threshold")
+    request = body.get("request")
+    if override is None and isinstance(request, Mapping):
+        override = request.get("threshold")
+    threshold = default_threshold
+    if override is not None:
+        threshold = require_number(override, "threshold")
+        if not 0.0 < threshold < 1.0:
+            raise InvalidEvent(f"threshold {threshold} must lie strictly between 0 and 1")
+    return Classification(label=str(label), confidence=values[str(label)]), threshold
+
+
+def decide(found: Classification, threshold: float, routes: Mapping[str, Route]) -> dict[str, Any]:
+    """Route when the top probability reaches the threshold; otherwise ask a human."""
+    decision: dict[str, Any] = {
+        "label": found.label,
+        "confidence": found.confidence,
+        "threshold": threshold,
+    }
+    if found.confidence >= threshold:
+        route = routes[found.label]
+        decision.update(
+            action="route",
+            loading_bay=route.loading_bay,
+            order_radius_km=route.order_radius_km,
+        )
+    else:
+        decision.update(action="review", reason="confidence below threshold")
+    return {"decision": decision}

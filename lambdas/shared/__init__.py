@@ -1,0 +1,1 @@
+"""Code shared by the workflow Lambdas; deployed once, as the `shared` layer."""
