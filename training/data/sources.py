@@ -6,6 +6,7 @@ target classes (bicycle, motorcycle) as 32x32 RGB pixels with stable, unique ids
 
 from __future__ import annotations
 
+import _compat_pickle
 import hashlib
 import importlib
 import pickle
@@ -193,6 +194,9 @@ _ALLOWED_GLOBALS = {
 
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        # Python 2 pickles name modules the old way (copy_reg, __builtin__).
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) not in _ALLOWED_GLOBALS:
             raise ArchiveFormatError(f"pickle references {module}.{name}, which is not allowed")
         if module.startswith("numpy.core.") and hasattr(np, "_core"):
