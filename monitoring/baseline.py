@@ -1,0 +1,392 @@
+"""The drift baseline: feature histograms of the training images and the model's predictions.
+
+    python -m monitoring.baseline --images DIR [--model model.tar.gz] --out baseline.json
+
+DIR is a `<label>/*.png` folder or a staged folder (`train/`, `validation/`, `test/` splits, each
+`<label>/*.png`). Image statistics come from the training images (the whole folder when it has no
+splits); with `--model`, the model's predictions on the validation split (the whole folder when
+there is none; such a model may have trained on those images and look over-confident, which
+the baseline records in `source.prediction_images`).
+
+The artifact is versioned JSON: `schema_version`, `created_at`, `content_sha256` (over everything
+else, checked on load), and `model.sha256` of the model archive, so a drift run can tell that a
+baseline belongs to another model. Store it beside the model (`.../model.tar.gz` ->
+`.../baseline.json`); `--out` also takes an `s3://` URI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from monitoring.features import (
+    CATEGORICAL_FEATURES,
+    DEFAULT_THRESHOLD,
+    IMAGE_NUMERIC,
+    ImageBatcher,
+    ImageDecodeError,
+    decode_image,
+)
+
+SCHEMA_VERSION = 1
+CLASS_NAMES = ("bicycle", "motorcycle")  # index 0 = bicycle, 1 = motorcycle (training/labels.py)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+QUANTILE_STEPS = 100  # fine bins: every 1% of the baseline (KS resolution, see stats.py)
+
+Predict = Callable[[Sequence[Path]], np.ndarray]
+
+
+class BaselineError(RuntimeError):
+    """Missing, unreadable, corrupt or unsupported baseline artifact (or no images to build one)."""
+
+
+@dataclass
+class NumericReference:
+    """Counts of the baseline values over bins (-inf, e0), [e0, e1), ..., [e_last, inf)."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def from_values(cls, values: np.ndarray) -> NumericReference:
+        values = np.asarray(values, dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            raise BaselineError("no finite values to build a reference from")
+        quantiles = np.quantile(values, np.linspace(0.0, 1.0, QUANTILE_STEPS + 1))
+        # One edge just above the maximum so that larger values get a bin of their own (matters
+        # for constant features such as width: 32 vs 64 must land in different bins).
+        top = np.nextafter(values.max(), np.inf)
+        edges = np.unique(np.concatenate([quantiles, [top]]))
+        return cls(edges, bin_counts(edges, values))
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+
+def bin_counts(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+
+
+@dataclass
+class Baseline:
+    numeric: dict[str, NumericReference]
+    categorical: dict[str, dict[str, int]]
+    threshold: float = DEFAULT_THRESHOLD
+    class_names: tuple[str, ...] = CLASS_NAMES
+    label_counts: dict[str, int] = field(default_factory=dict)
+    model: dict[str, Any] | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+    schema_version: int = SCHEMA_VERSION
+    content_sha256: str = ""
+
+    @property
+    def model_sha256(self) -> str | None:
+        return None if self.model is None else str(self.model.get("sha256") or "") or None
+
+    @property
+    def has_predictions(self) -> bool:
+        return "confidence" in self.numeric
+
+    def _body(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "created_at": self.created_at,
+            "model": self.model,
+            "source": self.source,
+            "threshold": self.threshold,
+            "class_names": list(self.class_names),
+            "label_counts": self.label_counts,
+            "numeric": {
+                name: {"edges": ref.edges.tolist(), "counts": ref.counts.tolist()}
+                for name, ref in self.numeric.items()
+            },
+            "categorical": self.categorical,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        body = self._body()
+        return {**body, "content_sha256": content_hash(body)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Baseline:
+        if not isinstance(data, dict):
+            raise BaselineError("baseline is not a JSON object")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise BaselineError(f"unsupported baseline schema_version {version!r}")
+        body = {key: value for key, value in data.items() if key != "content_sha256"}
+        if data.get("content_sha256") != content_hash(body):
+            raise BaselineError("baseline content_sha256 does not match: file edited or corrupt")
+        try:
+            numeric = {
+                name: NumericReference(
+                    np.asarray(ref["edges"], dtype=np.float64),
+                    np.asarray(ref["counts"], dtype=np.int64),
+                )
+                for name, ref in data["numeric"].items()
+            }
+            return cls(
+                numeric=numeric,
+                categorical={
+                    k: {str(c): int(n) for c, n in v.items()}
+                    for k, v in data["categorical"].items()
+                },
+                threshold=float(data["threshold"]),
+                class_names=tuple(data["class_names"]),
+                label_counts={str(k): int(v) for k, v in data.get("label_counts", {}).items()},
+                model=data.get("model"),
+                source=data.get("source", {}),
+                created_at=str(data.get("created_at", "")),
+                schema_version=int(version),
+                content_sha256=str(data["content_sha256"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise BaselineError(f"malformed baseline: {error!r}") from error
+
+
+def content_hash(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_baseline(location: str | Path, s3_client: Any = None) -> Baseline:
+    """Read a baseline from a path or s3:// URI; `BaselineError` when missing or invalid."""
+    text: str
+    if str(location).startswith("s3://"):
+        from monitoring.capture import parse_s3_uri
+
+        if s3_client is None:
+            import boto3
+
+            s3_client = boto3.client("s3")
+        bucket, key = parse_s3_uri(str(location))
+        try:
+            text = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        except Exception as error:  # NoSuchKey / NoSuchBucket / AccessDenied: one clear error
+            raise BaselineError(f"baseline not readable at {location}: {error}") from error
+    else:
+        path = Path(location)
+        if not path.is_file():
+            raise BaselineError(f"baseline not found: {path}")
+        text = path.read_text()
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise BaselineError(f"baseline at {location} is not JSON: {error}") from error
+    return Baseline.from_dict(data)
+
+
+def save_baseline(baseline: Baseline, location: str | Path, s3_client: Any = None) -> None:
+    text = baseline.to_json()
+    if str(location).startswith("s3://"):
+        from monitoring.capture import parse_s3_uri
+
+        if s3_client is None:
+            import boto3
+
+            s3_client = boto3.client("s3")
+        bucket, key = parse_s3_uri(str(location))
+        s3_client.put_object(
+            Bucket=bucket, Key=key, Body=text.encode(), ContentType="application/json"
+        )
+    else:
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        Path(location).write_text(text)
+
+
+def labelled_images(folder: Path) -> list[tuple[Path, str]]:
+    """`<label>/<image>` files under a folder (labels = subfolder names), sorted."""
+    found = []
+    for label_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for path in sorted(label_dir.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                found.append((path, label_dir.name))
+    return found
+
+
+def discover(folder: Path) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]], str]:
+    """(images for statistics, images for predictions, layout) of a plain or staged folder."""
+    if not folder.is_dir():
+        raise BaselineError(f"image folder not found: {folder}")
+    if (folder / "train").is_dir():
+        train = labelled_images(folder / "train")
+        validation = (
+            labelled_images(folder / "validation") if (folder / "validation").is_dir() else []
+        )
+        return train, validation or train, "staged"
+    images = labelled_images(folder)
+    return images, images, "labelled"
+
+
+def image_feature_values(paths: Iterable[Path]) -> tuple[dict[str, np.ndarray], Counter[str], int]:
+    """Feature values of image files (same code path as the drift job), formats, failures."""
+    batcher = ImageBatcher()
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in IMAGE_NUMERIC}
+    formats: Counter[str] = Counter()
+    failures = 0
+
+    def take(batches: list[dict[str, np.ndarray]]) -> None:
+        for batch in batches:
+            for name in IMAGE_NUMERIC:
+                parts[name].append(batch[name])
+
+    for path in tqdm(list(paths), desc="baseline images", unit="img", disable=None):
+        try:
+            array, image_format = decode_image(path.read_bytes())
+        except (ImageDecodeError, OSError):
+            failures += 1
+            continue
+        formats[image_format] += 1
+        take(batcher.add(array))
+    take(batcher.flush())
+    values = {
+        name: np.concatenate(chunks) if chunks else np.zeros(0) for name, chunks in parts.items()
+    }
+    return values, formats, failures
+
+
+def build_baseline(
+    stats_images: Sequence[tuple[Path, str]],
+    prediction_images: Sequence[tuple[Path, str]] = (),
+    predict: Predict | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    model: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
+) -> Baseline:
+    """Histograms of image features (+ prediction features when `predict` is given)."""
+    if not stats_images:
+        raise BaselineError("no images to build a baseline from")
+    values, formats, failures = image_feature_values(path for path, _ in stats_images)
+    if values[IMAGE_NUMERIC[0]].size == 0:
+        raise BaselineError("none of the baseline images could be decoded")
+    numeric = {name: NumericReference.from_values(values[name]) for name in IMAGE_NUMERIC}
+    categorical: dict[str, dict[str, int]] = {"format": dict(formats)}
+    info = dict(source or {})
+    info.update(image_count=len(stats_images), undecodable_images=failures)
+
+    if predict is not None and prediction_images:
+        probabilities = np.asarray(predict([path for path, _ in prediction_images]), np.float64)
+        if probabilities.ndim != 2 or probabilities.shape[1] != len(CLASS_NAMES):
+            raise BaselineError(f"predictions have shape {probabilities.shape}, want (n, 2)")
+        confidence = probabilities.max(axis=1)
+        predicted = probabilities.argmax(axis=1)
+        numeric["confidence"] = NumericReference.from_values(confidence)
+        categorical["predicted_class"] = {
+            str(index): int((predicted == index).sum()) for index in range(len(CLASS_NAMES))
+        }
+        below = int((confidence < threshold).sum())
+        categorical["below_threshold"] = {"True": below, "False": int(confidence.size - below)}
+        info["prediction_count"] = int(confidence.size)
+    assert set(categorical) <= set(CATEGORICAL_FEATURES)
+
+    label_counts = Counter(label for _, label in stats_images)
+    return Baseline(
+        numeric=numeric,
+        categorical=categorical,
+        threshold=threshold,
+        label_counts={name: int(label_counts.get(name, 0)) for name in CLASS_NAMES},
+        model=model,
+        source=info,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def model_predict(model_path: Path) -> Predict:
+    """`training.predict.Predictor` on image files, in batches."""
+    from PIL import Image
+
+    from training.predict import Predictor
+
+    predictor = Predictor.from_archive(model_path)
+
+    def predict(paths: Sequence[Path]) -> np.ndarray:
+        parts = []
+        for start in tqdm(range(0, len(paths), 256), desc="baseline predictions", disable=None):
+            images = []
+            for path in paths[start : start + 256]:
+                with Image.open(path) as image:
+                    images.append(image.convert("RGB"))
+            parts.append(predictor.predict_images(images))
+        return np.concatenate(parts) if parts else np.zeros((0, len(CLASS_NAMES)))
+
+    return predict
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the drift baseline from training images.")
+    parser.add_argument("--images", type=Path, required=True, help="<label>/*.png or staged dir")
+    parser.add_argument("--model", type=Path, help="model.tar.gz: add its predictions")
+    parser.add_argument("--out", required=True, help="baseline.json path or s3:// URI")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    args = parser.parse_args(argv)
+    try:
+        stats_images, prediction_images, layout = discover(args.images)
+        predict = None
+        model = None
+        if args.model is not None:
+            if not args.model.is_file():
+                raise BaselineError(f"model archive not found: {args.model}")
+            predict = model_predict(args.model)
+            model = {"sha256": file_sha256(args.model), "path": str(args.model)}
+        baseline = build_baseline(
+            stats_images,
+            prediction_images,
+            predict,
+            threshold=args.threshold,
+            model=model,
+            source={
+                "images": str(args.images),
+                "layout": layout,
+                "prediction_images": "validation" if layout == "staged" else "all",
+            },
+        )
+        save_baseline(baseline, args.out)
+    except BaselineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # model archive errors from training.predict and the like
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "images": baseline.source["image_count"],
+                "predictions": baseline.source.get("prediction_count", 0),
+                "content_sha256": baseline.to_dict()["content_sha256"],
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,513 @@
+"""The drift job: read a capture window, test every feature against the baseline, report.
+
+    python -m monitoring.drift --captures DIR_OR_S3_URI --baseline baseline.json \
+        [--start ISO] [--end ISO] --output DIR [--publish]
+
+writes `DIR/report.json` (`records`, `invalid_records`, `drift_detected`, `status`, per-feature
+`features`) and `DIR/report.html`. `drift_detected` is null with `status: insufficient_data` when
+the window has fewer than `--min-records` usable records. Exit status: 0 (report written, drift
+or not; `--fail-on-drift` makes drift exit 3), 2 with one line on stderr for a missing baseline,
+capture folder or bucket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from monitoring import capture, stats
+from monitoring.baseline import Baseline, BaselineError, bin_counts, load_baseline
+from monitoring.features import (
+    IMAGE_NUMERIC,
+    PREDICTION_FEATURES,
+    ImageBatcher,
+    ImageDecodeError,
+    decode_image,
+)
+
+DEFAULT_MIN_RECORDS = 50
+DEFAULT_FALSE_ALARM_RATE = 0.01
+# With no model predictions in the baseline, the predicted class mix is compared with the
+# training label mix; a good model's predictions differ from it a little, so a shift must also
+# be this large (total variation distance) to count.
+DEFAULT_MIN_CLASS_SHIFT = 0.15
+TIMELINE_SAMPLE = 2000  # (time, confidence) points kept for the plot (reservoir sample)
+_FLUSH_VALUES = 4096
+# Image hashes remembered per window to skip exact repeats (~70 bytes each: ~17 MB at most).
+DEDUPE_CAPACITY = 250_000
+# Practical significance: with thousands of records a test finds differences nobody should be
+# paged for, so a feature also needs a KS gap (largest CDF difference) of at least this much...
+DEFAULT_MIN_KS_STATISTIC = 0.1
+# ... or, for categories, this total variation distance between the window's and baseline's mix.
+DEFAULT_MIN_CATEGORY_SHIFT = 0.03
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    threshold: float | None = None  # None: the baseline's
+    min_records: int = DEFAULT_MIN_RECORDS
+    false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE
+    min_class_shift: float = DEFAULT_MIN_CLASS_SHIFT
+    min_ks_statistic: float = DEFAULT_MIN_KS_STATISTIC
+    min_category_shift: float = DEFAULT_MIN_CATEGORY_SHIFT
+    model_sha256: str | None = None  # the deployed model; a different baseline model is flagged
+
+
+@dataclass
+class WindowSummary:
+    """Running counts of one window: histograms over the baseline bins, never the records."""
+
+    baseline: Baseline
+    threshold: float
+    window: capture.Window = field(default_factory=capture.Window)
+    lines: int = 0
+    records: int = 0
+    invalid_records: int = 0
+    outside_window: int = 0
+    duplicates: int = 0
+    files: int = 0
+    images: int = 0
+    predictions: int = 0
+    problems: Counter[str] = field(default_factory=Counter)
+    numeric: dict[str, np.ndarray] = field(default_factory=dict)
+    categorical: dict[str, Counter[str]] = field(default_factory=dict)
+    confidence_sum: float = 0.0
+    low_confidence: int = 0
+    timeline: dict[str, list[float]] = field(default_factory=dict)  # minute -> [n, sum, low]
+    timeline_sample: list[tuple[str, float]] = field(default_factory=list)
+    first_time: str | None = None
+    last_time: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, ref in self.baseline.numeric.items():
+            self.numeric[name] = np.zeros(len(ref.counts), np.int64)
+        for name in ("format", "predicted_class", "below_threshold"):
+            self.categorical[name] = Counter()
+        self._batcher = ImageBatcher()
+        self._confidences: list[float] = []
+        self._random = random.Random(0)  # reproducible plot sample  # noqa: S311
+        self._class_count = len(self.baseline.class_names)
+        self._seen: set[int] = set()
+
+    def _is_repeat(self, body: bytes) -> bool:
+        key = hash(body)
+        if key in self._seen:
+            return True
+        if len(self._seen) < DEDUPE_CAPACITY:  # bounded memory: beyond it, no more dedupe
+            self._seen.add(key)
+        return False
+
+    # -- accumulation -------------------------------------------------------------------------
+    def _add_image_batches(self, batches: list[dict[str, np.ndarray]]) -> None:
+        for batch in batches:
+            for name in IMAGE_NUMERIC:
+                self.numeric[name] += bin_counts(self.baseline.numeric[name].edges, batch[name])
+
+    def _flush_confidences(self) -> None:
+        if self._confidences and "confidence" in self.numeric:
+            edges = self.baseline.numeric["confidence"].edges
+            self.numeric["confidence"] += bin_counts(edges, np.asarray(self._confidences))
+        self._confidences.clear()
+
+    def add_line(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        self.lines += 1
+        record = capture.parse_line(line)
+        moment = record.inference_time
+        if self.window.bounded and record.problems[:1] != [capture.NOT_JSON]:
+            if moment is None:
+                if capture.NOT_CAPTURE_RECORD not in record.problems:
+                    record.problems.append(capture.BAD_INFERENCE_TIME)
+            elif not self.window.contains(moment):
+                self.outside_window += 1
+                return
+        self.records += 1
+        problems = record.problems
+        if record.image_bytes is not None and self._is_repeat(record.image_bytes):
+            # The same image bytes again (a retry, a resent photo): counted, not re-tested;
+            # an exact repeat carries no new information about the input distribution, and
+            # counting it again would make the tests over-confident.
+            self.duplicates += 1
+            if problems:
+                self.invalid_records += 1
+                self.problems.update(problems)
+            return
+        if record.image_bytes is not None:
+            try:
+                array, image_format = decode_image(record.image_bytes)
+            except ImageDecodeError:
+                problems.append(capture.UNDECODABLE_IMAGE)
+            else:
+                self.images += 1
+                self.categorical["format"][image_format] += 1
+                batches = self._batcher.add(array)
+                if batches:
+                    self._add_image_batches(batches)
+        probabilities = record.probabilities
+        if probabilities is not None:
+            if len(probabilities) != self._class_count:
+                problems.append(capture.BAD_OUTPUT)
+            else:
+                self._add_prediction(probabilities, moment)
+        if problems:
+            self.invalid_records += 1
+            self.problems.update(problems)
+
+    def _add_prediction(self, probabilities: list[float], moment: datetime | None) -> None:
+        confidence = max(probabilities)
+        low = confidence < self.threshold
+        self.predictions += 1
+        self.confidence_sum += confidence
+        self.low_confidence += low
+        self.categorical["predicted_class"][str(probabilities.index(confidence))] += 1
+        self.categorical["below_threshold"][str(low)] += 1
+        self._confidences.append(confidence)
+        if len(self._confidences) >= _FLUSH_VALUES:
+            self._flush_confidences()
+        if moment is not None:
+            stamp = moment.isoformat()
+            minute = stamp[:16]
+            slot = self.timeline.get(minute)
+            if slot is None:
+                self.timeline[minute] = [1.0, confidence, float(low)]
+            else:
+                slot[0] += 1.0
+                slot[1] += confidence
+                slot[2] += low
+            if self.first_time is None or stamp < self.first_time:
+                self.first_time = stamp
+            if self.last_time is None or stamp > self.last_time:
+                self.last_time = stamp
+            # reservoir sample of points for the confidence-over-time plot
+            if len(self.timeline_sample) < TIMELINE_SAMPLE:
+                self.timeline_sample.append((stamp, confidence))
+            else:
+                slot_index = self._random.randrange(self.predictions)
+                if slot_index < TIMELINE_SAMPLE:
+                    self.timeline_sample[slot_index] = (stamp, confidence)
+
+    def add_file(self, source: capture.CaptureFile) -> None:
+        self.files += 1
+        try:
+            for line in source.lines():
+                self.add_line(line)
+        except OSError:
+            self.problems[capture.UNREADABLE_FILE] += 1
+        except Exception as error:  # botocore read errors mid-stream: count and carry on
+            if type(error).__module__.startswith(("botocore", "urllib3")):
+                self.problems[capture.UNREADABLE_FILE] += 1
+            else:
+                raise
+
+    def finish(self) -> None:
+        self._add_image_batches(self._batcher.flush())
+        self._flush_confidences()
+
+
+def _coarse_groups(counts: np.ndarray, groups: int = 10) -> np.ndarray:
+    """Map fine bins to ~deciles of the baseline (for PSI, which wants few, well-filled bins)."""
+    share_below = (np.cumsum(counts) - counts) / max(counts.sum(), 1)
+    return np.minimum((share_below * groups).astype(np.int64), groups - 1)
+
+
+def _category_counts(
+    reference: dict[str, int], window: Counter[str]
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    names = sorted(set(reference) | set(window))
+    return (
+        names,
+        np.array([reference.get(n, 0) for n in names], np.float64),
+        np.array([window.get(n, 0) for n in names], np.float64),
+    )
+
+
+def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
+    """Run the tests on a finished summary and shape the report dictionary."""
+    baseline = summary.baseline
+    warnings: list[str] = []
+    prediction_tests = True
+    if (
+        settings.model_sha256
+        and baseline.model_sha256
+        and settings.model_sha256 != baseline.model_sha256
+    ):
+        prediction_tests = False
+        warnings.append(
+            "baseline_model_mismatch: the baseline was built with model "
+            f"{baseline.model_sha256[:12]}, the endpoint serves {settings.model_sha256[:12]}; "
+            "prediction features are not tested"
+        )
+    if summary.threshold != baseline.threshold:
+        warnings.append(
+            f"threshold {summary.threshold} differs from the baseline's {baseline.threshold}: "
+            "below_threshold is not tested"
+        )
+    if not baseline.has_predictions:
+        warnings.append(
+            "baseline has no model predictions: confidence is not tested and the class mix is "
+            "compared with the training label mix"
+        )
+
+    features: dict[str, dict[str, Any]] = {}
+    tests: list[tuple[str, float]] = []
+
+    def skip(name: str, kind: str, reason: str, n: int) -> None:
+        features[name] = {"test": kind, "n": n, "skipped": reason, "drift": False}
+
+    for name, ref in baseline.numeric.items():
+        counts = summary.numeric[name]
+        n = int(counts.sum())
+        if name in PREDICTION_FEATURES and not prediction_tests:
+            skip(name, "ks", "baseline_model_mismatch", n)
+            continue
+        if n < settings.min_records:
+            skip(name, "ks", "insufficient_data", n)
+            continue
+        result = stats.ks_binned(ref.counts, counts)
+        groups = _coarse_groups(ref.counts)
+        psi = stats.psi(
+            np.bincount(groups, weights=ref.counts), np.bincount(groups, weights=counts)
+        )
+        p_value = result.p_value if result.statistic >= settings.min_ks_statistic else 1.0
+        features[name] = {
+            "test": "ks",
+            "n": n,
+            "statistic": result.statistic,
+            "psi": psi,
+            "p_value": result.p_value,
+            "effect_ok": result.statistic >= settings.min_ks_statistic,
+        }
+        tests.append((name, p_value))
+
+    for name in ("format", "predicted_class", "below_threshold"):
+        window_counts = summary.categorical[name]
+        n = sum(window_counts.values())
+        reference = baseline.categorical.get(name)
+        kind = "chi2"
+        if name in PREDICTION_FEATURES and not prediction_tests:
+            skip(name, kind, "baseline_model_mismatch", n)
+            continue
+        if name == "below_threshold" and summary.threshold != baseline.threshold:
+            skip(name, kind, "threshold_differs_from_baseline", n)
+            continue
+        if n < settings.min_records:
+            skip(name, kind, "insufficient_data", n)
+            continue
+        if reference is None and name == "predicted_class" and any(baseline.label_counts.values()):
+            reference = {
+                str(baseline.class_names.index(label)): count
+                for label, count in baseline.label_counts.items()
+                if label in baseline.class_names
+            }
+            kind = "chi2_vs_labels"
+        if reference is None:
+            skip(name, kind, "not_in_baseline", n)
+            continue
+        names, ref_counts, win_counts = _category_counts(reference, window_counts)
+        if kind == "chi2_vs_labels":
+            share = ref_counts / max(ref_counts.sum(), 1)
+            result = stats.chi2_goodness_of_fit(share, win_counts)
+            shift = 0.5 * float(np.abs(share - win_counts / max(win_counts.sum(), 1)).sum())
+            p_value = result.p_value if shift >= settings.min_class_shift else 1.0
+            features[name] = {"category_shift": shift}
+        else:
+            result = stats.chi2_homogeneity(ref_counts, win_counts)
+            shift = 0.5 * float(
+                np.abs(ref_counts / max(ref_counts.sum(), 1) - win_counts / max(n, 1)).sum()
+            )
+            p_value = result.p_value if shift >= settings.min_category_shift else 1.0
+            features[name] = {"category_shift": shift}
+        features[name].update(
+            test=kind,
+            n=n,
+            statistic=result.statistic,
+            psi=stats.psi(ref_counts, win_counts),
+            p_value=result.p_value,
+            effect_ok=p_value == result.p_value,
+            categories={c: int(w) for c, w in zip(names, win_counts, strict=True)},
+            baseline_categories={c: int(r) for c, r in zip(names, ref_counts, strict=True)},
+        )
+        tests.append((name, p_value))
+
+    usable = max(summary.images, summary.predictions)
+    insufficient = usable < settings.min_records or not tests
+    per_test_alpha = settings.false_alarm_rate / max(len(tests), 1)
+    drifted = []
+    for name, p_value in tests:
+        score = stats.drift_score(p_value, per_test_alpha)
+        features[name]["score"] = score
+        features[name]["drift"] = bool(p_value <= per_test_alpha) and not insufficient
+        if features[name]["drift"]:
+            drifted.append(name)
+    overall = max((features[name]["score"] for name, _ in tests), default=0.0)
+    if insufficient:
+        status = "insufficient_data"
+        warnings.append(
+            f"insufficient_data: {usable} usable records, at least {settings.min_records} needed"
+        )
+    else:
+        status = "drift" if drifted else "ok"
+    low_rate = summary.low_confidence / summary.predictions if summary.predictions else None
+    mean_conf = summary.confidence_sum / summary.predictions if summary.predictions else None
+    return {
+        "status": status,
+        "drift_detected": None if insufficient else bool(drifted),
+        "insufficient_data": insufficient,
+        "drift_score": 0.0 if insufficient else overall,
+        "drifted_features": sorted(drifted, key=lambda n: -features[n]["score"]),
+        "records": summary.records,
+        "invalid_records": summary.invalid_records,
+        "skipped": dict(sorted(summary.problems.items())),
+        "lines_read": summary.lines,
+        "records_outside_window": summary.outside_window,
+        "duplicate_records": summary.duplicates,
+        "files_read": summary.files,
+        "images_analysed": summary.images,
+        "predictions_analysed": summary.predictions,
+        "low_confidence_rate": low_rate,
+        "mean_confidence": mean_conf,
+        "threshold": summary.threshold,
+        "window": {
+            "start": summary.window.start.isoformat() if summary.window.start else None,
+            "end": summary.window.end.isoformat() if summary.window.end else None,
+            "first_record": summary.first_time,
+            "last_record": summary.last_time,
+        },
+        "decision": {
+            "false_alarm_rate": settings.false_alarm_rate,
+            "tests": len(tests),
+            "per_test_alpha": per_test_alpha,
+            "min_records": settings.min_records,
+            "min_ks_statistic": settings.min_ks_statistic,
+            "min_category_shift": settings.min_category_shift,
+            "rule": "drift when any p_value <= false_alarm_rate / tests (Bonferroni) and the "
+            "effect is large enough (effect_ok); score = log(p) / log(per_test_alpha) "
+            "(0 when the effect is too small), >= 1 is drift",
+        },
+        "baseline": {
+            "schema_version": baseline.schema_version,
+            "created_at": baseline.created_at,
+            "content_sha256": baseline.content_sha256,
+            "model_sha256": baseline.model_sha256,
+            "has_predictions": baseline.has_predictions,
+        },
+        "warnings": warnings,
+        "features": features,
+    }
+
+
+def summarise(
+    files: Iterable[capture.CaptureFile],
+    baseline: Baseline,
+    settings: DriftSettings,
+    window: capture.Window,
+    *,
+    progress: bool = False,
+) -> WindowSummary:
+    threshold = baseline.threshold if settings.threshold is None else settings.threshold
+    summary = WindowSummary(baseline=baseline, threshold=threshold, window=window)
+    for source in tqdm(files, desc="capture files", unit="file", disable=not progress):
+        summary.add_file(source)
+    summary.finish()
+    return summary
+
+
+def analyse(
+    source: str | Path,
+    baseline: Baseline,
+    settings: DriftSettings | None = None,
+    window: capture.Window | None = None,
+    *,
+    s3_client: Any = None,
+    progress: bool = False,
+) -> tuple[dict[str, Any], WindowSummary]:
+    """Read the window from `source` and return (report, summary)."""
+    settings = settings or DriftSettings()
+    window = window or capture.Window()
+    files = capture.iter_capture_files(source, window, s3_client)
+    summary = summarise(files, baseline, settings, window, progress=progress)
+    report = evaluate(summary, settings)
+    report["captures"] = str(source)
+    return report, summary
+
+
+def _iso(value: str) -> datetime:
+    parsed = capture.parse_time(value)
+    if parsed is None:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {value}")
+    return parsed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from monitoring import publish
+    from monitoring import report as report_module
+
+    parser = argparse.ArgumentParser(description="Test a capture window for drift.")
+    parser.add_argument("--captures", required=True, help="local folder/file or s3://bucket/prefix")
+    parser.add_argument("--baseline", required=True, help="baseline.json path or s3:// URI")
+    parser.add_argument("--start", type=_iso, help="window start (ISO-8601, inclusive)")
+    parser.add_argument("--end", type=_iso, help="window end (ISO-8601, exclusive)")
+    parser.add_argument("--output", type=Path, required=True, help="folder for report.json/html")
+    parser.add_argument("--publish", action="store_true", help="put CloudWatch metrics")
+    parser.add_argument("--namespace", default=None, help="CloudWatch namespace")
+    parser.add_argument("--endpoint-name", default="unknown")
+    parser.add_argument("--variant-name", default="AllTraffic")
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--threshold", type=float, default=None)
+    parser.add_argument("--min-records", type=int, default=DEFAULT_MIN_RECORDS)
+    parser.add_argument("--false-alarm-rate", type=float, default=DEFAULT_FALSE_ALARM_RATE)
+    parser.add_argument("--model-sha256", default=None, help="sha256 of the served model.tar.gz")
+    parser.add_argument("--no-html", action="store_true", help="skip the HTML page")
+    parser.add_argument("--fail-on-drift", action="store_true", help="exit 3 when drift")
+    args = parser.parse_args(argv)
+    settings = DriftSettings(
+        threshold=args.threshold,
+        min_records=args.min_records,
+        false_alarm_rate=args.false_alarm_rate,
+        model_sha256=args.model_sha256,
+    )
+    try:
+        baseline = load_baseline(args.baseline)
+        report, summary = analyse(
+            args.captures,
+            baseline,
+            settings,
+            capture.Window(args.start, args.end),
+            progress=True,
+        )
+    except (BaselineError, capture.CaptureSourceError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report_module.write_local(report, summary, args.output, html=not args.no_html)
+    if args.publish:
+        publish.publish_report(
+            report,
+            publish.Dimensions(args.endpoint_name, args.variant_name, args.stage),
+            namespace=args.namespace,
+        )
+    print(
+        json.dumps(
+            {
+                key: report[key]
+                for key in ("status", "drift_detected", "drift_score", "records", "invalid_records")
+            }
+            | {"drifted_features": report["drifted_features"], "report": str(args.output)}
+        )
+    )
+    return 3 if args.fail_on_drift and report["drift_detected"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Per-record features: image statistics and prediction features.
+
+Image statistics are computed on batches of same-sized RGB arrays with numpy (one vectorised pass
+per batch is what makes the job fast enough for an hour of traffic in a Lambda). PNGs are decoded
+through Pillow's C inflate+unfilter decoder directly (`Image.frombytes(..., "zip")`), which skips
+`Image.open`'s per-file plugin machinery and halves the decode time of a 32x32 capture; anything
+else (JPEG, palettes, interlaced or 16-bit PNGs) goes through `Image.open`.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from typing import Final
+
+import numpy as np
+from PIL import Image
+
+# Numeric image features, in report order. Why each one: brightness/contrast/saturation catch
+# photometric drift; sharpness (log10 of 1 + variance of the Laplacian) catches blur and noise;
+# vertical_balance (top half minus bottom half brightness) and edge_orientation (share of
+# horizontal-gradient energy) are the orientation-sensitive ones that see rotated or flipped
+# cameras, which per-image colour statistics cannot; blockiness (gradient at 8-pixel JPEG block
+# borders over elsewhere) catches heavy compression; width/height catch resolution changes.
+IMAGE_NUMERIC: Final = (
+    "brightness_r",
+    "brightness_g",
+    "brightness_b",
+    "contrast",
+    "saturation",
+    "sharpness",
+    "vertical_balance",
+    "edge_orientation",
+    "blockiness",
+    "width",
+    "height",
+)
+IMAGE_CATEGORICAL: Final = ("format",)
+PREDICTION_NUMERIC: Final = ("confidence",)
+PREDICTION_CATEGORICAL: Final = ("predicted_class", "below_threshold")
+NUMERIC_FEATURES: Final = IMAGE_NUMERIC + PREDICTION_NUMERIC
+CATEGORICAL_FEATURES: Final = IMAGE_CATEGORICAL + PREDICTION_CATEGORICAL
+PREDICTION_FEATURES: Final = PREDICTION_NUMERIC + PREDICTION_CATEGORICAL
+
+DEFAULT_THRESHOLD: Final = 0.93
+# Larger images are shrunk to this many pixels on the long side before statistics: bounded cost
+# and memory per record whatever a client uploads.
+MAX_SIDE: Final = 512
+MAX_PIXELS: Final = 50_000_000  # refuse decompression bombs before decoding
+
+_PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+# (bit depth, colour type) -> Pillow mode for the fast path.
+_PNG_MODES: Final = {(8, 0): "L", (8, 2): "RGB", (8, 4): "LA", (8, 6): "RGBA"}
+_GRAY: Final = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+class ImageDecodeError(ValueError):
+    """The bytes are not an image this job can read."""
+
+
+def _png_fast(data: bytes) -> np.ndarray | None:
+    """Decode a plain 8-bit, non-interlaced PNG; None when the fast path does not apply."""
+    if not data.startswith(_PNG_SIGNATURE) or len(data) < 33:
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    mode = _PNG_MODES.get((depth, colour))
+    if mode is None or interlace or width * height > MAX_PIXELS or width == 0 or height == 0:
+        return None
+    chunks = []
+    pos = 8
+    end = len(data)
+    while pos + 8 <= end:
+        (length,) = struct.unpack_from(">I", data, pos)
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            chunks.append(data[pos + 8 : pos + 8 + length])
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if not chunks:
+        raise ImageDecodeError("PNG without image data")
+    try:
+        image = Image.frombytes(mode, (width, height), b"".join(chunks), "zip", mode)
+    except (ValueError, OSError) as error:
+        raise ImageDecodeError(f"corrupt PNG: {error}") from error
+    return _to_rgb_array(image)
+
+
+def _to_rgb_array(image: Image.Image) -> np.ndarray:
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    if max(image.size) > MAX_SIDE:
+        image.thumbnail((MAX_SIDE, MAX_SIDE))
+    return np.asarray(image)
+
+
+def decode_image(data: bytes) -> tuple[np.ndarray, str]:
+    """Image bytes -> (H x W x 3 uint8 array, format name such as "PNG" or "JPEG")."""
+    fast = _png_fast(data)
+    if fast is not None:
+        return fast, "PNG"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageDecodeError(f"image too large: {image.width}x{image.height}")
+            if image.format == "JPEG":
+                image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode JPEGs at reduced size
+            image_format = str(image.format or "UNKNOWN")
+            array = _to_rgb_array(image)
+    except ImageDecodeError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ImageDecodeError(f"undecodable image: {error}") from error
+    except Image.DecompressionBombWarning as error:
+        raise ImageDecodeError(f"image too large: {error}") from error
+    return array, image_format
+
+
+def image_features(batch: np.ndarray) -> dict[str, np.ndarray]:
+    """Statistics of a batch of same-sized RGB images (B x H x W x 3 uint8) -> name -> (B,)."""
+    count, height, width = batch.shape[:3]
+    pixels = batch.astype(np.float32)
+    means = pixels.mean(axis=(1, 2))
+    gray = pixels @ _GRAY
+    contrast = gray.reshape(count, -1).std(axis=1)
+    high = pixels.max(axis=3)
+    low = pixels.min(axis=3)
+    saturation = ((high - low) / np.maximum(high, 1.0)).reshape(count, -1).mean(axis=1)
+
+    if height >= 3 and width >= 3:
+        laplacian = (
+            gray[:, :-2, 1:-1]
+            + gray[:, 2:, 1:-1]
+            + gray[:, 1:-1, :-2]
+            + gray[:, 1:-1, 2:]
+            - 4.0 * gray[:, 1:-1, 1:-1]
+        )
+        sharpness = np.log10(1.0 + laplacian.reshape(count, -1).var(axis=1))
+    else:
+        sharpness = np.zeros(count, np.float32)
+
+    half = height // 2
+    if half:
+        vertical_balance = gray[:, :half].mean(axis=(1, 2)) - gray[:, height - half :].mean(
+            axis=(1, 2)
+        )
+    else:
+        vertical_balance = np.zeros(count, np.float32)
+
+    grad_x = np.abs(np.diff(gray, axis=2))  # B x H x (W-1)
+    grad_y = np.abs(np.diff(gray, axis=1))  # B x (H-1) x W
+    energy_x = np.square(grad_x).mean(axis=(1, 2)) if width > 1 else np.zeros(count)
+    energy_y = np.square(grad_y).mean(axis=(1, 2)) if height > 1 else np.zeros(count)
+    edge_orientation = energy_x / (energy_x + energy_y + 1e-6)
+
+    blockiness = np.ones(count, np.float32)
+    if width >= 16 and height >= 16:
+        border_x = np.zeros(width - 1, bool)
+        border_x[7::8] = True
+        border_y = np.zeros(height - 1, bool)
+        border_y[7::8] = True
+        at_border = grad_x[:, :, border_x].mean(axis=(1, 2)) + grad_y[:, border_y].mean(axis=(1, 2))
+        inside = grad_x[:, :, ~border_x].mean(axis=(1, 2)) + grad_y[:, ~border_y].mean(axis=(1, 2))
+        blockiness = (at_border + 1.0) / (inside + 1.0)
+
+    return {
+        "brightness_r": means[:, 0],
+        "brightness_g": means[:, 1],
+        "brightness_b": means[:, 2],
+        "contrast": contrast,
+        "saturation": saturation,
+        "sharpness": sharpness,
+        "vertical_balance": vertical_balance,
+        "edge_orientation": edge_orientation,
+        "blockiness": blockiness,
+        "width": np.full(count, width, np.float32),
+        "height": np.full(count, height, np.float32),
+    }
+
+
+class ImageBatcher:
+    """Collects decoded images by size and yields feature batches; memory stays bounded."""
+
+    def __init__(self, batch_size: int = 512, max_pending_pixels: int = 8_000_000) -> None:
+        self.batch_size = batch_size
+        self.max_pending_pixels = max_pending_pixels
+        self._pending: dict[tuple[int, int], list[np.ndarray]] = {}
+        self._pending_pixels = 0
+
+    def add(self, image: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """Queue one image; return the feature batches that became due (often none)."""
+        key = (image.shape[0], image.shape[1])
+        queue = self._pending.setdefault(key, [])
+        queue.append(image)
+        self._pending_pixels += key[0] * key[1]
+        if len(queue) >= self.batch_size:
+            return [self._flush_key(key)]
+        if self._pending_pixels > self.max_pending_pixels:
+            return self.flush()
+        return []
+
+    def _flush_key(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
+        queue = self._pending.pop(key)
+        self._pending_pixels -= key[0] * key[1] * len(queue)
+        return image_features(np.stack(queue))
+
+    def flush(self) -> list[dict[str, np.ndarray]]:
+        return [self._flush_key(key) for key in list(self._pending)]
+
+
+def prediction_features(
+    probabilities: list[float], threshold: float = DEFAULT_THRESHOLD
+) -> tuple[int, float, bool]:
+    """[p_bicycle, p_motorcycle] -> (predicted class, confidence, below threshold)."""
+    confidence = max(probabilities)
+    predicted = probabilities.index(confidence)
+    return predicted, confidence, confidence < threshold
