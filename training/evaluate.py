@@ -1,0 +1,140 @@
+"""Evaluate a model archive on a `<label>/*.png` folder.
+
+    python -m training.evaluate --model model.tar.gz --data FOLDER [--plot confusion_matrix.png]
+
+prints JSON (accuracy, per-class precision/recall, confusion matrix, expected calibration error)
+and writes a confusion-matrix PNG. The metric functions need only numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.labels import CLASS_NAMES
+
+ECE_BINS = 15
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 2) -> np.ndarray:
+    """matrix[true, predicted] = count."""
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(
+        matrix, (np.asarray(labels, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1
+    )
+    return matrix
+
+
+def expected_calibration_error(
+    labels: np.ndarray, probabilities: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """Top-label ECE: sum over equal-width confidence bins of |accuracy - confidence| * weight."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == np.asarray(labels)
+    # Bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of exactly 0 joins bin 0.
+    index = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = index == b
+        if members.any():
+            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)
+
+
+def classification_report(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/support, confusion matrix, ECE, log loss."""
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if len(labels) == 0 or probabilities.shape != (len(labels), len(CLASS_NAMES)):
+        raise ValueError(f"need probabilities of shape ({len(labels)}, {len(CLASS_NAMES)})")
+    predicted = probabilities.argmax(axis=1)
+    matrix = confusion_matrix(labels, predicted, len(CLASS_NAMES))
+    per_class = {}
+    for index, name in enumerate(CLASS_NAMES):
+        true_positive = int(matrix[index, index])
+        predicted_count = int(matrix[:, index].sum())
+        support = int(matrix[index, :].sum())
+        per_class[name] = {
+            # None where undefined (no predictions / no examples of the class), never a fake 0.
+            "precision": true_positive / predicted_count if predicted_count else None,
+            "recall": true_positive / support if support else None,
+            "support": support,
+        }
+    picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1.0)
+    return {
+        "accuracy": float((predicted == labels).mean()),
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
+        "confusion_matrix_axes": "rows: true class, columns: predicted class",
+        "ece": expected_calibration_error(labels, probabilities),
+        "log_loss": float(-np.log(picked).mean()),
+        "count": len(labels),
+        "class_names": list(CLASS_NAMES),
+    }
+
+
+def plot_confusion_matrix(matrix: np.ndarray, path: Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4.5, 4))
+    axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    axis.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    axis.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix")
+    for (row, column), count in np.ndenumerate(matrix):
+        colour = "white" if count > matrix.max() / 2 else "black"
+        axis.text(column, row, str(count), ha="center", va="center", color=colour)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def evaluate(model: Path, data: Path, plot: Path | None) -> dict[str, Any]:
+    from training.dataset import load_folder
+    from training.predict import Predictor
+
+    predictor = Predictor.from_archive(model)
+    images = load_folder(data, require_all_classes=False)
+    probabilities = predictor.predict_arrays(images.images)
+    report = classification_report(images.labels, probabilities)
+    if plot is not None:
+        plot_confusion_matrix(np.asarray(report["confusion_matrix"]), plot, f"{data.name}")
+        report["confusion_matrix_png"] = str(plot)
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Evaluate model.tar.gz on a labelled folder.")
+    parser.add_argument("--model", type=Path, required=True, help="model.tar.gz from training")
+    parser.add_argument("--data", type=Path, required=True, help="folder of <label>/*.png")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        help="confusion-matrix PNG (default: confusion_matrix.png beside the model)",
+    )
+    args = parser.parse_args(argv)
+    from training.dataset import DatasetError
+    from training.predict import ModelArchiveError
+
+    plot = args.plot or args.model.resolve().parent / "confusion_matrix.png"
+    try:
+        report = evaluate(args.model, args.data, plot)
+    except (DatasetError, ModelArchiveError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The model and its `model.tar.gz` (SageMaker layout: `model.pth` + `code/`).
+
+The network itself lives in `training/serving/network.py` because it ships inside the archive.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training.labels import CLASS_NAMES
+from training.serving import inference
+from training.serving.network import SmallResNet, build_network
+
+__all__ = ["SmallResNet", "build_network", "make_checkpoint", "write_archive", "write_model_dir"]
+
+SERVING_DIR = Path(inference.__file__).resolve().parent
+# Shipped as `code/`: the handlers and the network they import, nothing else.
+SERVING_FILES = ("inference.py", "network.py")
+
+
+def make_checkpoint(
+    members: Sequence[SmallResNet], arch: dict[str, Any], tta_hflip: bool = True
+) -> dict[str, Any]:
+    """The `model.pth` payload: plain values and tensors, loadable with `weights_only=True`."""
+    return {
+        "format": inference.ARCHIVE_FORMAT,
+        "format_version": inference.ARCHIVE_FORMAT_VERSION,
+        "class_names": list(CLASS_NAMES),
+        "arch": dict(arch),
+        "tta_hflip": tta_hflip,
+        "members": [
+            {key: value.detach().cpu().clone() for key, value in m.state_dict().items()}
+            for m in members
+        ],
+    }
+
+
+def write_model_dir(checkpoint: dict[str, Any], model_dir: Path) -> None:
+    """Write `model.pth` and `code/` into `model_dir` (what SageMaker tars from SM_MODEL_DIR)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, model_dir / inference.WEIGHTS_FILE)
+    code_dir = model_dir / "code"
+    code_dir.mkdir(exist_ok=True)
+    for name in SERVING_FILES:
+        shutil.copyfile(SERVING_DIR / name, code_dir / name)
+
+
+def write_archive(checkpoint: dict[str, Any], archive: Path) -> None:
+    """Write `model.tar.gz` with `model.pth` and `code/` at its root."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    with tarfile.open(archive, "w:gz") as tar:
+        _add_bytes(tar, inference.WEIGHTS_FILE, buffer.getvalue())
+        for name in SERVING_FILES:
+            _add_bytes(tar, f"code/{name}", (SERVING_DIR / name).read_bytes())
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))

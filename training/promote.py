@@ -1,0 +1,183 @@
+"""Promote a trained model to a stage: record it where the stage's Terraform reads it.
+
+    python -m training.promote --stage dev --model-data s3://bucket/.../model.tar.gz \
+        [--framework pytorch|builtin] [--image-uri URI | --region REGION] [--version LABEL]
+
+writes `terraform/stages/<stage>/model.auto.tfvars.json` with `model_data_url`,
+`model_image_uri`, `model_framework` and `model_version`; the next `terraform apply` of that
+stage deploys the model (a new SageMaker model + endpoint configuration, then an endpoint
+update). Without `--image-uri` the serving image is resolved offline by the SageMaker SDK for
+the region: the PyTorch inference container for our script-mode model, the image-classification
+image for the built-in algorithm's model. Needs no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGES_DIR = REPO_ROOT / "terraform" / "stages"
+TFVARS_NAME = "model.auto.tfvars.json"
+FRAMEWORKS = ("pytorch", "builtin")
+
+# The same patterns as the stage variables' validation blocks, so a promotion that passes here
+# passes `terraform plan`.
+MODEL_DATA_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.tar\.gz$")
+IMAGE_URI = re.compile(
+    r"^[0-9]{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/[a-z0-9][a-z0-9._/-]*"
+    r"(:[A-Za-z0-9._-]{1,128}|@sha256:[a-f0-9]{64})$"
+)
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+VERSION = re.compile(r"^[A-Za-z0-9._:/+-]{1,128}$")
+
+
+class PromotionError(ValueError):
+    """An input the promotion refuses; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Promotion:
+    stage: str
+    model_data_url: str
+    model_image_uri: str
+    model_framework: str
+    model_version: str
+
+    def tfvars(self) -> dict[str, str]:
+        return {
+            "model_data_url": self.model_data_url,
+            "model_image_uri": self.model_image_uri,
+            "model_framework": self.model_framework,
+            "model_version": self.model_version,
+        }
+
+
+def resolve_image_uri(framework: str, region: str) -> str:
+    """The serving image for `framework` in `region`, from the SDK's offline tables."""
+    from training.launch import script_image_uri
+
+    if framework == "pytorch":
+        # Any CPU instance type selects the CPU image; the endpoint's type is Terraform's.
+        return script_image_uri(region, "ml.m5.large", "inference")
+    from sagemaker.core import image_uris
+
+    return str(image_uris.retrieve("image-classification", region=region))
+
+
+def default_version(model_data_url: str) -> str:
+    """The training job name in SageMaker's `<prefix>/<job>/output/model.tar.gz`, else a hash."""
+    parts = model_data_url.removeprefix("s3://").split("/")
+    if len(parts) >= 3 and parts[-2] == "output" and parts[-1] == "model.tar.gz":
+        candidate = parts[-3]
+        if VERSION.match(candidate):
+            return candidate
+    return "sha256-" + hashlib.sha256(model_data_url.encode()).hexdigest()[:12]
+
+
+def build_promotion(
+    stage: str,
+    *,
+    model_data_url: str,
+    framework: str,
+    image_uri: str | None,
+    region: str | None,
+    version: str | None,
+    stages_dir: Path = STAGES_DIR,
+) -> Promotion:
+    """Validate every input; resolve the image and the version label."""
+    if not STAGE_NAME.match(stage) or not (stages_dir / stage).is_dir():
+        known = (
+            sorted(p.name for p in stages_dir.iterdir() if p.is_dir())
+            if stages_dir.is_dir()
+            else []
+        )
+        raise PromotionError(f"stage {stage!r} is not one of {known}")
+    if not MODEL_DATA_URL.match(model_data_url):
+        raise PromotionError(f"model data {model_data_url!r} is not an s3://bucket/key.tar.gz URL")
+    if framework not in FRAMEWORKS:
+        raise PromotionError(f"framework {framework!r} is not one of {FRAMEWORKS}")
+    if region is not None and not REGION.match(region):
+        raise PromotionError(f"region {region!r} is not valid")
+    if image_uri is None:
+        if region is None:
+            raise PromotionError("give --image-uri, or --region to resolve the serving image")
+        image_uri = resolve_image_uri(framework, region)
+    match = IMAGE_URI.match(image_uri)
+    if not match:
+        raise PromotionError(f"image URI {image_uri!r} is not an ECR image URI with a tag")
+    if region is not None and match.group(1) != region:
+        raise PromotionError(f"image URI is in {match.group(1)}, the stage in {region}")
+    version = version or default_version(model_data_url)
+    if not VERSION.match(version):
+        raise PromotionError(f"version label {version!r} is not valid")
+    return Promotion(stage, model_data_url, image_uri, framework, version)
+
+
+def write_promotion(promotion: Promotion, stages_dir: Path = STAGES_DIR) -> Path:
+    """Write the tfvars file atomically (temp file in the same directory, then rename)."""
+    target = stages_dir / promotion.stage / TFVARS_NAME
+    handle, temp_name = tempfile.mkstemp(prefix=".model-", suffix=".json", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(promotion.tfvars(), stream, indent=2, sort_keys=True)
+            stream.write("\n")
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def check_artifact_exists(model_data_url: str) -> None:
+    """HEAD the artifact, so a typo is caught before Terraform creates a broken model."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    bucket, _, key = model_data_url.removeprefix("s3://").partition("/")
+    try:
+        boto3.client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        raise PromotionError(f"cannot read {model_data_url}: {error}") from error
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Record a model for a stage's Terraform.")
+    parser.add_argument("--stage", required=True, help="a directory of terraform/stages/")
+    parser.add_argument("--model-data", required=True, help="s3://.../model.tar.gz")
+    parser.add_argument("--framework", choices=FRAMEWORKS, default="pytorch")
+    parser.add_argument("--image-uri", help="serving image (default: resolved for --region)")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION"))
+    parser.add_argument("--version", help="label (default: training job name or hash)")
+    parser.add_argument("--check-exists", action="store_true", help="HEAD the artifact in S3")
+    args = parser.parse_args(argv)
+    try:
+        promotion = build_promotion(
+            args.stage,
+            model_data_url=args.model_data,
+            framework=args.framework,
+            image_uri=args.image_uri,
+            region=args.region,
+            version=args.version,
+        )
+        if args.check_exists:
+            check_artifact_exists(promotion.model_data_url)
+        path = write_promotion(promotion)
+    except PromotionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"written": str(path), **promotion.tfvars()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

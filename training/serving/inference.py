@@ -1,0 +1,186 @@
+"""SageMaker PyTorch serving handlers: `model_fn`, `input_fn`, `predict_fn`, `output_fn`.
+
+The same functions serve on the endpoint (this file is `code/inference.py` in `model.tar.gz`)
+and locally through `training.predict`. Contract, shared with the built-in algorithm: request
+body is one PNG or JPEG image (`image/png`, `image/jpeg`, `application/x-image`), the answer is
+JSON `[p_bicycle, p_motorcycle]`. Bad requests raise an `InferenceError` subclass whose
+`status_code` says which HTTP status fits; nothing here needs more than torch, numpy, Pillow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+try:  # imported as part of the `training` package (local prediction, tests)
+    from .network import SmallResNet, build_network
+except ImportError:  # the serving container puts `code/` itself on sys.path
+    from network import SmallResNet, build_network  # type: ignore[no-redef]
+
+ARCHIVE_FORMAT = "vehicle-classifier/small-resnet"
+ARCHIVE_FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.pth"
+CLASS_NAMES = ("bicycle", "motorcycle")
+IMAGE_SIZE = 32
+SUPPORTED_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image"})
+DECODED_FORMATS = frozenset({"PNG", "JPEG"})
+JSON_ACCEPT = frozenset({"", "*/*", "application/json"})
+# A real-time endpoint accepts at most 6 MB; anything larger is not a photo we should decode.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+# Bounds the decoded size (a small PNG can declare a huge canvas: a decompression bomb).
+MAX_PIXELS = 4096 * 4096
+
+
+class InferenceError(ValueError):
+    """A request the model cannot answer; `status_code` is the fitting HTTP status."""
+
+    status_code = 400
+
+
+class UnsupportedContentTypeError(InferenceError):
+    status_code = 415
+
+
+class InvalidImageError(InferenceError):
+    status_code = 400
+
+
+class UnsupportedAcceptError(InferenceError):
+    status_code = 406
+
+
+class ModelArchiveError(RuntimeError):
+    """The model directory or archive was not written by `training.train`."""
+
+
+class Ensemble(torch.nn.Module):
+    """Averages the class probabilities of its members (and of the mirrored image)."""
+
+    def __init__(self, members: list[SmallResNet], tta_hflip: bool) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+        self.tta_hflip = tta_hflip
+
+    @torch.inference_mode()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        views = [images, torch.flip(images, dims=[3])] if self.tta_hflip else [images]
+        probabilities = [
+            torch.softmax(member(view), dim=1) for member in self.members for view in views
+        ]
+        return torch.stack(probabilities).mean(dim=0)
+
+
+def load_checkpoint(path: str) -> dict[str, Any]:
+    """Read and check `model.pth` (tensors and plain values only: `weights_only`)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as error:
+        raise ModelArchiveError(f"no {WEIGHTS_FILE} in the model directory") from error
+    except Exception as error:
+        raise ModelArchiveError(f"{WEIGHTS_FILE} is not a checkpoint of ours: {error}") from error
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != ARCHIVE_FORMAT:
+        raise ModelArchiveError(f"{WEIGHTS_FILE} was not written by training.train")
+    if checkpoint.get("format_version") != ARCHIVE_FORMAT_VERSION:
+        raise ModelArchiveError(f"unsupported format_version {checkpoint.get('format_version')}")
+    if tuple(checkpoint.get("class_names", ())) != CLASS_NAMES:
+        raise ModelArchiveError(f"class names {checkpoint.get('class_names')} != {CLASS_NAMES}")
+    if not checkpoint.get("members"):
+        raise ModelArchiveError("the checkpoint holds no model weights")
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any]) -> Ensemble:
+    members = []
+    for state in checkpoint["members"]:
+        network = build_network(checkpoint["arch"])
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as error:
+            raise ModelArchiveError(f"weights do not fit the architecture: {error}") from error
+        members.append(network.eval())
+    return Ensemble(members, bool(checkpoint.get("tta_hflip", True))).eval()
+
+
+def model_fn(model_dir: str) -> Ensemble:
+    """Load the model from an extracted `model.tar.gz` (SageMaker calls this once)."""
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    return model_from_checkpoint(load_checkpoint(os.path.join(model_dir, WEIGHTS_FILE)))
+
+
+def decode_image(body: bytes) -> Image.Image:
+    """Decode PNG/JPEG bytes into an RGB image, or raise `InvalidImageError`."""
+    if not body:
+        raise InvalidImageError("empty request body")
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidImageError(f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(body))
+            if image.format not in DECODED_FORMATS:
+                raise InvalidImageError(f"{image.format} images are not supported: PNG or JPEG")
+            width, height = image.size
+            if width <= 0 or height <= 0:
+                raise InvalidImageError(f"zero-size image ({width}x{height})")
+            if width * height > MAX_PIXELS:
+                raise InvalidImageError(f"image of {width}x{height} exceeds {MAX_PIXELS} pixels")
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+    except InvalidImageError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise InvalidImageError(f"image too large: {error}") from error
+    except Exception as error:  # Pillow raises many types for corrupt data
+        raise InvalidImageError(f"not a readable PNG/JPEG image: {error}") from error
+    return upright.convert("RGB")
+
+
+def image_to_array(image: Image.Image) -> np.ndarray:
+    """RGB uint8 array (3, 32, 32): the one preprocessing used in training and serving."""
+    image = image.convert("RGB")
+    if image.size != (IMAGE_SIZE, IMAGE_SIZE):
+        # Pillow's resampling filters widen their support when shrinking (antialiasing).
+        image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC)
+    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+def arrays_to_tensor(arrays: np.ndarray) -> torch.Tensor:
+    """uint8 (n, 3, 32, 32) -> float tensor in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(arrays)).float().div_(255.0)
+
+
+def normalize_content_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def input_fn(request_body: bytes | bytearray | str, request_content_type: str) -> torch.Tensor:
+    """Request body -> a (1, 3, 32, 32) float tensor."""
+    content_type = normalize_content_type(request_content_type)
+    if content_type not in SUPPORTED_CONTENT_TYPES:
+        raise UnsupportedContentTypeError(
+            f"content type {request_content_type!r} is not one of {sorted(SUPPORTED_CONTENT_TYPES)}"
+        )
+    if isinstance(request_body, str):
+        raise InvalidImageError("an image body must be bytes, not text")
+    image = decode_image(bytes(request_body))
+    return arrays_to_tensor(image_to_array(image)[None])
+
+
+def predict_fn(input_data: torch.Tensor, model: Ensemble) -> np.ndarray:
+    """Class probabilities (n, 2), columns in CLASS_NAMES order."""
+    return model(input_data).numpy()
+
+
+def output_fn(prediction: np.ndarray, accept: str | None) -> str:
+    """JSON `[p_bicycle, p_motorcycle]` for one image (a list of such lists for several)."""
+    if normalize_content_type(accept) not in JSON_ACCEPT:
+        raise UnsupportedAcceptError(f"accept type {accept!r}: only application/json")
+    rows = [[float(p) for p in row] for row in np.asarray(prediction, dtype=np.float64)]
+    return json.dumps(rows[0] if len(rows) == 1 else rows)

@@ -1,0 +1,394 @@
+"""Train the classifier: `--backend local` on this CPU (or inside a SageMaker PyTorch container),
+`--backend builtin|script` to launch SageMaker training jobs.
+
+    python -m training.train --backend local --data DIR --output DIR [--epochs N] [--seed S]
+
+writes `DIR/model.tar.gz` (SageMaker layout), `metrics.json` and `training_curves.png`. Inside a
+SageMaker training container the SM_* environment supplies the data, model and output
+directories and the hyperparameters, so the same entry point runs there unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("training.train")
+
+
+@dataclass
+class Recipe:
+    """The local training recipe; the defaults are the ones the quality benchmark measures."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 0.08
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128])
+    blocks: list[int] = field(default_factory=lambda: [1, 1, 1])
+    ensemble: int = 1
+    crop_padding: int = 4
+    colour_jitter: float = 0.2
+    tta_hflip: bool = True
+    validation_fraction: float = 0.1
+    seed: int = 0
+    threads: int = 0  # 0: every core this process may use
+
+    def arch(self) -> dict[str, Any]:
+        return {"widths": list(self.widths), "blocks": list(self.blocks), "num_classes": 2}
+
+
+@dataclass
+class TrainResult:
+    checkpoint: dict[str, Any]
+    history: list[dict[str, float]]
+    validation: dict[str, Any]
+    seconds: float
+
+
+def augment(images: Any, padding: int, jitter: float, generator: Any) -> Any:
+    """Random crop from a reflect-padded image, horizontal flip, brightness/contrast jitter."""
+    import torch
+    import torch.nn.functional as F
+
+    n, _, height, width = images.shape
+    if padding:
+        padded = F.pad(images, (padding,) * 4, mode="reflect")
+        top = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+        left = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+        rows = (top[:, None] + torch.arange(height))[:, None, :, None]
+        cols = (left[:, None] + torch.arange(width))[:, None, None, :]
+        images = padded[
+            torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols
+        ]
+    flip = torch.rand(n, generator=generator) < 0.5
+    images = torch.where(flip[:, None, None, None], images.flip(3), images)
+    if jitter:
+        brightness = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * jitter
+        contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * jitter
+        mean = images.mean(dim=(1, 2, 3), keepdim=True)
+        images = ((images - mean) * contrast + mean) * brightness
+    return images.clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
+
+
+def _lr_at(step: int, total: int, peak: float) -> float:
+    """Linear warm-up over the first 15% of steps, then cosine decay to zero."""
+    warmup = max(1, int(0.15 * total))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _evaluate_member(network: Any, images: Any, labels: Any, criterion: Any) -> tuple[float, float]:
+    import torch
+
+    network.eval()
+    with torch.inference_mode():
+        logits = network(images)
+        loss = float(criterion(logits, labels))
+        accuracy = float((logits.argmax(1) == labels).float().mean())
+    network.train()
+    return loss, accuracy
+
+
+def _progress(total: int, description: str, enabled: bool) -> Any:
+    """A tqdm bar over epochs; a plain range when disabled or tqdm is absent (bare containers)."""
+    if enabled:
+        try:
+            from tqdm import tqdm
+
+            return tqdm(range(total), desc=description, file=sys.stderr)
+        except ImportError:
+            pass
+    return range(total)
+
+
+def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> TrainResult:
+    """Train `recipe.ensemble` networks on `train` (an ImageSet); score them on `validation`."""
+    import torch
+
+    from training.model import build_network, make_checkpoint
+    from training.serving.inference import arrays_to_tensor, model_from_checkpoint
+
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    started = time.perf_counter()
+    x_train = arrays_to_tensor(train.images)
+    y_train = torch.from_numpy(train.labels)
+    x_val = arrays_to_tensor(validation.images).contiguous(memory_format=torch.channels_last)
+    y_val = torch.from_numpy(validation.labels)
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    steps_per_epoch = max(1, len(train) // recipe.batch_size)  # drop the ragged last batch
+    total_steps = steps_per_epoch * recipe.epochs
+    members, history = [], []
+    for member_index in range(recipe.ensemble):
+        seed = recipe.seed * 1000 + member_index
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        network = build_network(recipe.arch()).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        decay: list[Any] = [p for p in network.parameters() if p.ndim > 1]
+        no_decay = [p for p in network.parameters() if p.ndim <= 1]
+        optimizer = torch.optim.SGD(
+            [
+                {"params": decay, "weight_decay": recipe.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            nesterov=True,
+        )
+        network.train()
+        step = 0
+        bar = _progress(recipe.epochs, f"model {member_index + 1}/{recipe.ensemble}", progress)
+        for epoch in bar:
+            order = torch.randperm(len(train), generator=generator)
+            running_loss, running_correct, seen = 0.0, 0, 0
+            for batch in range(steps_per_epoch):
+                index = order[batch * recipe.batch_size : (batch + 1) * recipe.batch_size]
+                images = augment(
+                    x_train[index], recipe.crop_padding, recipe.colour_jitter, generator
+                )
+                labels = y_train[index]
+                for group in optimizer.param_groups:
+                    group["lr"] = _lr_at(step, total_steps, recipe.lr)
+                logits = network(images)
+                loss = criterion(logits, labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                running_loss += float(loss.detach()) * len(index)
+                running_correct += int((logits.argmax(1) == labels).sum())
+                seen += len(index)
+            val_loss, val_accuracy = _evaluate_member(network, x_val, y_val, criterion)
+            row = {
+                "model": member_index,
+                "epoch": epoch + 1,
+                "train_loss": running_loss / seen,
+                "train_accuracy": running_correct / seen,
+                "validation_loss": val_loss,
+                "validation_accuracy": val_accuracy,
+            }
+            history.append(row)
+            if progress:
+                bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{val_accuracy:.3f}")
+            else:  # plain lines for CloudWatch (SageMaker) and CI logs
+                log.info(
+                    " ".join(
+                        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in row.items()
+                    )
+                )
+        members.append(network.eval())
+    checkpoint = make_checkpoint(members, recipe.arch(), recipe.tta_hflip)
+    model = model_from_checkpoint(checkpoint)
+    probabilities = model(x_val).numpy()
+    from training.evaluate import classification_report
+
+    report = classification_report(validation.labels, probabilities)
+    return TrainResult(checkpoint, history, report, time.perf_counter() - started)
+
+
+def plot_curves(history: list[dict[str, float]], path: Path) -> None:
+    """Loss and accuracy per epoch, one line per ensemble member."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    for member in sorted({int(row["model"]) for row in history}):
+        rows = [row for row in history if row["model"] == member]
+        epochs = [row["epoch"] for row in rows]
+        for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
+            axis.plot(epochs, [r[f"train_{metric}"] for r in rows], label=f"train {member}")
+            axis.plot(
+                epochs, [r[f"validation_{metric}"] for r in rows], "--", label=f"val {member}"
+            )
+    loss_axis.set(title="loss", xlabel="epoch")
+    accuracy_axis.set(title="accuracy", xlabel="epoch", ylim=(0.4, 1.01))
+    accuracy_axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def run_local(
+    data_dir: Path,
+    output_dir: Path,
+    recipe: Recipe,
+    *,
+    validation_dir: Path | None = None,
+    model_dir: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train and write the artifacts; they appear only once complete (temp dir, then rename).
+
+    With `model_dir` (SageMaker's SM_MODEL_DIR) the model is written there unpacked, since
+    SageMaker builds `model.tar.gz` itself; otherwise `output_dir/model.tar.gz`.
+    """
+    from training.dataset import load_training_data
+    from training.model import write_archive, write_model_dir
+
+    train, validation = load_training_data(
+        data_dir, validation_dir, recipe.validation_fraction, recipe.seed
+    )
+    log.info(
+        "training on %d images %s, validating on %d %s",
+        len(train),
+        train.class_counts(),
+        len(validation),
+        validation.class_counts(),
+    )
+    result = fit(train, validation, recipe, progress=progress)
+    metrics = {
+        "validation": result.validation,
+        "train_seconds": round(result.seconds, 1),
+        "num_train": len(train),
+        "num_validation": len(validation),
+        "recipe": asdict(recipe),
+        "history": result.history,
+    }
+    # SageMaker metric definitions and tuning read these lines from the log.
+    print(f"validation_accuracy={result.validation['accuracy']:.4f}", flush=True)
+    print(f"validation_ece={result.validation['ece']:.4f}", flush=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".train-", dir=output_dir))
+    try:
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        try:
+            plot_curves(result.history, staging / "training_curves.png")
+        except ImportError:  # matplotlib may be missing in a bare training container
+            log.warning("matplotlib is not installed: no training_curves.png")
+        if model_dir is None:
+            write_archive(result.checkpoint, staging / "model.tar.gz")
+        else:
+            write_model_dir(result.checkpoint, staging / "model")
+        for item in sorted(staging.iterdir()):
+            if item.name == "model":
+                model_dir = model_dir or output_dir
+                model_dir.mkdir(parents=True, exist_ok=True)
+                for part in item.iterdir():
+                    target = model_dir / part.name
+                    if target.is_dir():
+                        shutil.rmtree(target)
+                    os.replace(part, target)
+            else:
+                os.replace(item, output_dir / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return metrics
+
+
+def _sagemaker_hyperparameters() -> dict[str, Any]:
+    """Hyperparameters SageMaker passes in SM_HPS (JSON), when running in its container."""
+    raw = os.environ.get("SM_HPS")
+    if not raw:
+        return {}
+    try:
+        values = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
+    """Defaults, then SageMaker hyperparameters, then explicit command-line values."""
+    recipe = Recipe()
+    known = {f.name: f for f in fields(Recipe)}
+    for name, value in overrides.items():
+        key = name.replace("-", "_")
+        if key not in known:
+            log.warning("ignoring unknown hyperparameter %s", name)
+            continue
+        current = getattr(recipe, key)
+        if isinstance(current, list):
+            parsed = [int(v) for v in str(value).strip("[]").split(",") if v.strip()]
+            setattr(recipe, key, parsed)
+        elif isinstance(current, bool):
+            setattr(recipe, key, str(value).lower() in {"1", "true", "yes"})
+        else:
+            setattr(recipe, key, type(current)(value))
+    for key in ("epochs", "seed", "ensemble", "lr", "batch_size"):
+        value = getattr(args, key, None)
+        if value is not None:
+            setattr(recipe, key, value)
+    if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.ensemble < 1:
+        raise ValueError("epochs, batch_size and ensemble must be positive")
+    return recipe
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--backend", choices=("local", "builtin", "script"), default="local")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=env.get("SM_CHANNEL_TRAIN"),
+        help="local: staged dir (<split>/<label>/*.png) or a <label>/*.png folder; "
+        "SageMaker backends: the staged data's s3:// prefix",
+    )
+    parser.add_argument("--validation", type=Path, default=env.get("SM_CHANNEL_VALIDATION"))
+    parser.add_argument("--output", type=Path, default=env.get("SM_OUTPUT_DATA_DIR"))
+    parser.add_argument("--model-dir", type=Path, default=env.get("SM_MODEL_DIR"))
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--ensemble", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.backend != "local":
+        from training import launch
+
+        return launch.main([args.backend, *(argv if argv is not None else sys.argv[1:])])
+    # SageMaker passes hyperparameters as `--name value` too; SM_HPS holds them all.
+    overrides = _sagemaker_hyperparameters()
+    for flag, value in zip(extra[::2], extra[1::2], strict=False):
+        overrides[flag.lstrip("-")] = value
+    if args.data is None or args.output is None:
+        parser.error("--data and --output are required (or SM_CHANNEL_TRAIN/SM_OUTPUT_DATA_DIR)")
+    from training.dataset import DatasetError
+
+    try:
+        recipe = recipe_from(args, overrides)
+        metrics = run_local(
+            args.data,
+            args.output,
+            recipe,
+            validation_dir=args.validation,
+            model_dir=args.model_dir,
+            progress=not args.no_progress,
+        )
+    except (DatasetError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    log.info(
+        "validation %s", json.dumps({k: metrics["validation"][k] for k in ("accuracy", "ece")})
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
