@@ -42,3 +42,11 @@ def image_folder(tmp_path: Path) -> ImageFolderFactory:
         return root
 
     return build
+
+
+@pytest.fixture(scope="session")
+def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """10 train + 3 test images per target class, for S3 tests; (path, md5)."""
+    path = tmp_path_factory.mktemp("tiny") / "cifar-100-python.tar.gz"
+    md5 = write_cifar100_archive(path, train_per_class=10, test_per_class=3, seed=2)
+    return path, md5

@@ -82,6 +82,7 @@ def stage(
         check_bucket(client, location.bucket)
         if kms_key_id:
             resolve_kms_key(kms_key_id)
+        lap("check s3")
     data = resolve_source(source, cache_dir=cache_dir, md5=md5, progress=progress)
     lap("read")
     splits = make_splits(
