@@ -7,9 +7,10 @@
 #                                           summary and the `changes` step output (true|false)
 #   terraform-stage.sh apply STAGE OUTDIR   apply exactly the saved plan OUTDIR/tfplan
 #
-# Environment: TF_STATE_BUCKET (optional; passed as -backend-config=bucket=...), PLAN_LOCK
-# (true|false, default true: pull-request plans pass false so they never hold the state lock).
-# AWS credentials come from the calling job (OIDC role assumption).
+# Environment: TF_STATE_BUCKET (required: the stage roots use a partial S3 backend; passed as
+# -backend-config=bucket=..., with region=$AWS_REGION), PLAN_LOCK (true|false, default true:
+# pull-request plans pass false so they never hold the state lock). AWS credentials and
+# AWS_REGION come from the calling job (OIDC role assumption).
 set -euo pipefail
 
 usage() { echo "usage: $0 plan|apply STAGE OUTDIR" >&2; exit 2; }
@@ -26,16 +27,24 @@ out=$(cd "$out" && pwd)
 summary=${GITHUB_STEP_SUMMARY:-/dev/null}
 max_comment_chars=60000 # GitHub rejects comments over 65536 characters
 
-# The Lambda zips the stage references are built reproducibly by the repository (byte-identical
-# rebuilds, so a plan made here applies the same code).
-if [[ -f lambdas/build.py ]]; then
+if [[ ! -f "$root/model.auto.tfvars.json" ]]; then
+  echo "::error title=no model promoted to ${stage}::${root}/model.auto.tfvars.json is missing: run the train workflow (or python -m training.promote --stage ${stage} ...) and merge its pull request" >&2
+  exit 1
+fi
+[[ -n "${TF_STATE_BUCKET:-}" ]] || { echo "::error::TF_STATE_BUCKET is not set" >&2; exit 1; }
+
+# The packages the stage references (build/lambda/manifest.json, build/monitoring_lambda.zip),
+# built reproducibly by the repository: byte-identical rebuilds, so the plan and the apply ship
+# the same code.
+if [[ "$mode" == plan ]]; then
   python -m pip install -q -e . >/dev/null
-  python -m lambdas.build
+  python -m lambdas.build --out build/lambda --with-pillow >/dev/null
+  python -m monitoring.package --out build/monitoring_lambda.zip >/dev/null
 fi
 
-init_args=(-input=false -lockfile=readonly)
-if [[ -n "${TF_STATE_BUCKET:-}" ]]; then
-  init_args+=("-backend-config=bucket=${TF_STATE_BUCKET}")
+init_args=(-input=false -lockfile=readonly "-backend-config=bucket=${TF_STATE_BUCKET}")
+if [[ -n "${AWS_REGION:-}" ]]; then
+  init_args+=("-backend-config=region=${AWS_REGION}")
 fi
 terraform -chdir="$root" init "${init_args[@]}"
 

