@@ -12,6 +12,7 @@ import importlib
 import pickle
 import re
 import tarfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -100,14 +101,23 @@ def file_digests(path: Path) -> dict[str, str]:
 
 
 def is_reachable(url: str, timeout: float = 3.0) -> bool:
-    """True when a HEAD request to `url` answers within `timeout` seconds."""
-    request = urllib.request.Request(url, method="HEAD")  # noqa: S310 - http(s) only, see callers
-    try:
-        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310
-            return True
-    except (OSError, ValueError, RuntimeError):
-        # RuntimeError: the test suite's network guard refuses non-loopback addresses.
-        return False
+    """True when a HEAD request to `url` answers within `timeout` seconds (DNS included)."""
+    answered = threading.Event()
+
+    def probe() -> None:
+        request = urllib.request.Request(url, method="HEAD")  # noqa: S310 - http(s) by callers
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310
+                answered.set()
+        except (OSError, ValueError, RuntimeError):
+            # RuntimeError: the test suite's network guard refuses non-loopback addresses.
+            pass
+
+    # A thread, because name resolution ignores the socket timeout and can hang offline.
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return answered.is_set()
 
 
 def download(
