@@ -17,27 +17,23 @@ locals {
     for k, n in local.state_machine_names : k => "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${n}"
   }
 
-  layer_arns = concat(
-    var.layer == null ? [] : [aws_lambda_layer_version.shared[0].arn],
-    var.extra_layer_arns,
-  )
-
   common_environment = {
-    STAGE_NAME                   = var.name
-    ENDPOINT_NAME                = var.endpoint_name
-    REVIEW_QUEUE_URL             = aws_sqs_queue.review.url
-    IMAGES_BUCKET                = var.images_bucket
     POWERTOOLS_LOG_LEVEL         = var.log_level
-    POWERTOOLS_METRICS_NAMESPACE = "VehicleClassifier/Workflow"
+    POWERTOOLS_METRICS_NAMESPACE = "VehicleClassifier"
   }
 
+  batch_results_arn = "${var.images_bucket_arn}/${var.batch_results_prefix}*"
+
   template_variables = merge(
-    { for k, arn in local.function_arns : "${k}_function_arn" => arn },
-    { for k, arn in local.state_machine_arns : "${k}_state_machine_arn" => arn },
+    # Qualified ARNs (the `live` alias), never $LATEST.
+    { for k, a in aws_lambda_alias.live : "${k}_function_arn" => a.arn },
     {
-      review_queue_url = aws_sqs_queue.review.url
-      review_queue_arn = aws_sqs_queue.review.arn
-      endpoint_name    = var.endpoint_name
+      review_queue_url        = aws_sqs_queue.review.url
+      retry_interval_seconds  = var.retry_interval_seconds
+      retry_max_delay_seconds = var.retry_max_delay_seconds
+      batch_results_bucket    = var.images_bucket
+      batch_results_prefix    = var.batch_results_prefix
+      batch_max_concurrency   = var.batch_max_concurrency
     },
   )
 }
@@ -78,12 +74,12 @@ resource "aws_sqs_queue_policy" "review" {
 
 # --- Lambda functions ----------------------------------------------------------------------------
 
-resource "aws_lambda_layer_version" "shared" {
-  count = var.layer == null ? 0 : 1
+resource "aws_lambda_layer_version" "this" {
+  for_each = var.layers
 
-  layer_name               = "${var.name}-shared"
-  filename                 = var.layer.filename
-  source_code_hash         = var.layer.source_code_hash
+  layer_name               = "${var.name}-${replace(each.key, "_", "-")}"
+  filename                 = each.value.filename
+  source_code_hash         = each.value.source_code_hash
   compatible_runtimes      = [var.runtime]
   compatible_architectures = [var.architecture]
 }
@@ -140,7 +136,7 @@ data "aws_iam_policy_document" "function" {
     for_each = contains(each.value.permissions, "read_images") ? [1] : []
     content {
       sid       = "ReadImages"
-      actions   = ["s3:GetObject"]
+      actions   = ["s3:GetObject", "s3:GetObjectVersion"]
       resources = ["${var.images_bucket_arn}/${var.images_prefix}*"]
     }
   }
@@ -189,7 +185,8 @@ resource "aws_lambda_function" "this" {
   architectures                  = [var.architecture]
   memory_size                    = each.value.memory_size
   timeout                        = each.value.timeout
-  layers                         = local.layer_arns
+  layers                         = concat([for l in each.value.layers : aws_lambda_layer_version.this[l].arn], var.extra_layer_arns)
+  publish                        = true
   kms_key_arn                    = var.kms_key_arn
   reserved_concurrent_executions = var.reserved_concurrency == null ? -1 : var.reserved_concurrency
   code_signing_config_arn        = var.code_signing_config_arn
@@ -209,6 +206,15 @@ resource "aws_lambda_function" "this" {
   tags = var.tags
 
   depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
+}
+
+# The state machines call this alias, so an execution never runs an unpublished $LATEST.
+resource "aws_lambda_alias" "live" {
+  for_each = aws_lambda_function.this
+
+  name             = "live"
+  function_name    = each.value.function_name
+  function_version = each.value.version
 }
 
 # --- state machines --------------------------------------------------------------------------
@@ -247,7 +253,7 @@ data "aws_iam_policy_document" "state_machine" {
   statement {
     sid       = "InvokeWorkflowFunctions"
     actions   = ["lambda:InvokeFunction"]
-    resources = flatten([for arn in values(local.function_arns) : [arn, "${arn}:*"]])
+    resources = [for arn in values(local.function_arns) : "${arn}:*"]
   }
 
   statement {
@@ -262,6 +268,25 @@ data "aws_iam_policy_document" "state_machine" {
     resources = [var.kms_key_arn]
   }
 
+  # Batch: the Distributed Map lists the input prefix, starts child executions of its own
+  # state machine and writes its results under batch_results_prefix.
+  statement {
+    sid       = "ListBatchInput"
+    actions   = ["s3:ListBucket"]
+    resources = [var.images_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.images_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteBatchResults"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    resources = [local.batch_results_arn]
+  }
+
   statement {
     sid       = "StartChildExecutions"
     actions   = ["states:StartExecution"]
@@ -269,15 +294,19 @@ data "aws_iam_policy_document" "state_machine" {
   }
 
   statement {
-    sid       = "TrackChildExecutions"
-    actions   = ["states:DescribeExecution", "states:StopExecution"]
-    resources = [for n in values(local.state_machine_names) : "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${n}:*"]
+    sid     = "TrackChildExecutions"
+    actions = ["states:DescribeExecution", "states:StopExecution"]
+    resources = flatten([for n in values(local.state_machine_names) : [
+      "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${n}:*",
+      "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${n}/*",
+      "arn:${local.partition}:states:${local.region}:${local.account_id}:express:${n}/*",
+    ]])
   }
 
   statement {
-    sid       = "SyncChildExecutionsRule"
-    actions   = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
-    resources = ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"]
+    sid       = "TrackMapRuns"
+    actions   = ["states:DescribeMapRun", "states:UpdateMapRun", "states:ListMapRuns"]
+    resources = [for n in values(local.state_machine_names) : "arn:${local.partition}:states:${local.region}:${local.account_id}:mapRun:${n}/*"]
   }
 
   statement {
@@ -405,6 +434,6 @@ resource "aws_cloudwatch_event_target" "image_uploaded" {
       bucket = "$.detail.bucket.name"
       key    = "$.detail.object.key"
     }
-    input_template = "{\"bucket\": <bucket>, \"key\": <key>}"
+    input_template = "{\"s3_bucket\": <bucket>, \"s3_key\": <key>}"
   }
 }

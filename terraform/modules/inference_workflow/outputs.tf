@@ -13,9 +13,14 @@ output "function_role_arns" {
   value       = { for k, r in aws_iam_role.function : k => r.arn }
 }
 
-output "layer_arn" {
-  description = "ARN of the shared code layer version (null without a layer)."
-  value       = var.layer == null ? null : aws_lambda_layer_version.shared[0].arn
+output "layer_arns" {
+  description = "Layer version ARNs by key."
+  value       = { for k, l in aws_lambda_layer_version.this : k => l.arn }
+}
+
+output "function_alias_arns" {
+  description = "ARNs of the `live` aliases the state machines call."
+  value       = { for k, a in aws_lambda_alias.live : k => a.arn }
 }
 
 output "state_machine_arns" {

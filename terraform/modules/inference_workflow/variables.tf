@@ -12,9 +12,10 @@ variable "functions" {
   description = <<-EOT
     Lambda functions by short name (e.g. serialize_image), from the repo's reproducible build
     (`python -m lambdas.build`): zip `filename`, its base64 SHA-256 `source_code_hash`, `handler`,
-    extra `environment`, `memory_size` (MB), `timeout` (s) and the `permissions` it needs, each one of
-    read_images (s3:GetObject under images_prefix), invoke_endpoint (sagemaker:InvokeEndpoint on
-    the endpoint), send_to_review_queue (sqs:SendMessage on the review queue).
+    extra `environment`, `memory_size` (MB), `timeout` (s), the keys of `layers` it uses, and the
+    `permissions` it needs, each one of read_images (s3:GetObject/GetObjectVersion under
+    images_prefix), invoke_endpoint (sagemaker:InvokeEndpoint on the endpoint),
+    send_to_review_queue (sqs:SendMessage on the review queue).
   EOT
   type = map(object({
     filename         = string
@@ -23,6 +24,7 @@ variable "functions" {
     environment      = optional(map(string), {})
     memory_size      = optional(number, 256)
     timeout          = optional(number, 30)
+    layers           = optional(list(string), [])
     permissions      = optional(list(string), [])
   }))
 
@@ -49,13 +51,18 @@ variable "functions" {
   }
 }
 
-variable "layer" {
-  description = "The shared code layer zip (`filename`, `source_code_hash`) from the same build; null for none."
-  type = object({
+variable "layers" {
+  description = "Layer zips from the same build by key (e.g. shared_layer, pillow_layer): `filename`, `source_code_hash`. Functions name the keys they use."
+  type = map(object({
     filename         = string
     source_code_hash = string
-  })
-  default = null
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for k, l in var.layers : can(regex("^[a-z][a-z0-9_]{0,40}$", k)) && can(regex("^[A-Za-z0-9+/]{43}=$", l.source_code_hash))])
+    error_message = "layer keys must be snake_case and source_code_hash the base64 SHA-256 of the zip."
+  }
 }
 
 variable "extra_layer_arns" {
@@ -148,8 +155,9 @@ variable "state_machines" {
   description = <<-EOT
     State machines by short name: `template` is the path of the ASL template (stepfunctions/*.asl.json)
     rendered with templatefile; `variables` are extra template values. Every template also gets
-    `<function>_function_arn` for each function, `review_queue_url`, `review_queue_arn`,
-    `endpoint_name` and `<state machine>_state_machine_arn` for each state machine.
+    `<function>_function_arn` (the `live` alias) for each function, `review_queue_url`,
+    `retry_interval_seconds`, `retry_max_delay_seconds`, `batch_results_bucket`,
+    `batch_results_prefix` and `batch_max_concurrency`.
   EOT
   type = map(object({
     template  = string
@@ -160,6 +168,50 @@ variable "state_machines" {
   validation {
     condition     = alltrue([for k, sm in var.state_machines : can(regex("^[a-z][a-z0-9_]{0,40}$", k)) && contains(["STANDARD", "EXPRESS"], sm.type)])
     error_message = "state machine keys must be snake_case (<= 41 chars) and type STANDARD or EXPRESS."
+  }
+}
+
+variable "retry_interval_seconds" {
+  description = "First retry interval of the workflow's Task retries (backoff x2)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.retry_interval_seconds >= 1 && var.retry_interval_seconds <= 60
+    error_message = "retry_interval_seconds must be between 1 and 60."
+  }
+}
+
+variable "retry_max_delay_seconds" {
+  description = "Cap of the retry backoff."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.retry_max_delay_seconds >= 1 && var.retry_max_delay_seconds <= 3600
+    error_message = "retry_max_delay_seconds must be between 1 and 3600."
+  }
+}
+
+variable "batch_results_prefix" {
+  description = "Key prefix in the images bucket where batch runs write their results (ends with /)."
+  type        = string
+  default     = "batch-results/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_/-]*/$", var.batch_results_prefix))
+    error_message = "batch_results_prefix must be a key prefix ending in '/'."
+  }
+}
+
+variable "batch_max_concurrency" {
+  description = "Child executions a batch runs at a time (mind the endpoint's capacity)."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.batch_max_concurrency >= 1 && var.batch_max_concurrency <= 10000
+    error_message = "batch_max_concurrency must be between 1 and 10000."
   }
 }
 

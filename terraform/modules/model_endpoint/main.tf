@@ -7,7 +7,7 @@ locals {
   region     = data.aws_region.current.name
   account_id = data.aws_caller_identity.current.account_id
 
-  variant_name = "primary"
+  variant_name = "AllTraffic"
   # Instance families with local NVMe storage (m5d, g4dn, ...) encrypt it in hardware and
   # SageMaker rejects a KmsKeyId for them.
   local_nvme     = can(regex("^ml\\.[a-z]+[0-9][a-z]*d[a-z]*\\.", var.instance_type))
@@ -124,6 +124,7 @@ resource "aws_cloudwatch_log_group" "this" {
 # --- model, endpoint configuration, endpoint ---------------------------------------------------
 
 resource "aws_sagemaker_model" "this" {
+  #checkov:skip=CKV_AWS_370:Network isolation is on for instance variants (enable_network_isolation = !serverless); serverless variants do not support it.
   name               = "${var.name}-${local.model_revision}"
   execution_role_arn = aws_iam_role.this.arn
   # Serverless variants cannot run network-isolated containers.

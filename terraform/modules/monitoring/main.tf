@@ -8,7 +8,7 @@ locals {
   account_id    = data.aws_caller_identity.current.account_id
   function_name = "${var.name}-drift-job"
 
-  # Dimensions of every drift-job metric (the drift score adds Feature=overall).
+  # Dimensions of every drift-job metric (monitoring/README.md).
   drift_dimensions = {
     EndpointName = var.endpoint_name
     VariantName  = var.variant_name
@@ -183,17 +183,15 @@ resource "aws_lambda_function" "drift_job" {
   environment {
     variables = merge(
       {
-        STAGE_NAME                   = var.stage
-        ENDPOINT_NAME                = var.endpoint_name
-        VARIANT_NAME                 = var.variant_name
-        CAPTURE_BUCKET               = var.capture_bucket
-        CAPTURE_PREFIX               = var.capture_prefix
-        REPORTS_BUCKET               = var.reports_bucket
-        REPORTS_PREFIX               = "drift/"
-        BASELINE_S3_URI              = var.baseline_s3_uri
-        METRIC_NAMESPACE             = var.metric_namespace
-        POWERTOOLS_SERVICE_NAME      = "drift_job"
-        POWERTOOLS_METRICS_NAMESPACE = var.metric_namespace
+        CAPTURE_S3_URI          = "s3://${var.capture_bucket}/${var.capture_prefix}"
+        BASELINE_S3_URI         = var.baseline_s3_uri
+        REPORT_S3_URI           = "s3://${var.reports_bucket}/drift"
+        ENDPOINT_NAME           = var.endpoint_name
+        VARIANT_NAME            = var.variant_name
+        STAGE                   = var.stage
+        METRICS_NAMESPACE       = var.metric_namespace
+        CONFIDENCE_THRESHOLD    = tostring(var.confidence_threshold)
+        POWERTOOLS_SERVICE_NAME = "drift_job"
       },
       var.drift_job.environment,
     )
@@ -277,7 +275,7 @@ resource "aws_scheduler_schedule" "drift_job" {
   target {
     arn      = aws_lambda_function.drift_job.arn
     role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode({ source = "schedule", endpoint_name = var.endpoint_name })
+    input    = jsonencode({ scheduled_time = "<aws.scheduler.scheduled-time>" })
 
     retry_policy {
       maximum_retry_attempts       = 2
@@ -296,15 +294,15 @@ resource "aws_scheduler_schedule" "drift_job" {
 
 resource "aws_cloudwatch_metric_alarm" "drift" {
   alarm_name          = "${var.name}-drift"
-  alarm_description   = "Captured traffic drifted from the training baseline (score > ${var.drift_threshold}). Runbook: monitoring/RUNBOOK.md."
+  alarm_description   = "Captured traffic drifted from the training baseline (DriftScore >= ${var.drift_score_threshold}). Runbook: monitoring/RUNBOOK.md."
   namespace           = var.metric_namespace
   metric_name         = var.metric_names.drift_score
-  dimensions          = merge(local.drift_dimensions, { Feature = "overall" })
+  dimensions          = local.drift_dimensions
   statistic           = "Maximum"
   period              = 3600
   evaluation_periods  = 1
-  threshold           = var.drift_threshold
-  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.drift_score_threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
@@ -346,13 +344,32 @@ resource "aws_cloudwatch_metric_alarm" "no_data" {
   tags                = var.tags
 }
 
+# Two signals for a broken job: Lambda errors (crash, timeout) and the JobFailed metric the
+# handler sends before it re-raises.
 resource "aws_cloudwatch_metric_alarm" "drift_job_errors" {
   alarm_name          = "${var.name}-drift-job-errors"
-  alarm_description   = "The drift job failed."
+  alarm_description   = "The drift job failed (Lambda error or timeout)."
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
   dimensions          = { FunctionName = aws_lambda_function.drift_job.function_name }
   statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "drift_job_failed" {
+  alarm_name          = "${var.name}-drift-job-failed"
+  alarm_description   = "The drift job reported a failed run (JobFailed)."
+  namespace           = var.metric_namespace
+  metric_name         = var.metric_names.job_failed
+  dimensions          = local.drift_dimensions
+  statistic           = "Maximum"
   period              = 3600
   evaluation_periods  = 1
   threshold           = 1
@@ -421,11 +438,11 @@ locals {
           stat   = "Maximum"
           period = 3600
           metrics = [
-            concat([var.metric_namespace, var.metric_names.drift_score], local.drift_dims, ["Feature", "overall"]),
+            concat([var.metric_namespace, var.metric_names.drift_score], local.drift_dims),
             concat([var.metric_namespace, var.metric_names.low_confidence_rate], local.drift_dims),
           ]
           annotations = {
-            horizontal = [{ label = "drift threshold", value = var.drift_threshold }]
+            horizontal = [{ label = "drift boundary", value = var.drift_score_threshold }]
           }
         }
       },
@@ -466,6 +483,7 @@ locals {
           aws_cloudwatch_metric_alarm.low_confidence.arn,
           aws_cloudwatch_metric_alarm.no_data.arn,
           aws_cloudwatch_metric_alarm.drift_job_errors.arn,
+          aws_cloudwatch_metric_alarm.drift_job_failed.arn,
         ], [for a in aws_cloudwatch_metric_alarm.workflow_failures : a.arn])
       }
     }],

@@ -26,6 +26,7 @@ output "alarm_names" {
       low_confidence = aws_cloudwatch_metric_alarm.low_confidence.alarm_name
       no_data        = aws_cloudwatch_metric_alarm.no_data.alarm_name
       job_errors     = aws_cloudwatch_metric_alarm.drift_job_errors.alarm_name
+      job_failed     = aws_cloudwatch_metric_alarm.drift_job_failed.alarm_name
     },
     { for k, a in aws_cloudwatch_metric_alarm.workflow_failures : "workflow_${k}" => a.alarm_name },
   )

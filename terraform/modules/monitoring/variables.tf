@@ -53,9 +53,9 @@ variable "runtime" {
 }
 
 variable "schedule_expression" {
-  description = "When the drift job runs: an EventBridge Scheduler `rate(...)` or `cron(...)` expression."
+  description = "When the drift job runs: an EventBridge Scheduler `rate(...)` or `cron(...)` expression. The default runs 5 minutes past every hour so the last capture files of the hour have landed."
   type        = string
-  default     = "rate(1 hour)"
+  default     = "cron(5 * * * ? *)"
 
   validation {
     condition     = can(regex("^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\(\\S+ \\S+ \\S+ \\S+ \\S+ \\S+\\))$", var.schedule_expression))
@@ -140,7 +140,7 @@ variable "kms_key_arn" {
 variable "metric_namespace" {
   description = "CloudWatch namespace of the drift job's metrics."
   type        = string
-  default     = "VehicleClassifier/Drift"
+  default     = "VehicleClassifier/Monitoring"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_./#:-]{1,255}$", var.metric_namespace)) && !startswith(var.metric_namespace, "AWS/")
@@ -149,31 +149,43 @@ variable "metric_namespace" {
 }
 
 variable "metric_names" {
-  description = "Names of the drift job's metrics: drift score (dimension Feature=overall), low-confidence rate, records seen, invalid records."
+  description = "Names of the drift job's metrics (monitoring/metrics.py): drift score (>= 1.0 means drift), low-confidence rate, records seen, invalid records, job failed."
   type = object({
     drift_score         = optional(string, "DriftScore")
     low_confidence_rate = optional(string, "LowConfidenceRate")
     records_seen        = optional(string, "RecordsSeen")
     invalid_records     = optional(string, "InvalidRecords")
+    job_failed          = optional(string, "JobFailed")
   })
   default = {}
 }
 
-variable "drift_threshold" {
-  description = "Drift score above which the drift alarm fires; in (0, 1)."
+variable "drift_score_threshold" {
+  description = "DriftScore at or above which the drift alarm fires. The job scales scores so that 1.0 is its calibrated drift boundary."
   type        = number
-  default     = 0.2
+  default     = 1.0
 
   validation {
-    condition     = var.drift_threshold > 0 && var.drift_threshold < 1
-    error_message = "drift_threshold must be strictly between 0 and 1."
+    condition     = var.drift_score_threshold > 0
+    error_message = "drift_score_threshold must be positive (1.0 is the job's calibrated drift boundary)."
+  }
+}
+
+variable "confidence_threshold" {
+  description = "Top-class probability below which a prediction counts as low-confidence (given to the job); in (0, 1)."
+  type        = number
+  default     = 0.93
+
+  validation {
+    condition     = var.confidence_threshold > 0 && var.confidence_threshold < 1
+    error_message = "confidence_threshold must be strictly between 0 and 1."
   }
 }
 
 variable "low_confidence_threshold" {
-  description = "Share of low-confidence predictions above which the alarm fires; in (0, 1)."
+  description = "Share of low-confidence predictions (LowConfidenceRate) above which the alarm fires; in (0, 1)."
   type        = number
-  default     = 0.3
+  default     = 0.5
 
   validation {
     condition     = var.low_confidence_threshold > 0 && var.low_confidence_threshold < 1
@@ -184,7 +196,7 @@ variable "low_confidence_threshold" {
 variable "no_data_periods" {
   description = "Consecutive hourly periods without captured records before the no-data alarm fires."
   type        = number
-  default     = 3
+  default     = 2
 
   validation {
     condition     = var.no_data_periods >= 1 && var.no_data_periods <= 24

@@ -2,17 +2,24 @@
 data "aws_region" "current" {}
 
 locals {
-  name          = "${var.project}-${var.stage}"
-  asl_dir       = coalesce(var.stepfunctions_dir, "${path.module}/../../../stepfunctions")
-  manifest_dir  = dirname(var.lambda_manifest_path)
-  manifest      = jsondecode(file(var.lambda_manifest_path))
-  package_files = { for k, p in local.manifest.functions : k => "${local.manifest_dir}/${p.filename}" }
+  name         = "${var.project}-${var.stage}"
+  asl_dir      = coalesce(var.stepfunctions_dir, "${path.module}/../../../stepfunctions")
+  manifest_dir = dirname(var.lambda_manifest_path)
+  # lambdas/README.md: {"functions": {name: {path, sha256, handler}}, "layers": {name: {path, sha256}}}
+  manifest = jsondecode(file(var.lambda_manifest_path))
 
-  # What each workflow function may do besides logging and tracing.
+  # What each workflow function may do besides logging and tracing (lambdas/README.md).
   function_permissions = {
-    serialize_image   = ["read_images"]
-    classify_image    = ["invoke_endpoint"]
-    filter_inferences = ["send_to_review_queue"]
+    serialize_image = ["read_images"]
+    classify_image  = ["read_images", "invoke_endpoint"]
+  }
+  function_environment = {
+    classify_image    = { ENDPOINT_NAME = module.model_endpoint.endpoint_name }
+    filter_inferences = { CONFIDENCE_THRESHOLD = tostring(var.monitoring.confidence_threshold) }
+  }
+  # The Pillow layer (built with --with-pillow) only where images are decoded.
+  function_layers = {
+    serialize_image = ["shared_layer", "pillow_layer"]
   }
 
   powertools_layer_arns = var.powertools_layer_version == null ? [] : [
@@ -71,19 +78,20 @@ module "inference_workflow" {
   name = local.name
   functions = {
     for k, p in local.manifest.functions : k => {
-      filename         = local.package_files[k]
-      source_code_hash = p.source_code_hash
+      filename         = "${local.manifest_dir}/${basename(p.path)}"
+      source_code_hash = p.sha256
       handler          = p.handler
-      memory_size      = try(p.memory_size, 256)
-      timeout          = try(p.timeout, 30)
-      environment      = try(p.environment, {})
+      environment      = lookup(local.function_environment, k, {})
+      layers           = [for l in lookup(local.function_layers, k, ["shared_layer"]) : l if contains(keys(local.manifest.layers), l)]
       permissions      = lookup(local.function_permissions, k, [])
     }
   }
-  layer = try({
-    filename         = "${local.manifest_dir}/${local.manifest.layer.filename}"
-    source_code_hash = local.manifest.layer.source_code_hash
-  }, null)
+  layers = {
+    for k, l in local.manifest.layers : k => {
+      filename         = "${local.manifest_dir}/${basename(l.path)}"
+      source_code_hash = l.sha256
+    }
+  }
   extra_layer_arns  = local.powertools_layer_arns
   endpoint_name     = module.model_endpoint.endpoint_name
   endpoint_arn      = module.model_endpoint.endpoint_arn
@@ -105,13 +113,17 @@ module "monitoring" {
   name  = local.name
   stage = var.stage
   drift_job = {
-    filename         = "${local.manifest_dir}/${local.manifest.drift_job.filename}"
-    source_code_hash = local.manifest.drift_job.source_code_hash
-    handler          = local.manifest.drift_job.handler
+    filename         = var.drift_job_zip_path
+    source_code_hash = filebase64sha256(var.drift_job_zip_path)
+    handler          = "monitoring.handler.lambda_handler"
   }
-  layer_arns               = concat(compact([module.inference_workflow.layer_arn]), local.powertools_layer_arns)
+  layer_arns = concat(
+    [for k in ["pillow_layer"] : module.inference_workflow.layer_arns[k] if contains(keys(local.manifest.layers), k)],
+    local.powertools_layer_arns,
+  )
   schedule_expression      = var.monitoring.schedule_expression
-  drift_threshold          = var.monitoring.drift_threshold
+  drift_score_threshold    = var.monitoring.drift_score_threshold
+  confidence_threshold     = var.monitoring.confidence_threshold
   low_confidence_threshold = var.monitoring.low_confidence_threshold
   no_data_periods          = var.monitoring.no_data_periods
   oncall_emails            = var.monitoring.oncall_emails

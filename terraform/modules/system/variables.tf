@@ -52,7 +52,12 @@ variable "endpoint" {
 }
 
 variable "lambda_manifest_path" {
-  description = "Path of the manifest.json written by `python -m lambdas.build --out <dir>` (zips, hashes, handlers)."
+  description = "Path of the manifest.json written by `python -m lambdas.build --out <dir> --with-pillow` (zips, hashes, handlers)."
+  type        = string
+}
+
+variable "drift_job_zip_path" {
+  description = "Path of the drift job zip built by `python -m monitoring.package --out <zip>`."
   type        = string
 }
 
@@ -69,12 +74,13 @@ variable "stepfunctions_dir" {
 }
 
 variable "monitoring" {
-  description = "Drift monitoring: schedule expression, drift and low-confidence thresholds in (0, 1), hours without data before paging, on-call e-mails, baseline key in the data bucket."
+  description = "Drift monitoring: schedule expression, DriftScore alarm threshold, confidence and low-confidence-rate thresholds in (0, 1), hours without data before paging, on-call e-mails, baseline key in the data bucket."
   type = object({
-    schedule_expression      = optional(string, "rate(1 hour)")
-    drift_threshold          = optional(number, 0.2)
-    low_confidence_threshold = optional(number, 0.3)
-    no_data_periods          = optional(number, 3)
+    schedule_expression      = optional(string, "cron(5 * * * ? *)")
+    drift_score_threshold    = optional(number, 1.0)
+    confidence_threshold     = optional(number, 0.93)
+    low_confidence_threshold = optional(number, 0.5)
+    no_data_periods          = optional(number, 2)
     oncall_emails            = optional(list(string), [])
     baseline_key             = optional(string, "baselines/baseline.json")
   })

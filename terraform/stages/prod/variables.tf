@@ -32,7 +32,13 @@ variable "model_version" {
 }
 
 variable "lambda_manifest_path" {
-  description = "manifest.json of `python -m lambdas.build --out <dir>`; null for the repo's build/lambda."
+  description = "manifest.json of `python -m lambdas.build --out <dir> --with-pillow`; null for the repo's build/lambda/manifest.json."
+  type        = string
+  default     = null
+}
+
+variable "drift_job_zip_path" {
+  description = "Zip of `python -m monitoring.package --out <zip>`; null for the repo's build/monitoring_lambda.zip."
   type        = string
   default     = null
 }

@@ -1,0 +1,161 @@
+mock_provider "aws" {
+  source = "../../../tests/terraform/mocks"
+}
+
+variables {
+  name = "vehicle-classifier-test"
+  functions = {
+    serialize_image = {
+      filename         = "serialize_image.zip"
+      source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+      handler          = "lambdas.serialize_image.handler.handler"
+      layers           = ["shared_layer"]
+      permissions      = ["read_images"]
+    }
+    classify_image = {
+      filename         = "classify_image.zip"
+      source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+      handler          = "lambdas.classify_image.handler.handler"
+      environment      = { ENDPOINT_NAME = "vehicle-classifier-test" }
+      layers           = ["shared_layer"]
+      permissions      = ["read_images", "invoke_endpoint"]
+    }
+    filter_inferences = {
+      filename         = "filter_inferences.zip"
+      source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+      handler          = "lambdas.filter_inferences.handler.handler"
+      layers           = ["shared_layer"]
+    }
+  }
+  layers = {
+    shared_layer = {
+      filename         = "shared_layer.zip"
+      source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    }
+  }
+  extra_layer_arns  = ["arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:27"]
+  endpoint_name     = "vehicle-classifier-test"
+  endpoint_arn      = "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/vehicle-classifier-test"
+  images_bucket     = "vehicle-classifier-test-data"
+  images_bucket_arn = "arn:aws:s3:::vehicle-classifier-test-data"
+  kms_key_arn       = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  state_machines = {
+    classify_image = { template = "../../../stepfunctions/classify_image.asl.json" }
+    classify_batch = { template = "../../../stepfunctions/classify_batch.asl.json" }
+  }
+  trigger_state_machine = "classify_image"
+}
+
+run "least_privilege_traced_encrypted_workflow" {
+  command = apply
+
+  assert {
+    condition = alltrue(flatten([
+      for d in concat(values(data.aws_iam_policy_document.function), [data.aws_iam_policy_document.state_machine]) : [
+        for s in d.statement : [for a in s.actions : !strcontains(a, "*")]
+      ]
+    ]))
+    error_message = "no role may use wildcard actions"
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for d in concat(values(data.aws_iam_policy_document.function), [data.aws_iam_policy_document.state_machine]) : [
+        for s in d.statement : alltrue([for a in s.actions : startswith(a, "xray:") || startswith(a, "logs:") && contains(["DeliverExecutionLogs"], s.sid)]) if contains(s.resources, "*")
+      ]
+    ]))
+    error_message = "Resource \"*\" is only for X-Ray and log delivery (no resource-level permissions there)"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.function["classify_image"].statement : s.resources if s.sid == "InvokeEndpoint"]) == toset([var.endpoint_arn])
+    error_message = "classify_image may invoke only the stage's endpoint"
+  }
+
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.function["serialize_image"].statement : s if s.sid == "InvokeEndpoint"]) == 0
+    error_message = "serialize_image must not invoke the endpoint"
+  }
+
+  assert {
+    condition     = toset([for s in data.aws_iam_policy_document.function["filter_inferences"].statement : s.sid]) == toset(["WriteOwnLogs", "XRayTracing", "DecryptEnvironmentAndData"])
+    error_message = "filter_inferences needs nothing beyond its logs, tracing and its environment key"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.function["serialize_image"].statement : s.resources if s.sid == "ReadImages"]) == toset(["arn:aws:s3:::vehicle-classifier-test-data/incoming/*"])
+    error_message = "image reads must be scoped to the images prefix"
+  }
+
+  assert {
+    condition     = alltrue([for f in aws_lambda_function.this : f.kms_key_arn == var.kms_key_arn && one(f.tracing_config).mode == "Active" && f.publish])
+    error_message = "functions: KMS-encrypted environment, active tracing, published versions"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this["classify_image"].layers[1] == var.extra_layer_arns[0]
+    error_message = "the Powertools layer must be attached after the shared layer"
+  }
+
+  assert {
+    condition     = alltrue([for g in concat(values(aws_cloudwatch_log_group.function), values(aws_cloudwatch_log_group.state_machine)) : g.kms_key_id == var.kms_key_arn && g.retention_in_days == 365])
+    error_message = "every log group must be KMS-encrypted with retention"
+  }
+
+  assert {
+    condition     = aws_sqs_queue.review.kms_master_key_id == var.kms_key_arn
+    error_message = "the review queue must be KMS-encrypted"
+  }
+
+  assert {
+    condition     = alltrue([for sm in aws_sfn_state_machine.this : one(sm.tracing_configuration).enabled && one(sm.logging_configuration).level == "ALL" && one(sm.logging_configuration).include_execution_data])
+    error_message = "state machines must trace with X-Ray and log every event"
+  }
+
+  assert {
+    condition     = alltrue([for k, sm in aws_sfn_state_machine.this : !strcontains(sm.definition, "$${") && !strcontains(sm.definition, "$LATEST")])
+    error_message = "the ASL must be fully rendered and call qualified function ARNs"
+  }
+
+  assert {
+    condition     = strcontains(aws_sfn_state_machine.this["classify_image"].definition, aws_lambda_alias.live["classify_image"].arn)
+    error_message = "the workflow must call the functions' live alias"
+  }
+
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.image_uploaded[0].event_pattern).detail.object.key[0].prefix == "incoming/"
+    error_message = "only uploads under the images prefix start the workflow"
+  }
+
+  assert {
+    condition     = strcontains(one(aws_cloudwatch_event_target.image_uploaded[0].input_transformer).input_template, "\"s3_key\": <key>")
+    error_message = "the trigger must hand the workflow {s3_bucket, s3_key}"
+  }
+}
+
+run "rejects_unknown_permission" {
+  command = plan
+
+  variables {
+    functions = {
+      rogue = {
+        filename         = "rogue.zip"
+        source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        handler          = "rogue.handler"
+        permissions      = ["s3_full_access"]
+      }
+    }
+  }
+
+  expect_failures = [var.functions]
+}
+
+run "rejects_bad_retention" {
+  command = plan
+
+  variables {
+    log_retention_days = 10
+  }
+
+  expect_failures = [var.log_retention_days]
+}

@@ -1,0 +1,155 @@
+mock_provider "aws" {
+  source = "../../../tests/terraform/mocks"
+}
+
+variables {
+  name  = "vehicle-classifier-test"
+  stage = "dev"
+  drift_job = {
+    filename         = "monitoring_lambda.zip"
+    source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    handler          = "monitoring.handler.lambda_handler"
+  }
+  endpoint_name       = "vehicle-classifier-test"
+  variant_name        = "AllTraffic"
+  state_machine_arns  = { classify_image = "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-classify-image" }
+  capture_bucket      = "vehicle-classifier-test-capture"
+  capture_bucket_arn  = "arn:aws:s3:::vehicle-classifier-test-capture"
+  reports_bucket      = "vehicle-classifier-test-reports"
+  reports_bucket_arn  = "arn:aws:s3:::vehicle-classifier-test-reports"
+  baseline_s3_uri     = "s3://vehicle-classifier-test-data/baselines/baseline.json"
+  baseline_bucket_arn = "arn:aws:s3:::vehicle-classifier-test-data"
+  kms_key_arn         = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  oncall_emails       = ["oncall@example.com"]
+}
+
+run "alarms_page_oncall" {
+  command = apply
+
+  assert {
+    condition     = aws_sns_topic.oncall.kms_master_key_id == var.kms_key_arn
+    error_message = "the on-call topic must be KMS-encrypted"
+  }
+
+  assert {
+    condition = alltrue([
+      for a in concat(
+        [aws_cloudwatch_metric_alarm.drift, aws_cloudwatch_metric_alarm.low_confidence, aws_cloudwatch_metric_alarm.no_data, aws_cloudwatch_metric_alarm.drift_job_errors, aws_cloudwatch_metric_alarm.drift_job_failed],
+        values(aws_cloudwatch_metric_alarm.workflow_failures),
+      ) : a.alarm_actions == toset([aws_sns_topic.oncall.arn]) && a.ok_actions == toset([aws_sns_topic.oncall.arn])
+    ])
+    error_message = "every alarm must notify the on-call topic when it fires and when it recovers"
+  }
+
+  assert {
+    condition = alltrue([
+      aws_cloudwatch_metric_alarm.drift.namespace == "VehicleClassifier/Monitoring",
+      aws_cloudwatch_metric_alarm.drift.metric_name == "DriftScore",
+      aws_cloudwatch_metric_alarm.drift.threshold == 1,
+      aws_cloudwatch_metric_alarm.drift.comparison_operator == "GreaterThanOrEqualToThreshold",
+      aws_cloudwatch_metric_alarm.drift.dimensions == tomap({ EndpointName = "vehicle-classifier-test", VariantName = "AllTraffic", Stage = "dev" }),
+    ])
+    error_message = "drift alarm: DriftScore >= 1.0 with the job's dimensions (monitoring/README.md)"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.low_confidence.metric_name == "LowConfidenceRate" && aws_cloudwatch_metric_alarm.low_confidence.threshold == 0.5
+    error_message = "low-confidence alarm: LowConfidenceRate above 0.5"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.no_data.metric_name == "RecordsSeen" && aws_cloudwatch_metric_alarm.no_data.treat_missing_data == "breaching" && aws_cloudwatch_metric_alarm.no_data.evaluation_periods == 2
+    error_message = "no-data alarm: fewer than 1 record for 2 hours, missing data counts as breaching"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.workflow_failures["classify_image"].dimensions.StateMachineArn == var.state_machine_arns.classify_image
+    error_message = "each state machine gets a failure alarm"
+  }
+
+  assert {
+    condition     = aws_scheduler_schedule.drift_job.schedule_expression == "cron(5 * * * ? *)" && one(aws_scheduler_schedule.drift_job.target).arn == aws_lambda_function.drift_job.arn
+    error_message = "the drift job runs hourly, 5 minutes past the hour"
+  }
+
+  assert {
+    condition     = one(aws_scheduler_schedule.drift_job.target).dead_letter_config != null && aws_scheduler_schedule.drift_job.kms_key_arn == var.kms_key_arn
+    error_message = "the schedule keeps failed deliveries and is encrypted"
+  }
+
+  assert {
+    condition = alltrue([
+      aws_lambda_function.drift_job.environment[0].variables.CAPTURE_S3_URI == "s3://vehicle-classifier-test-capture/datacapture",
+      aws_lambda_function.drift_job.environment[0].variables.BASELINE_S3_URI == var.baseline_s3_uri,
+      aws_lambda_function.drift_job.environment[0].variables.REPORT_S3_URI == "s3://vehicle-classifier-test-reports/drift",
+      aws_lambda_function.drift_job.environment[0].variables.METRICS_NAMESPACE == "VehicleClassifier/Monitoring",
+      aws_lambda_function.drift_job.environment[0].variables.STAGE == "dev",
+    ])
+    error_message = "the drift job gets the environment of its contract (monitoring/README.md)"
+  }
+
+  assert {
+    condition     = alltrue([for s in data.aws_iam_policy_document.drift_job.statement : alltrue([for a in s.actions : !strcontains(a, "*")])])
+    error_message = "the drift job role must not use wildcard actions"
+  }
+
+  assert {
+    condition = alltrue([
+      for s in data.aws_iam_policy_document.drift_job.statement : anytrue([for c in s.condition : c.variable == "cloudwatch:namespace"]) if contains(s.actions, "cloudwatch:PutMetricData")
+    ])
+    error_message = "PutMetricData must be limited to the drift namespace"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.drift_job.statement : s.resources if s.sid == "WriteReports"]) == toset(["arn:aws:s3:::vehicle-classifier-test-reports/drift/*"])
+    error_message = "the job may write only under the reports prefix"
+  }
+
+  assert {
+    condition     = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets) == 6
+    error_message = "the dashboard shows endpoint, drift, capture, workflow and alarm widgets"
+  }
+}
+
+run "rejects_threshold_outside_unit_interval" {
+  command = plan
+
+  variables {
+    low_confidence_threshold = 1.5
+  }
+
+  expect_failures = [var.low_confidence_threshold]
+}
+
+run "rejects_bad_schedule" {
+  command = plan
+
+  variables {
+    schedule_expression = "every hour"
+  }
+
+  expect_failures = [var.schedule_expression]
+}
+
+run "rejects_unknown_stage" {
+  command = plan
+
+  variables {
+    stage = "staging"
+  }
+
+  expect_failures = [var.stage]
+}
+
+run "accepts_rate_schedule" {
+  command = plan
+
+  variables {
+    schedule_expression = "rate(30 minutes)"
+  }
+
+  assert {
+    condition     = aws_scheduler_schedule.drift_job.schedule_expression == "rate(30 minutes)"
+    error_message = "rate expressions are allowed"
+  }
+}

@@ -1,0 +1,102 @@
+mock_provider "aws" {
+  source = "../../../tests/terraform/mocks"
+}
+
+variables {
+  name = "vehicle-classifier-test"
+}
+
+run "encrypted_private_tls_only_buckets" {
+  command = apply
+
+  assert {
+    condition     = aws_kms_key.this.enable_key_rotation
+    error_message = "the stage key must rotate"
+  }
+
+  assert {
+    condition = alltrue([
+      for k, c in aws_s3_bucket_server_side_encryption_configuration.this :
+      one(one(c.rule).apply_server_side_encryption_by_default).sse_algorithm == "aws:kms" &&
+      one(one(c.rule).apply_server_side_encryption_by_default).kms_master_key_id == aws_kms_key.this.arn
+    ])
+    error_message = "data, capture and reports buckets must default to SSE-KMS with the stage key"
+  }
+
+  assert {
+    condition     = toset(keys(aws_s3_bucket_public_access_block.this)) == toset(["data", "capture", "reports"])
+    error_message = "every bucket needs a public access block"
+  }
+
+  assert {
+    condition = alltrue([
+      for b in concat(values(aws_s3_bucket_public_access_block.this), [aws_s3_bucket_public_access_block.access_logs]) :
+      b.block_public_acls && b.block_public_policy && b.ignore_public_acls && b.restrict_public_buckets
+    ])
+    error_message = "public access must be fully blocked on every bucket"
+  }
+
+  assert {
+    condition = alltrue([
+      for d in data.aws_iam_policy_document.tls_only : anytrue([
+        for s in d.statement : s.effect == "Deny" && anytrue([
+          for c in s.condition : c.test == "Bool" && c.variable == "aws:SecureTransport" && contains(c.values, "false")
+        ])
+      ])
+    ])
+    error_message = "every bucket policy must deny requests without TLS"
+  }
+
+  assert {
+    condition     = alltrue([for v in aws_s3_bucket_versioning.this : one(v.versioning_configuration).status == "Enabled"])
+    error_message = "versioning must be on"
+  }
+
+  assert {
+    condition     = alltrue([for l in aws_s3_bucket_logging.this : l.target_bucket == aws_s3_bucket.access_logs.id])
+    error_message = "access logging must go to the access-log bucket"
+  }
+
+  assert {
+    condition = anytrue([
+      for r in aws_s3_bucket_lifecycle_configuration.this["capture"].rule :
+      r.id == "expire-objects" && try(one(r.expiration).days, 0) == 90
+    ])
+    error_message = "captures must expire after capture_expiration_days (90 by default)"
+  }
+
+  assert {
+    condition     = length([for r in aws_s3_bucket_lifecycle_configuration.this["data"].rule : r if r.id == "expire-objects"]) == 0
+    error_message = "training data and models must not expire"
+  }
+
+  assert {
+    condition     = aws_s3_bucket_notification.data.eventbridge
+    error_message = "uploads to the data bucket must reach EventBridge (they start the workflow)"
+  }
+
+  assert {
+    condition     = !aws_s3_bucket.this["data"].force_destroy
+    error_message = "buckets must not be force-destroyable by default"
+  }
+}
+
+run "rejects_bad_names" {
+  command = plan
+
+  variables {
+    name = "Vehicle_Classifier"
+  }
+
+  expect_failures = [var.name]
+}
+
+run "rejects_short_kms_window" {
+  command = plan
+
+  variables {
+    kms_deletion_window_days = 3
+  }
+
+  expect_failures = [var.kms_deletion_window_days]
+}
