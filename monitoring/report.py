@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from monitoring.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -40,9 +42,10 @@ def _png(figure: Figure) -> bytes:
 
 
 def confidence_plot(report: dict[str, Any], summary: WindowSummary) -> bytes:
-    """Confidence over time: sampled points, per-minute mean, low-confidence share, threshold."""
-    figure = _figure(10, 3.6)
-    axis = figure.add_subplot()
+    """Top: confidence over time (sampled records, per-minute mean, threshold line). Bottom:
+    records per minute (a gap = capture stopped) and the per-minute share below threshold."""
+    figure = _figure(10, 4.8)
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1.3])
     threshold = report["threshold"]
     if summary.timeline:
         minutes = sorted(summary.timeline)
@@ -52,39 +55,42 @@ def confidence_plot(report: dict[str, Any], summary: WindowSummary) -> bytes:
         lows = np.array([summary.timeline[m][2] for m in minutes]) / counts
         if summary.timeline_sample:
             sample_times: Any = [datetime.fromisoformat(t) for t, _ in summary.timeline_sample]
-            axis.scatter(
+            top.scatter(
                 sample_times,
                 [c for _, c in summary.timeline_sample],
                 s=6,
-                alpha=0.25,
+                alpha=0.3,
                 color=WINDOW_COLOUR,
                 label="records (sample)",
             )
-        axis.plot(times, means, color="#1b2631", linewidth=1.8, label="mean per minute")
-        axis.plot(
-            times,
-            lows,
-            color=DRIFT_COLOUR,
-            linewidth=1.2,
-            linestyle="--",
-            label="share below threshold",
-        )
+        top.plot(times, means, color="#1b2631", linewidth=1.8, label="mean per minute")
+        bottom.bar(times, counts, width=1 / 1440, color=BASELINE_COLOUR, label="records/min")
+        share_axis = bottom.twinx()
+        share_axis.plot(times, lows, color=DRIFT_COLOUR, linewidth=1.2, label="share below")
+        share_axis.set_ylim(0, 1.05)
+        share_axis.set_ylabel("below thr.", fontsize=8, color=DRIFT_COLOUR)
         figure.autofmt_xdate()
     else:
-        axis.text(
+        top.text(
             0.5,
             0.5,
             "no timed predictions in this window",
             ha="center",
             va="center",
-            transform=axis.transAxes,
+            transform=top.transAxes,
         )
-    axis.axhline(threshold, color="#d68910", linewidth=1.5, label=f"threshold {threshold:g}")
-    axis.set_ylim(0, 1.02)
-    axis.set_ylabel("confidence")
-    axis.set_title("Prediction confidence over time")
-    axis.legend(loc="lower left", fontsize=8, ncols=4)
-    axis.grid(alpha=0.3)
+    top.axhline(threshold, color="#d68910", linewidth=1.5, label=f"threshold {threshold:g}")
+    top.set_ylim(0, 1.02)
+    top.set_ylabel("confidence")
+    rate = report.get("low_confidence_rate")
+    top.set_title(
+        "Prediction confidence over time"
+        + (f"  (low-confidence rate {rate:.1%})" if rate is not None else "")
+    )
+    top.legend(loc="lower left", fontsize=8, ncols=3)
+    top.grid(alpha=0.3)
+    bottom.set_ylabel("records/min", fontsize=8)
+    bottom.grid(alpha=0.3)
     return _png(figure)
 
 
@@ -130,7 +136,11 @@ def _numeric_panel(axis: Axes, edges: np.ndarray, base: np.ndarray, window: np.n
 def features_plot(report: dict[str, Any], summary: WindowSummary) -> bytes:
     """One panel per feature: the window's histogram over the baseline's."""
     baseline = summary.baseline
-    names = list(report["features"])
+    order = {name: index for index, name in enumerate(NUMERIC_FEATURES + CATEGORICAL_FEATURES)}
+    names = sorted(
+        report["features"],
+        key=lambda n: (not report["features"][n].get("drift"), order.get(n, len(order)), n),
+    )
     columns = 4
     rows = max(1, math.ceil(len(names) / columns))
     figure = _figure(13, 2.5 * rows)

@@ -141,10 +141,10 @@ def chi2_goodness_of_fit(expected_share: np.ndarray, window_counts: np.ndarray) 
     share = np.asarray(expected_share, dtype=np.float64)
     total = counts.sum()
     keep = share > 0
+    if total > 0 and np.any(counts[~keep] > 0):  # a category the reference says never happens
+        return TestResult(math.inf, 0.0)
     if total == 0 or keep.sum() < 2:
         return TestResult(0.0, 1.0)
-    if np.any(counts[~keep] > 0):
-        return TestResult(math.inf, 0.0)
     expected = share[keep] / share[keep].sum() * total
     statistic = float(np.sum((counts[keep] - expected) ** 2 / expected))
     return TestResult(statistic, chi2_sf(statistic, int(keep.sum()) - 1))

@@ -1,0 +1,254 @@
+"""The scheduled drift job: settings from the environment, one window, report to S3, metrics.
+
+The same `run_job` runs in the Lambda (monitoring.handler), as a command, and as a SageMaker
+Processing job (`python -m monitoring.job` in a container with this package; see README):
+
+    CAPTURE_S3_URI=s3://... BASELINE_S3_URI=s3://.../baseline.json REPORT_S3_URI=s3://... \
+    ENDPOINT_NAME=vehicle-classifier python -m monitoring.job [--start ISO --end ISO]
+
+With `MONITORING_BYOC=true` (off by default) it follows SageMaker Model Monitor's
+bring-your-own-container contract instead: it reads the captures Model Monitor copied to
+`dataset_source`, the baseline from `baseline_statistics` (our baseline.json), writes
+`report.json`, `report.html` and `constraint_violations.json` to `output_path`, and, when
+`publish_cloudwatch_metrics` is `Enabled`, puts the same CloudWatch metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from monitoring import capture, metrics, publish, report
+from monitoring.baseline import BaselineError, load_baseline
+from monitoring.drift import (
+    DEFAULT_FALSE_ALARM_RATE,
+    DEFAULT_MIN_RECORDS,
+    DriftSettings,
+    analyse,
+)
+
+
+class SettingsError(ValueError):
+    """A required environment variable is missing or a value is out of range."""
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, "").strip()
+    if value:
+        return value
+    if default is None:
+        raise SettingsError(f"environment variable {name} is required")
+    return default
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise SettingsError(f"{name}={value} must lie in [{low}, {high}]")
+    return value
+
+
+def _s3_uri(env: Mapping[str, str], name: str) -> str:
+    value = _text(env, name)
+    if not value.startswith("s3://") or len(value) <= 5:
+        raise SettingsError(f"{name}={value!r} is not an s3:// URI")
+    return value
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    capture_uri: str
+    baseline_uri: str
+    report_uri: str
+    endpoint_name: str
+    variant_name: str = "AllTraffic"
+    stage: str = "dev"
+    namespace: str = metrics.DEFAULT_NAMESPACE
+    threshold: float | None = None
+    min_records: int = DEFAULT_MIN_RECORDS
+    false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE
+    window_hours: int = 1
+    model_sha256: str | None = None
+    html: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> JobSettings:
+        threshold = env.get("CONFIDENCE_THRESHOLD", "").strip()
+        return cls(
+            capture_uri=_s3_uri(env, "CAPTURE_S3_URI"),
+            baseline_uri=_s3_uri(env, "BASELINE_S3_URI"),
+            report_uri=_s3_uri(env, "REPORT_S3_URI"),
+            endpoint_name=_text(env, "ENDPOINT_NAME"),
+            variant_name=_text(env, "VARIANT_NAME", "AllTraffic"),
+            stage=_text(env, "STAGE", "dev"),
+            namespace=_text(env, "METRICS_NAMESPACE", metrics.DEFAULT_NAMESPACE),
+            threshold=_number(env, "CONFIDENCE_THRESHOLD", 0.5, 0.0, 1.0) if threshold else None,
+            min_records=int(_number(env, "MIN_RECORDS", DEFAULT_MIN_RECORDS, 1, 1e9)),
+            false_alarm_rate=_number(env, "FALSE_ALARM_RATE", DEFAULT_FALSE_ALARM_RATE, 1e-9, 0.5),
+            window_hours=int(_number(env, "WINDOW_HOURS", 1, 1, 24 * 31)),
+            model_sha256=env.get("MODEL_SHA256", "").strip() or None,
+            html=_text(env, "REPORT_HTML", "true").lower() not in ("0", "false", "no"),
+        )
+
+    @property
+    def dimensions(self) -> publish.Dimensions:
+        return publish.Dimensions(self.endpoint_name, self.variant_name, self.stage)
+
+    @property
+    def endpoint_capture_uri(self) -> str:
+        """SageMaker writes to <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/."""
+        return f"{self.capture_uri.rstrip('/')}/{self.endpoint_name}/{self.variant_name}"
+
+    def drift_settings(self) -> DriftSettings:
+        return DriftSettings(
+            threshold=self.threshold,
+            min_records=self.min_records,
+            false_alarm_rate=self.false_alarm_rate,
+            model_sha256=self.model_sha256,
+        )
+
+
+def window_for(event: Mapping[str, Any], hours: int, now: datetime) -> capture.Window:
+    """{"start", "end"} from the event, else the full hours before `scheduled_time` (or now)."""
+    start = capture.parse_time(event.get("start"))
+    end = capture.parse_time(event.get("end"))
+    if start is not None and end is not None:
+        if end <= start:
+            raise SettingsError(f"window end {end} is not after start {start}")
+        return capture.Window(start, end)
+    if event.get("start") or event.get("end"):
+        raise SettingsError("the event needs both start and end as ISO-8601 times")
+    scheduled = capture.parse_time(event.get("scheduled_time")) or capture.parse_time(
+        event.get("time")  # EventBridge events carry their time here
+    )
+    return capture.Window.previous_hours(scheduled or now, hours)
+
+
+def report_prefix(settings: JobSettings, window: capture.Window) -> str:
+    assert window.start is not None
+    stamp = window.start.strftime("%Y/%m/%d/%H")
+    return (
+        f"{settings.report_uri.rstrip('/')}/{settings.endpoint_name}/"
+        f"{settings.variant_name}/{stamp}"
+    )
+
+
+def run_job(
+    settings: JobSettings,
+    window: capture.Window,
+    s3_client: Any,
+    cloudwatch_client: Any,
+) -> dict[str, Any]:
+    """One window: analyse, write the report to S3, publish metrics; returns a short summary.
+
+    Raises BaselineError / CaptureSourceError for a missing baseline or capture bucket.
+    """
+    baseline = load_baseline(settings.baseline_uri, s3_client=s3_client)
+    result, summary = analyse(
+        settings.endpoint_capture_uri,
+        baseline,
+        settings.drift_settings(),
+        window,
+        s3_client=s3_client,
+    )
+    written = report.write_s3(
+        result, summary, report_prefix(settings, window), s3_client, html=settings.html
+    )
+    published = publish.publish_report(
+        result, settings.dimensions, namespace=settings.namespace, client=cloudwatch_client
+    )
+    return {
+        "status": result["status"],
+        "drift_detected": result["drift_detected"],
+        "drift_score": result["drift_score"],
+        "drifted_features": result["drifted_features"],
+        "records": result["records"],
+        "invalid_records": result["invalid_records"],
+        "skipped": result["skipped"],
+        "window": result["window"],
+        "reports": written,
+        "metrics_published": published,
+    }
+
+
+def constraint_violations(result: dict[str, Any]) -> dict[str, Any]:
+    """Model Monitor's constraint_violations.json shape for the drifted features."""
+    return {
+        "violations": [
+            {
+                "feature_name": name,
+                "constraint_check_type": "baseline_drift_check",
+                "description": (
+                    f"{name}: {result['features'][name]['test']} p-value "
+                    f"{result['features'][name]['p_value']:.3g}, score "
+                    f"{result['features'][name]['score']:.2f} (>= 1 is drift)"
+                ),
+            }
+            for name in result["drifted_features"]
+        ]
+    }
+
+
+def run_byoc(env: Mapping[str, str], cloudwatch_client: Any = None) -> dict[str, Any]:
+    """Model Monitor bring-your-own-container contract (local paths mounted by SageMaker)."""
+    source = _text(env, "dataset_source", "/opt/ml/processing/input/endpoint")
+    output = Path(_text(env, "output_path", "/opt/ml/processing/resultdata"))
+    baseline_path = _text(env, "baseline_statistics", "/opt/ml/processing/baseline/baseline.json")
+    window = capture.Window(
+        capture.parse_time(env.get("start_time")), capture.parse_time(env.get("end_time"))
+    )
+    baseline = load_baseline(baseline_path)
+    result, summary = analyse(source, baseline, DriftSettings(), window)
+    report.write_local(result, summary, output)
+    (output / "constraint_violations.json").write_text(
+        json.dumps(constraint_violations(result), indent=1)
+    )
+    if env.get("publish_cloudwatch_metrics", "Disabled") == "Enabled":
+        dimensions = publish.Dimensions(
+            _text(env, "endpoint_name", _text(env, "sagemaker_endpoint_name", "unknown")),
+            _text(env, "VARIANT_NAME", "AllTraffic"),
+            _text(env, "STAGE", "dev"),
+        )
+        publish.publish_report(result, dimensions, client=cloudwatch_client)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the drift job with settings from env.")
+    parser.add_argument("--start", help="window start (ISO); default: previous full hour(s)")
+    parser.add_argument("--end", help="window end (ISO)")
+    args = parser.parse_args(argv)
+    try:
+        if os.environ.get("MONITORING_BYOC", "").lower() in ("1", "true", "yes"):
+            result = run_byoc(os.environ)
+            print(json.dumps({"status": result["status"], "records": result["records"]}))
+            return 0
+        import boto3
+
+        settings = JobSettings.from_env(os.environ)
+        event = {"start": args.start, "end": args.end} if args.start or args.end else {}
+        window = window_for(event, settings.window_hours, datetime.now(UTC))
+        outcome = run_job(settings, window, boto3.client("s3"), boto3.client("cloudwatch"))
+    except (SettingsError, BaselineError, capture.CaptureSourceError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(outcome, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""The drift decision on synthetic traffic, bad input handling and the command."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from monitoring import drift
+from monitoring.baseline import Baseline, save_baseline
+from monitoring.capture import Window
+from monitoring.drift import DriftSettings, WindowSummary, evaluate
+from tests.monitoring import synthetic
+
+
+def run(baseline: Baseline, lines, settings=None, window=None) -> dict:
+    settings = settings or DriftSettings()
+    window = window or Window()
+    summary = WindowSummary(baseline=baseline, threshold=baseline.threshold, window=window)
+    for line in lines:
+        summary.add_line(line.encode() if isinstance(line, str) else line)
+    summary.finish()
+    return evaluate(summary, settings)
+
+
+def blur(array, rng):
+    return np.asarray(Image.fromarray(array).filter(ImageFilter.GaussianBlur(1.2)))
+
+
+def brighten(array, rng):
+    return np.clip(array.astype(int) + 45, 0, 255).astype(np.uint8)
+
+
+def upside_down(array, rng):
+    return array[::-1].copy()
+
+
+def test_clean_windows_are_rarely_flagged(baseline: Baseline):
+    """The decision rule targets ~1% false alarms: 20 clean windows give at most one."""
+    alarms = []
+    for seed in range(100, 120):
+        report = run(baseline, synthetic.window_lines(200, seed=seed))
+        assert report["records"] == 200 and report["invalid_records"] == 0
+        assert report["status"] in ("ok", "drift")
+        assert report["drift_detected"] is (report["status"] == "drift")
+        if report["drift_detected"]:
+            alarms.append((seed, report["drifted_features"]))
+    assert len(alarms) <= 1, alarms
+
+
+@pytest.mark.parametrize(
+    ("transform", "feature"),
+    [(blur, "sharpness"), (brighten, "brightness_g"), (upside_down, "vertical_balance")],
+)
+def test_drifted_windows_are_flagged_with_the_right_feature(baseline, transform, feature):
+    report = run(baseline, synthetic.window_lines(200, seed=21, transform=transform))
+    assert report["drift_detected"] is True and report["status"] == "drift"
+    assert feature in report["drifted_features"]
+    assert report["features"][feature]["score"] >= 1 and report["drift_score"] >= 1
+
+
+def test_class_mix_shift_is_flagged(baseline):
+    report = run(baseline, synthetic.window_lines(200, seed=22, motorcycle_share=0.9))
+    assert "predicted_class" in report["drifted_features"]
+
+
+def test_class_mix_against_labels_when_the_baseline_has_no_model(image_only_baseline):
+    shifted = run(image_only_baseline, synthetic.window_lines(200, seed=23, motorcycle_share=0.9))
+    assert shifted["features"]["predicted_class"]["test"] == "chi2_vs_labels"
+    assert "predicted_class" in shifted["drifted_features"]
+    assert "confidence" not in shifted["features"]
+    clean = run(image_only_baseline, synthetic.window_lines(200, seed=24))
+    assert clean["drift_detected"] is False
+
+
+def test_small_and_empty_windows_say_insufficient_data(baseline):
+    for lines in ([], synthetic.window_lines(10, seed=25)):
+        report = run(baseline, lines)
+        assert report["status"] == "insufficient_data"
+        assert report["drift_detected"] is None and report["insufficient_data"] is True
+        assert report["drift_score"] == 0.0
+
+
+def test_bad_lines_are_counted_and_the_rest_is_analysed(baseline):
+    lines = synthetic.window_lines(120, seed=26)
+    good = json.loads(lines[0])
+    undecodable = json.loads(lines[1])
+    undecodable["captureData"]["endpointInput"]["data"] = "aGVsbG8="  # b"hello"
+    unknown = json.loads(lines[2])
+    unknown["captureData"]["endpointOutput"]["encoding"] = "PROTOBUF"
+    bad = [lines[3][:100], "", "{}", json.dumps(undecodable), json.dumps(unknown), "\x00\x01"]
+    report = run(baseline, [*lines[4:], *bad])
+    assert report["records"] == 116 + 5  # the blank line is not a record
+    assert report["invalid_records"] == 5
+    assert report["skipped"] == {
+        "not_capture_record": 1,
+        "not_json": 2,
+        "undecodable_image": 1,
+        "unknown_output_encoding": 1,
+    }
+    assert report["images_analysed"] == 116 + 1  # the unknown-output record's image still counts
+    assert good["captureData"]  # untouched
+    assert report["status"] == "ok"
+
+
+def test_window_filter_uses_inference_time(baseline):
+    lines = synthetic.window_lines(100, seed=27)  # spread over 10:00-11:00
+    window = Window(synthetic.T0, synthetic.T0 + timedelta(minutes=30))
+    report = run(baseline, lines, window=window)
+    assert report["records"] == 50 and report["records_outside_window"] == 50
+
+
+def test_baseline_from_another_model_skips_prediction_tests(baseline):
+    settings = DriftSettings(model_sha256="b" * 64)
+    report = run(baseline, synthetic.window_lines(120, seed=28, motorcycle_share=0.95), settings)
+    assert report["features"]["predicted_class"]["skipped"] == "baseline_model_mismatch"
+    assert report["features"]["confidence"]["skipped"] == "baseline_model_mismatch"
+    assert any(w.startswith("baseline_model_mismatch") for w in report["warnings"])
+    assert report["status"] == "ok"  # image features still tested
+
+
+def test_threshold_override_skips_the_flag_test_and_changes_the_rate(baseline):
+    lines = synthetic.window_lines(100, seed=29)
+    default = run(baseline, lines)
+    summary = WindowSummary(baseline=baseline, threshold=0.99)
+    for line in lines:
+        summary.add_line(line.encode())
+    summary.finish()
+    strict = evaluate(summary, DriftSettings(threshold=0.99))
+    assert strict["low_confidence_rate"] > default["low_confidence_rate"]
+    assert strict["features"]["below_threshold"]["skipped"] == "threshold_differs_from_baseline"
+
+
+def test_cli_writes_report_json_and_html(tmp_path: Path, baseline: Baseline, capsys):
+    captures = tmp_path / "captures" / "2026" / "01" / "01" / "10"
+    captures.mkdir(parents=True)
+    (captures / "a.jsonl").write_text(
+        "\n".join(synthetic.window_lines(150, seed=30, transform=blur))
+    )
+    (captures / "b.jsonl").write_text("{truncated\n")
+    save_baseline(baseline, tmp_path / "baseline.json")
+    out = tmp_path / "report"
+    code = drift.main(
+        [
+            "--captures",
+            str(tmp_path / "captures"),
+            "--baseline",
+            str(tmp_path / "baseline.json"),
+            "--output",
+            str(out),
+            "--start",
+            "2026-01-01T10:00:00Z",
+            "--end",
+            "2026-01-01T11:00:00Z",
+            "--fail-on-drift",
+        ]
+    )
+    assert code == 3
+    report = json.loads((out / "report.json").read_text())
+    assert report["records"] == 151 and report["invalid_records"] == 1
+    assert report["drift_detected"] is True
+    assert {"records", "invalid_records", "drift_detected", "features"} <= set(report)
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "sharpness" in page
+    assert json.loads(capsys.readouterr().out)["status"] == "drift"
+
+
+def test_cli_missing_baseline_or_captures_is_one_clear_error(tmp_path: Path, baseline, capsys):
+    code = drift.main(
+        [
+            "--captures",
+            str(tmp_path),
+            "--baseline",
+            str(tmp_path / "nope.json"),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: baseline not found") and err.count("\n") == 1
+    save_baseline(baseline, tmp_path / "baseline.json")
+    code = drift.main(
+        [
+            "--captures",
+            str(tmp_path / "missing"),
+            "--baseline",
+            str(tmp_path / "baseline.json"),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 2 and "capture folder not found" in capsys.readouterr().err
