@@ -32,7 +32,7 @@ run "scoped_execution_role" {
     condition = alltrue([
       for s in data.aws_iam_policy_document.execution.statement : alltrue([for a in s.actions : contains(["ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"], a)]) if contains(s.resources, "*")
     ])
-    error_message = "Resource \"*\" only for actions without resource-level permissions"
+    error_message = "Resource * only for actions without resource-level permissions"
   }
 
   assert {
