@@ -1,0 +1,229 @@
+"""Against the emulator: S3 window listing, CloudWatch metrics, the Lambda handler end to end."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from monitoring import capture, handler, metrics, publish
+from monitoring.baseline import BaselineError, save_baseline
+from monitoring.drift import DriftSettings, analyse
+from monitoring.job import JobSettings, SettingsError, run_job, window_for
+from tests.monitoring import synthetic
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "captures"
+ROOT = "datacapture/vehicle-ep/AllTraffic"
+HOUR = datetime(2026, 1, 1, 10, tzinfo=UTC)
+
+
+def put_lines(s3, key: str, lines: list[str]) -> None:
+    s3.put_object(Bucket=BUCKET, Key=key, Body=("\n".join(lines) + "\n").encode())
+
+
+def blur(array, rng):
+    return np.asarray(Image.fromarray(array).filter(ImageFilter.GaussianBlur(1.2)))
+
+
+@pytest.fixture
+def s3(aws):
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def test_s3_window_reads_only_its_hour_partitions(s3, baseline):
+    in_window = synthetic.window_lines(60, seed=40, start=HOUR)
+    put_lines(s3, f"{ROOT}/2026/01/01/10/a.jsonl", in_window[:40])
+    # records of 10:xx flushed into the next hour's partition are still found
+    put_lines(s3, f"{ROOT}/2026/01/01/11/b.jsonl", in_window[40:])
+    # records of the hour before, and a partition far away that must never be listed or read
+    put_lines(
+        s3,
+        f"{ROOT}/2026/01/01/09/c.jsonl",
+        synthetic.window_lines(5, seed=41, start=HOUR - timedelta(hours=1)),
+    )
+    s3.put_object(Bucket=BUCKET, Key=f"{ROOT}/2026/01/02/10/far.jsonl", Body=b"{broken")
+    s3.put_object(Bucket=BUCKET, Key=f"{ROOT}/2026/01/01/10/notes.txt", Body=b"not capture")
+    window = capture.Window(HOUR, HOUR + timedelta(hours=1))
+
+    keys = [f.name for f in capture.iter_s3_files(s3, f"s3://{BUCKET}/datacapture", window)]
+    assert keys == [
+        f"s3://{BUCKET}/{ROOT}/2026/01/01/10/a.jsonl",
+        f"s3://{BUCKET}/{ROOT}/2026/01/01/11/b.jsonl",
+    ]
+
+    report, _ = analyse(
+        f"s3://{BUCKET}/datacapture", baseline, DriftSettings(), window, s3_client=s3
+    )
+    assert report["records"] == 60 and report["invalid_records"] == 0
+    assert report["files_read"] == 2 and report["status"] == "ok"
+
+    # no window: everything under the prefix, the broken far file counted as invalid
+    everything, _ = analyse(f"s3://{BUCKET}/{ROOT}", baseline, DriftSettings(), s3_client=s3)
+    assert everything["records"] == 66 and everything["skipped"] == {"not_json": 1}
+
+
+def test_missing_bucket_is_one_clear_error(aws, baseline):
+    with pytest.raises(capture.CaptureSourceError, match="no-such-bucket"):
+        analyse("s3://no-such-bucket/x", baseline, DriftSettings(), s3_client=boto3.client("s3"))
+
+
+def test_published_metrics_reach_cloudwatch(aws, baseline):
+    lines = synthetic.window_lines(120, seed=42, transform=blur, start=HOUR)
+    report, _ = analyse_lines(baseline, lines)
+    dims = publish.Dimensions("vehicle-ep", "AllTraffic", "test")
+    cloudwatch = boto3.client("cloudwatch")
+    sent = publish.publish_report(report, dims, namespace="Test/Monitoring", client=cloudwatch)
+    assert sent == len(publish.metric_data(report, dims))
+
+    listed = cloudwatch.list_metrics(Namespace="Test/Monitoring")["Metrics"]
+    names = {m["MetricName"] for m in listed}
+    assert {
+        metrics.RECORDS_SEEN,
+        metrics.DRIFT_SCORE,
+        metrics.DRIFT_DETECTED,
+        metrics.LOW_CONFIDENCE_RATE,
+        metrics.FEATURE_DRIFT_SCORE,
+        metrics.INVALID_RECORDS,
+    } <= names
+    sharpness = [m for m in listed if {"Name": "Feature", "Value": "sharpness"} in m["Dimensions"]]
+    assert sharpness and all(
+        {"Name": "Stage", "Value": "test"} in m["Dimensions"] for m in sharpness
+    )
+
+    stats = cloudwatch.get_metric_statistics(
+        Namespace="Test/Monitoring",
+        MetricName=metrics.DRIFT_DETECTED,
+        Dimensions=dims.as_list(),
+        StartTime=HOUR,
+        EndTime=HOUR + timedelta(hours=2),
+        Period=3600,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert [p["Maximum"] for p in stats] == [1.0]
+
+
+def analyse_lines(baseline, lines):
+    from monitoring.drift import WindowSummary, evaluate
+
+    window = capture.Window(HOUR, HOUR + timedelta(hours=1))
+    summary = WindowSummary(baseline=baseline, threshold=0.93, window=window)
+    for line in lines:
+        summary.add_line(line.encode())
+    summary.finish()
+    return evaluate(summary, DriftSettings()), summary
+
+
+@pytest.fixture
+def lambda_env(s3, baseline, monkeypatch, tmp_path):
+    s3.create_bucket(Bucket="artifacts")
+    save_baseline(baseline, "s3://artifacts/model/baseline.json", s3_client=s3)
+    env = {
+        "CAPTURE_S3_URI": f"s3://{BUCKET}/datacapture",
+        "BASELINE_S3_URI": "s3://artifacts/model/baseline.json",
+        "REPORT_S3_URI": "s3://artifacts/drift-reports",
+        "ENDPOINT_NAME": "vehicle-ep",
+        "STAGE": "test",
+        "METRICS_NAMESPACE": "Test/Lambda",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    handler.settings.cache_clear()
+    handler.client.cache_clear()
+    yield env
+    handler.settings.cache_clear()
+    handler.client.cache_clear()
+
+
+def test_handler_checks_the_previous_hour_and_reports(s3, lambda_env):
+    put_lines(
+        s3,
+        f"{ROOT}/2026/01/01/10/a.jsonl",
+        synthetic.window_lines(120, seed=43, transform=blur, start=HOUR),
+    )
+    event = {"scheduled_time": "2026-01-01T11:05:00Z"}  # EventBridge Scheduler input
+    outcome = handler.lambda_handler(event, None)
+    assert outcome["status"] == "drift" and outcome["records"] == 120
+    assert "sharpness" in outcome["drifted_features"]
+    report_key = "drift-reports/vehicle-ep/AllTraffic/2026/01/01/10/report.json"
+    stored = json.loads(s3.get_object(Bucket="artifacts", Key=report_key)["Body"].read())
+    assert stored["drift_detected"] is True and stored["window"]["start"] == HOUR.isoformat()
+    html = s3.get_object(Bucket="artifacts", Key=report_key.replace(".json", ".html"))
+    assert html["ContentType"] == "text/html"
+    names = {
+        m["MetricName"]
+        for m in boto3.client("cloudwatch").list_metrics(Namespace="Test/Lambda")["Metrics"]
+    }
+    assert metrics.DRIFT_DETECTED in names
+
+
+def test_handler_on_an_empty_hour_says_insufficient_data(s3, lambda_env):
+    outcome = handler.lambda_handler(
+        {"start": "2026-01-01T03:00:00Z", "end": "2026-01-01T04:00:00Z"}, None
+    )
+    assert outcome["status"] == "insufficient_data" and outcome["records"] == 0
+    cloudwatch = boto3.client("cloudwatch")
+    seen = cloudwatch.get_metric_statistics(
+        Namespace="Test/Lambda",
+        MetricName=metrics.RECORDS_SEEN,
+        Dimensions=publish.Dimensions("vehicle-ep", "AllTraffic", "test").as_list(),
+        StartTime=HOUR - timedelta(hours=8),
+        EndTime=HOUR,
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert [p["Sum"] for p in seen] == [0.0]  # a zero is published, so "capture stopped" alarms
+
+
+def test_handler_missing_baseline_fails_and_publishes_job_failed(s3, lambda_env, monkeypatch):
+    monkeypatch.setenv("BASELINE_S3_URI", "s3://artifacts/model/missing.json")
+    handler.settings.cache_clear()
+    with pytest.raises(BaselineError, match=r"missing\.json"):
+        handler.lambda_handler({}, None)
+    names = {
+        m["MetricName"]
+        for m in boto3.client("cloudwatch").list_metrics(Namespace="Test/Lambda")["Metrics"]
+    }
+    assert metrics.JOB_FAILED in names
+
+
+def test_settings_and_window_validation():
+    with pytest.raises(SettingsError, match="CAPTURE_S3_URI"):
+        JobSettings.from_env({})
+    env = {
+        "CAPTURE_S3_URI": "s3://a/b",
+        "BASELINE_S3_URI": "s3://a/b.json",
+        "REPORT_S3_URI": "s3://a/r",
+        "ENDPOINT_NAME": "ep",
+        "MIN_RECORDS": "-3",
+    }
+    with pytest.raises(SettingsError, match="MIN_RECORDS"):
+        JobSettings.from_env(env)
+    env["MIN_RECORDS"] = "80"
+    settings = JobSettings.from_env(env)
+    assert settings.min_records == 80 and settings.endpoint_capture_uri == "s3://a/b/ep/AllTraffic"
+    now = datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
+    assert window_for({}, 1, now) == capture.Window(HOUR - timedelta(hours=1), HOUR)
+    with pytest.raises(SettingsError):
+        window_for({"start": "2026-01-01T10:00:00Z"}, 1, now)
+    with pytest.raises(SettingsError):
+        window_for({"start": "2026-01-01T10:00:00Z", "end": "2026-01-01T09:00:00Z"}, 1, now)
+
+
+def test_run_job_directly(s3, lambda_env):
+    put_lines(s3, f"{ROOT}/2026/01/01/10/a.jsonl", synthetic.window_lines(80, seed=44, start=HOUR))
+    settings = JobSettings.from_env(lambda_env | {"REPORT_HTML": "false"})
+    outcome = run_job(
+        settings, capture.Window(HOUR, HOUR + timedelta(hours=1)), s3, boto3.client("cloudwatch")
+    )
+    assert outcome["status"] == "ok" and outcome["records"] == 80
+    assert outcome["reports"] == [
+        "s3://artifacts/drift-reports/vehicle-ep/AllTraffic/2026/01/01/10/report.json"
+    ]
