@@ -17,12 +17,11 @@ that are not part of this dataset are deleted, so a re-split cannot leave stale 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -48,6 +47,7 @@ CONTENT_TYPES = {
     ".json": "application/json",
 }
 DEFAULT_WORKERS = 16
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -190,65 +190,77 @@ def sync_dataset(
         raise S3StagingError(f"{out} is not a staged dataset (no {CARD_NAME})")
     try:
         existing = _existing_objects(client, location)
-        counts = {"uploaded": 0, "skipped": 0}
-        lock = threading.Lock()
+
+        def needs_upload(relative: str) -> bool:
+            etag = existing.get(relative)
+            body = files[relative].read_bytes()
+            return etag is None or not _is_current(
+                client, location, relative, etag, body, kms_arn=kms_arn
+            )
 
         def put(relative: str) -> None:
             body = files[relative].read_bytes()
-            etag = existing.get(relative)
-            if etag is not None and _is_current(
-                client, location, relative, etag, body, kms_arn=kms_arn
-            ):
-                outcome = "skipped"
-            else:
-                extra: dict[str, Any] = {}
-                if kms_arn:
-                    extra = {
-                        "ServerSideEncryption": "aws:kms",
-                        "SSEKMSKeyId": kms_arn,
-                        "BucketKeyEnabled": True,
-                    }
-                client.put_object(
-                    Bucket=location.bucket,
-                    Key=location.key(relative),
-                    Body=body,
-                    ContentType=CONTENT_TYPES.get(Path(relative).suffix, "binary/octet-stream"),
-                    Metadata={"sha256": hashlib.sha256(body).hexdigest()},
-                    **extra,
-                )
-                outcome = "uploaded"
-            with lock:
-                counts[outcome] += 1
+            extra: dict[str, Any] = {}
+            if kms_arn:
+                extra = {
+                    "ServerSideEncryption": "aws:kms",
+                    "SSEKMSKeyId": kms_arn,
+                    "BucketKeyEnabled": True,
+                }
+            client.put_object(
+                Bucket=location.bucket,
+                Key=location.key(relative),
+                Body=body,
+                ContentType=CONTENT_TYPES.get(Path(relative).suffix, "binary/octet-stream"),
+                Metadata={"sha256": hashlib.sha256(body).hexdigest()},
+                **extra,
+            )
 
-        # The card goes last: a reader that finds it can trust the rest is in place.
-        _run_all(put, [k for k in files if k != CARD_NAME], workers, progress, location)
+        changed = _run_all(needs_upload, list(files), workers, progress, f"check {location.uri}")
+        to_upload = sorted(key for key, needed in changed.items() if needed)
         stale = sorted(set(existing) - set(files))
-        _delete(client, location, stale)
-        put(CARD_NAME)
+        if to_upload or stale:
+            # The card is the commit marker: remove it while the data changes, put it back last,
+            # so a reader never trusts a card that describes objects being replaced.
+            if CARD_NAME in existing:
+                client.delete_object(Bucket=location.bucket, Key=location.key(CARD_NAME))
+            data_keys = [key for key in to_upload if key != CARD_NAME]
+            _run_all(put, data_keys, workers, progress, f"upload {location.uri}")
+            _delete(client, location, stale)
+            put(CARD_NAME)
     except ClientError as error:
         raise S3StagingError(f"S3 upload to {location.uri} failed: {error}") from error
     except BotoCoreError as error:
         raise S3StagingError(f"S3 upload to {location.uri} failed: {error}") from error
+    uploaded = len([k for k in to_upload if k != CARD_NAME]) + int(bool(to_upload or stale))
     return UploadReport(
-        uploaded=counts["uploaded"],
-        skipped=counts["skipped"],
+        uploaded=uploaded,
+        skipped=len(files) - uploaded,
         deleted=len(stale),
         location=location,
     )
 
 
 def _run_all(
-    task: Any, keys: Iterable[str], workers: int, progress: bool, location: S3Location
-) -> None:
-    keys = list(keys)
+    task: Callable[[str], T], keys: list[str], workers: int, progress: bool, desc: str
+) -> dict[str, T]:
+    """Run `task` on every key in a thread pool; the first failure cancels the rest."""
+    results: dict[str, T] = {}
+    if not keys:
+        return results
     with (
         ThreadPoolExecutor(max_workers=workers) as pool,
-        tqdm(total=len(keys), desc=f"sync {location.uri}", unit="obj", disable=not progress) as bar,
+        tqdm(total=len(keys), desc=desc, unit="obj", disable=not progress, leave=False) as bar,
     ):
-        futures = [pool.submit(task, key) for key in keys]
-        for future in as_completed(futures):
-            future.result()  # re-raise the first failure
-            bar.update()
+        futures = {pool.submit(task, key): key for key in keys}
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.update()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return results
 
 
 def _delete(client: Any, location: S3Location, relatives: list[str]) -> None:
