@@ -247,3 +247,18 @@ def test_names_that_would_collide_are_refused(tmp_path):
     Image.new("RGB", (32, 32), (1, 1, 1)).save(root / "bicycle" / "a_b.png")
     with pytest.raises(ImageFolderError, match="both be staged"):
         read_image_folder(root, progress=False)
+
+
+def test_image_with_too_many_pixels_is_refused_before_decoding(image_folder):
+    root = image_folder({"bicycle": 1, "motorcycle": 1})
+    Image.new("1", (5000, 4000)).save(root / "motorcycle" / "huge.png")
+    with pytest.raises(ImageFolderError, match=r"huge\.png: 5000x4000 pixels is over the limit"):
+        read_image_folder(root, progress=False)
+
+
+def test_oversized_file_is_refused_without_reading_it(image_folder):
+    root = image_folder({"bicycle": 1, "motorcycle": 1})
+    with (root / "bicycle" / "big.png").open("wb") as handle:
+        handle.truncate(21 * 1024 * 1024)
+    with pytest.raises(ImageFolderError, match=r"big\.png: .* byte limit"):
+        read_image_folder(root, progress=False)
