@@ -3,6 +3,7 @@
 Layout under `out/` (names are deterministic; stems come from the source, see README):
     train/<label>/<stem>.png, validation/<label>/<stem>.png, test/<label>/<stem>.png
     train.lst, validation.lst, test.lst       index<TAB>class<TAB>path relative to the split dir
+                                              (indices unique across all three files)
     manifests/<split>.jsonl                   {"source-ref": ..., "class": 0|1}
     dataset_card.json                         counts, content hashes, source, seed
 Everything is written into a hidden temporary directory beside `out` and renamed into place
@@ -108,6 +109,9 @@ def write_dataset(
             disable=not progress,
             leave=False,
         )
+        # SageMaker wants .lst image indices unique across all images, so they run on across
+        # splits: train 0.., then validation, then test.
+        next_index = 0
         for split in SPLITS:
             images = splits.by_name()[split]
             for label in CLASS_NAMES:
@@ -120,7 +124,8 @@ def write_dataset(
                     images.ids,
                     images.origins,
                     strict=True,
-                )
+                ),
+                start=next_index,
             ):
                 relative = image_path(split, int(label), stem)
                 (work / relative).write_bytes(png)
@@ -131,6 +136,7 @@ def write_dataset(
                 ref = source_ref(relative, s3_uri)
                 manifest_lines.append(json.dumps({"source-ref": ref, "class": int(label)}) + "\n")
                 bar.update()
+            next_index += len(images)
             (work / f"{split}.lst").write_text("".join(lst_lines))
             (work / MANIFEST_DIR).mkdir(exist_ok=True)
             (work / MANIFEST_DIR / f"{split}.jsonl").write_text("".join(manifest_lines))
