@@ -170,8 +170,9 @@ def test_image_folder_by_label_name(image_folder):
     assert data.train.ids[0] == "bicycle_000" and len(data.test) == 0
 
 
-def test_image_folder_numeric_label_dirs(image_folder):
-    root = image_folder({"0": 2, "1": 2})
+@pytest.mark.parametrize("names", [("0", "1"), ("Bicycle", "MOTORCYCLE")])
+def test_image_folder_numeric_or_capitalised_label_dirs(image_folder, names):
+    root = image_folder({names[0]: 2, names[1]: 2})
     assert read_image_folder(root, progress=False).train.labels.tolist() == [0, 0, 1, 1]
 
 

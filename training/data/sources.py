@@ -321,9 +321,9 @@ _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def label_of_dir(name: str) -> int | None:
-    """Class index of a label directory: a class name (`bicycle`) or its index (`0`)."""
-    if name in CLASS_INDEX:
-        return CLASS_INDEX[name]
+    """Class index of a label directory: a class name (`bicycle`, any case) or index (`0`)."""
+    if name.lower() in CLASS_INDEX:
+        return CLASS_INDEX[name.lower()]
     if name.isdigit() and int(name) < len(CLASS_NAMES):
         return int(name)
     return None
@@ -354,6 +354,8 @@ def read_label_folder(root: Path, *, progress: bool = True) -> ImageSet:
         for path in sorted(label_dir.iterdir()):
             if path.name.startswith("."):
                 continue
+            if path.is_dir():
+                raise ImageFolderError(f"{path}: a directory inside a label directory")
             if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise ImageFolderError(f"{path}: not a .png/.jpg/.jpeg file")
             stem = _stem_for(path)
