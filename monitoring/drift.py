@@ -88,6 +88,7 @@ class WindowSummary:
     timeline_sample: list[tuple[str, float]] = field(default_factory=list)
     first_time: str | None = None
     last_time: str | None = None
+    dedupe: bool = True  # skip exact repeats of image bytes (off only to benchmark decoding)
 
     def __post_init__(self) -> None:
         for name, ref in self.baseline.numeric.items():
@@ -135,7 +136,7 @@ class WindowSummary:
                 return
         self.records += 1
         problems = record.problems
-        if record.image_bytes is not None and self._is_repeat(record.image_bytes):
+        if record.image_bytes is not None and self.dedupe and self._is_repeat(record.image_bytes):
             # The same image bytes again (a retry, a resent photo): counted, not re-tested;
             # an exact repeat carries no new information about the input distribution, and
             # counting it again would make the tests over-confident.
