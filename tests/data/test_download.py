@@ -13,15 +13,18 @@ from training.data.sources import download, is_reachable, resolve_source
 
 
 class ArchiveServer:
-    def __init__(self, payload: bytes, failures: int = 0, truncate: bool = False) -> None:
+    def __init__(
+        self, payload: bytes, failures: int = 0, truncate: bool = False, status: int = 503
+    ) -> None:
         self.payload, self.failures, self.truncate, self.requests = payload, failures, truncate, 0
+        self.status = status
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests += 1
                 if server.requests <= server.failures:
-                    self.send_error(503, "try later")
+                    self.send_error(server.status, "failed")
                     return
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(server.payload)))
@@ -115,3 +118,10 @@ def test_reachability_probe(serve):
 def test_only_http_urls_are_downloaded(tmp_path):
     with pytest.raises(SourceError, match="only http"):
         download("ftp://example.org/a.tar.gz", tmp_path / "a", None, progress=False)
+
+
+def test_client_errors_are_not_retried(serve, small_archive, tmp_path):
+    server = serve(failures=10, status=404)
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        download(server.url, tmp_path / "a", small_archive[1], backoff_s=0.01, progress=False)
+    assert server.requests == 1

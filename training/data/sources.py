@@ -148,7 +148,12 @@ def download(
         try:
             md5 = _stream_to_file(url, partial, timeout_s, progress)
             break
-        except (OSError, urllib.error.URLError, RuntimeError) as error:
+        except urllib.error.HTTPError as error:
+            partial.unlink(missing_ok=True)
+            if error.code < 500 and error.code != 429:  # a client error will not go away
+                raise DownloadError(f"could not download {url}: HTTP {error.code}") from error
+            last_error = error
+        except (OSError, RuntimeError) as error:
             last_error = error
             partial.unlink(missing_ok=True)
     else:
