@@ -135,6 +135,7 @@ def _invoke(  # noqa: PLR0917 - moto's signature
         return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
     layers = [self.layers_versions_by_arn(layer["Arn"]).code_bytes for layer in function.layers]
     payload, failed, logs = run_handler(function, layers, body)
+    function.logs_backend.ensure_log_group(function.logs_group_name)
     function.save_logs(logs)
     if failed:
         response_headers["x-amz-function-error"] = "Unhandled"

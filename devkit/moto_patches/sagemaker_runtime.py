@@ -44,6 +44,16 @@ def clear_faults() -> None:
         _faults.clear()
 
 
+def reset_endpoints(region: str, account_id: str = "123456789012") -> None:
+    """Drop injected faults and any canned answers still queued, without a full reset."""
+    from moto.sagemakerruntime.models import sagemakerruntime_backends
+
+    clear_faults()
+    backend = sagemakerruntime_backends[account_id][region]
+    backend.results_queue.clear()
+    backend.results.clear()
+
+
 def _take_fault(endpoint_name: str) -> Fault | None:
     with _lock:
         for fault in _faults.get(endpoint_name, []):
@@ -78,7 +88,11 @@ def _invoke_endpoint(self: Any) -> tuple[int, dict[str, str], str | bytes]:
         error: dict[str, Any] = {"__type": fault.code, "message": fault.message}
         if fault.code == "ModelError":
             error.update(OriginalStatusCode=500, OriginalMessage=fault.message)
-        headers = {"x-amzn-ErrorType": fault.code, "Content-Type": "application/json"}
+        headers = {
+            "x-amzn-ErrorType": fault.code,
+            "Content-Type": "application/json",
+            "status": str(fault.status),  # moto takes the status from here
+        }
         return fault.status, headers, json.dumps(error)
     raw = self.raw_body if isinstance(self.raw_body, bytes) else str(self.raw_body or "").encode()
     unique_repr = {

@@ -1,0 +1,200 @@
+"""Deploy the real workflow into the emulator: built zips, shared layer, review queue, ASL.
+
+Lambda tasks run our handler code from the deployed zips (devkit/moto_patches/lambda_inprocess),
+InvokeEndpoint answers come from moto's canned results or injected faults
+(devkit/moto_patches/sagemaker_runtime).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from PIL import Image
+
+from devkit.moto_patches import sagemaker_runtime
+from devkit.stepfunctions_local import render_file, wait_for_execution
+from lambdas import build
+
+ROLE_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def lambda_zips(tmp_path_factory) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("lambda-build")
+    return {artifact.name: Path(artifact.path).read_bytes() for artifact in build.build(out)}
+
+
+def png_bytes(seed: object, size: tuple[int, int] = (32, 32), noise: bool = False) -> bytes:
+    """A real PNG whose bytes differ per seed (canned endpoint answers are memoised by body)."""
+    rng = random.Random(str(seed))
+    image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
+    if noise:
+        image.putdata(
+            [tuple(rng.randrange(256) for _ in range(3)) for _ in range(size[0] * size[1])]
+        )
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@dataclass
+class Workflow:
+    state_machine_arn: str
+    batch_state_machine_arn: str
+    queue_url: str
+    endpoint_name: str
+    bucket: str
+    results_bucket: str
+    function_names: dict[str, str]
+    emulator: Any
+    sfn: Any = field(repr=False)
+    s3: Any = field(repr=False)
+
+    def put_image(self, key: str, data: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def answer(self, *probabilities: list[float]) -> None:
+        """Queue the endpoint's next answers (one per distinct image)."""
+        self.emulator.set_sagemaker_results(
+            [
+                {
+                    "Body": json.dumps(list(p)),
+                    "ContentType": "application/json",
+                    "InvokedProductionVariant": "AllTraffic",
+                }
+                for p in probabilities
+            ]
+        )
+
+    def fail_endpoint(self, status: int, code: str, times: int) -> None:
+        sagemaker_runtime.inject_fault(self.endpoint_name, status, code, times)
+
+    def run(self, request: dict[str, Any], batch: bool = False) -> tuple[dict[str, Any], str]:
+        arn = self.batch_state_machine_arn if batch else self.state_machine_arn
+        started = self.sfn.start_execution(
+            stateMachineArn=arn, name=f"t-{uuid.uuid4().hex[:12]}", input=json.dumps(request)
+        )
+        described = wait_for_execution(self.sfn, started["executionArn"], timeout_s=180)
+        assert described["status"] == "SUCCEEDED", described
+        return json.loads(described["output"]), started["executionArn"]
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        return self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+
+    def review_messages(self) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs")
+        received = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+        return [json.loads(message["Body"]) for message in received.get("Messages", [])]
+
+
+def deploy(emulator, zips: dict[str, bytes], env: dict[str, dict[str, str]]) -> Workflow:
+    iam, lam, sfn, s3, sqs = (
+        boto3.client(name) for name in ("iam", "lambda", "stepfunctions", "s3", "sqs")
+    )
+    # Unique names instead of an emulator reset: a reset makes IAM reload its managed-policy
+    # catalogue (seconds), and each test still gets resources nobody else touches.
+    suffix = uuid.uuid4().hex[:8]
+    role_arn = iam.create_role(RoleName=f"workflow-{suffix}", AssumeRolePolicyDocument=ROLE_POLICY)[
+        "Role"
+    ]["Arn"]
+    layer = lam.publish_layer_version(
+        LayerName=f"shared-{suffix}", Content={"ZipFile": zips[build.SHARED_LAYER]}
+    )["LayerVersionArn"]
+    endpoint_name = f"classifier-{suffix}"
+    arns, function_names = {}, {}
+    for name in build.FUNCTIONS:
+        function_names[name] = function_name = f"{name}-{suffix}"
+        variables = {"POWERTOOLS_METRICS_NAMESPACE": "VehicleClassifierTest", **env.get(name, {})}
+        if name == "classify_image":
+            variables.setdefault("ENDPOINT_NAME", endpoint_name)
+        lam.create_function(
+            FunctionName=function_name,
+            Runtime=build.RUNTIME,
+            Role=role_arn,
+            Handler=build.handler_of(name),
+            Code={"ZipFile": zips[name]},
+            Layers=[layer],
+            Timeout=30,
+            Environment={"Variables": variables},
+        )
+        version = lam.publish_version(FunctionName=function_name)["Version"]
+        arns[name] = lam.create_alias(
+            FunctionName=function_name, Name="live", FunctionVersion=version
+        )["AliasArn"]
+    queue_url = sqs.create_queue(QueueName=f"review-{suffix}")["QueueUrl"]
+    bucket, results_bucket = f"uploads-{suffix}", f"batch-results-{suffix}"
+    s3.create_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=results_bucket)
+    values = {
+        "serialize_image_function_arn": arns["serialize_image"],
+        "classify_image_function_arn": arns["classify_image"],
+        "filter_inferences_function_arn": arns["filter_inferences"],
+        "review_queue_url": queue_url,
+        "retry_interval_seconds": 1,
+        "retry_max_delay_seconds": 1,
+        "batch_results_bucket": results_bucket,
+        "batch_results_prefix": "results/",
+        "batch_max_concurrency": 4,
+    }
+    machines = {}
+    for name in ("classify_image", "classify_batch"):
+        machines[name] = sfn.create_state_machine(
+            name=f"{name}-{suffix}",
+            definition=render_file(f"{name}.asl.json", values),
+            roleArn=role_arn,
+        )["stateMachineArn"]
+    return Workflow(
+        state_machine_arn=machines["classify_image"],
+        batch_state_machine_arn=machines["classify_batch"],
+        queue_url=queue_url,
+        endpoint_name=endpoint_name,
+        bucket=bucket,
+        results_bucket=results_bucket,
+        function_names=function_names,
+        emulator=emulator,
+        sfn=sfn,
+        s3=s3,
+    )
+
+
+@pytest.fixture
+def deploy_workflow(emulator, lambda_zips):
+    """Call with per-function environment overrides; returns the deployed Workflow."""
+    sagemaker_runtime.reset_endpoints(emulator.region)
+    yield lambda env=None: deploy(emulator, lambda_zips, env or {})
+    sagemaker_runtime.reset_endpoints(emulator.region)
+
+
+@pytest.fixture
+def workflow(deploy_workflow) -> Workflow:
+    return deploy_workflow(
+        {
+            "filter_inferences": {
+                "ROUTING_RULES": json.dumps(
+                    {
+                        "bicycle": {"loading_bay": "bay-7", "order_radius_km": 2.5},
+                        "motorcycle": {"loading_bay": "bay-12", "order_radius_km": 20},
+                    }
+                )
+            }
+        }
+    )

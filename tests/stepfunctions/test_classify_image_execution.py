@@ -1,0 +1,197 @@
+"""The real classify_image ASL executed by moto's interpreter, our handlers in the Lambda tasks.
+
+Every execution SUCCEEDS with an `outcome`; these tests assert the outcome, the routing, the
+review message and the retry behaviour seen in the execution history.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from tests.stepfunctions.conftest import png_bytes
+
+pytestmark = pytest.mark.integration
+
+
+def lambda_failures(workflow, execution_arn: str, state: str) -> list[str]:
+    """Error names of the failed task attempts of one state, in order."""
+    errors, current = [], None
+    for event in workflow.history(execution_arn):
+        if event["type"] == "TaskStateEntered":
+            current = event["stateEnteredEventDetails"]["name"]
+        if event["type"] == "TaskFailed" and current == state:
+            errors.append(event["taskFailedEventDetails"]["error"])
+    return errors
+
+
+def test_confident_bicycle_is_routed_to_its_bay(workflow):
+    workflow.put_image("day/bike.png", png_bytes("bike"))
+    workflow.answer([0.97, 0.03])
+    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "day/bike.png"})
+    assert output["outcome"] == "Routed", output.get("cause")
+    assert output["decision"] == {
+        "action": "route",
+        "label": "bicycle",
+        "confidence": 0.97,
+        "threshold": 0.93,
+        "loading_bay": "bay-7",
+        "order_radius_km": 2.5,
+    }
+    assert output["classification"]["endpoint_name"] == workflow.endpoint_name
+    assert output["classification"]["invoked_variant"] == "AllTraffic"
+    assert output["execution_id"] == execution_arn
+    assert workflow.review_messages() == []
+
+
+def test_confident_motorcycle_is_routed_to_its_bay(workflow):
+    workflow.put_image("day/moto.jpg", png_bytes("moto"))
+    workflow.answer([0.02, 0.98])
+    output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "day/moto.jpg"})
+    assert output["outcome"] == "Routed", output.get("cause")
+    assert output["decision"]["label"] == "motorcycle"
+    assert output["decision"]["loading_bay"] == "bay-12"
+    assert output["decision"]["order_radius_km"] == 20
+    assert output["classification"]["probabilities"] == {"bicycle": 0.02, "motorcycle": 0.98}
+
+
+def test_low_confidence_goes_to_the_review_queue(workflow):
+    workflow.put_image("day/unsure.png", png_bytes("unsure"))
+    workflow.answer([0.61, 0.39])
+    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "day/unsure.png"})
+    assert output["outcome"] == "NeedsReview", output
+    assert output["decision"]["action"] == "review"
+    assert output["review_message_id"]
+    [message] = workflow.review_messages()
+    assert message["execution_id"] == execution_arn
+    assert message["s3_bucket"] == workflow.bucket
+    assert message["image"] == "day/unsure.png"
+    assert message["classification"]["confidence"] == 0.61
+
+
+def test_threshold_is_overridable_per_execution(workflow):
+    workflow.put_image("a.png", png_bytes("override-a"))
+    workflow.put_image("b.png", png_bytes("override-b"))
+    workflow.answer([0.9, 0.1], [0.9, 0.1])
+    lenient, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "a.png", "threshold": 0.85})
+    default, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "b.png"})
+    assert (lenient["outcome"], lenient["decision"]["threshold"]) == ("Routed", 0.85)
+    assert (default["outcome"], default["decision"]["threshold"]) == ("NeedsReview", 0.93)
+
+
+def test_invalid_threshold_fails_cleanly(workflow):
+    workflow.put_image("c.png", png_bytes("bad-threshold"))
+    workflow.answer([0.99, 0.01])
+    output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "c.png", "threshold": 1.5})
+    assert output["outcome"] == "Failed"
+    assert output["error"] == "InvalidEvent"
+
+
+def test_non_image_ends_as_invalid_image_without_calling_the_endpoint(workflow):
+    workflow.put_image("notes.png", b"these are not the pixels you are looking for")
+    workflow.fail_endpoint(500, "InternalFailure", times=1)  # would show if it were called
+    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "notes.png"})
+    assert output["outcome"] == "InvalidImage"
+    assert output["error"] == "InvalidImage"
+    assert "PNG or JPEG" in json.loads(output["cause"])["errorMessage"]
+    assert lambda_failures(workflow, execution_arn, "SerializeImage") == ["InvalidImage"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in workflow.history(execution_arn)
+        if e["type"] == "TaskStateEntered"
+    ]
+    assert "ClassifyImage" not in entered
+
+
+def test_oversized_image_is_refused(deploy_workflow):
+    workflow = deploy_workflow({"serialize_image": {"MAX_IMAGE_BYTES": "2000"}})
+    workflow.put_image("big.png", png_bytes("big", size=(64, 64), noise=True))
+    output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "big.png"})
+    assert output["outcome"] == "InvalidImage"
+    assert "above the limit of 2000" in output["cause"]
+
+
+def test_missing_object_is_reported_not_retried(workflow):
+    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "gone.png"})
+    assert output["outcome"] == "InvalidImage"
+    assert output["error"] == "ImageNotFound"
+    assert lambda_failures(workflow, execution_arn, "SerializeImage") == ["ImageNotFound"]
+
+
+def test_malformed_request_is_reported(workflow):
+    output, _ = workflow.run({"bucket": "uploads", "key": 42})
+    assert output["outcome"] == "InvalidImage"
+    assert output["error"] == "InvalidEvent"
+
+
+def test_throttling_is_retried_until_it_succeeds(workflow):
+    workflow.put_image("busy.png", png_bytes("throttled"))
+    workflow.answer([0.95, 0.05])
+    workflow.fail_endpoint(400, "ThrottlingException", times=2)
+    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "busy.png"})
+    assert output["outcome"] == "Routed", output.get("cause")
+    assert lambda_failures(workflow, execution_arn, "ClassifyImage") == ["EndpointThrottled"] * 2
+
+
+def test_persistent_5xx_ends_failed_after_the_retries(workflow):
+    workflow.put_image("down.png", png_bytes("down"))
+    workflow.fail_endpoint(503, "ServiceUnavailable", times=100)
+    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "down.png"})
+    assert output["outcome"] == "Failed"
+    assert output["error"] == "EndpointUnavailable"
+    # one attempt and three retries, then the Catch; never a loop
+    assert lambda_failures(workflow, execution_arn, "ClassifyImage") == ["EndpointUnavailable"] * 4
+
+
+def test_model_error_is_not_retried(workflow):
+    workflow.put_image("odd.png", png_bytes("model-error"))
+    workflow.fail_endpoint(424, "ModelError", times=100)
+    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "odd.png"})
+    assert output["outcome"] == "ModelError"
+    assert output["error"] == "ModelError"
+    assert lambda_failures(workflow, execution_arn, "ClassifyImage") == ["ModelError"]
+
+
+def test_garbage_prediction_is_a_model_error(workflow):
+    workflow.put_image("garbage.png", png_bytes("garbage"))
+    workflow.answer([0.7, 0.7])
+    output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "garbage.png"})
+    assert output["outcome"] == "ModelError"
+    assert "sum to 1" in output["cause"]
+
+
+def test_large_image_travels_by_reference(deploy_workflow):
+    workflow = deploy_workflow({"serialize_image": {"INLINE_MAX_BYTES": "100"}})
+    workflow.put_image("large.png", png_bytes("large", size=(48, 48), noise=True))
+    workflow.answer([0.04, 0.96])
+    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "large.png"})
+    assert output["outcome"] == "Routed", output.get("cause")
+    handed_over = next(
+        json.loads(e["taskSucceededEventDetails"]["output"])["Payload"]["image"]
+        for e in workflow.history(execution_arn)
+        if e["type"] == "TaskSucceeded" and '"image"' in e["taskSucceededEventDetails"]["output"]
+    )
+    assert "inline_b64" not in handed_over
+    assert handed_over["etag"] and handed_over["sha256"]
+
+
+def test_logs_are_json_with_the_execution_id(workflow):
+    workflow.put_image("logged.png", png_bytes("logged"))
+    workflow.answer([0.99, 0.01])
+    _, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "logged.png"})
+    logs = boto3.client("logs")
+    group = f"/aws/lambda/{workflow.function_names['classify_image']}"
+    lines = [
+        event["message"]
+        for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]
+        for event in logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])[
+            "events"
+        ]
+    ]
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    classified = [r for r in records if r.get("message") == "classified"]
+    assert classified and classified[0]["execution_id"] == execution_arn
+    emf = [r for r in records if "_aws" in r]
+    assert emf and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "VehicleClassifierTest"
