@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--drift-windows", type=int, default=20)
     parser.add_argument("--scenarios", nargs="*", default=None)
     parser.add_argument("--fixed-split", action="store_true")
+    parser.add_argument("--mild", action="store_true", help="also the milder scenarios")
     args = parser.parse_args()
 
     images = labelled_images(args.images)
@@ -89,8 +90,13 @@ def main() -> None:
         f"(max score {max(clean_scores):.2f}, insufficient {insufficient})"
     )
 
-    scenarios = args.scenarios or [name for name in inject.SCENARIOS if name != "clean"]
+    scenarios = args.scenarios or [
+        name
+        for name in inject.SCENARIOS
+        if name != "clean" and (args.mild or name not in inject.MILD_SCENARIOS)
+    ]
     detected_total = windows_total = 0
+    mild_detected = mild_total = 0
     for scenario in scenarios:
         detected = 0
         features: dict[str, int] = {}
@@ -101,10 +107,16 @@ def main() -> None:
             detected += bool(report["drift_detected"])
             for name in report["drifted_features"][:1]:
                 features[name] = features.get(name, 0) + 1
-        detected_total += detected
-        windows_total += args.drift_windows
+        if scenario in inject.MILD_SCENARIOS:
+            mild_detected += detected
+            mild_total += args.drift_windows
+        else:
+            detected_total += detected
+            windows_total += args.drift_windows
         top = ", ".join(f"{k}:{v}" for k, v in sorted(features.items(), key=lambda i: -i[1]))
         print(f"  {scenario:<20} {detected:>3}/{args.drift_windows} detected  (top feature: {top})")
+    if mild_total:
+        print(f"mild scenarios: {mild_detected}/{mild_total} = {mild_detected / mild_total:.1%}")
     print(
         f"drifted: {detected_total}/{windows_total} detected = "
         f"{detected_total / max(windows_total, 1):.1%} (goal >= 95%); "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 from collections.abc import Iterator
@@ -220,7 +221,7 @@ class LocalCaptureFile:
 
 @dataclass(frozen=True)
 class S3CaptureFile:
-    client: S3Client
+    client: S3Client | None  # None: a client of this process (files sent to worker processes)
     bucket: str
     key: str
 
@@ -228,12 +229,25 @@ class S3CaptureFile:
     def name(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
+    def detached(self) -> S3CaptureFile:
+        """A picklable copy without the client."""
+        return S3CaptureFile(None, self.bucket, self.key)
+
     def lines(self) -> Iterator[bytes]:
-        body = self.client.get_object(Bucket=self.bucket, Key=self.key)["Body"]
+        client = self.client if self.client is not None else _process_client()
+        body = client.get_object(Bucket=self.bucket, Key=self.key)["Body"]
         try:
             yield from body.iter_lines(chunk_size=1 << 16)
         finally:
             body.close()
+
+
+@functools.cache
+def _process_client() -> S3Client:
+    import boto3
+
+    client: S3Client = boto3.client("s3")
+    return client
 
 
 def iter_local_files(path: Path) -> Iterator[LocalCaptureFile]:

@@ -216,6 +216,47 @@ class WindowSummary:
         self._add_image_batches(self._batcher.flush())
         self._flush_confidences()
 
+    _COUNTERS = (
+        "lines",
+        "records",
+        "invalid_records",
+        "outside_window",
+        "duplicates",
+        "files",
+        "images",
+        "predictions",
+        "confidence_sum",
+        "low_confidence",
+    )
+
+    def merge(self, other: WindowSummary) -> None:
+        """Add another finished summary of the same window and baseline (from a worker)."""
+        for name in self._COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.problems.update(other.problems)
+        for name, counts in other.numeric.items():
+            self.numeric[name] += counts
+        for name, counter in other.categorical.items():
+            self.categorical[name].update(counter)
+        for minute, (count, total, low) in other.timeline.items():
+            slot = self.timeline.setdefault(minute, [0.0, 0.0, 0.0])
+            slot[0] += count
+            slot[1] += total
+            slot[2] += low
+        points = self.timeline_sample + other.timeline_sample
+        if len(points) > TIMELINE_SAMPLE:
+            points = self._random.sample(points, TIMELINE_SAMPLE)
+        self.timeline_sample = points
+        stamps = [t for t in (self.first_time, other.first_time) if t]
+        self.first_time = min(stamps) if stamps else None
+        stamps = [t for t in (self.last_time, other.last_time) if t]
+        self.last_time = max(stamps) if stamps else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_seen"] = set()  # repeat detection stays per process; no need to ship hashes
+        return state
+
 
 def _coarse_groups(counts: np.ndarray, groups: int = 10) -> np.ndarray:
     """Map fine bins to ~deciles of the baseline (for PSI, which wants few, well-filled bins)."""
@@ -416,11 +457,52 @@ def summarise(
     window: capture.Window,
     *,
     progress: bool = False,
+    workers: int = 1,
 ) -> WindowSummary:
     threshold = baseline.threshold if settings.threshold is None else settings.threshold
     summary = WindowSummary(baseline=baseline, threshold=threshold, window=window)
+    if workers > 1:
+        return _summarise_parallel(files, summary, workers, progress)
     for source in tqdm(files, desc="capture files", unit="file", disable=not progress):
         summary.add_file(source)
+    summary.finish()
+    return summary
+
+
+_worker_template: WindowSummary | None = None
+
+
+def _init_worker(template: WindowSummary) -> None:
+    global _worker_template
+    _worker_template = template
+
+
+def _summarise_one(source: capture.CaptureFile) -> WindowSummary:
+    assert _worker_template is not None
+    template = _worker_template
+    summary = WindowSummary(
+        baseline=template.baseline, threshold=template.threshold, window=template.window
+    )
+    summary.add_file(source)
+    summary.finish()
+    return summary
+
+
+def _summarise_parallel(
+    files: Iterable[capture.CaptureFile], summary: WindowSummary, workers: int, progress: bool
+) -> WindowSummary:
+    """One task per file on a process pool (not for Lambda: it has no /dev/shm). Exact
+    repeats are then only recognised within a file."""
+    import multiprocessing
+
+    def detach(source: capture.CaptureFile) -> capture.CaptureFile:
+        return source.detached() if isinstance(source, capture.S3CaptureFile) else source
+
+    context = multiprocessing.get_context("spawn")  # no forked boto3 clients or threads
+    with context.Pool(workers, initializer=_init_worker, initargs=(summary,)) as pool:
+        results = pool.imap_unordered(_summarise_one, (detach(f) for f in files), chunksize=1)
+        for part in tqdm(results, desc="capture files", unit="file", disable=not progress):
+            summary.merge(part)
     summary.finish()
     return summary
 
@@ -433,12 +515,13 @@ def analyse(
     *,
     s3_client: Any = None,
     progress: bool = False,
+    workers: int = 1,
 ) -> tuple[dict[str, Any], WindowSummary]:
     """Read the window from `source` and return (report, summary)."""
     settings = settings or DriftSettings()
     window = window or capture.Window()
     files = capture.iter_capture_files(source, window, s3_client)
-    summary = summarise(files, baseline, settings, window, progress=progress)
+    summary = summarise(files, baseline, settings, window, progress=progress, workers=workers)
     report = evaluate(summary, settings)
     report["captures"] = str(source)
     return report, summary
@@ -471,6 +554,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--false-alarm-rate", type=float, default=DEFAULT_FALSE_ALARM_RATE)
     parser.add_argument("--model-sha256", default=None, help="sha256 of the served model.tar.gz")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML page")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes, one file per task (default 1)"
+    )
     parser.add_argument("--fail-on-drift", action="store_true", help="exit 3 when drift")
     args = parser.parse_args(argv)
     settings = DriftSettings(
@@ -487,6 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings,
             capture.Window(args.start, args.end),
             progress=True,
+            workers=args.workers,
         )
     except (BaselineError, capture.CaptureSourceError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -114,6 +114,19 @@ SCENARIOS: dict[str, tuple[Transform | None, float | None]] = {
 # Scenarios sent as JPEG bytes instead of PNG (a client changed its encoder).
 JPEG_BYTES_SCENARIOS = {"jpeg_bytes"}
 SCENARIOS["jpeg_bytes"] = (None, None)
+# Milder versions, to find where detection stops (benchmarks/bench_drift_detection.py --mild).
+MILD_SCENARIOS: dict[str, tuple[Transform | None, float | None]] = {
+    "brighten_mild": (_photometric(brightness=1.2), None),
+    "darken_mild": (_photometric(brightness=0.8), None),
+    "low_contrast_mild": (_photometric(contrast=0.75), None),
+    "desaturate_mild": (_photometric(colour=0.6), None),
+    "blur_mild": (_blur(0.6), None),
+    "noise_mild": (_noise(8.0), None),
+    "jpeg_mild": (_jpeg(50), None),
+    "rotate15": (_rotate(15), None),
+    "class_mix_mild": (None, 0.75),
+}
+SCENARIOS.update(MILD_SCENARIOS)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ class JobSettings:
     window_hours: int = 1
     model_sha256: str | None = None
     html: bool = True
+    workers: int = 1  # > 1 only outside Lambda (Processing job): a process pool over files
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> JobSettings:
@@ -102,6 +103,7 @@ class JobSettings:
             window_hours=int(_number(env, "WINDOW_HOURS", 1, 1, 24 * 31)),
             model_sha256=env.get("MODEL_SHA256", "").strip() or None,
             html=_text(env, "REPORT_HTML", "true").lower() not in ("0", "false", "no"),
+            workers=int(_number(env, "WORKERS", 1, 1, 256)),
         )
 
     @property
@@ -164,6 +166,7 @@ def run_job(
         settings.drift_settings(),
         window,
         s3_client=s3_client,
+        workers=settings.workers,
     )
     written = report.write_s3(
         result, summary, report_prefix(settings, window), s3_client, html=settings.html

@@ -194,3 +194,24 @@ def test_cli_missing_baseline_or_captures_is_one_clear_error(tmp_path: Path, bas
         ]
     )
     assert code == 2 and "capture folder not found" in capsys.readouterr().err
+
+
+def test_worker_processes_give_the_same_summary_as_one(tmp_path: Path, baseline: Baseline):
+    for index in range(4):
+        lines = synthetic.window_lines(40, seed=50 + index)
+        (tmp_path / f"part-{index}.jsonl").write_text("\n".join([*lines, "{bad"]))
+    serial, one = drift.analyse(tmp_path, baseline)
+    parallel, many = drift.analyse(tmp_path, baseline, workers=2)
+    for key in (
+        "records",
+        "invalid_records",
+        "skipped",
+        "images_analysed",
+        "drift_score",
+        "low_confidence_rate",
+        "status",
+    ):
+        assert parallel[key] == pytest.approx(serial[key]), key
+    for name, counts in one.numeric.items():
+        assert counts.tolist() == many.numeric[name].tolist()
+    assert one.timeline == many.timeline
