@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -423,29 +424,31 @@ def resolve_source(
     downloader: Callable[..., Path] = download,
 ) -> SourceData:
     """Read `source`: `cifar100`, an http(s) URL or local path of the archive, or a folder."""
-    description: dict[str, Any]
     if source == CIFAR100_SOURCE_NAME or source.startswith(("https://", "http://")):
-        url = CIFAR100_URL if source == CIFAR100_SOURCE_NAME else source
-        expected = md5 or (CIFAR100_MD5 if url == CIFAR100_URL else None)
-        archive = downloader(url, cache_dir / url.rsplit("/", 1)[-1], expected, progress=progress)
-        data = read_cifar100_archive(archive)
-        description = {"kind": "cifar100-archive", "location": url}
+        location = CIFAR100_URL if source == CIFAR100_SOURCE_NAME else source
+        md5 = md5 or (CIFAR100_MD5 if location == CIFAR100_URL else None)
+        archive = downloader(
+            location, cache_dir / location.rsplit("/", 1)[-1], md5, progress=progress
+        )
     else:
-        path = Path(source)
-        if path.is_dir():
-            data = read_image_folder(path, progress=progress)
-            description = {"kind": "image-folder", "location": str(path)}
-        elif path.is_file():
-            archive = path
-            if md5 and (actual := file_digests(path)["md5"]) != md5:
-                raise ChecksumError(f"{path} has MD5 {actual}, expected {md5}")
-            data = read_cifar100_archive(path)
-            description = {"kind": "cifar100-archive", "location": str(path)}
-        else:
+        archive = Path(source)
+        location = str(archive)
+        if archive.is_dir():
+            data = read_image_folder(archive, progress=progress)
+            return SourceData(data.train, data.test, {"kind": "image-folder", "location": location})
+        if not archive.is_file():
             raise SourceError(
                 f"source {source!r} is neither '{CIFAR100_SOURCE_NAME}', an http(s) URL, "
                 "an existing archive nor an image folder"
             )
-    if description["kind"] == "cifar100-archive":
-        description.update(file_digests(archive))
+    # Hash on a second core while the main thread decompresses (hashlib releases the GIL).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hashing = pool.submit(file_digests, archive)
+        try:
+            data = read_cifar100_archive(archive)
+        finally:
+            digests = hashing.result()
+            if md5 and digests["md5"] != md5:
+                raise ChecksumError(f"{archive} has MD5 {digests['md5']}, expected {md5}")
+    description = {"kind": "cifar100-archive", "location": location, **digests}
     return SourceData(train=data.train, test=data.test, description=description)
