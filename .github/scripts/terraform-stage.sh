@@ -10,7 +10,9 @@
 # Environment: TF_STATE_BUCKET (required: the stage roots use a partial S3 backend; passed as
 # -backend-config=bucket=..., with region=$AWS_REGION), PLAN_LOCK (true|false, default true:
 # pull-request plans pass false so they never hold the state lock). AWS credentials and
-# AWS_REGION come from the calling job (OIDC role assumption).
+# AWS_REGION come from the calling job (OIDC role assumption). The packages the stage deploys
+# are built first by build-packages.sh (or named by TF_VAR_lambda_manifest_path and
+# TF_VAR_drift_job_zip_path).
 set -euo pipefail
 
 usage() { echo "usage: $0 plan|apply STAGE OUTDIR" >&2; exit 2; }
@@ -25,22 +27,13 @@ root="terraform/stages/$stage"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 summary=${GITHUB_STEP_SUMMARY:-/dev/null}
-max_comment_chars=60000 # GitHub rejects comments over 65536 characters
+max_plan_chars=40000 # with the resource list, stays under GitHub's 65536-character comments
 
 if [[ ! -f "$root/model.auto.tfvars.json" ]]; then
   echo "::error title=no model promoted to ${stage}::${root}/model.auto.tfvars.json is missing: run the train workflow (or python -m training.promote --stage ${stage} ...) and merge its pull request" >&2
   exit 1
 fi
 [[ -n "${TF_STATE_BUCKET:-}" ]] || { echo "::error::TF_STATE_BUCKET is not set" >&2; exit 1; }
-
-# The packages the stage references (build/lambda/manifest.json, build/monitoring_lambda.zip),
-# built reproducibly by the repository: byte-identical rebuilds, so the plan and the apply ship
-# the same code.
-if [[ "$mode" == plan ]]; then
-  python -m pip install -q -e . >/dev/null
-  python -m lambdas.build --out build/lambda --with-pillow >/dev/null
-  python -m monitoring.package --out build/monitoring_lambda.zip >/dev/null
-fi
 
 init_args=(-input=false -lockfile=readonly "-backend-config=bucket=${TF_STATE_BUCKET}")
 if [[ -n "${AWS_REGION:-}" ]]; then
@@ -70,15 +63,34 @@ case "$rc" in
 esac
 if [[ "$rc" == 0 || "$rc" == 2 ]]; then
   terraform -chdir="$root" show -no-color "$out/tfplan" > "$out/plan.txt"
+  terraform -chdir="$root" show -json "$out/tfplan" > "$out/plan.json"
   summary_line=$(grep -E '^(Plan:|No changes\.)' "$out/plan.log" | tail -n 1 || true)
+  # Reviewers read the list of changed resources first; the full plan follows, folded.
+  changed=$(python3 - "$out/plan.json" <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))
+for change in plan.get("resource_changes", []):
+    actions = change["change"]["actions"]
+    if actions == ["no-op"] or actions == ["read"]:
+        continue
+    label = "replace" if sorted(actions) == ["create", "delete"] else "/".join(actions)
+    print(f"- `{label}` {change['address']}")
+PY
+)
 else
-  cp "$out/plan.log" "$out/plan.txt"
-  summary_line="terraform plan failed; the log is below."
+  # The errors come last in the log, after any partial plan: show them first.
+  if grep -qE '^(│ )?Error: ' "$out/plan.log"; then
+    awk '/^(│ )?Error: /{found=1} found' "$out/plan.log" > "$out/plan.txt"
+  else
+    tail -c "$max_plan_chars" "$out/plan.log" > "$out/plan.txt"
+  fi
+  summary_line="terraform plan failed; the errors are below."
+  changed=""
 fi
 
-body=$(head -c "$max_comment_chars" "$out/plan.txt")
+body=$(head -c "$max_plan_chars" "$out/plan.txt")
 truncated=""
-if [[ $(wc -c < "$out/plan.txt") -gt $max_comment_chars ]]; then
+if [[ $(wc -c < "$out/plan.txt") -gt $max_plan_chars ]]; then
   truncated=$'\n\n_Plan truncated; the full plan is in the job log._'
 fi
 {
@@ -89,6 +101,14 @@ fi
   echo
   echo "Commit \`${GITHUB_SHA:-local}\`, run ${GITHUB_SERVER_URL:-}/${GITHUB_REPOSITORY:-}/actions/runs/${GITHUB_RUN_ID:-}"
   echo
+  if [[ -n "$changed" ]]; then
+    echo "<details><summary>Changed resources</summary>"
+    echo
+    printf '%s\n' "$changed" | head -c 20000
+    echo
+    echo "</details>"
+    echo
+  fi
   echo "<details><summary>Show plan</summary>"
   echo
   echo '```'

@@ -4,13 +4,20 @@ pull request, OIDC only where a job assumes a role)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from devkit.terraform import find_mirror
 
 REPO = Path(__file__).resolve().parents[2]
 CHECK = REPO / "scripts" / "checks" / "40-workflows.sh"
@@ -161,3 +168,121 @@ def test_local_composite_action_inputs_exist() -> None:
                 action = yaml.safe_load((REPO / ref / "action.yml").read_text())
                 unknown = set(step.get("with", {})) - set(action.get("inputs", {}))
                 assert not unknown, f"{path.name}: {ref} has no inputs {unknown}"
+
+
+# ----------------------------------------------------------------------------- the stage script
+
+STAGE_SCRIPT = REPO / ".github" / "scripts" / "terraform-stage.sh"
+MODEL_TFVARS = {
+    "model_data_url": "s3://models-bucket/jobs/job-1/output/model.tar.gz",
+    "model_image_uri": (
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312"
+    ),
+    "model_framework": "pytorch",
+    "model_version": "job-1",
+}
+
+
+def stage_checkout(root: Path) -> Path:
+    """What the deploy jobs check out and build, in `root` (the repo's stage roots untouched)."""
+    ignore = shutil.ignore_patterns(".terraform", "*.tfstate*", "*.tfplan", "__pycache__")
+    shutil.copytree(REPO / "terraform", root / "terraform", ignore=ignore)
+    shutil.copytree(REPO / "stepfunctions", root / "stepfunctions", ignore=ignore)
+    (root / ".github" / "scripts").mkdir(parents=True)
+    shutil.copy2(STAGE_SCRIPT, root / ".github" / "scripts" / STAGE_SCRIPT.name)
+    build = root / "build"
+    subprocess.run(
+        [sys.executable, "-m", "lambdas.build", "--out", str(build / "lambda")],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    with zipfile.ZipFile(build / "monitoring_lambda.zip", "w") as archive:
+        for source in sorted((REPO / "monitoring").glob("*.py")):
+            archive.write(source, f"monitoring/{source.name}")
+    return root
+
+
+def stage_env(root: Path, tmp_path: Path, state_bucket: str) -> dict[str, str]:
+    init_args = ["-backend-config=use_path_style=true"]
+    mirror = find_mirror()
+    if mirror is not None:
+        init_args.append(f"-plugin-dir={mirror}")
+    return {
+        **os.environ,
+        "TF_STATE_BUCKET": state_bucket,
+        "TF_VAR_lambda_manifest_path": str(root / "build" / "lambda" / "manifest.json"),
+        "TF_VAR_drift_job_zip_path": str(root / "build" / "monitoring_lambda.zip"),
+        "TF_CLI_ARGS_init": " ".join(init_args),
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        "PLAN_LOCK": "false",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "GITHUB_OUTPUT": str(tmp_path / "output.txt"),
+    }
+
+
+def run_stage(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(root / ".github" / "scripts" / STAGE_SCRIPT.name), *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+
+
+def test_stage_script_refuses_a_stage_without_a_promoted_model(tmp_path: Path) -> None:
+    root = tmp_path / "checkout"
+    ignore = shutil.ignore_patterns(".terraform", "*.tfstate*", "model.auto.tfvars.json")
+    shutil.copytree(REPO / "terraform", root / "terraform", ignore=ignore)
+    (root / ".github" / "scripts").mkdir(parents=True)
+    shutil.copy2(STAGE_SCRIPT, root / ".github" / "scripts" / STAGE_SCRIPT.name)
+    result = run_stage(root, {**os.environ, "TF_STATE_BUCKET": "b"}, "plan", "dev", "out")
+    assert result.returncode == 1
+    assert "model.auto.tfvars.json is missing" in result.stderr
+    assert not (root / "out" / "tfplan").exists()
+
+
+@pytest.mark.parametrize(
+    "args", [("plan", "dev"), ("destroy", "dev", "out"), ("plan", "../x", "o")]
+)
+def test_stage_script_rejects_bad_arguments(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = run_stage(REPO, dict(os.environ), *args)
+    assert result.returncode == 2
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_stage_script_plans_dev_against_the_emulator(aws: Any, tmp_path: Path) -> None:
+    """The script the plan and deploy jobs run: a real `terraform plan` of the dev root, its
+    state in an S3 backend served by the emulator; then a plan that fails reports the error."""
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="tfstate-dev")
+    root = stage_checkout(tmp_path / "checkout")
+    tfvars = root / "terraform" / "stages" / "dev" / "model.auto.tfvars.json"
+    tfvars.write_text(json.dumps(MODEL_TFVARS))
+    env = stage_env(root, tmp_path, "tfstate-dev")
+
+    result = run_stage(root, env, "plan", "dev", str(tmp_path / "plan"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    comment = (tmp_path / "plan" / "comment.md").read_text()
+    assert comment.splitlines()[0] == "<!-- terraform-plan:dev -->"
+    assert "`dev` — changes" in comment
+    assert re.search(r"Plan: [1-9]\d* to add, 0 to change, 0 to destroy", comment)
+    assert re.search(r"- `create` \S*aws_sagemaker_endpoint\.", comment)
+    assert len(comment) < 65536
+    assert (tmp_path / "plan" / "tfplan").stat().st_size > 0
+    assert "changes=true" in (tmp_path / "output.txt").read_text()
+    assert "terraform plan: `dev`" in (tmp_path / "summary.md").read_text()
+
+    # A value the stage rejects: the plan fails, and the comment carries the error.
+    tfvars.write_text(json.dumps({**MODEL_TFVARS, "model_data_url": "http://not-s3/model"}))
+    failed = run_stage(root, env, "plan", "dev", str(tmp_path / "failed"))
+    assert failed.returncode != 0
+    comment = (tmp_path / "failed" / "comment.md").read_text()
+    assert "FAILED" in comment
+    assert "model_data_url" in comment

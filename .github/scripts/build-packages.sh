@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Build the packages the stage roots deploy, where their defaults look for them:
+# build/lambda/manifest.json (+ zips) and build/monitoring_lambda.zip. Both builds are
+# reproducible (byte-identical rebuilds), so a plan made from them applies the same code.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+python -m pip install -q -e .
+python -m lambdas.build --out build/lambda --with-pillow
+python -m monitoring.package --out build/monitoring_lambda.zip
