@@ -64,8 +64,8 @@ class Classification:
 def parse_event(event: object, default_threshold: float) -> tuple[Classification, float]:
     """The classification to judge and the threshold that applies to this execution.
 
-    A per-execution override comes as `request.threshold` (or top-level `threshold`); null or
-    absent means the configured default.
+    A per-execution override comes as `request.threshold` or `request.options.threshold` (the
+    batch's item shape), or top-level `threshold`; null or absent means the configured default.
     """
     body = require_mapping(event, "event")
     found = require_mapping(body.get("classification"), "classification")
@@ -82,6 +82,9 @@ def parse_event(event: object, default_threshold: float) -> tuple[Classification
     request = body.get("request")
     if override is None and isinstance(request, Mapping):
         override = request.get("threshold")
+        options = request.get("options")
+        if override is None and isinstance(options, Mapping):
+            override = options.get("threshold")
     threshold = default_threshold
     if override is not None:
         threshold = require_number(override, "threshold")

@@ -1,0 +1,77 @@
+"""The batch ASL: a Distributed Map over an S3 prefix, executed by moto's interpreter.
+
+moto runs the Distributed Map (ItemReader s3:listObjectsV2, the item processor, ResultWriter);
+its ResultWriter is patched to write the results (devkit/moto_patches/stepfunctions_result_writer).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devkit.stepfunctions_local import TEMPLATES
+from tests.stepfunctions.conftest import png_bytes
+
+pytestmark = pytest.mark.integration
+
+
+def batch_results(workflow, output) -> dict[str, dict]:
+    manifest = json.loads(
+        workflow.s3.get_object(
+            Bucket=workflow.results_bucket, Key=output["map_run"]["ResultWriterDetails"]["Key"]
+        )["Body"].read()
+    )
+    results = {}
+    for result_file in manifest["ResultFiles"]["SUCCEEDED"]:
+        body = workflow.s3.get_object(Bucket=workflow.results_bucket, Key=result_file["Key"])
+        for entry in json.loads(body["Body"].read()):
+            child = json.loads(entry["Output"])
+            results[child["request"]["s3_key"]] = child
+    return results
+
+
+def test_batch_classifies_every_object_under_the_prefix(workflow):
+    workflow.put_image("day-1/a.png", png_bytes("batch-a"))
+    workflow.put_image("day-1/b.png", png_bytes("batch-b"))
+    workflow.put_image("day-1/readme.txt", b"not an image")
+    workflow.put_image("day-2/c.png", png_bytes("batch-c"))
+    workflow.answer([0.99, 0.01], [0.99, 0.01])
+    output, _ = workflow.run(
+        {"s3_bucket": workflow.bucket, "s3_prefix": "day-1/", "threshold": 0.95}, batch=True
+    )
+    assert output["outcome"] == "Completed", output
+    results = batch_results(workflow, output)
+    assert sorted(results) == ["day-1/a.png", "day-1/b.png", "day-1/readme.txt"]
+    assert results["day-1/a.png"]["outcome"] == "Routed"
+    assert results["day-1/a.png"]["decision"]["threshold"] == 0.95
+    assert results["day-1/b.png"]["decision"]["loading_bay"] == "bay-7"
+    assert results["day-1/readme.txt"]["outcome"] == "InvalidImage"
+
+
+def test_batch_without_threshold_uses_the_configured_one(workflow):
+    workflow.put_image("in/x.png", png_bytes("batch-x"))
+    workflow.answer([0.94, 0.06])
+    output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_prefix": "in/"}, batch=True)
+    [result] = batch_results(workflow, output).values()
+    assert (result["outcome"], result["decision"]["threshold"]) == ("Routed", 0.93)
+
+
+def test_batch_request_without_prefix_is_reported(workflow):
+    output, _ = workflow.run({"s3_bucket": workflow.bucket}, batch=True)
+    assert output["outcome"] == "Failed"
+    assert output["error"] == "InvalidEvent"
+
+
+def test_batch_runs_exactly_the_single_image_states():
+    single = json.loads(_numbers_filled((TEMPLATES / "classify_image.asl.json").read_text()))
+    batch = json.loads(_numbers_filled((TEMPLATES / "classify_batch.asl.json").read_text()))
+    processor = batch["States"]["ClassifyAll"]["ItemProcessor"]
+    assert processor["StartAt"] == single["StartAt"]
+    assert processor["States"] == single["States"]
+
+
+def _numbers_filled(template: str) -> str:
+    for name in ("retry_interval_seconds", "retry_max_delay_seconds", "batch_max_concurrency"):
+        template = template.replace("${" + name + "}", "1")
+    return template
