@@ -103,6 +103,10 @@ class Baseline:
     def has_predictions(self) -> bool:
         return "confidence" in self.numeric
 
+    @property
+    def predictions_on_training_images(self) -> bool:
+        return self.source.get("prediction_images") == "all"
+
     def _body(self) -> dict[str, Any]:
         return {
             "schema_version": self.schema_version,

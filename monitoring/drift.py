@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from monitoring import capture, stats
-from monitoring.baseline import Baseline, BaselineError, bin_counts, load_baseline
+from monitoring.baseline import Baseline, BaselineError, bin_counts, file_sha256, load_baseline
 from monitoring.features import (
     IMAGE_NUMERIC,
     PREDICTION_FEATURES,
@@ -296,6 +296,15 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
             f"threshold {summary.threshold} differs from the baseline's {baseline.threshold}: "
             "below_threshold is not tested"
         )
+    # A model's predictions on its own training images are over-confident: not a reference for
+    # confidence (clean traffic would look "drifted"); the class mix then uses the label rule.
+    trained_on = baseline.has_predictions and baseline.predictions_on_training_images
+    if trained_on:
+        warnings.append(
+            "baseline_predictions_on_training_images: the baseline's predictions were made on "
+            "the images the statistics came from (no validation split), so confidence and "
+            "below_threshold are not tested and the class mix is compared with the label mix"
+        )
     if not baseline.has_predictions:
         warnings.append(
             "baseline has no model predictions: confidence is not tested and the class mix is "
@@ -313,6 +322,9 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
         n = int(counts.sum())
         if name in PREDICTION_FEATURES and not prediction_tests:
             skip(name, "ks", "baseline_model_mismatch", n)
+            continue
+        if name in PREDICTION_FEATURES and trained_on:
+            skip(name, "ks", "baseline_predictions_on_training_images", n)
             continue
         if n < settings.min_records:
             skip(name, "ks", "insufficient_data", n)
@@ -341,6 +353,11 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
         if name in PREDICTION_FEATURES and not prediction_tests:
             skip(name, kind, "baseline_model_mismatch", n)
             continue
+        if name == "below_threshold" and trained_on:
+            skip(name, kind, "baseline_predictions_on_training_images", n)
+            continue
+        if name == "predicted_class" and trained_on:
+            reference = None
         if name == "below_threshold" and summary.threshold != baseline.threshold:
             skip(name, kind, "threshold_differs_from_baseline", n)
             continue
@@ -553,19 +570,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-records", type=int, default=DEFAULT_MIN_RECORDS)
     parser.add_argument("--false-alarm-rate", type=float, default=DEFAULT_FALSE_ALARM_RATE)
     parser.add_argument("--model-sha256", default=None, help="sha256 of the served model.tar.gz")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="the served model.tar.gz (its sha256 is used)"
+    )
     parser.add_argument("--no-html", action="store_true", help="skip the HTML page")
     parser.add_argument(
         "--workers", type=int, default=1, help="processes, one file per task (default 1)"
     )
     parser.add_argument("--fail-on-drift", action="store_true", help="exit 3 when drift")
     args = parser.parse_args(argv)
-    settings = DriftSettings(
-        threshold=args.threshold,
-        min_records=args.min_records,
-        false_alarm_rate=args.false_alarm_rate,
-        model_sha256=args.model_sha256,
-    )
     try:
+        model_sha256 = args.model_sha256
+        if args.model is not None:
+            if not args.model.is_file():
+                raise BaselineError(f"model archive not found: {args.model}")
+            model_sha256 = file_sha256(args.model)
+        settings = DriftSettings(
+            threshold=args.threshold,
+            min_records=args.min_records,
+            false_alarm_rate=args.false_alarm_rate,
+            model_sha256=model_sha256,
+        )
         baseline = load_baseline(args.baseline)
         report, summary = analyse(
             args.captures,
@@ -580,11 +605,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     report_module.write_local(report, summary, args.output, html=not args.no_html)
     if args.publish:
-        publish.publish_report(
-            report,
-            publish.Dimensions(args.endpoint_name, args.variant_name, args.stage),
-            namespace=args.namespace,
-        )
+        try:
+            publish.publish_report(
+                report,
+                publish.Dimensions(args.endpoint_name, args.variant_name, args.stage),
+                namespace=args.namespace,
+            )
+        except Exception as error:  # botocore: no credentials, throttled, denied
+            print(f"error: report written, metrics not published: {error}", file=sys.stderr)
+            return 1
     print(
         json.dumps(
             {

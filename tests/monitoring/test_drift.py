@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from monitoring import drift
-from monitoring.baseline import Baseline, save_baseline
+from monitoring.baseline import Baseline, content_hash, save_baseline
 from monitoring.capture import Window
 from monitoring.drift import DriftSettings, WindowSummary, evaluate
 from tests.monitoring import synthetic
@@ -215,3 +215,45 @@ def test_worker_processes_give_the_same_summary_as_one(tmp_path: Path, baseline:
     for name, counts in one.numeric.items():
         assert counts.tolist() == many.numeric[name].tolist()
     assert one.timeline == many.timeline
+
+
+def test_predictions_on_training_images_are_not_a_confidence_reference(baseline: Baseline):
+    data = baseline.to_dict()
+    data["source"] = {**data["source"], "prediction_images": "all"}
+    data.pop("content_sha256")
+    trained_on = Baseline.from_dict(data | {"content_sha256": content_hash(data)})
+    # traffic far less confident than the baseline: not an alarm, since the reference is biased
+    lines = [
+        synthetic.capture_line(
+            synthetic.png(synthetic.scene(np.random.default_rng(i))),
+            [0.3, 0.7] if i % 2 else [0.65, 0.35],
+            synthetic.T0,
+        )
+        for i in range(150)
+    ]
+    report = run(trained_on, lines)
+    assert report["features"]["confidence"]["skipped"] == "baseline_predictions_on_training_images"
+    assert report["features"]["predicted_class"]["test"] == "chi2_vs_labels"
+    assert report["drift_detected"] is False
+    assert run(baseline, lines)["features"]["confidence"]["drift"] is True
+
+
+def test_cli_model_mismatch_is_reported(tmp_path: Path, baseline: Baseline):
+    save_baseline(baseline, tmp_path / "baseline.json")
+    (tmp_path / "caps.jsonl").write_text("\n".join(synthetic.window_lines(60, seed=60)))
+    (tmp_path / "other-model.tar.gz").write_bytes(b"another model")
+    code = drift.main(
+        [
+            "--captures",
+            str(tmp_path / "caps.jsonl"),
+            "--baseline",
+            str(tmp_path / "baseline.json"),
+            "--model",
+            str(tmp_path / "other-model.tar.gz"),
+            "--output",
+            str(tmp_path / "r"),
+            "--no-html",
+        ]
+    )
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert code == 0 and report["features"]["confidence"]["skipped"] == "baseline_model_mismatch"
