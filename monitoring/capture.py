@@ -46,7 +46,6 @@ class CaptureSourceError(RuntimeError):
 class S3Client(Protocol):  # the parts of boto3's S3 client used here
     def get_paginator(self, operation_name: str) -> Any: ...
     def get_object(self, **kwargs: Any) -> Any: ...
-    def head_bucket(self, **kwargs: Any) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -270,9 +269,7 @@ def find_partition_roots(client: S3Client, bucket: str, prefix: str, depth: int 
     """Prefixes under which the yyyy/mm/dd/hh partitions start (prefix, or endpoint/variant)."""
     prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
     children: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=prefix, Delimiter="/"
-    ):
+    for page in _pages(client, Bucket=bucket, Prefix=prefix, Delimiter="/"):
         children.extend(item["Prefix"] for item in page.get("CommonPrefixes", []))
     names = [child[len(prefix) :].rstrip("/") for child in children]
     if any(_is_year(name) for name in names):
@@ -295,8 +292,23 @@ def hour_prefixes(root: str, window: Window) -> Iterator[str]:
         hour += timedelta(hours=1)
 
 
+def _pages(client: S3Client, **kwargs: str) -> Iterator[dict[str, Any]]:
+    """ListObjectsV2 pages; a missing or forbidden bucket becomes one CaptureSourceError.
+
+    (No HeadBucket first: a role allowed to list only the capture prefix may not call it.)"""
+    try:
+        yield from client.get_paginator("list_objects_v2").paginate(**kwargs)
+    except Exception as error:
+        code = str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+        if code in ("NoSuchBucket", "AccessDenied", "AllAccessDisabled", "403", "404"):
+            raise CaptureSourceError(
+                f"capture bucket not readable: {kwargs['Bucket']}: {code}"
+            ) from error
+        raise
+
+
 def _list_keys(client: S3Client, bucket: str, prefix: str) -> Iterator[str]:
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    for page in _pages(client, Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             if item["Key"].endswith(".jsonl"):
                 yield item["Key"]
@@ -305,10 +317,6 @@ def _list_keys(client: S3Client, bucket: str, prefix: str) -> Iterator[str]:
 def iter_s3_files(client: S3Client, uri: str, window: Window) -> Iterator[S3CaptureFile]:
     """Capture files under an S3 URI: the window's hour partitions when bounded, else all."""
     bucket, prefix = parse_s3_uri(uri)
-    try:
-        client.head_bucket(Bucket=bucket)
-    except Exception as error:  # botocore ClientError / NoSuchBucket: one clear error
-        raise CaptureSourceError(f"capture bucket not reachable: {bucket}: {error}") from error
     if window.start is None or window.end is None:
         for key in _list_keys(client, bucket, prefix):
             yield S3CaptureFile(client, bucket, key)
