@@ -66,6 +66,8 @@ def _take_fault(endpoint_name: str) -> Fault | None:
 def moto_still_decodes_bodies() -> bool:
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
+    if getattr(SageMakerRuntimeResponse.invoke_endpoint, MARKER, False):
+        return True  # we patched it because it did
     return not SageMakerRuntimeResponse.use_raw_body
 
 

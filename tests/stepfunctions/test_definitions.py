@@ -1,0 +1,139 @@
+"""The ASL templates: valid for a real ASL validator, clean templates, retries and catches sound."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devkit.stepfunctions_local import (
+    DUMMY_VALUES,
+    TEMPLATES,
+    TemplateError,
+    placeholders,
+    render,
+    render_file,
+)
+from lambdas.shared import errors
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VALIDATOR = REPO_ROOT / "node_modules" / ".bin" / "asl-validator"
+NAMES = ["classify_image.asl.json", "classify_batch.asl.json"]
+LAMBDA_TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+def validate(definition: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    assert VALIDATOR.exists(), "node_modules/.bin/asl-validator missing: run scripts/bootstrap.sh"
+    path = tmp_path / "definition.json"
+    path.write_text(definition)
+    return subprocess.run(
+        [str(VALIDATOR), "--json-path", str(path)], capture_output=True, text=True, check=False
+    )
+
+
+def all_states(definition: dict) -> dict[str, dict]:
+    """Every state, including those inside Map item processors."""
+    found = {}
+    for name, state in definition["States"].items():
+        found[name] = state
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            found.update({f"{name}/{k}": v for k, v in all_states(processor).items()})
+    return found
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rendered_definition_is_valid_asl(name, tmp_path):
+    result = validate(render_file(name, DUMMY_VALUES), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_validator_rejects_a_broken_definition(tmp_path):
+    definition = json.loads(render_file("classify_image.asl.json", DUMMY_VALUES))
+    definition["States"]["SerializeImage"]["Next"] = "NoSuchState"
+    assert validate(json.dumps(definition), tmp_path).returncode != 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_template_uses_only_documented_placeholders(name):
+    template = (TEMPLATES / name).read_text()
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", (TEMPLATES / "README.md").read_text(), re.M))
+    assert placeholders(template) <= documented
+    assert "%{" not in template
+    assert template.count("${") == len(re.findall(r"\$\{[a-z_]+\}", template))
+    assert not re.search(r"\d{12}", template), "no account ids in templates"
+    assert "$LATEST" not in template
+
+
+def test_render_refuses_missing_and_unknown_values():
+    with pytest.raises(TemplateError):
+        render('{"a": "${x}"}', {})
+    with pytest.raises(TemplateError):
+        render('{"a": "${x}"}', {"x": "1", "y": "2"})
+    assert json.loads(render('{"a": "${x}", "n": ${n}}', {"x": 'q"uote', "n": 3})) == {
+        "a": 'q"uote',
+        "n": 3,
+    }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_catch_ends_in_a_terminal_state(name):
+    definition = json.loads(render_file(name, DUMMY_VALUES))
+    states = all_states(definition)
+    for path, state in states.items():
+        scope = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
+        for catcher in state.get("Catch", []):
+            target = states[scope + catcher["Next"]]
+            assert target["Type"] == "Pass" and target.get("End") is True, (path, catcher)
+            assert "outcome" in target["Parameters"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lambda_tasks_retry_transient_errors_with_jitter(name):
+    definition = json.loads(render_file(name, DUMMY_VALUES))
+    tasks = {
+        path: state
+        for path, state in all_states(definition).items()
+        if state.get("Resource") == "arn:aws:states:::lambda:invoke"
+    }
+    assert len(tasks) == 3
+    for path, state in tasks.items():
+        retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
+        assert retried >= LAMBDA_TRANSIENT, path
+        for retrier in state["Retry"]:
+            assert retrier["JitterStrategy"] == "FULL"
+            assert retrier["MaxDelaySeconds"] == DUMMY_VALUES["retry_max_delay_seconds"]
+            assert retrier["BackoffRate"] > 1
+
+
+def test_error_names_in_the_definitions_are_raised_by_the_handlers():
+    definition = json.loads(render_file("classify_image.asl.json", DUMMY_VALUES))
+    named = {
+        error
+        for state in definition["States"].values()
+        for rule in state.get("Retry", []) + state.get("Catch", [])
+        for error in rule["ErrorEquals"]
+        if not error.startswith(("Lambda.", "States."))
+    }
+    defined = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.WorkflowError)
+    }
+    assert named <= defined
+    retried = {
+        error
+        for state in definition["States"].values()
+        for rule in state.get("Retry", [])
+        for error in rule["ErrorEquals"]
+    }
+    assert set(errors.RETRYABLE_ERRORS) <= retried
+    assert not retried & {"ModelError", "InvalidImage", "ImageNotFound", "InvalidEvent"}
