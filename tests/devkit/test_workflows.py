@@ -26,6 +26,8 @@ ACTIONS = sorted((REPO / ".github" / "actions").glob("*/action.yml"))
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+){2}$")
 OIDC_ACTION = "aws-actions/configure-aws-credentials@"
 
+CHECKOUT = "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2"
+CHECKOUT_WITH_BAD_INPUT = f"{CHECKOUT}\n        with:\n          no-such-input: x\n      - run:"
 VALID = """\
 name: ok
 on:
@@ -86,6 +88,11 @@ def test_check_passes_a_valid_workflow(tmp_path: Path) -> None:
         (("    runs-on:", "    needs: [missing]\n    runs-on:"), "missing"),
         # the schema: a job without runs-on or uses
         (("    runs-on: ubuntu-24.04\n", ""), "hello"),
+        # actionlint, through the tag of a SHA-pinned action: an input the action does not have
+        (
+            ("      - run:", CHECKOUT_WITH_BAD_INPUT),
+            "no-such-input",
+        ),
     ],
 )
 def test_check_fails_a_broken_workflow(
