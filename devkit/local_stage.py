@@ -1,0 +1,237 @@
+"""Apply, plan and destroy the `local` Terraform stage against a running emulator.
+
+The stage is the real system (terraform/stages/local -> modules/system) with the AWS provider
+pointed at the moto server; state and Terraform's working data live in a work directory outside
+the tree, and the Lambda packages are built into it first.
+
+    python -m devkit.local_stage cycle --endpoint http://127.0.0.1:5000   # apply, re-plan, destroy
+    python -m devkit.local_stage apply --endpoint ... --work-dir .local/stage
+
+From Python (the local main job, tests):
+
+    stage = LocalStage(emulator.endpoint_url, work_dir)
+    outputs = stage.apply()          # builds packages, init, apply; returns the outputs
+    assert not stage.plan_has_changes()
+    stage.destroy()
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devkit import terraform
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGE_DIR = REPO_ROOT / "terraform" / "stages" / "local"
+# Used when the stage has no model.auto.tfvars.json from `python -m training.promote --stage local`.
+DEFAULT_MODEL = {
+    "model_data_url": "s3://vehicle-classifier-local-artifacts/models/local/model.tar.gz",
+    "model_image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/vehicle-classifier:local",
+}
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class LocalStageError(RuntimeError):
+    """Building the packages or a Terraform command of the local stage failed."""
+
+
+@dataclass(frozen=True)
+class Packages:
+    """The Lambda build the stage deploys."""
+
+    lambda_manifest: Path
+    drift_job_zip: Path
+
+
+def build_packages(out: Path) -> Packages:
+    """Build the workflow zips (`lambdas.build`) and the drift job zip into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    lambda_dir = out / "lambda"
+    _run_python(["-m", "lambdas.build", "--out", str(lambda_dir)])
+    drift_zip = out / "monitoring_lambda.zip"
+    if importlib.util.find_spec("monitoring.package") is not None:
+        _run_python(["-m", "monitoring.package", "--out", str(drift_zip)])
+    else:
+        _zip_sources(REPO_ROOT / "monitoring", "monitoring", drift_zip)
+    return Packages(lambda_dir / "manifest.json", drift_zip)
+
+
+def _run_python(args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise LocalStageError(f"python {' '.join(args)} failed: {result.stderr[-2000:]}")
+
+
+def _zip_sources(source: Path, prefix: str, target: Path) -> None:
+    """A reproducible zip of a package's .py files (sorted, fixed timestamps)."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(source.rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            info = zipfile.ZipInfo(f"{prefix}/{path.relative_to(source).as_posix()}", _ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+
+
+@dataclass
+class LocalStage:
+    """The local stage bound to one emulator endpoint and one work directory."""
+
+    endpoint_url: str
+    work_dir: Path
+    variables: dict[str, str] = field(default_factory=dict)
+    parallelism: int = 20
+    timings: dict[str, float] = field(default_factory=dict)
+    _packages: Packages | None = None
+    _initialised: bool = False
+
+    def env(self) -> dict[str, str]:
+        from devkit.emulator import aws_env
+
+        return {
+            **aws_env(self.endpoint_url),
+            "TF_DATA_DIR": str(self.work_dir / "terraform-data"),
+            "TF_IN_AUTOMATION": "1",
+            "CHECKPOINT_DISABLE": "1",
+        }
+
+    def _var_args(self) -> list[str]:
+        packages = self.packages()
+        values = {
+            "emulator_endpoint": self.endpoint_url,
+            "lambda_manifest_path": str(packages.lambda_manifest),
+            "drift_job_zip_path": str(packages.drift_job_zip),
+        }
+        if not (STAGE_DIR / "model.auto.tfvars.json").exists():
+            values.update(DEFAULT_MODEL)
+        values.update(self.variables)
+        return [f"-var={key}={value}" for key, value in values.items()]
+
+    def packages(self) -> Packages:
+        if self._packages is None:
+            self._packages = build_packages(self.work_dir / "build")
+        return self._packages
+
+    def _terraform(self, step: str, *args: str, ok: tuple[int, ...] = (0,)) -> int:
+        started = time.monotonic()
+        result = terraform.run(
+            [f"-chdir={STAGE_DIR}", *args, "-no-color"],
+            env=self.env(),
+            check=False,
+            capture=True,
+        )
+        self.timings[step] = round(time.monotonic() - started, 1)
+        (self.work_dir / f"{step}.log").write_text(result.stdout + result.stderr)
+        if result.returncode not in ok:
+            raise LocalStageError(
+                f"terraform {step} of the local stage failed ({result.returncode}); "
+                f"log: {self.work_dir / f'{step}.log'}\n{result.stderr[-3000:]}"
+            )
+        return result.returncode
+
+    def init(self) -> None:
+        if self._initialised:
+            return
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        state = self.work_dir / "terraform.tfstate"
+        self._terraform("init", "init", "-input=false", f"-backend-config=path={state}")
+        self._initialised = True
+
+    def apply(self) -> dict[str, object]:
+        """Create or update the stack; return the root outputs (plain values)."""
+        self.init()
+        self._terraform(
+            "apply",
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            f"-parallelism={self.parallelism}",
+            *self._var_args(),
+        )
+        return self.outputs()
+
+    def plan_has_changes(self) -> bool:
+        """Plan again; False when the emulator's state matches the configuration exactly."""
+        self.init()
+        code = self._terraform(
+            "plan",
+            "plan",
+            "-detailed-exitcode",
+            "-input=false",
+            f"-parallelism={self.parallelism}",
+            *self._var_args(),
+            ok=(0, 2),
+        )
+        return code == 2
+
+    def destroy(self) -> None:
+        self.init()
+        self._terraform(
+            "destroy",
+            "destroy",
+            "-auto-approve",
+            "-input=false",
+            f"-parallelism={self.parallelism}",
+            *self._var_args(),
+        )
+
+    def outputs(self) -> dict[str, object]:
+        result = terraform.run(
+            [f"-chdir={STAGE_DIR}", "output", "-json"], env=self.env(), check=True, capture=True
+        )
+        return {key: value["value"] for key, value in json.loads(result.stdout).items()}
+
+    def state_resources(self) -> list[str]:
+        result = terraform.run(
+            [f"-chdir={STAGE_DIR}", "state", "list"], env=self.env(), check=False, capture=True
+        )
+        return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Apply/plan/destroy the local Terraform stage.")
+    parser.add_argument("action", choices=["apply", "plan", "destroy", "cycle"])
+    parser.add_argument(
+        "--endpoint", required=True, help="emulator URL, e.g. http://127.0.0.1:5000"
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=REPO_ROOT / ".local" / "stage",
+        help="state, Terraform data and packages (default .local/stage, git-ignored)",
+    )
+    parser.add_argument("--var", action="append", default=[], help="extra KEY=VALUE variables")
+    args = parser.parse_args(argv)
+    variables = dict(item.split("=", 1) for item in args.var)
+    stage = LocalStage(args.endpoint, args.work_dir.resolve(), variables)
+    try:
+        if args.action in {"apply", "cycle"}:
+            print(json.dumps(stage.apply(), indent=2))
+        if args.action in {"plan", "cycle"}:
+            changes = stage.plan_has_changes()
+            print("plan: changes pending" if changes else "plan: no changes")
+            if changes and args.action == "cycle":
+                return 2
+        if args.action in {"destroy", "cycle"}:
+            stage.destroy()
+    except (LocalStageError, terraform.TerraformError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print("timings (s): " + ", ".join(f"{k} {v}" for k, v in stage.timings.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+    sys.exit(main())
