@@ -79,6 +79,7 @@ def test_truncated_and_non_json_lines():
     assert capture.parse_line("[1, 2]").problems == ["not_capture_record"]
 
 
+@pytest.mark.real_data
 def test_real_capture_sample(shared_data: Path, baseline):
     files = sorted((shared_data / "captured_sample").glob("*.jsonl"))
     if not files:
