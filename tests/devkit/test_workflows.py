@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -197,16 +196,13 @@ def stage_checkout(root: Path) -> Path:
     shutil.copytree(REPO / "stepfunctions", root / "stepfunctions", ignore=ignore)
     (root / ".github" / "scripts").mkdir(parents=True)
     shutil.copy2(STAGE_SCRIPT, root / ".github" / "scripts" / STAGE_SCRIPT.name)
+    # As build-packages.sh, less what needs PyPI (the Pillow layer).
     build = root / "build"
-    subprocess.run(
-        [sys.executable, "-m", "lambdas.build", "--out", str(build / "lambda")],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
-    with zipfile.ZipFile(build / "monitoring_lambda.zip", "w") as archive:
-        for source in sorted((REPO / "monitoring").glob("*.py")):
-            archive.write(source, f"monitoring/{source.name}")
+    for command in (
+        ["lambdas.build", "--out", str(build / "lambda")],
+        ["monitoring.package", "--out", str(build / "monitoring")],
+    ):
+        subprocess.run([sys.executable, "-m", *command], cwd=REPO, check=True, capture_output=True)
     return root
 
 
@@ -219,7 +215,7 @@ def stage_env(root: Path, tmp_path: Path, state_bucket: str) -> dict[str, str]:
         **os.environ,
         "TF_STATE_BUCKET": state_bucket,
         "TF_VAR_lambda_manifest_path": str(root / "build" / "lambda" / "manifest.json"),
-        "TF_VAR_drift_job_zip_path": str(root / "build" / "monitoring_lambda.zip"),
+        "TF_VAR_drift_job_zip_path": str(root / "build" / "monitoring" / "monitoring_lambda.zip"),
         "TF_CLI_ARGS_init": " ".join(init_args),
         "CHECKPOINT_DISABLE": "1",
         "TF_IN_AUTOMATION": "1",
