@@ -1,0 +1,172 @@
+"""classify_image: the image document, the endpoint's answer, error mapping, and the handler."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+from devkit.moto_patches import sagemaker_runtime
+from lambdas.classify_image import handler as classify
+from lambdas.classify_image.core import (
+    ClassifySettings,
+    classification,
+    endpoint_error,
+    parse_event,
+    parse_prediction,
+)
+from lambdas.shared.errors import (
+    ConfigurationError,
+    EndpointRejected,
+    EndpointThrottled,
+    EndpointUnavailable,
+    InvalidEvent,
+    InvalidImage,
+    ModelError,
+)
+from tests.lambdas.conftest import Context, image_bytes
+
+
+def document(data: bytes, inline: bool = True, **extra) -> dict:
+    image = {
+        "s3_bucket": "uploads",
+        "s3_key": "k.png",
+        "content_type": "image/png",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        **extra,
+    }
+    if inline:
+        image["inline_b64"] = base64.b64encode(data).decode()
+    return {"image": image, "execution_id": "arn:aws:states:x"}
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"[0.2, 0.8]", (0.2, 0.8)),
+        (b"[[0.995, 0.005]]", (0.995, 0.005)),
+        (b"[1, 0]", (1.0, 0.0)),
+    ],
+)
+def test_predictions_are_parsed(body, expected):
+    assert parse_prediction(body, 0.01) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"\xff\xfe",
+        b'{"p": [0.5, 0.5]}',
+        b"[0.5]",
+        b"[0.3, 0.3, 0.4]",
+        b"[0.7, 0.7]",
+        b'["0.5", "0.5"]',
+        b"[true, false]",
+        b"[NaN, 1]",
+        b"[1.5, -0.5]",
+        b"[[0.5, 0.5], [0.5, 0.5]]",
+    ],
+)
+def test_answers_that_are_no_prediction_are_model_errors(body):
+    with pytest.raises(ModelError):
+        parse_prediction(body, 0.01)
+
+
+def test_classification_picks_the_top_class():
+    result = classification((0.1, 0.9), "ep", "v1")["classification"]
+    assert (result["label"], result["class_index"], result["confidence"]) == ("motorcycle", 1, 0.9)
+    assert (result["endpoint_name"], result["invoked_variant"]) == ("ep", "v1")
+
+
+def client_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "InvokeEndpoint",
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (client_error("ThrottlingException", 400), EndpointThrottled),
+        (client_error("ModelNotReadyException", 429), EndpointThrottled),
+        (client_error("ServiceUnavailable", 503), EndpointUnavailable),
+        (client_error("InternalFailure", 500), EndpointUnavailable),
+        (client_error("ModelError", 424), ModelError),
+        (client_error("ValidationError", 400), EndpointRejected),
+        (EndpointConnectionError(endpoint_url="http://x"), EndpointUnavailable),
+        (ReadTimeoutError(endpoint_url="http://x"), EndpointUnavailable),
+    ],
+)
+def test_endpoint_errors_map_to_retryable_or_not(error, expected):
+    mapped = endpoint_error(error, "ep")
+    assert type(mapped) is expected
+    assert mapped.retryable == (expected in (EndpointThrottled, EndpointUnavailable))
+
+
+def test_events_are_validated():
+    data = image_bytes()
+    assert parse_event(document(data)).inline == data
+    for bad in (
+        {},
+        {"image": {}},
+        document(data, content_type="image/gif"),
+        document(data, inline=False, inline_b64="***"),
+        document(data, sha256="0" * 64),
+    ):
+        with pytest.raises(InvalidEvent):
+            parse_event(bad)
+
+
+def test_endpoint_name_is_required_configuration():
+    with pytest.raises(ConfigurationError, match="ENDPOINT_NAME"):
+        ClassifySettings.from_env({})
+
+
+@pytest.mark.integration
+def test_handler_inline_and_by_reference(aws, monkeypatch):
+    monkeypatch.setenv("ENDPOINT_NAME", "unit-endpoint")
+    first, second = image_bytes(color=(1, 1, 1)), image_bytes(color=(2, 2, 2))
+    aws.set_sagemaker_results(
+        [
+            {"Body": "[0.99, 0.01]", "ContentType": "application/json"},
+            {"Body": "[0.3, 0.7]", "ContentType": "application/json"},
+        ]
+    )
+    inline = classify.handler(document(first), Context())["classification"]
+    assert (inline["label"], inline["endpoint_name"]) == ("bicycle", "unit-endpoint")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="uploads")
+    etag = s3.put_object(Bucket="uploads", Key="k.png", Body=second)["ETag"]
+    referenced = classify.handler(document(second, inline=False, etag=etag), Context())
+    assert referenced["classification"]["probabilities"] == {"bicycle": 0.3, "motorcycle": 0.7}
+    s3.put_object(Bucket="uploads", Key="k.png", Body=first)  # overwritten after validation
+    with pytest.raises(InvalidImage, match="changed"):
+        classify.handler(document(second, inline=False, etag=etag), Context())
+
+
+@pytest.mark.integration
+def test_handler_surfaces_endpoint_faults(aws, monkeypatch):
+    monkeypatch.setenv("ENDPOINT_NAME", "faulty-endpoint")
+    sagemaker_runtime.inject_fault("faulty-endpoint", 400, "ThrottlingException", times=1)
+    sagemaker_runtime.inject_fault("faulty-endpoint", 424, "ModelError", times=1)
+    try:
+        with pytest.raises(EndpointThrottled):
+            classify.handler(document(image_bytes(color=(3, 3, 3))), Context())
+        with pytest.raises(ModelError):
+            classify.handler(document(image_bytes(color=(3, 3, 3))), Context())
+    finally:
+        sagemaker_runtime.clear_faults()
+
+
+def test_handler_error_names_are_what_lambda_reports():
+    # Lambda's errorType is the exception class name; the ASL matches exactly these.
+    assert json.loads(json.dumps({"errorType": type(ModelError("x")).__name__})) == {
+        "errorType": "ModelError"
+    }
