@@ -44,6 +44,7 @@ terraform -chdir="$root" init "${init_args[@]}"
 if [[ "$mode" == apply ]]; then
   [[ -f "$out/tfplan" ]] || { echo "::error::no saved plan at $out/tfplan" >&2; exit 1; }
   terraform -chdir="$root" apply -input=false -no-color "$out/tfplan"
+  # shellcheck disable=SC2016 # markdown backticks, not a command substitution
   printf '### terraform apply (%s): done\n\nCommit `%s`.\n' "$stage" "${GITHUB_SHA:-local}" \
     >> "$summary"
   exit 0
