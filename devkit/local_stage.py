@@ -18,13 +18,11 @@ From Python (the local main job, tests):
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +35,6 @@ DEFAULT_MODEL = {
     "model_data_url": "s3://vehicle-classifier-local-artifacts/models/local/model.tar.gz",
     "model_image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/vehicle-classifier:local",
 }
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 class LocalStageError(RuntimeError):
@@ -57,12 +54,9 @@ def build_packages(out: Path) -> Packages:
     out.mkdir(parents=True, exist_ok=True)
     lambda_dir = out / "lambda"
     _run_python(["-m", "lambdas.build", "--out", str(lambda_dir)])
-    drift_zip = out / "monitoring_lambda.zip"
-    if importlib.util.find_spec("monitoring.package") is not None:
-        _run_python(["-m", "monitoring.package", "--out", str(drift_zip)])
-    else:
-        _zip_sources(REPO_ROOT / "monitoring", "monitoring", drift_zip)
-    return Packages(lambda_dir / "manifest.json", drift_zip)
+    monitoring_dir = out / "monitoring"
+    _run_python(["-m", "monitoring.package", "--out", str(monitoring_dir)])
+    return Packages(lambda_dir / "manifest.json", monitoring_dir / "monitoring_lambda.zip")
 
 
 def _run_python(args: list[str]) -> None:
@@ -71,17 +65,6 @@ def _run_python(args: list[str]) -> None:
     )
     if result.returncode != 0:
         raise LocalStageError(f"python {' '.join(args)} failed: {result.stderr[-2000:]}")
-
-
-def _zip_sources(source: Path, prefix: str, target: Path) -> None:
-    """A reproducible zip of a package's .py files (sorted, fixed timestamps)."""
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(source.rglob("*.py")):
-            if "__pycache__" in path.parts:
-                continue
-            info = zipfile.ZipInfo(f"{prefix}/{path.relative_to(source).as_posix()}", _ZIP_EPOCH)
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
 
 
 @dataclass

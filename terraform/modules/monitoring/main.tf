@@ -163,6 +163,34 @@ resource "aws_iam_role_policy" "drift_job" {
   policy = data.aws_iam_policy_document.drift_job.json
 }
 
+resource "aws_s3_object" "deps_layer" {
+  count = var.drift_job_deps_layer == null ? 0 : 1
+
+  bucket      = var.artifacts_bucket
+  key         = "lambda-artifacts/${var.name}-drift-deps-${substr(sha256(var.drift_job_deps_layer.source_code_hash), 0, 16)}.zip"
+  source      = var.drift_job_deps_layer.filename
+  source_hash = var.drift_job_deps_layer.source_code_hash
+  kms_key_id  = var.kms_key_arn
+  tags        = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.artifacts_bucket != null
+      error_message = "drift_job_deps_layer needs artifacts_bucket to upload the layer through S3."
+    }
+  }
+}
+
+resource "aws_lambda_layer_version" "deps" {
+  count = var.drift_job_deps_layer == null ? 0 : 1
+
+  layer_name          = "${var.name}-drift-deps"
+  s3_bucket           = aws_s3_object.deps_layer[0].bucket
+  s3_key              = aws_s3_object.deps_layer[0].key
+  source_code_hash    = var.drift_job_deps_layer.source_code_hash
+  compatible_runtimes = [var.runtime]
+}
+
 resource "aws_lambda_function" "drift_job" {
   #checkov:skip=CKV_AWS_116:Invoked by EventBridge Scheduler, which has its own retry policy and dead-letter queue.
   #checkov:skip=CKV_AWS_117:Calls only AWS APIs (S3, CloudWatch) over TLS with IAM; no private resources to reach through a VPC.
@@ -177,7 +205,7 @@ resource "aws_lambda_function" "drift_job" {
   runtime          = var.runtime
   memory_size      = var.drift_job.memory_size
   timeout          = var.drift_job.timeout
-  layers           = var.layer_arns
+  layers           = concat(aws_lambda_layer_version.deps[*].arn, var.layer_arns)
   kms_key_arn      = var.kms_key_arn
 
   environment {

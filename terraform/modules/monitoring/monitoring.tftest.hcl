@@ -153,3 +153,43 @@ run "accepts_rate_schedule" {
     error_message = "rate expressions are allowed"
   }
 }
+
+run "deps_layer_goes_through_s3" {
+  command = apply
+
+  variables {
+    drift_job_deps_layer = {
+      filename         = "monitoring_deps_layer.zip"
+      source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    }
+    artifacts_bucket = "vehicle-classifier-test-data"
+  }
+
+  assert {
+    condition     = aws_lambda_layer_version.deps[0].s3_bucket == "vehicle-classifier-test-data" && startswith(aws_lambda_layer_version.deps[0].s3_key, "lambda-artifacts/")
+    error_message = "the ~45 MB deps layer is uploaded through S3, not directly"
+  }
+
+  assert {
+    condition     = aws_s3_object.deps_layer[0].kms_key_id == var.kms_key_arn
+    error_message = "the uploaded layer zip is encrypted with the stage key"
+  }
+
+  assert {
+    condition     = aws_lambda_function.drift_job.layers[0] == aws_lambda_layer_version.deps[0].arn
+    error_message = "the drift job gets its dependencies layer"
+  }
+}
+
+run "deps_layer_needs_artifacts_bucket" {
+  command = plan
+
+  variables {
+    drift_job_deps_layer = {
+      filename         = "monitoring_deps_layer.zip"
+      source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    }
+  }
+
+  expect_failures = [aws_s3_object.deps_layer]
+}

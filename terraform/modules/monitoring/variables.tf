@@ -35,8 +35,23 @@ variable "drift_job" {
   }
 }
 
+variable "drift_job_deps_layer" {
+  description = "Optional dependencies layer of the drift job (numpy, Pillow, matplotlib: `python -m monitoring.package --with-deps`): zip `filename` and base64 SHA-256 `source_code_hash`. At ~45 MB it is uploaded through `artifacts_bucket`, not directly."
+  type = object({
+    filename         = string
+    source_code_hash = string
+  })
+  default = null
+}
+
+variable "artifacts_bucket" {
+  description = "Bucket for large deployment artifacts (the deps layer zip), under lambda-artifacts/."
+  type        = string
+  default     = null
+}
+
 variable "layer_arns" {
-  description = "Layers of the drift job (the shared code layer, the Powertools layer)."
+  description = "Further layers of the drift job (e.g. the Powertools layer)."
   type        = list(string)
   default     = []
 }

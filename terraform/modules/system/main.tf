@@ -117,10 +117,12 @@ module "monitoring" {
     source_code_hash = filebase64sha256(var.drift_job_zip_path)
     handler          = "monitoring.handler.lambda_handler"
   }
-  layer_arns = concat(
-    [for k in ["pillow_layer"] : module.inference_workflow.layer_arns[k] if contains(keys(local.manifest.layers), k)],
-    local.powertools_layer_arns,
-  )
+  drift_job_deps_layer = var.drift_job_deps_layer_path == null ? null : {
+    filename         = var.drift_job_deps_layer_path
+    source_code_hash = filebase64sha256(var.drift_job_deps_layer_path)
+  }
+  artifacts_bucket         = module.storage.data_bucket
+  layer_arns               = local.powertools_layer_arns
   schedule_expression      = var.monitoring.schedule_expression
   drift_score_threshold    = var.monitoring.drift_score_threshold
   confidence_threshold     = var.monitoring.confidence_threshold

@@ -57,8 +57,14 @@ variable "lambda_manifest_path" {
 }
 
 variable "drift_job_zip_path" {
-  description = "Path of the drift job zip built by `python -m monitoring.package --out <zip>`."
+  description = "Path of monitoring_lambda.zip built by `python -m monitoring.package --out <dir>`."
   type        = string
+}
+
+variable "drift_job_deps_layer_path" {
+  description = "Path of monitoring_deps_layer.zip (`python -m monitoring.package --out <dir> --with-deps`); null deploys the drift job without it (the emulator stage, where the interpreter provides them)."
+  type        = string
+  default     = null
 }
 
 variable "powertools_layer_version" {

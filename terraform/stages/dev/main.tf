@@ -5,7 +5,9 @@ module "system" {
   model_data_url       = var.model_data_url
   model_image_uri      = var.model_image_uri
   lambda_manifest_path = coalesce(var.lambda_manifest_path, "${path.root}/../../../build/lambda/manifest.json")
-  drift_job_zip_path   = coalesce(var.drift_job_zip_path, "${path.root}/../../../build/monitoring_lambda.zip")
+  drift_job_zip_path   = coalesce(var.drift_job_zip_path, "${path.root}/../../../build/monitoring/monitoring_lambda.zip")
+  # numpy, Pillow and matplotlib for the drift job (`python -m monitoring.package --with-deps`).
+  drift_job_deps_layer_path = coalesce(var.drift_job_deps_layer_path, "${path.root}/../../../build/monitoring/monitoring_deps_layer.zip")
 
   # One small instance; set serverless = true for a scale-to-zero dev endpoint (no data capture,
   # blue/green or autoscaling there).

@@ -38,7 +38,13 @@ variable "lambda_manifest_path" {
 }
 
 variable "drift_job_zip_path" {
-  description = "Zip of `python -m monitoring.package --out <zip>`; null for the repo's build/monitoring_lambda.zip."
+  description = "monitoring_lambda.zip of `python -m monitoring.package --out <dir>`; null for the repo's build/monitoring/."
+  type        = string
+  default     = null
+}
+
+variable "drift_job_deps_layer_path" {
+  description = "monitoring_deps_layer.zip of `python -m monitoring.package --out <dir> --with-deps`; null for the repo's build/monitoring/."
   type        = string
   default     = null
 }

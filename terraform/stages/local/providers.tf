@@ -31,10 +31,11 @@ provider "aws" {
 
   default_tags {
     tags = {
-      Project      = "vehicle-classifier"
-      Stage        = "local"
-      ManagedBy    = "terraform"
-      ModelVersion = var.model_version
+      Project        = "vehicle-classifier"
+      Stage          = "local"
+      ManagedBy      = "terraform"
+      ModelVersion   = var.model_version
+      ModelFramework = var.model_framework
     }
   }
 }

@@ -2,10 +2,11 @@
 provider "aws" {
   default_tags {
     tags = {
-      Project      = "vehicle-classifier"
-      Stage        = "prod"
-      ManagedBy    = "terraform"
-      ModelVersion = var.model_version
+      Project        = "vehicle-classifier"
+      Stage          = "prod"
+      ManagedBy      = "terraform"
+      ModelVersion   = var.model_version
+      ModelFramework = var.model_framework
     }
   }
 }
