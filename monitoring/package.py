@@ -6,10 +6,12 @@
   `monitoring.handler.lambda_handler`, runtime python3.11), reproducible byte for byte through
   `lambdas.build.deterministic_zip` (sorted entries, fixed timestamps and modes), so Terraform's
   `source_code_hash` changes only when the code does.
-- `monitoring_deps_layer.zip` (`--with-deps`, needs PyPI): numpy, Pillow, matplotlib and tqdm,
-  the versions installed here, as manylinux2014_x86_64 wheels for CPython 3.11 under `python/`
-  (~45 MB zipped, ~150 MB unpacked: upload it through S3, inside Lambda's 250 MB limit).
-  boto3 comes with the Lambda runtime.
+- `monitoring_deps_layer.zip` (`--with-deps`, needs PyPI): numpy, Pillow, matplotlib and tqdm as
+  manylinux2014_x86_64 wheels for CPython 3.11 under `python/` (the python3.11 runtime is Amazon
+  Linux 2, glibc 2.26: newer manylinux_2_28-only releases such as numpy 2.3+ do not run there,
+  so pip picks the newest release that has a manylinux2014 wheel; the manifest lists them).
+  Upload it through S3 (it is above the 50 MB direct-upload limit); unpacked it stays inside
+  Lambda's 250 MB. boto3 comes with the Lambda runtime.
 
 Prints a JSON manifest (`path`, `sha256` base64 as Terraform's filebase64sha256, `size`,
 `handler`) and writes it to `<out>/manifest.json`.
@@ -24,7 +26,6 @@ import json
 import subprocess
 import sys
 import tempfile
-from importlib.metadata import version
 from pathlib import Path
 
 from lambdas.build import deterministic_zip
@@ -32,7 +33,14 @@ from lambdas.build import deterministic_zip
 PACKAGE_ROOT = Path(__file__).resolve().parent
 HANDLER = "monitoring.handler.lambda_handler"
 RUNTIME = "python3.11"
-DEPENDENCIES = ("numpy", "Pillow", "matplotlib", "tqdm")
+# python-dateutil < 3: the runtime's botocore needs it, and the layer comes first on sys.path.
+DEPENDENCIES = (
+    "numpy>=1.26",
+    "Pillow>=10.3",
+    "matplotlib>=3.8",
+    "tqdm>=4.66",
+    "python-dateutil>=2.8,<3",
+)
 # Not needed at run time and large: test suites and matplotlib's sample data.
 _SKIP_PARTS = {"__pycache__", "tests", "sample_data"}
 
@@ -45,7 +53,7 @@ def code_entries() -> list[tuple[str, bytes]]:
     ]
 
 
-def dependency_entries() -> list[tuple[str, bytes]]:
+def dependency_entries() -> tuple[list[tuple[str, bytes]], dict[str, str]]:
     with tempfile.TemporaryDirectory() as target:
         subprocess.run(
             [
@@ -59,16 +67,21 @@ def dependency_entries() -> list[tuple[str, bytes]]:
                 "--python-version=3.11",
                 "--implementation=cp",
                 f"--target={target}",
-                *(f"{name}=={version(name)}" for name in DEPENDENCIES),
+                *DEPENDENCIES,
             ],
             check=True,
         )
         root = Path(target)
-        return [
+        versions: dict[str, str] = {}
+        for info in sorted(root.glob("*.dist-info")):
+            name, _, release = info.name.removesuffix(".dist-info").partition("-")
+            versions[name] = release
+        entries = [
             (f"python/{path.relative_to(root).as_posix()}", path.read_bytes())
             for path in sorted(root.rglob("*"))
             if path.is_file() and not _SKIP_PARTS & set(path.relative_to(root).parts)
         ]
+        return entries, versions
 
 
 def _write(path: Path, content: bytes) -> dict[str, object]:
@@ -90,8 +103,12 @@ def build(out: Path, with_deps: bool = False) -> dict[str, object]:
         },
     }
     if with_deps:
-        layer = deterministic_zip(dependency_entries())
-        manifest["layer"] = _write(out / "monitoring_deps_layer.zip", layer)
+        entries, versions = dependency_entries()
+        layer = deterministic_zip(entries)
+        manifest["layer"] = {
+            **_write(out / "monitoring_deps_layer.zip", layer),
+            "packages": versions,
+        }
     return manifest
 
 
