@@ -1,45 +1,73 @@
 """Quality benchmark of the local recipe: repeated stratified k-fold cross-validation.
 
     .venv/bin/python -m benchmarks.bench_train_quality [--data DIR] [--folds 5] [--repeats 1]
+        [--jobs 2] [--set key=value ...]
 
 On the 1000 real CIFAR-100 images (../shared/data/cifar_bikes/train) each fold trains the
 default recipe exactly as `training.train` does (validation carved from the training part) and
-scores the held-out fold, which plays the unseen test images. Prints accuracy per fold, mean,
-standard deviation and range, calibration error and training time. Each fold trains on
-(k-1)/k of the data, so the estimate is slightly pessimistic for a model trained on all of it.
-Goal: mean accuracy >= 0.95 with training under 10 minutes on a 2-core machine.
+scores the held-out fold, which plays the unseen CIFAR-100 test images. Prints accuracy per fold,
+mean, standard deviation and range, calibration error, and training time both as wall-clock
+and as CPU seconds (one thread per fold; on a busy shared machine the CPU seconds are the
+honest measure of what an idle 2-core machine needs). Each fold trains on (k-1)/k of the data,
+so the estimate is slightly pessimistic for a model trained on all 1000 images.
+Goal: mean held-out accuracy >= 0.95 with training under 10 minutes on a 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from training.dataset import load_folder, stratified_folds, stratified_split
-from training.evaluate import classification_report
-from training.serving.inference import model_from_checkpoint
-from training.train import Recipe, fit
+from training.dataset import ImageSet, load_folder, stratified_folds, stratified_split
+from training.train import Recipe
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar_bikes" / "train"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--only-folds", type=int, default=0, help="stop after N folds (quick look)")
-    parser.add_argument("--set", action="append", default=[], help="recipe override key=value")
-    args = parser.parse_args()
-    overrides = dict(item.split("=", 1) for item in args.set)
-    recipe = Recipe()
-    for key, value in overrides.items():
+def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) -> dict[str, Any]:
+    """Train on everything but `held_out` (carving validation as train.py does); score it."""
+    import torch
+
+    from training.evaluate import classification_report
+    from training.serving.inference import arrays_to_tensor, model_from_checkpoint
+    from training.train import fit
+
+    torch.set_num_threads(recipe.threads or 1)
+    rest = np.setdiff1d(np.arange(len(data)), held_out)
+    part = data.subset(rest)
+    kept, carved = stratified_split(part.labels, recipe.validation_fraction, seed)
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fit(part.subset(kept), part.subset(carved), recipe, progress=False)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    test = data.subset(held_out)
+    model = model_from_checkpoint(result.checkpoint)
+    report = classification_report(test.labels, model(arrays_to_tensor(test.images)).numpy())
+    return {
+        "train": len(kept),
+        "validation": len(carved),
+        "test": len(test),
+        "accuracy": report["accuracy"],
+        "ece": report["ece"],
+        "validation_accuracy": result.validation["accuracy"],
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "load": os.getloadavg()[0],
+    }
+
+
+def parse_recipe(overrides: list[str]) -> Recipe:
+    recipe = Recipe(threads=1)
+    for item in overrides:
+        key, value = item.split("=", 1)
         current = getattr(recipe, key)
         if isinstance(current, list):
             setattr(recipe, key, [int(v) for v in value.split(",")])
@@ -47,50 +75,62 @@ def main() -> None:
             setattr(recipe, key, value.lower() in {"1", "true"})
         else:
             setattr(recipe, key, type(current)(value))
+    return recipe
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=2, help="folds trained in parallel")
+    parser.add_argument("--set", action="append", default=[], help="recipe override key=value")
+    args = parser.parse_args()
+    recipe = parse_recipe(args.set)
     data = load_folder(args.data)
     print(f"data: {len(data)} images {data.class_counts()} from {args.data}")
     print(f"recipe: {json.dumps(recipe.__dict__)}")
-    print(f"cpu cores visible: {os.cpu_count()}, load average: {os.getloadavg()}")
-    accuracies, eces, seconds = [], [], []
-    done = 0
+    print(f"cores: {os.cpu_count()}, load average at start: {os.getloadavg()}", flush=True)
+    tasks = []
     for repeat in range(args.repeats):
-        folds = stratified_folds(data.labels, args.folds, seed=1000 + repeat)
-        for index, held_out in enumerate(folds):
-            if args.only_folds and done >= args.only_folds:
-                break
-            rest = np.setdiff1d(np.arange(len(data)), held_out)
-            part = data.subset(rest)
-            fold_recipe = Recipe(**{**recipe.__dict__, "seed": recipe.seed + 17 * done})
-            kept, carved = stratified_split(part.labels, fold_recipe.validation_fraction, done)
-            started = time.perf_counter()
-            result = fit(part.subset(kept), part.subset(carved), fold_recipe, progress=False)
-            elapsed = time.perf_counter() - started
-            test = data.subset(held_out)
-            model = model_from_checkpoint(result.checkpoint)
-            from training.serving.inference import arrays_to_tensor
-
-            report = classification_report(
-                test.labels, model(arrays_to_tensor(test.images)).numpy()
-            )
-            accuracies.append(report["accuracy"])
-            eces.append(report["ece"])
-            seconds.append(elapsed)
-            done += 1
+        for index, held_out in enumerate(stratified_folds(data.labels, args.folds, 1000 + repeat)):
+            seed = repeat * args.folds + index
+            fold_recipe = Recipe(**{**recipe.__dict__, "seed": recipe.seed + seed})
+            tasks.append((repeat, index, held_out, fold_recipe, seed))
+    started = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+        futures = [
+            (repeat, index, pool.submit(run_fold, data, held_out, fold_recipe, seed))
+            for repeat, index, held_out, fold_recipe, seed in tasks
+        ]
+        results = []
+        for repeat, index, future in futures:
+            row = future.result()
+            results.append(row)
             print(
-                f"repeat {repeat} fold {index}: train {len(kept)} val {len(carved)} "
-                f"test {len(test)} | test accuracy {report['accuracy']:.4f} "
-                f"ece {report['ece']:.4f} | validation accuracy "
-                f"{result.validation['accuracy']:.4f} | train {elapsed:.0f} s "
-                f"| load {os.getloadavg()[0]:.1f}",
+                f"repeat {repeat} fold {index}: train {row['train']} val {row['validation']} "
+                f"test {row['test']} | held-out accuracy {row['accuracy']:.4f} "
+                f"ece {row['ece']:.4f} | carved-validation accuracy "
+                f"{row['validation_accuracy']:.4f} | wall {row['wall_s']:.0f} s "
+                f"cpu {row['cpu_s']:.0f} s | load {row['load']:.1f}",
                 flush=True,
             )
+    accuracies = [row["accuracy"] for row in results]
     spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
     print(
         f"\nheld-out accuracy over {len(accuracies)} folds: mean {statistics.mean(accuracies):.4f}"
         f" std {spread:.4f} min {min(accuracies):.4f} max {max(accuracies):.4f}"
     )
-    print(f"ECE mean {statistics.mean(eces):.4f}")
-    print(f"training seconds per fold: mean {statistics.mean(seconds):.0f} max {max(seconds):.0f}")
+    print(f"ECE mean {statistics.mean(row['ece'] for row in results):.4f}")
+    cpu = [row["cpu_s"] for row in results]
+    wall = [row["wall_s"] for row in results]
+    print(
+        f"training per fold ({results[0]['train']} images, 1 thread): "
+        f"cpu mean {statistics.mean(cpu):.0f} s max {max(cpu):.0f} s; "
+        f"wall mean {statistics.mean(wall):.0f} s max {max(wall):.0f} s"
+    )
+    print(f"benchmark wall time {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -514,6 +514,8 @@ def launch(args: argparse.Namespace) -> Launched:
     """Build the job for `args.kind` and submit it (or only build it with `--dry-run`)."""
     settings = resolve_settings(args)
     kind = args.kind
+    if kind.startswith("tune-") and not 1 <= args.max_parallel_jobs <= args.max_jobs:
+        raise LaunchError("need 1 <= max_parallel_jobs <= max_jobs")
     base = kind.removeprefix("tune-")
     with tempfile.TemporaryDirectory(prefix="vc-source-") as workdir:
         if base == "builtin":

@@ -92,9 +92,10 @@ def build_promotion(
     image_uri: str | None,
     region: str | None,
     version: str | None,
-    stages_dir: Path = STAGES_DIR,
+    stages_dir: Path | None = None,
 ) -> Promotion:
     """Validate every input; resolve the image and the version label."""
+    stages_dir = stages_dir or STAGES_DIR
     if not STAGE_NAME.match(stage) or not (stages_dir / stage).is_dir():
         known = (
             sorted(p.name for p in stages_dir.iterdir() if p.is_dir())
@@ -123,9 +124,9 @@ def build_promotion(
     return Promotion(stage, model_data_url, image_uri, framework, version)
 
 
-def write_promotion(promotion: Promotion, stages_dir: Path = STAGES_DIR) -> Path:
+def write_promotion(promotion: Promotion, stages_dir: Path | None = None) -> Path:
     """Write the tfvars file atomically (temp file in the same directory, then rename)."""
-    target = stages_dir / promotion.stage / TFVARS_NAME
+    target = (stages_dir or STAGES_DIR) / promotion.stage / TFVARS_NAME
     handle, temp_name = tempfile.mkstemp(prefix=".model-", suffix=".json", dir=target.parent)
     try:
         with os.fdopen(handle, "w") as stream:

@@ -1,0 +1,89 @@
+"""Evaluation math against hand-computed cases (numpy only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.evaluate import (
+    classification_report,
+    confusion_matrix,
+    expected_calibration_error,
+    main,
+)
+
+
+def test_confusion_matrix_rows_are_true_columns_predicted() -> None:
+    labels = np.array([0, 0, 0, 1, 1])
+    predicted = np.array([0, 1, 0, 1, 0])
+    assert confusion_matrix(labels, predicted).tolist() == [[2, 1], [1, 1]]
+
+
+def test_report_by_hand() -> None:
+    # true:      0    0    0    1    1
+    # predicted: 0    1    0    1    0
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.8, 0.2], [0.3, 0.7], [0.55, 0.45]])
+    report = classification_report(np.array([0, 0, 0, 1, 1]), probabilities)
+    assert report["accuracy"] == pytest.approx(3 / 5)
+    assert report["per_class"]["bicycle"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": pytest.approx(2 / 3),
+        "support": 3,
+    }
+    assert report["per_class"]["motorcycle"]["precision"] == pytest.approx(1 / 2)
+    assert report["per_class"]["motorcycle"]["recall"] == pytest.approx(1 / 2)
+    expected_log_loss = -np.mean(np.log([0.9, 0.4, 0.8, 0.7, 0.45]))
+    assert report["log_loss"] == pytest.approx(expected_log_loss)
+
+
+def test_ece_by_hand() -> None:
+    # Confidences 0.9, 0.6, 0.8, 0.7, 0.55 fall in five different bins of width 1/15 except
+    # none share; ECE = mean |correct - confidence| = (0.1 + 0.6 + 0.2 + 0.3 + 0.55) / 5.
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.8, 0.2], [0.3, 0.7], [0.55, 0.45]])
+    labels = np.array([0, 0, 0, 1, 1])
+    expected = (0.1 + 0.6 + 0.2 + 0.3 + 0.55) / 5
+    assert expected_calibration_error(labels, probabilities) == pytest.approx(expected)
+
+
+def test_ece_averages_within_a_bin() -> None:
+    # One bin (0.6, 0.667]: confidences 0.62 and 0.64, one right one wrong:
+    # |0.5 - 0.63| * 1 = 0.13.
+    probabilities = np.array([[0.62, 0.38], [0.64, 0.36]])
+    assert expected_calibration_error(np.array([0, 1]), probabilities) == pytest.approx(0.13)
+
+
+def test_perfectly_calibrated_and_certain_is_zero() -> None:
+    probabilities = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert expected_calibration_error(np.array([0, 1]), probabilities) == 0.0
+
+
+def test_undefined_precision_is_none_not_zero() -> None:
+    report = classification_report(np.array([0, 0]), np.array([[0.9, 0.1], [0.8, 0.2]]))
+    assert report["per_class"]["motorcycle"] == {"precision": None, "recall": None, "support": 0}
+    assert report["accuracy"] == 1.0
+
+
+def test_shape_mismatch_is_an_error() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        classification_report(np.array([0, 1]), np.array([[1.0, 0.0]]))
+
+
+def test_cli_prints_json_and_writes_the_plot(trained_archive, staged_dir, tmp_path, capsys) -> None:
+    plot = tmp_path / "cm.png"
+    code = main(["--model", str(trained_archive), "--data", str(staged_dir / "test"),
+                 "--plot", str(plot)])  # fmt: skip
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] >= 0.9
+    assert sum(map(sum, report["confusion_matrix"])) == report["count"] == 20
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_refuses_an_archive_that_is_not_ours(tmp_path: Path, staged_dir, capsys) -> None:
+    bogus = tmp_path / "model.tar.gz"
+    bogus.write_bytes(b"nope")
+    assert main(["--model", str(bogus), "--data", str(staged_dir / "test")]) == 2
+    assert "cannot read model archive" in capsys.readouterr().err

@@ -1,0 +1,203 @@
+"""The serving handlers and Predictor on bad input: typed errors, never a stray exception."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import tarfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from tests.training.conftest import png_bytes, synthetic_image
+from training.predict import (
+    InferenceError,
+    InvalidImageError,
+    ModelArchiveError,
+    Predictor,
+    UnsupportedContentTypeError,
+)
+from training.serving import inference
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares width x height, with an empty image stream."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+SAMPLE = png_bytes(synthetic_image(0, np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "image/jpeg", "application/x-image",
+                                          "IMAGE/PNG; charset=binary"])  # fmt: skip
+def test_supported_content_types(content_type: str) -> None:
+    tensor = inference.input_fn(SAMPLE, content_type)
+    assert tensor.shape == (1, 3, 32, 32)
+    assert float(tensor.min()) >= 0.0 and float(tensor.max()) <= 1.0
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/csv", "", "image/gif"])
+def test_unsupported_content_type(content_type: str) -> None:
+    with pytest.raises(UnsupportedContentTypeError) as raised:
+        inference.input_fn(SAMPLE, content_type)
+    assert raised.value.status_code == 415
+
+
+def _gif() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "empty"),
+        (b"hello, I am not an image", "not a readable"),
+        (SAMPLE[:40], "not a readable"),  # truncated PNG
+        (png_header_only(0, 16), "zero-size|not a readable"),  # zero width
+        (png_header_only(16, 0), "zero-size|not a readable"),  # zero height
+        (png_header_only(5000, 5000), "exceeds"),  # decompression bomb: checked before decoding
+        (b"\x89PNG" + b"\x00" * (inference.MAX_BODY_BYTES + 1), "exceeds"),
+        (_gif(), "GIF"),
+    ],
+)
+def test_bad_images_raise_invalid_image(body: bytes, message: str) -> None:
+    with pytest.raises(InvalidImageError, match=message) as raised:
+        inference.input_fn(body, "image/png")
+    assert raised.value.status_code == 400
+
+
+def test_text_body_is_refused() -> None:
+    with pytest.raises(InvalidImageError):
+        inference.input_fn("not bytes", "image/png")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2048))
+def test_fuzzed_bodies_give_a_tensor_or_a_typed_error(body: bytes) -> None:
+    try:
+        tensor = inference.input_fn(body, "application/x-image")
+    except InvalidImageError:
+        return
+    assert tensor.shape == (1, 3, 32, 32)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 20), st.integers(0, len(SAMPLE) - 1), st.integers(0, 255))
+def test_fuzzed_corruptions_of_a_real_png(extra: int, position: int, value: int) -> None:
+    body = bytearray(SAMPLE)
+    body[position] = value
+    body += b"\x00" * extra
+    try:
+        tensor = inference.input_fn(bytes(body), "image/png")
+    except InvalidImageError:
+        return
+    assert tensor.shape == (1, 3, 32, 32)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(1, 96),
+    st.integers(1, 96),
+    st.sampled_from(["RGB", "RGBA", "L", "P", "LA", "I;16"]),
+    st.sampled_from(["PNG", "JPEG"]),
+)
+def test_any_real_image_mode_and_size_is_accepted(width, height, mode, image_format) -> None:
+    image = Image.new(mode, (width, height))
+    if image_format == "JPEG" and mode not in {"RGB", "L"}:
+        image = image.convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    assert inference.input_fn(buffer.getvalue(), "application/x-image").shape == (1, 3, 32, 32)
+
+
+def test_output_is_the_builtin_algorithms_json() -> None:
+    assert json.loads(inference.output_fn(np.array([[0.25, 0.75]]), "application/json")) == [
+        0.25,
+        0.75,
+    ]
+    with pytest.raises(InferenceError) as raised:
+        inference.output_fn(np.array([[0.5, 0.5]]), "text/csv")
+    assert raised.value.status_code == 406
+
+
+def test_predictor_bad_inputs(predictor) -> None:
+    with pytest.raises(UnsupportedContentTypeError):
+        predictor.predict_bytes(SAMPLE, "text/plain")
+    with pytest.raises(InvalidImageError):
+        predictor.predict_bytes(b"\x00\x01", "image/png")
+    with pytest.raises(InvalidImageError):
+        predictor.predict_images([Image.new("RGB", (0, 0))])
+    assert predictor.predict_images([]).shape == (0, 2)
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _saved(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"model.params": b"mxnet", "model-symbol.json": b"{}"},  # the built-in algorithm's
+        {"model.pth": _saved({"weights": torch.zeros(2)}), "code/inference.py": b""},
+        {"model.pth": b"not a checkpoint", "code/inference.py": b""},
+        {
+            "model.pth": _saved({"format": inference.ARCHIVE_FORMAT, "format_version": 99}),
+            "code/inference.py": b"",
+        },
+    ],
+)
+def test_archives_not_ours_are_refused(tmp_path: Path, members: dict[str, bytes]) -> None:
+    with pytest.raises(ModelArchiveError):
+        Predictor.from_archive(_tar(tmp_path / "model.tar.gz", members))
+
+
+def test_non_archives_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "plain.tar.gz").write_bytes(b"definitely not gzip")
+    with pytest.raises(ModelArchiveError):
+        Predictor.from_archive(tmp_path / "plain.tar.gz")
+    with pytest.raises(ModelArchiveError):
+        Predictor.from_archive(tmp_path / "missing.tar.gz")
+
+
+def test_weights_for_another_architecture_are_refused(tmp_path: Path, trained_archive) -> None:
+    with tarfile.open(trained_archive) as tar:
+        member = tar.extractfile("model.pth")
+        assert member is not None
+        checkpoint = torch.load(io.BytesIO(member.read()), weights_only=True)
+    checkpoint["arch"] = {"widths": [64, 64, 64], "blocks": [1, 1, 1], "num_classes": 2}
+    archive = _tar(
+        tmp_path / "m.tar.gz", {"model.pth": _saved(checkpoint), "code/inference.py": b""}
+    )
+    with pytest.raises(ModelArchiveError, match="architecture"):
+        Predictor.from_archive(archive)

@@ -1,0 +1,135 @@
+"""Training: it learns, writes a complete SageMaker-layout artifact, and never a partial one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.training.conftest import TINY_RECIPE, write_label_folder, write_staged
+from training.dataset import DatasetError, load_folder
+from training.train import Recipe, main, run_local
+
+
+def test_training_learns_a_separable_set(trained_archive: Path, staged_dir: Path) -> None:
+    from training.predict import Predictor
+
+    test = load_folder(staged_dir / "test")
+    probabilities = Predictor.from_archive(trained_archive).predict_arrays(test.images)
+    accuracy = float((probabilities.argmax(axis=1) == test.labels).mean())
+    assert accuracy >= 0.9
+    metrics = json.loads((trained_archive.parent / "metrics.json").read_text())
+    assert metrics["validation"]["accuracy"] >= 0.9
+    # The loss fell: the first epoch is worse than the last.
+    history = metrics["history"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_archive_has_sagemaker_layout_and_outputs(trained_archive: Path) -> None:
+    with tarfile.open(trained_archive) as tar:
+        names = set(tar.getnames())
+    assert {"model.pth", "code/inference.py", "code/network.py"} <= names
+    output = trained_archive.parent
+    assert (output / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert set(metrics["validation"]) >= {"accuracy", "ece", "confusion_matrix", "per_class"}
+    assert not list(output.glob(".train-*")), "temporary directory left behind"
+
+
+def test_cli_carves_validation_from_a_plain_label_folder(tmp_path: Path) -> None:
+    data = write_label_folder(tmp_path / "data", per_class=12, seed=3)
+    output = tmp_path / "out"
+    code = main(
+        [
+            "--backend", "local", "--data", str(data), "--output", str(output),
+            "--epochs", "1", "--seed", "5", "--no-progress",
+            "--widths", "4,8,8", "--threads", "1",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["num_validation"] == 2  # 10% of 12 per class, rounded: one each
+    assert metrics["num_train"] == 22
+    assert metrics["recipe"]["seed"] == 5 and metrics["recipe"]["widths"] == [4, 8, 8]
+    assert (output / "model.tar.gz").is_file()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda root: root.mkdir(), "no images"),
+        (lambda root: write_label_folder(root, 5, seed=0, classes=(0,)), "both classes"),
+        (lambda root: (root / "car").mkdir(parents=True), "unknown labels"),
+    ],
+)
+def test_bad_data_fails_cleanly_without_partial_artifacts(tmp_path: Path, make, message) -> None:
+    data = tmp_path / "data"
+    make(data)
+    output = tmp_path / "out"
+    with pytest.raises(DatasetError, match=message):
+        run_local(data, output, Recipe(**TINY_RECIPE), progress=False)
+    assert not output.exists() or not any(output.iterdir())
+
+
+def test_corrupt_image_is_named_in_the_error(tmp_path: Path) -> None:
+    data = write_label_folder(tmp_path / "data", 3, seed=0)
+    (data / "bicycle" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(DatasetError, match=r"broken\.png"):
+        load_folder(data)
+
+
+def test_failure_after_training_leaves_no_archive(tmp_path: Path, monkeypatch) -> None:
+    from training import model
+
+    def explode(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "write_archive", explode)
+    data = write_staged(tmp_path / "staged", 6, seed=2)
+    output = tmp_path / "out"
+    recipe = Recipe(**{**TINY_RECIPE, "epochs": 1})
+    with pytest.raises(OSError, match="disk full"):
+        run_local(data, output, recipe, progress=False)
+    assert sorted(p.name for p in output.iterdir()) == []
+
+
+def test_cli_reports_bad_data_with_exit_code(tmp_path: Path, capsys) -> None:
+    (tmp_path / "data").mkdir()
+    code = main(["--data", str(tmp_path / "data"), "--output", str(tmp_path / "out")])
+    assert code == 2
+    assert "no images" in capsys.readouterr().err
+
+
+def test_sagemaker_environment_runs_the_same_entry_point(tmp_path: Path) -> None:
+    """As in the PyTorch training container: SM_* variables, hyperparameters in SM_HPS."""
+    data = write_staged(tmp_path / "staged", 6, seed=4)
+    model_dir, output_dir = tmp_path / "model", tmp_path / "output"
+    env = {
+        "SM_CHANNEL_TRAIN": str(data / "train"),
+        "SM_CHANNEL_VALIDATION": str(data / "validation"),
+        "SM_MODEL_DIR": str(model_dir),
+        "SM_OUTPUT_DATA_DIR": str(output_dir),
+        "SM_HPS": json.dumps({"epochs": 1, "widths": "4,8,8", "threads": 1}),
+        "PATH": "/usr/bin:/bin",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "training.train", "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "validation_accuracy=" in completed.stdout  # what the metric definitions parse
+    assert (model_dir / "model.pth").is_file()
+    assert (model_dir / "code" / "inference.py").is_file()
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert metrics["recipe"]["epochs"] == 1
+    assert metrics["num_validation"] == 2 * 2  # the validation channel, not a carved part
+    assert np.isfinite(metrics["validation"]["accuracy"])
