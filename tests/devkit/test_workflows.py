@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from devkit.terraform import find_mirror
+from lambdas.build import deterministic_zip
 
 REPO = Path(__file__).resolve().parents[2]
 CHECK = REPO / "scripts" / "checks" / "40-workflows.sh"
@@ -196,17 +197,21 @@ def stage_checkout(root: Path) -> Path:
     shutil.copytree(REPO / "stepfunctions", root / "stepfunctions", ignore=ignore)
     (root / ".github" / "scripts").mkdir(parents=True)
     shutil.copy2(STAGE_SCRIPT, root / ".github" / "scripts" / STAGE_SCRIPT.name)
-    # As build-packages.sh, less what needs PyPI (the Pillow layer).
+    # As build-packages.sh, less what needs PyPI: the Pillow layer (left out of the manifest) and
+    # the drift job's dependencies layer. A plan only hashes that zip, so a small one stands in.
     build = root / "build"
     for command in (
         ["lambdas.build", "--out", str(build / "lambda")],
         ["monitoring.package", "--out", str(build / "monitoring")],
     ):
         subprocess.run([sys.executable, "-m", *command], cwd=REPO, check=True, capture_output=True)
+    (build / "monitoring" / "monitoring_deps_layer.zip").write_bytes(
+        deterministic_zip([("python/README.txt", b"built by python -m monitoring.package")])
+    )
     return root
 
 
-def stage_env(root: Path, tmp_path: Path, state_bucket: str) -> dict[str, str]:
+def stage_env(tmp_path: Path, state_bucket: str) -> dict[str, str]:
     init_args = ["-backend-config=use_path_style=true"]
     mirror = find_mirror()
     if mirror is not None:
@@ -214,8 +219,6 @@ def stage_env(root: Path, tmp_path: Path, state_bucket: str) -> dict[str, str]:
     return {
         **os.environ,
         "TF_STATE_BUCKET": state_bucket,
-        "TF_VAR_lambda_manifest_path": str(root / "build" / "lambda" / "manifest.json"),
-        "TF_VAR_drift_job_zip_path": str(root / "build" / "monitoring" / "monitoring_lambda.zip"),
         "TF_CLI_ARGS_init": " ".join(init_args),
         "CHECKPOINT_DISABLE": "1",
         "TF_IN_AUTOMATION": "1",
@@ -268,10 +271,11 @@ def test_stage_script_plans_dev_against_the_emulator(aws: Any, tmp_path: Path) -
     root = stage_checkout(tmp_path / "checkout")
     tfvars = root / "terraform" / "stages" / "dev" / "model.auto.tfvars.json"
     tfvars.write_text(json.dumps(MODEL_TFVARS))
-    env = stage_env(root, tmp_path, "tfstate-dev")
+    env = stage_env(tmp_path, "tfstate-dev")
 
     result = run_stage(root, env, "plan", "dev", str(tmp_path / "plan"))
-    assert result.returncode == 0, result.stderr[-3000:]
+    errors = result.stdout[result.stdout.find("Error:") :] if "Error:" in result.stdout else ""
+    assert result.returncode == 0, (errors or result.stdout)[-3000:] + result.stderr[-1000:]
     comment = (tmp_path / "plan" / "comment.md").read_text()
     assert comment.splitlines()[0] == "<!-- terraform-plan:dev -->"
     assert "`dev` — changes" in comment
