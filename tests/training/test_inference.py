@@ -201,3 +201,44 @@ def test_weights_for_another_architecture_are_refused(tmp_path: Path, trained_ar
     )
     with pytest.raises(ModelArchiveError, match="architecture"):
         Predictor.from_archive(archive)
+
+
+# The shape of sagemaker-inference-toolkit's error (sagemaker_inference/errors.py), whose
+# transformer answers such errors with their own status instead of a 500.
+TOOLKIT_ERRORS = """
+class BaseInferenceToolkitError(Exception):
+    def __init__(self, status_code, message, phrase):
+        self.status_code = status_code
+        self.message = message
+        self.phrase = phrase
+        super().__init__(status_code, message, phrase)
+"""
+
+
+def test_errors_are_toolkit_errors_in_the_serving_container(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    code = tmp_path / "code"
+    code.mkdir()
+    for name in ("inference.py", "network.py"):
+        shutil.copy(Path(inference.__file__).with_name(name), code / name)
+    (tmp_path / "sagemaker_inference").mkdir()
+    (tmp_path / "sagemaker_inference" / "__init__.py").write_text("")
+    (tmp_path / "sagemaker_inference" / "errors.py").write_text(TOOLKIT_ERRORS)
+    script = (
+        "import sys; sys.path[:0] = ['code', '.'];"
+        "import inference as h; from sagemaker_inference.errors import BaseInferenceToolkitError\n"
+        "try:\n    h.input_fn(b'x', 'text/csv')\n"
+        "except BaseInferenceToolkitError as e:\n    print(e.status_code, e.phrase[:12])"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["415", "content", "type"]

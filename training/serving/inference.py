@@ -38,10 +38,25 @@ MAX_BODY_BYTES = 6 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
 
 
-class InferenceError(ValueError):
-    """A request the model cannot answer; `status_code` is the fitting HTTP status."""
+try:  # In the serving container the inference toolkit answers its own errors with their status
+    from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
+except ImportError:  # anywhere else (local prediction, tests)
+    _ToolkitError = Exception
+
+
+class InferenceError(ValueError, _ToolkitError):
+    """A request the model cannot answer; `status_code` is the fitting HTTP status.
+
+    The serving toolkit turns an exception into a 500 unless it is one of its own errors, which
+    it answers with their `status_code`, `message` and `phrase`: so a bad image gets a 4xx.
+    """
 
     status_code = 400
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+        self.message = message
+        self.phrase = message
 
 
 class UnsupportedContentTypeError(InferenceError):
