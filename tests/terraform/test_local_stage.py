@@ -1,0 +1,86 @@
+"""The local stage applied for real against the emulator: apply, an empty re-plan, destroy.
+
+The whole system (terraform/stages/local -> modules/system) goes through the real AWS provider;
+only the endpoint is the emulator. What the emulator lacks is patched on its side
+(devkit/moto_patches/terraform_*.py), never in the modules.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from devkit.local_stage import LocalStage
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def _assert_deployed(system: dict[str, object]) -> None:
+    s3 = boto3.client("s3")
+    for bucket in (system["data_bucket"], system["capture_bucket"], system["reports_bucket"]):
+        rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"][
+            "Rules"
+        ][0]["ApplyServerSideEncryptionByDefault"]
+        assert rule["SSEAlgorithm"] == "aws:kms"
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(block.values())
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        assert any(
+            s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s.get("Condition", {}))
+            for s in policy["Statement"]
+        )
+
+    sagemaker = boto3.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=system["endpoint_name"])
+    assert endpoint["EndpointStatus"] == "InService"
+    rollback = endpoint["LastDeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    assert {a["AlarmName"] for a in rollback} == {
+        f"{system['name']}-endpoint-5xx",
+        f"{system['name']}-endpoint-latency",
+    }
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    assert config["EndpointConfigName"].startswith(f"{system['name']}-")
+    capture = config["DataCaptureConfig"]
+    assert {o["CaptureMode"] for o in capture["CaptureOptions"]} == {"Input", "Output"}
+    assert capture["CaptureContentTypeHeader"]["JsonContentTypes"] == ["application/json"]
+    assert capture["DestinationS3Uri"].startswith(f"s3://{system['capture_bucket']}/")
+    assert capture["KmsKeyId"]
+
+    scaling = boto3.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker"
+    )["ScalableTargets"]
+    assert [(t["MinCapacity"], t["MaxCapacity"]) for t in scaling] == [(1, 2)]
+
+    sfn = boto3.client("stepfunctions")
+    for arn in system["state_machine_arns"].values():
+        machine = sfn.describe_state_machine(stateMachineArn=arn)
+        assert machine["tracingConfiguration"]["enabled"] is True
+        assert machine["loggingConfiguration"]["level"] == "ALL"
+        assert "$LATEST" not in machine["definition"]
+
+    alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=system["name"])
+    actions = {a["AlarmName"]: a["AlarmActions"] for a in alarms["MetricAlarms"]}
+    assert len(actions) == 9
+    assert all(v == [system["oncall_topic_arn"]] for v in actions.values())
+
+    schedule = boto3.client("scheduler").get_schedule(Name=f"{system['name']}-drift-job")
+    assert schedule["ScheduleExpression"] == "cron(5 * * * ? *)"
+
+
+def test_local_stage_applies_replans_empty_and_destroys(aws, tmp_path):
+    stage = LocalStage(aws.endpoint_url, tmp_path / "stage")
+
+    system = stage.apply()["system"]
+    assert isinstance(system, dict)
+    _assert_deployed(system)
+
+    assert not stage.plan_has_changes(), (tmp_path / "stage" / "plan.log").read_text()[-4000:]
+
+    stage.destroy()
+    assert stage.state_resources() == []
+    names = {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+    assert system["data_bucket"] not in names
+    assert boto3.client("sagemaker").list_endpoints()["Endpoints"] == []
+    print("local stage timings (s):", stage.timings)
