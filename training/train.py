@@ -11,6 +11,7 @@ directories and the hyperparameters, so the same entry point runs there unchange
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -19,7 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -266,9 +267,13 @@ def run_local(
     # SageMaker metric definitions and tuning read these lines from the log.
     print(f"validation_accuracy={result.validation['accuracy']:.4f}", flush=True)
     print(f"validation_ece={result.validation['ece']:.4f}", flush=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".train-", dir=output_dir))
-    try:
+    # Everything is written into temporary directories beside its destination (the same
+    # filesystem: SM_MODEL_DIR and SM_OUTPUT_DATA_DIR are different mounts), then renamed.
+    if model_dir is not None:
+        with _staging(model_dir) as staging:
+            write_model_dir(result.checkpoint, staging)
+            _publish(staging, model_dir)
+    with _staging(output_dir) as staging:
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         try:
             plot_curves(result.history, staging / "training_curves.png")
@@ -276,22 +281,26 @@ def run_local(
             log.warning("matplotlib is not installed: no training_curves.png")
         if model_dir is None:
             write_archive(result.checkpoint, staging / "model.tar.gz")
-        else:
-            write_model_dir(result.checkpoint, staging / "model")
-        for item in sorted(staging.iterdir()):
-            if item.name == "model":
-                model_dir = model_dir or output_dir
-                model_dir.mkdir(parents=True, exist_ok=True)
-                for part in item.iterdir():
-                    target = model_dir / part.name
-                    if target.is_dir():
-                        shutil.rmtree(target)
-                    os.replace(part, target)
-            else:
-                os.replace(item, output_dir / item.name)
+        _publish(staging, output_dir)
+    return metrics
+
+
+@contextlib.contextmanager
+def _staging(target: Path) -> Iterator[Path]:
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".train-", dir=target))
+    try:
+        yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return metrics
+
+
+def _publish(staging: Path, target: Path) -> None:
+    for item in sorted(staging.iterdir()):
+        destination = target / item.name
+        if destination.is_dir():
+            shutil.rmtree(destination)
+        os.replace(item, destination)
 
 
 def _sagemaker_hyperparameters() -> dict[str, Any]:

@@ -129,6 +129,7 @@ def test_sagemaker_environment_runs_the_same_entry_point(tmp_path: Path) -> None
     assert "validation_accuracy=" in completed.stdout  # what the metric definitions parse
     assert (model_dir / "model.pth").is_file()
     assert (model_dir / "code" / "inference.py").is_file()
+    assert sorted(p.name for p in model_dir.iterdir()) == ["code", "model.pth"]  # SageMaker tars it
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert metrics["recipe"]["epochs"] == 1
     assert metrics["num_validation"] == 2 * 2  # the validation channel, not a carved part
