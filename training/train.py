@@ -32,7 +32,7 @@ log = logging.getLogger("training.train")
 class Recipe:
     """The local training recipe; the defaults are the ones the quality benchmark measures."""
 
-    epochs: int = 40
+    epochs: int = 60
     batch_size: int = 64
     lr: float = 0.08
     momentum: float = 0.9
@@ -40,7 +40,7 @@ class Recipe:
     label_smoothing: float = 0.1
     widths: list[int] = field(default_factory=lambda: [32, 64, 128])
     blocks: list[int] = field(default_factory=lambda: [1, 1, 1])
-    ensemble: int = 1
+    ensemble: int = 2
     crop_padding: int = 4
     colour_jitter: float = 0.2
     tta_hflip: bool = True

@@ -16,7 +16,14 @@ from PIL import Image
 
 from training.labels import CLASS_NAMES
 
-TINY_RECIPE = {"epochs": 8, "batch_size": 16, "widths": [8, 16, 16], "lr": 0.05, "threads": 1}
+TINY_RECIPE = {
+    "epochs": 8,
+    "batch_size": 16,
+    "widths": [8, 16, 16],
+    "lr": 0.05,
+    "threads": 1,
+    "ensemble": 1,
+}
 
 
 def synthetic_image(label: int, rng: np.random.Generator, size: int = 32) -> Image.Image:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.training.conftest import TINY_RECIPE, write_label_folder, write_staged
 from training.dataset import DatasetError, load_folder
@@ -134,3 +135,26 @@ def test_sagemaker_environment_runs_the_same_entry_point(tmp_path: Path) -> None
     assert metrics["recipe"]["epochs"] == 1
     assert metrics["num_validation"] == 2 * 2  # the validation channel, not a carved part
     assert np.isfinite(metrics["validation"]["accuracy"])
+
+
+def test_ensemble_members_are_averaged(tmp_path: Path) -> None:
+    from training.dataset import load_training_data
+    from training.serving.inference import arrays_to_tensor, model_from_checkpoint
+    from training.train import fit
+
+    data = write_staged(tmp_path / "staged", 8, seed=6)
+    train, validation = load_training_data(data, None, 0.1, seed=0)
+    recipe = Recipe(**{**TINY_RECIPE, "epochs": 1, "ensemble": 2, "widths": [4, 8, 8]})
+    checkpoint = fit(train, validation, recipe, progress=False).checkpoint
+    assert len(checkpoint["members"]) == 2
+    model = model_from_checkpoint(checkpoint)
+    images = arrays_to_tensor(validation.images)
+    with torch.inference_mode():
+        singles = [
+            torch.softmax(member(view), dim=1)
+            for member in model.members
+            for view in (images, images.flip(3))
+        ]
+    np.testing.assert_allclose(
+        model(images).numpy(), torch.stack(singles).mean(0).numpy(), atol=1e-6
+    )
