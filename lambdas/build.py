@@ -30,6 +30,9 @@ FUNCTIONS = ("serialize_image", "classify_image", "filter_inferences")
 SHARED_LAYER = "shared_layer"
 PILLOW_LAYER = "pillow_layer"
 RUNTIME = "python3.11"
+# The python3.11 runtime is Amazon Linux 2 (glibc 2.26): manylinux2014 wheels. 12.2.0 is the newest
+# Pillow published for that tag; pinned so the layer is reproducible.
+PILLOW_LAYER_VERSION = "12.2.0"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE = 0o100644 << 16  # regular file, rw-r--r--
 
@@ -88,9 +91,7 @@ def shared_layer_entries() -> list[tuple[str, bytes]]:
 
 
 def pillow_layer_entries() -> list[tuple[str, bytes]]:
-    """Pillow for Amazon Linux 2023 x86_64, the version installed here, as `python/...`."""
-    from PIL import __version__ as pillow_version
-
+    """Pillow for the Lambda python3.11 runtime (x86_64), as `python/...`."""
     with tempfile.TemporaryDirectory() as target:
         subprocess.run(
             [
@@ -105,7 +106,7 @@ def pillow_layer_entries() -> list[tuple[str, bytes]]:
                 "--python-version=3.11",
                 "--implementation=cp",
                 f"--target={target}",
-                f"Pillow=={pillow_version}",
+                f"Pillow=={PILLOW_LAYER_VERSION}",
             ],
             check=True,
         )
