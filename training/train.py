@@ -256,7 +256,7 @@ def run_local(
         validation.class_counts(),
     )
     result = fit(train, validation, recipe, progress=progress)
-    metrics = {
+    metrics: dict[str, Any] = {
         "validation": result.validation,
         "train_seconds": round(result.seconds, 1),
         "num_train": len(train),
@@ -267,6 +267,11 @@ def run_local(
     # SageMaker metric definitions and tuning read these lines from the log.
     print(f"validation_accuracy={result.validation['accuracy']:.4f}", flush=True)
     print(f"validation_ece={result.validation['ece']:.4f}", flush=True)
+    test_dir = data_dir / "test"
+    if (data_dir / "train").is_dir() and test_dir.is_dir():
+        # A staged directory's test split is never trained or selected on: report it as is.
+        metrics["test"] = evaluate_split(result.checkpoint, test_dir)
+        print(f"test_accuracy={metrics['test']['accuracy']:.4f}", flush=True)
     # Everything is written into temporary directories beside its destination (the same
     # filesystem: SM_MODEL_DIR and SM_OUTPUT_DATA_DIR are different mounts), then renamed.
     if model_dir is not None:
@@ -283,6 +288,16 @@ def run_local(
             write_archive(result.checkpoint, staging / "model.tar.gz")
         _publish(staging, output_dir)
     return metrics
+
+
+def evaluate_split(checkpoint: dict[str, Any], folder: Path) -> dict[str, Any]:
+    from training.dataset import load_folder
+    from training.evaluate import classification_report
+    from training.serving.inference import arrays_to_tensor, model_from_checkpoint
+
+    images = load_folder(folder, require_all_classes=False)
+    probabilities = model_from_checkpoint(checkpoint)(arrays_to_tensor(images.images)).numpy()
+    return classification_report(images.labels, probabilities)
 
 
 @contextlib.contextmanager

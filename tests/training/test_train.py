@@ -39,6 +39,7 @@ def test_archive_has_sagemaker_layout_and_outputs(trained_archive: Path) -> None
     assert (output / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((output / "metrics.json").read_text())
     assert set(metrics["validation"]) >= {"accuracy", "ece", "confusion_matrix", "per_class"}
+    assert metrics["test"]["count"] == 20 and metrics["test"]["accuracy"] >= 0.9  # staged test/
     assert not list(output.glob(".train-*")), "temporary directory left behind"
 
 
