@@ -21,11 +21,13 @@ non-Python runtimes, image packages and functions without code keep moto's behav
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -152,6 +154,7 @@ def _unpacked(code: bytes, layers: list[bytes]) -> tuple[Path, list[Path]]:
     with _lock:
         if _cache_dir is None:
             _cache_dir = Path(tempfile.mkdtemp(prefix="moto-lambda-"))
+            atexit.register(shutil.rmtree, _cache_dir, ignore_errors=True)
         root = _cache_dir / digest.hexdigest()[:24]
         task, opt = root / "task", root / "opt"
         if not root.exists():

@@ -170,3 +170,11 @@ def test_handler_error_names_are_what_lambda_reports():
     assert json.loads(json.dumps({"errorType": type(ModelError("x")).__name__})) == {
         "errorType": "ModelError"
     }
+
+
+def test_clients_are_created_once_per_container():
+    from lambdas.shared.aws import client
+
+    runtime = client("sagemaker-runtime", max_attempts=1)
+    assert runtime is client("sagemaker-runtime", max_attempts=1)
+    assert client("s3") is client("s3")
