@@ -226,12 +226,19 @@ def save_baseline(baseline: Baseline, location: str | Path, s3_client: Any = Non
 
 
 def labelled_images(folder: Path) -> list[tuple[Path, str]]:
-    """`<label>/<image>` files under a folder (labels = subfolder names), sorted."""
+    """`<label>/<image>` files under a folder (labels = subfolder names), sorted; a folder of
+    images without label subfolders gives them with an empty label."""
     found = []
     for label_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         for path in sorted(label_dir.iterdir()):
             if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
                 found.append((path, label_dir.name))
+    if not found:
+        found = [
+            (path, "")
+            for path in sorted(folder.iterdir())
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+        ]
     return found
 
 
@@ -311,7 +318,7 @@ def build_baseline(
         info["prediction_count"] = int(confidence.size)
     assert set(categorical) <= set(CATEGORICAL_FEATURES)
 
-    label_counts = Counter(label for _, label in stats_images)
+    label_counts = Counter(label for _, label in stats_images if label)
     return Baseline(
         numeric=numeric,
         categorical=categorical,

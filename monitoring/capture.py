@@ -321,7 +321,12 @@ def iter_s3_files(client: S3Client, uri: str, window: Window) -> Iterator[S3Capt
         for key in _list_keys(client, bucket, prefix):
             yield S3CaptureFile(client, bucket, key)
         return
-    for root in find_partition_roots(client, bucket, prefix):
+    roots = find_partition_roots(client, bucket, prefix)
+    if not roots:  # not SageMaker's layout (a flat export): read all, filter by time
+        for key in _list_keys(client, bucket, prefix):
+            yield S3CaptureFile(client, bucket, key)
+        return
+    for root in roots:
         for hour_prefix in hour_prefixes(root, window):
             for key in _list_keys(client, bucket, hour_prefix):
                 yield S3CaptureFile(client, bucket, key)

@@ -70,6 +70,15 @@ def test_s3_window_reads_only_its_hour_partitions(s3, baseline):
     assert everything["records"] == 66 and everything["skipped"] == {"not_json": 1}
 
 
+def test_flat_export_on_s3_is_filtered_by_time(s3, baseline):
+    lines = synthetic.window_lines(30, seed=45, start=HOUR)
+    lines += synthetic.window_lines(10, seed=46, start=HOUR + timedelta(hours=3))
+    put_lines(s3, "exports/flat.jsonl", lines)
+    window = capture.Window(HOUR, HOUR + timedelta(hours=1))
+    report, _ = analyse("s3://captures/exports", baseline, DriftSettings(), window, s3_client=s3)
+    assert report["records"] == 30 and report["records_outside_window"] == 10
+
+
 def test_missing_bucket_is_one_clear_error(aws, baseline):
     with pytest.raises(capture.CaptureSourceError, match="no-such-bucket"):
         analyse("s3://no-such-bucket/x", baseline, DriftSettings(), s3_client=boto3.client("s3"))

@@ -84,3 +84,14 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys):
         ["--images", str(folder), "--model", str(tmp_path / "missing.tar.gz"), "--out", "x.json"]
     )
     assert code == 2 and "model archive not found" in capsys.readouterr().err
+
+
+def test_flat_folder_without_labels(tmp_path: Path):
+    rng = np.random.default_rng(4)
+    for index in range(6):
+        (tmp_path / f"{index}.png").write_bytes(synthetic.png(synthetic.scene(rng)))
+    stats, _, layout = baseline_module.discover(tmp_path)
+    assert layout == "labelled" and len(stats) == 6 and {label for _, label in stats} == {""}
+    built = baseline_module.build_baseline(stats)
+    assert built.label_counts == {"bicycle": 0, "motorcycle": 0}
+    assert built.source["image_count"] == 6
