@@ -128,7 +128,7 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
-    condition     = jsondecode(replace(one(aws_cloudwatch_event_target.image_uploaded[0].input_transformer).input_template, "<key>", "1")).s3_key == 1
+    condition     = jsondecode(replace(replace(one(aws_cloudwatch_event_target.image_uploaded[0].input_transformer).input_template, "<key>", "1"), "<bucket>", "2")) == { s3_bucket = 2, s3_key = 1 }
     error_message = "the trigger must hand the workflow {s3_bucket, s3_key}"
   }
 }
