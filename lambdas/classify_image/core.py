@@ -146,6 +146,8 @@ def endpoint_error(error: Exception, endpoint_name: str) -> WorkflowError:
     message = f"endpoint {endpoint_name}: {code} (HTTP {status}): {str(error)[:500]}"
     if code == "ModelError":
         return ModelError(message)
+    if code == "ParamValidationError":  # our request is malformed: retrying cannot help
+        return EndpointRejected(message)
     if code in _THROTTLED or status == 429:
         return EndpointThrottled(message)
     if code in _UNAVAILABLE or status >= 500 or status == 0:

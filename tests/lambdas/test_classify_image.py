@@ -8,7 +8,12 @@ import json
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 
 from devkit.moto_patches import sagemaker_runtime
 from lambdas.classify_image import handler as classify
@@ -102,6 +107,7 @@ def client_error(code: str, status: int) -> ClientError:
         (client_error("ValidationError", 400), EndpointRejected),
         (EndpointConnectionError(endpoint_url="http://x"), EndpointUnavailable),
         (ReadTimeoutError(endpoint_url="http://x"), EndpointUnavailable),
+        (ParamValidationError(report="bad"), EndpointRejected),
     ],
 )
 def test_endpoint_errors_map_to_retryable_or_not(error, expected):
