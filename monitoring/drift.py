@@ -44,8 +44,9 @@ DEFAULT_FALSE_ALARM_RATE = 0.01
 DEFAULT_MIN_CLASS_SHIFT = 0.15
 TIMELINE_SAMPLE = 2000  # (time, confidence) points kept for the plot (reservoir sample)
 _FLUSH_VALUES = 4096
-# Image hashes remembered per window to skip exact repeats (~70 bytes each: ~17 MB at most).
-DEDUPE_CAPACITY = 250_000
+# Image hashes remembered per window to count exact repeats (~100 bytes each: ~25 MB at most;
+# beyond it new images are taken as unique).
+REPEAT_CAPACITY = 250_000
 # Practical significance: with thousands of records a test finds differences nobody should be
 # paged for, so a feature also needs a KS gap (largest CDF difference) of at least this much...
 DEFAULT_MIN_KS_STATISTIC = 0.1
@@ -88,7 +89,8 @@ class WindowSummary:
     timeline_sample: list[tuple[str, float]] = field(default_factory=list)
     first_time: str | None = None
     last_time: str | None = None
-    dedupe: bool = True  # skip exact repeats of image bytes (off only to benchmark decoding)
+    hashed_images: int = 0  # records whose image bytes were counted for repeats
+    sum_sq_multiplicity: int = 0  # sum over distinct images of (times seen)^2
 
     def __post_init__(self) -> None:
         for name, ref in self.baseline.numeric.items():
@@ -99,15 +101,32 @@ class WindowSummary:
         self._confidences: list[float] = []
         self._random = random.Random(0)  # reproducible plot sample  # noqa: S311
         self._class_count = len(self.baseline.class_names)
-        self._seen: set[int] = set()
+        self._multiplicity: dict[int, int] = {}
 
-    def _is_repeat(self, body: bytes) -> bool:
+    def _count_repeat(self, body: bytes) -> None:
+        """Track how often each image occurs, for Kish's effective sample size."""
         key = hash(body)
-        if key in self._seen:
-            return True
-        if len(self._seen) < DEDUPE_CAPACITY:  # bounded memory: beyond it, no more dedupe
-            self._seen.add(key)
-        return False
+        seen = self._multiplicity.get(key, 0)
+        self.hashed_images += 1
+        self.sum_sq_multiplicity += 2 * seen + 1  # (m + 1)^2 - m^2
+        if seen:
+            self.duplicates += 1
+            self._multiplicity[key] = seen + 1
+        elif len(self._multiplicity) < REPEAT_CAPACITY:
+            self._multiplicity[key] = 1
+
+    @property
+    def effective_fraction(self) -> float:
+        """n_eff / n with Kish's n_eff = (sum m)^2 / sum m^2 over distinct images.
+
+        Exact repeats (retries, resent photos, windows resampled from a small pool) add no
+        information about the input distribution; without this the tests would treat 200 draws
+        of 100 images as 200 independent records and alarm on clean traffic. With it, 20
+        odd images repeated to fill a window still count as 20 and can be judged.
+        """
+        if not self.sum_sq_multiplicity:
+            return 1.0
+        return self.hashed_images / self.sum_sq_multiplicity
 
     # -- accumulation -------------------------------------------------------------------------
     def _add_image_batches(self, batches: list[dict[str, np.ndarray]]) -> None:
@@ -136,16 +155,8 @@ class WindowSummary:
                 return
         self.records += 1
         problems = record.problems
-        if record.image_bytes is not None and self.dedupe and self._is_repeat(record.image_bytes):
-            # The same image bytes again (a retry, a resent photo): counted, not re-tested;
-            # an exact repeat carries no new information about the input distribution, and
-            # counting it again would make the tests over-confident.
-            self.duplicates += 1
-            if problems:
-                self.invalid_records += 1
-                self.problems.update(problems)
-            return
         if record.image_bytes is not None:
+            self._count_repeat(record.image_bytes)
             try:
                 array, image_format = decode_image(record.image_bytes)
             except ImageDecodeError:
@@ -222,6 +233,8 @@ class WindowSummary:
         "invalid_records",
         "outside_window",
         "duplicates",
+        "hashed_images",
+        "sum_sq_multiplicity",
         "files",
         "images",
         "predictions",
@@ -254,7 +267,7 @@ class WindowSummary:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_seen"] = set()  # repeat detection stays per process; no need to ship hashes
+        state["_multiplicity"] = {}  # repeats are counted per process; no need to ship hashes
         return state
 
 
@@ -313,6 +326,8 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
 
     features: dict[str, dict[str, Any]] = {}
     tests: list[tuple[str, float]] = []
+    # Window counts enter the tests at Kish's effective size (repeats of an image count once).
+    scale = summary.effective_fraction
 
     def skip(name: str, kind: str, reason: str, n: int) -> None:
         features[name] = {"test": kind, "n": n, "skipped": reason, "drift": False}
@@ -329,7 +344,7 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
         if n < settings.min_records:
             skip(name, "ks", "insufficient_data", n)
             continue
-        result = stats.ks_binned(ref.counts, counts)
+        result = stats.ks_binned(ref.counts, counts * scale)
         groups = _coarse_groups(ref.counts)
         psi = stats.psi(
             np.bincount(groups, weights=ref.counts), np.bincount(groups, weights=counts)
@@ -377,12 +392,12 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
         names, ref_counts, win_counts = _category_counts(reference, window_counts)
         if kind == "chi2_vs_labels":
             share = ref_counts / max(ref_counts.sum(), 1)
-            result = stats.chi2_goodness_of_fit(share, win_counts)
+            result = stats.chi2_goodness_of_fit(share, win_counts * scale)
             shift = 0.5 * float(np.abs(share - win_counts / max(win_counts.sum(), 1)).sum())
             p_value = result.p_value if shift >= settings.min_class_shift else 1.0
             features[name] = {"category_shift": shift}
         else:
-            result = stats.chi2_homogeneity(ref_counts, win_counts)
+            result = stats.chi2_homogeneity(ref_counts, win_counts * scale)
             shift = 0.5 * float(
                 np.abs(ref_counts / max(ref_counts.sum(), 1) - win_counts / max(n, 1)).sum()
             )
@@ -432,6 +447,7 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
         "lines_read": summary.lines,
         "records_outside_window": summary.outside_window,
         "duplicate_records": summary.duplicates,
+        "effective_records": round(max(summary.images, summary.predictions) * scale, 1),
         "files_read": summary.files,
         "images_analysed": summary.images,
         "predictions_analysed": summary.predictions,

@@ -135,7 +135,8 @@ def test_streaming_consumes_a_generator_lazily(baseline):
         assert produced == count  # nothing read ahead, nothing buffered
     summary.finish()
     assert summary.records == 5000
-    assert summary.duplicates == 4950  # exact repeats counted, tested once
+    assert summary.duplicates == 4950  # exact repeats counted...
+    assert summary.effective_fraction == pytest.approx(50 / 5000)  # ...and weigh as 50 records
     state = [v for v in vars(summary).values() if isinstance(v, list)]
     assert all(len(v) <= 2000 for v in state)  # only the bounded plot sample
 
