@@ -7,12 +7,15 @@ only the endpoint is the emulator. What the emulator lacks is patched on its sid
 
 from __future__ import annotations
 
+import io
 import json
 
 import boto3
 import pytest
+from PIL import Image
 
 from devkit.local_stage import LocalStage
+from devkit.stepfunctions_local import wait_for_execution
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -69,12 +72,41 @@ def _assert_deployed(system: dict[str, object]) -> None:
     assert schedule["ScheduleExpression"] == "cron(5 * * * ? *)"
 
 
+def _classify_through_the_deployed_workflow(aws, system: dict[str, object]) -> dict[str, object]:
+    """Run the deployed classify_image state machine on a real PNG uploaded to the data bucket."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(buffer, "PNG")
+    key = "incoming/terraform-smoke.png"
+    boto3.client("s3").put_object(Bucket=system["data_bucket"], Key=key, Body=buffer.getvalue())
+    aws.set_sagemaker_results(
+        [
+            {
+                "Body": json.dumps([0.02, 0.98]),
+                "ContentType": "application/json",
+                "InvokedProductionVariant": "AllTraffic",
+            }
+        ]
+    )
+    sfn = boto3.client("stepfunctions")
+    started = sfn.start_execution(
+        stateMachineArn=system["state_machine_arns"]["classify_image"],
+        input=json.dumps({"s3_bucket": system["data_bucket"], "s3_key": key}),
+    )
+    described = wait_for_execution(sfn, started["executionArn"], timeout_s=180)
+    assert described["status"] == "SUCCEEDED", described
+    return json.loads(described["output"])
+
+
 def test_local_stage_applies_replans_empty_and_destroys(aws, tmp_path):
     stage = LocalStage(aws.endpoint_url, tmp_path / "stage")
 
     system = stage.apply()["system"]
     assert isinstance(system, dict)
     _assert_deployed(system)
+    # The deployed functions, aliases, layer, environment and ASL work together.
+    output = _classify_through_the_deployed_workflow(aws, system)
+    assert output["outcome"] == "Routed", output
+    assert output["decision"]["label"] == "motorcycle"
 
     assert not stage.plan_has_changes(), (tmp_path / "stage" / "plan.log").read_text()[-4000:]
 
