@@ -16,7 +16,8 @@ from lambdas.shared.storage import StoredObject
 
 # Step Functions caps a state's data at 256 KiB; an inlined image must leave room for the rest.
 DEFAULT_INLINE_MAX_BYTES = 150_000
-STATE_LIMIT_BYTES = 256 * 1024
+# Hard cap whatever the setting: leaves > 60 KB of the 256 KiB for the request, results, ids.
+MAX_INLINE_BYTES = 200_000
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class SerializeSettings:
             ),
         )
         inline = env_int(env, "INLINE_MAX_BYTES", DEFAULT_INLINE_MAX_BYTES, minimum=0)
-        inline = min(inline, STATE_LIMIT_BYTES // 2)
+        inline = min(inline, MAX_INLINE_BYTES)
         return cls(limits=limits, inline_max_bytes=inline)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 
 import boto3
 import pytest
@@ -53,7 +54,8 @@ def test_malformed_events_are_invalid_event(event):
 def test_settings_from_env_and_their_errors():
     settings = SerializeSettings.from_env({"MAX_IMAGE_BYTES": "1000", "INLINE_MAX_BYTES": "10"})
     assert (settings.limits.max_bytes, settings.inline_max_bytes) == (1000, 10)
-    assert SerializeSettings.from_env({"INLINE_MAX_BYTES": "999999"}).inline_max_bytes == 131072
+    assert SerializeSettings.from_env({}).inline_max_bytes == 150_000
+    assert SerializeSettings.from_env({"INLINE_MAX_BYTES": "999999"}).inline_max_bytes == 200_000
     for bad in ({"MAX_IMAGE_BYTES": "lots"}, {"MAX_IMAGE_BYTES": "0"}, {"MAX_ASPECT_RATIO": "0.5"}):
         with pytest.raises(ConfigurationError):
             SerializeSettings.from_env(bad)
@@ -106,3 +108,27 @@ def test_handler_errors_are_typed(aws, monkeypatch):
     serialize.settings.cache_clear()
     with pytest.raises(InvalidImage, match="above the limit of 100"):
         serialize.handler({"s3_bucket": "uploads", "s3_key": "big.png"}, Context())
+
+
+def noise_png(side: int) -> bytes:
+    import io
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(side)
+    image = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("side", [150, 200, 400])
+def test_hand_off_always_fits_the_state_limit(side):
+    data = noise_png(side)
+    settings = SerializeSettings.from_env({})
+    stored = StoredObject(data=data, etag='"e"', version_id=None)
+    request = parse_event({"s3_bucket": "uploads", "s3_key": "k" * 1024})
+    image = hand_off(request, stored, inspect_image(data, settings.limits), settings)["image"]
+    assert ("inline_b64" in image) == (len(base64.b64encode(data)) <= 150_000)
+    assert len(json.dumps(image)) < 200 * 1024
