@@ -14,7 +14,7 @@ import boto3
 import pytest
 from PIL import Image
 
-from devkit.local_stage import LocalStage
+from devkit.local_stage import LocalStage, LocalStageError
 from devkit.stepfunctions_local import wait_for_execution
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -116,3 +116,9 @@ def test_local_stage_applies_replans_empty_and_destroys(aws, tmp_path):
     assert system["data_bucket"] not in names
     assert boto3.client("sagemaker").list_endpoints()["Endpoints"] == []
     print("local stage timings (s):", stage.timings)
+
+
+def test_local_stage_refuses_anything_but_a_loopback_endpoint(tmp_path):
+    stage = LocalStage("https://sagemaker.us-east-1.amazonaws.com", tmp_path / "stage")
+    with pytest.raises(LocalStageError, match="must be a loopback URL"):
+        stage.plan_has_changes()

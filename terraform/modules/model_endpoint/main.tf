@@ -53,6 +53,16 @@ data "aws_iam_policy_document" "execution" {
     resources = [local.model_object_arn]
   }
 
+  # SageMaker writes data capture with the model's execution role.
+  dynamic "statement" {
+    for_each = local.instance_fleet ? [1] : []
+    content {
+      sid       = "WriteDataCapture"
+      actions   = ["s3:PutObject"]
+      resources = ["${var.capture_bucket_arn}/${var.capture_prefix}/*"]
+    }
+  }
+
   statement {
     sid       = "UseStageKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]

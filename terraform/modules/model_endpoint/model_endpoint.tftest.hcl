@@ -118,6 +118,11 @@ run "instance_endpoint" {
   }
 
   assert {
+    condition     = one([for s in data.aws_iam_policy_document.execution.statement : s.resources if s.sid == "WriteDataCapture"]) == toset(["arn:aws:s3:::vehicle-classifier-test-capture/datacapture/*"])
+    error_message = "the execution role may write data capture under the capture prefix only"
+  }
+
+  assert {
     condition     = aws_cloudwatch_log_group.this.kms_key_id == var.kms_key_arn && aws_cloudwatch_log_group.this.retention_in_days == 365
     error_message = "endpoint logs must be KMS-encrypted with retention"
   }
