@@ -244,7 +244,7 @@ data "aws_iam_policy_document" "states_assume" {
 }
 
 resource "aws_iam_role" "state_machine" {
-  name_prefix        = "${substr(var.name, 0, 30)}-states-"
+  name_prefix        = "${substr(var.name, 0, 27)}-states-"
   assume_role_policy = data.aws_iam_policy_document.states_assume.json
   tags               = var.tags
 }
@@ -401,7 +401,7 @@ data "aws_iam_policy_document" "events_assume" {
 resource "aws_iam_role" "trigger" {
   count = var.trigger_state_machine == null ? 0 : 1
 
-  name_prefix        = "${substr(var.name, 0, 30)}-trigger-"
+  name_prefix        = "${substr(var.name, 0, 27)}-trigger-"
   assume_role_policy = data.aws_iam_policy_document.events_assume.json
   tags               = var.tags
 }

@@ -41,7 +41,7 @@ data "aws_iam_policy_document" "assume" {
 }
 
 resource "aws_iam_role" "this" {
-  name_prefix        = "${substr(var.name, 0, 30)}-model-"
+  name_prefix        = "${substr(var.name, 0, 27)}-model-"
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
 }

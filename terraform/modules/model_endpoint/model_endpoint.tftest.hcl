@@ -222,3 +222,13 @@ run "rejects_non_ecr_image" {
 
   expect_failures = [var.model_image_uri]
 }
+
+run "rejects_names_too_long_for_endpoint_configs" {
+  command = plan
+
+  variables {
+    name = "vehicle-classifier-a-very-long-stage-name"
+  }
+
+  expect_failures = [var.name]
+}

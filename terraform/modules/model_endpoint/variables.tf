@@ -3,8 +3,9 @@ variable "name" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$", var.name))
-    error_message = "name must be 1-41 letters, digits and hyphens (SageMaker names), not starting or ending with a hyphen."
+    # Endpoint config names are the prefix "<name>-" plus 26 generated characters, at most 63.
+    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,35}$", var.name)) && length(var.name) <= 36
+    error_message = "name must be 1-36 letters, digits and hyphens (SageMaker names; endpoint configs add 27 characters), not starting or ending with a hyphen."
   }
 }
 

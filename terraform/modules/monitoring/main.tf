@@ -92,7 +92,7 @@ data "aws_iam_policy_document" "lambda_assume" {
 }
 
 resource "aws_iam_role" "drift_job" {
-  name_prefix        = "${substr(var.name, 0, 30)}-drift-"
+  name_prefix        = "${substr(var.name, 0, 27)}-drift-"
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
   tags               = var.tags
 }
@@ -258,7 +258,7 @@ data "aws_iam_policy_document" "scheduler_assume" {
 }
 
 resource "aws_iam_role" "scheduler" {
-  name_prefix        = "${substr(var.name, 0, 30)}-schedule-"
+  name_prefix        = "${substr(var.name, 0, 27)}-schedule-"
   assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
   tags               = var.tags
 }

@@ -25,7 +25,7 @@ data "aws_iam_policy_document" "assume" {
 }
 
 resource "aws_iam_role" "execution" {
-  name_prefix        = "${substr(var.name, 0, 30)}-training-"
+  name_prefix        = "${substr(var.name, 0, 27)}-training-"
   description        = "SageMaker training and tuning jobs of ${var.name}"
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
