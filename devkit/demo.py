@@ -1,8 +1,11 @@
-"""The main job, run locally against the embedded AWS emulator (`./scripts/demo.sh`).
+"""The main job: the whole system on one machine, against the embedded AWS emulator.
 
-Steps so far: start the emulator, create the data bucket and its KMS key, choose a data source,
-stage the data to S3, print a summary. Later steps (train, deploy, workflow, drift) append to
-`STEPS`; each step is a small function of the shared `DemoContext`.
+`./scripts/demo.sh` runs it. Steps: start the emulator, apply the `local` Terraform stage, stage
+the data into the stage's bucket, train, evaluate and promote a model (a second apply deploys
+it), run the real state machine on sample images, produce captured traffic and run the drift
+job, inject drift and show the drift metrics crossing their alarm thresholds, show where the
+pictures are, and tear the stack down. Each step is a small function of the shared
+`DemoContext` (steps after staging live in devkit/demo_steps.py).
 
 Offline it stages a generated CIFAR-100-format archive; with `--source` or a reachable (or
 cached) official archive it stages real CIFAR-100 images.
@@ -11,6 +14,7 @@ cached) official archive it stages real CIFAR-100 images.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -23,7 +27,9 @@ from typing import Any
 
 import boto3
 
+from devkit import demo_steps
 from devkit import emulator as emulator_module
+from devkit.local_stage import LocalStage, LocalStageError
 from training.data.errors import DataStagingError
 from training.data.sources import (
     CIFAR100_FILENAME,
@@ -54,6 +60,12 @@ class DemoContext:
     source_note: str = ""
     staged: StageResult | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    # Set by the later steps (devkit/demo_steps.py).
+    stage: LocalStage | None = None
+    system: dict[str, Any] = field(default_factory=dict)
+    archive: Path = Path()
+    baseline_path: Path = Path()
+    reports: dict[str, tuple[Path, dict[str, Any], str]] = field(default_factory=dict)
 
     @property
     def dataset_uri(self) -> str:
@@ -181,6 +193,22 @@ def print_summary(ctx: DemoContext) -> None:
 Step = tuple[str, Callable[[DemoContext], None]]
 STEPS: list[Step] = [
     ("start the AWS emulator", start_emulator),
+    ("apply the local Terraform stage", demo_steps.apply_stage),
+    ("choose the data source", choose_source),
+    ("stage the data to S3", stage_data),
+    ("summary of the staged data", print_summary),
+    ("train the model on CPU", demo_steps.train_model),
+    ("evaluate the model", demo_steps.evaluate_model),
+    ("promote the model and deploy it (terraform apply)", demo_steps.promote_model),
+    ("run the state machine on sample images", demo_steps.run_workflow),
+    ("build the drift baseline", demo_steps.build_baseline),
+    ("captured traffic, drift job, injected drift, alarms", demo_steps.drift_monitoring),
+    ("pictures and summary", demo_steps.show_results),
+    ("tear down (terraform destroy)", demo_steps.teardown),
+]
+# Only data staging: the first version of the job, kept for quick checks (`--data-only`).
+DATA_STEPS: list[Step] = [
+    ("start the AWS emulator", start_emulator),
     ("create the KMS key and the data bucket", create_data_bucket),
     ("choose the data source", choose_source),
     ("stage the data to S3", stage_data),
@@ -202,6 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=500,
         help="offline: generated train images per class (test gets a fifth)",
     )
+    parser.add_argument("--epochs", type=int, default=12, help="training budget (default 12)")
+    parser.add_argument(
+        "--workflow-images", type=int, default=3, help="sample images per class for the workflow"
+    )
+    parser.add_argument(
+        "--drift-records", type=int, default=200, help="endpoint calls per monitoring window"
+    )
+    parser.add_argument(
+        "--drift-scenario",
+        default="darken",
+        help="drift to inject (see python -m monitoring.inject --help)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the stack up (Ctrl-C ends)")
+    parser.add_argument(
+        "--data-only", action="store_true", help="only stage data into a bucket (quick check)"
+    )
     return parser
 
 
@@ -219,12 +263,30 @@ def main(argv: list[str] | None = None) -> int:
     ctx.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
-        run(ctx, STEPS)
-    except DataStagingError as error:
+        run(ctx, DATA_STEPS if args.data_only else STEPS)
+    except (DataStagingError, LocalStageError, demo_steps.DemoError) as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        if ctx.stage is not None and not args.keep:
+            _destroy_quietly(ctx.stage)
         return 2
     print(f"done in {time.perf_counter() - started:.1f} s")
+    if args.keep and not args.data_only:
+        _wait_for_interrupt()
     return 0
+
+
+def _destroy_quietly(stage: LocalStage) -> None:
+    try:
+        stage.destroy()
+    except LocalStageError as error:
+        print(f"warning: teardown failed too: {error}", file=sys.stderr)
+
+
+def _wait_for_interrupt() -> None:
+    print("the emulator keeps serving; press Ctrl-C to stop", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The main job's first steps (`python -m devkit.demo`), offline, against the emulator."""
+"""The main job's data steps (`python -m devkit.demo --data-only`), offline, on the emulator."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def test_demo_stages_synthetic_data_to_an_encrypted_bucket(aws, tmp_path, capsys
     out = tmp_path / "demo"
     code = demo.main(
         [
+            "--data-only",
             "--offline",
             "--out",
             str(out),
@@ -44,7 +45,14 @@ def test_demo_stages_synthetic_data_to_an_encrypted_bucket(aws, tmp_path, capsys
 
 def test_demo_with_a_bad_source_fails_cleanly(aws, tmp_path, capsys):
     code = demo.main(
-        ["--source", str(tmp_path / "missing"), "--out", str(tmp_path / "d"), "--quiet"]
+        [
+            "--data-only",
+            "--source",
+            str(tmp_path / "missing"),
+            "--out",
+            str(tmp_path / "d"),
+            "--quiet",
+        ]
     )
     assert code == 2
     assert "error: SourceError:" in capsys.readouterr().err

@@ -1,0 +1,407 @@
+"""The later steps of the local main job: deploy, train and promote, run the workflow, drift.
+
+Each step is a function of the shared `DemoContext` (see devkit/demo.py). They talk to the
+emulator only through boto3, Terraform and the project's own commands, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+if TYPE_CHECKING:
+    from devkit.demo import DemoContext
+
+STAGE = "local"
+POLL_SECONDS = 0.25
+EXECUTION_TIMEOUT_S = 120.0
+COMPARISONS = {
+    "GreaterThanOrEqualToThreshold": operator.ge,
+    "GreaterThanThreshold": operator.gt,
+    "LessThanThreshold": operator.lt,
+    "LessThanOrEqualToThreshold": operator.le,
+}
+
+
+class DemoError(RuntimeError):
+    """A step of the local run could not complete."""
+
+
+def _say(text: str) -> None:
+    print(f"      {text}", flush=True)
+
+
+def _system(outputs: dict[str, object]) -> dict[str, Any]:
+    system = outputs.get("system")
+    if not isinstance(system, dict):
+        raise DemoError("the local stage has no `system` output")
+    return system
+
+
+# -- deploy ------------------------------------------------------------------------------------
+
+
+def apply_stage(ctx: DemoContext) -> None:
+    """`terraform apply` of terraform/stages/local against the emulator (first: no model yet)."""
+    from devkit.local_stage import DEFAULT_MODEL, LocalStage
+
+    assert ctx.emulator is not None
+    ctx.stage = LocalStage(
+        ctx.emulator.endpoint_url, (ctx.out / "stage").resolve(), dict(DEFAULT_MODEL)
+    )
+    _say("building the Lambda packages, then terraform init + apply (about a minute or two)")
+    ctx.system = _system(ctx.stage.apply())
+    s3 = boto3.client("s3")
+    ctx.bucket = str(ctx.system["data_bucket"])
+    rules = s3.get_bucket_encryption(Bucket=ctx.bucket)["ServerSideEncryptionConfiguration"]
+    ctx.kms_key_arn = rules["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+    resources = len(ctx.stage.state_resources())
+    _say(f"{resources} resources in {ctx.stage.timings.get('apply', 0):.0f} s")
+    for key in ("data_bucket", "capture_bucket", "endpoint_name", "review_queue_url"):
+        _say(f"{key:<16} {ctx.system[key]}")
+
+
+# -- train, evaluate, promote ------------------------------------------------------------------
+
+
+def train_model(ctx: DemoContext) -> None:
+    from training.train import Recipe, run_local
+
+    recipe = Recipe(epochs=ctx.args.epochs, ensemble=1, seed=ctx.args.seed)
+    model_dir = ctx.out / "model"
+    _say(f"training a small ResNet on CPU for {recipe.epochs} epochs (--epochs to change)")
+    metrics = run_local(ctx.out / "data", model_dir, recipe, progress=not ctx.args.quiet)
+    ctx.archive = model_dir / "model.tar.gz"
+    validation = metrics["validation"]
+    _say(
+        f"validation accuracy {validation['accuracy']:.3f}, ECE {validation['ece']:.3f}, "
+        f"{metrics['train_seconds']} s"
+    )
+    ctx.summary["training"] = {"validation": validation, "archive": str(ctx.archive)}
+
+
+def evaluate_model(ctx: DemoContext) -> None:
+    from training.evaluate import evaluate
+
+    split = ctx.out / "data" / "test"
+    if not any(split.glob("*/*.png")):
+        split = ctx.out / "data" / "validation"
+    report = evaluate(ctx.archive, split, ctx.out / "model" / "confusion_matrix.png")
+    ctx.summary["evaluation"] = {"split": split.name, **report}
+    _say(f"{split.name} accuracy {report['accuracy']:.3f} on {report['count']} images")
+    for name, values in report["per_class"].items():
+        precision, recall = values["precision"], values["recall"]
+        _say(
+            f"{name:<11} precision {'n/a' if precision is None else f'{precision:.3f}'} "
+            f"recall {'n/a' if recall is None else f'{recall:.3f}'}"
+        )
+
+
+def promote_model(ctx: DemoContext) -> None:
+    """Upload the archive, record the promotion, and `terraform apply` again to deploy it."""
+    from training.promote import build_promotion, write_promotion
+
+    assert ctx.stage is not None
+    version = time.strftime("local-%Y%m%d-%H%M%S")
+    key = f"models/{version}/model.tar.gz"
+    boto3.client("s3").upload_file(
+        str(ctx.archive),
+        ctx.bucket,
+        key,
+        ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": ctx.kms_key_arn},
+    )
+    region = ctx.emulator.region if ctx.emulator else "us-east-1"
+    promotion = build_promotion(
+        STAGE,
+        model_data_url=f"s3://{ctx.bucket}/{key}",
+        framework="pytorch",
+        image_uri=None,
+        region=region,
+        version=version,
+    )
+    # The record goes beside the run, not into terraform/stages/local (a user's promotion).
+    (ctx.out / "promotion" / STAGE).mkdir(parents=True, exist_ok=True)
+    record = write_promotion(promotion, ctx.out / "promotion")
+    _say(f"promotion record {record}")
+    ctx.stage.variables.update(promotion.tfvars())
+    ctx.system = _system(ctx.stage.apply())
+    _say(
+        f"endpoint {ctx.system['endpoint_name']} now serves {promotion.model_data_url} "
+        f"({ctx.stage.timings.get('apply', 0):.0f} s apply)"
+    )
+
+
+# -- the workflow ------------------------------------------------------------------------------
+
+
+def _sample_images(ctx: DemoContext, per_class: int) -> list[Path]:
+    for split in ("test", "validation", "train"):
+        folders = sorted((ctx.out / "data" / split).glob("*"))
+        picked = [p for folder in folders for p in sorted(folder.glob("*.png"))[:per_class]]
+        if picked:
+            return picked
+    raise DemoError("no staged images to classify")
+
+
+def _run_execution(sfn: Any, arn: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    execution = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))
+    deadline = time.monotonic() + EXECUTION_TIMEOUT_S
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        if described["status"] != "RUNNING":
+            if described["status"] != "SUCCEEDED":
+                return {"outcome": described["status"], "error": described.get("error")}
+            return dict(json.loads(described.get("output") or "{}"))
+        time.sleep(POLL_SECONDS)
+    raise DemoError(f"execution {name} did not finish in {EXECUTION_TIMEOUT_S:.0f} s")
+
+
+def _describe_outcome(result: dict[str, Any]) -> str:
+    decision = result.get("decision") or {}
+    outcome = result.get("outcome", "?")
+    if outcome in {"Routed", "NeedsReview"}:
+        text = (
+            f"{outcome:<12} {decision.get('label')} ({decision.get('confidence', 0):.3f} vs "
+            f"threshold {decision.get('threshold')})"
+        )
+        if outcome == "Routed":
+            text += (
+                f" -> bay {decision.get('loading_bay')}, "
+                f"orders within {decision.get('order_radius_km')} km"
+            )
+        return text + (" -> review queue" if outcome == "NeedsReview" else "")
+    return f"{outcome:<12} {result.get('error')}"
+
+
+def run_workflow(ctx: DemoContext) -> None:
+    """Upload sample images (and two bad inputs) and run the real state machine on each."""
+    s3 = boto3.client("s3")
+    sfn = boto3.client("stepfunctions")
+    arn = str(ctx.system["state_machine_arns"]["classify_image"])
+    requests: list[tuple[str, dict[str, Any]]] = []
+    for path in _sample_images(ctx, ctx.args.workflow_images):
+        key = f"incoming/{path.parent.name}/{path.name}"
+        s3.upload_file(str(path), ctx.bucket, key)
+        requests.append(
+            (f"{path.parent.name}/{path.name}", {"s3_bucket": ctx.bucket, "s3_key": key})
+        )
+    # A strict per-execution threshold sends a confident image to human review.
+    first = dict(requests[0][1], threshold=0.9999)
+    requests.append((f"{requests[0][0]} (threshold 0.9999)", first))
+    s3.put_object(Bucket=ctx.bucket, Key="incoming/not-an-image.png", Body=b"plain text")
+    requests.append(
+        ("not-an-image.png", {"s3_bucket": ctx.bucket, "s3_key": "incoming/not-an-image.png"})
+    )
+    requests.append(("missing.png", {"s3_bucket": ctx.bucket, "s3_key": "incoming/missing.png"}))
+    outcomes: dict[str, int] = {}
+    for number, (label, payload) in enumerate(requests):
+        result = _run_execution(sfn, arn, f"demo-{int(time.time())}-{number}", payload)
+        outcomes[result.get("outcome", "?")] = outcomes.get(result.get("outcome", "?"), 0) + 1
+        _say(f"{label:<42} {_describe_outcome(result)}")
+    queue = str(ctx.system["review_queue_url"])
+    waiting = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    _say(f"outcomes {outcomes}; review queue holds {waiting} message(s)")
+    ctx.summary["workflow"] = {"outcomes": outcomes, "review_queue_messages": int(waiting)}
+
+
+# -- drift -------------------------------------------------------------------------------------
+
+
+def _endpoint_capture(endpoint_name: str) -> tuple[str, str]:
+    """(variant name, capture destination URI) of the deployed endpoint."""
+    sagemaker = boto3.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    variant = config["ProductionVariants"][0]["VariantName"]
+    capture = config.get("DataCaptureConfig") or {}
+    if not capture.get("DestinationS3Uri"):
+        raise DemoError(f"endpoint {endpoint_name} has no data capture")
+    return str(variant), str(capture["DestinationS3Uri"])
+
+
+def build_baseline(ctx: DemoContext) -> None:
+    from monitoring import baseline
+
+    ctx.baseline_path = ctx.out / "monitoring" / "baseline.json"
+    ctx.baseline_path.parent.mkdir(parents=True, exist_ok=True)
+    code = baseline.main(
+        [
+            "--images",
+            str(ctx.out / "data"),
+            "--model",
+            str(ctx.archive),
+            "--out",
+            str(ctx.baseline_path),
+        ]
+    )
+    if code != 0:
+        raise DemoError("building the drift baseline failed")
+    _say(f"baseline {ctx.baseline_path}")
+
+
+def _window_traffic(ctx: DemoContext, scenario: str) -> tuple[datetime, datetime]:
+    """Send one window of traffic through the endpoint; return the window [start, end)."""
+    from monitoring.baseline import labelled_images
+    from monitoring.inject import invoke_endpoint
+
+    pool_dir = ctx.out / "data" / "test"
+    pool = labelled_images(pool_dir) if pool_dir.is_dir() else []
+    if not pool:
+        pool = labelled_images(ctx.out / "data" / "validation")
+    start = datetime.now(UTC).replace(microsecond=0)
+    sent = invoke_endpoint(
+        pool,
+        scenario,
+        ctx.args.drift_records,
+        str(ctx.system["endpoint_name"]),
+        seed=sum(scenario.encode()),  # a fixed seed per scenario
+    )
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    # Capture times have one-second resolution: the next window starts strictly later.
+    time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 0.05)
+    _say(f"{scenario}: {sent['sent']} requests sent ({sent['failed']} failed), captured")
+    return start, end
+
+
+def _drift_job(ctx: DemoContext, name: str, window: tuple[datetime, datetime]) -> dict[str, Any]:
+    from monitoring import drift
+
+    endpoint = str(ctx.system["endpoint_name"])
+    variant, capture_uri = _endpoint_capture(endpoint)
+    output = ctx.out / "monitoring" / name
+    argv = [
+        "--captures",
+        capture_uri,
+        "--baseline",
+        str(ctx.baseline_path),
+        "--start",
+        window[0].isoformat(),
+        "--end",
+        window[1].isoformat(),
+        "--output",
+        str(output),
+        "--publish",
+        "--endpoint-name",
+        endpoint,
+        "--variant-name",
+        variant,
+        "--stage",
+        STAGE,
+    ]
+    code = drift.main(argv)
+    if code not in {0, 3}:
+        raise DemoError(f"the drift job failed on the {name} window (exit {code})")
+    report: dict[str, Any] = json.loads((output / "report.json").read_text())
+    drifted = [f for f, r in report.get("features", {}).items() if r.get("drift")]
+    _say(
+        f"{name}: {report['records']} records, drift score {report.get('drift_score', 0):.2f}, "
+        f"drift_detected={report['drift_detected']} {drifted or ''}"
+    )
+    ctx.reports[name] = (output, report, variant)
+    return report
+
+
+def _alarm_states(ctx: DemoContext, name: str) -> list[tuple[str, str, float, float, bool]]:
+    """Evaluate the deployed drift alarms against the metrics one report published.
+
+    The emulator stores alarms but does not evaluate them; this applies each alarm's own metric,
+    dimensions, comparison and threshold to the data the drift job just put.
+    """
+    from monitoring.metrics import DEFAULT_NAMESPACE
+    from monitoring.publish import Dimensions, metric_data
+
+    _, report, variant = ctx.reports[name]
+    dims = Dimensions(str(ctx.system["endpoint_name"]), variant, STAGE)
+    data = metric_data(report, dims)
+    rows = []
+    paginator = boto3.client("cloudwatch").get_paginator("describe_alarms")
+    for page in paginator.paginate():
+        for alarm in page["MetricAlarms"]:
+            if alarm.get("Namespace") != DEFAULT_NAMESPACE or "MetricName" not in alarm:
+                continue
+            wanted = {(d["Name"], d["Value"]) for d in alarm.get("Dimensions", [])}
+            for datum in data:
+                have = {(d["Name"], d["Value"]) for d in datum["Dimensions"]}
+                if datum["MetricName"] == alarm["MetricName"] and wanted <= have:
+                    compare = COMPARISONS.get(alarm["ComparisonOperator"])
+                    if compare is None:
+                        continue
+                    firing = bool(compare(datum["Value"], alarm["Threshold"]))
+                    rows.append(
+                        (
+                            alarm["AlarmName"],
+                            alarm["MetricName"],
+                            datum["Value"],
+                            alarm["Threshold"],
+                            firing,
+                        )
+                    )
+    return rows
+
+
+def drift_monitoring(ctx: DemoContext) -> None:
+    """Clean traffic -> no drift; injected drift -> drift metrics cross their alarm thresholds."""
+    clean = _drift_job(ctx, "clean", _window_traffic(ctx, "clean"))
+    scenario = ctx.args.drift_scenario
+    drifted = _drift_job(ctx, scenario, _window_traffic(ctx, scenario))
+    cloudwatch = boto3.client("cloudwatch")
+    for name in ("clean", scenario):
+        for alarm, metric, value, threshold, firing in _alarm_states(ctx, name):
+            state = "ALARM" if firing else "OK"
+            _say(f"{name:<8} {alarm:<48} {metric} {value:.3f} vs {threshold:g} -> {state}")
+            if firing and name == scenario:
+                cloudwatch.set_alarm_state(
+                    AlarmName=alarm,
+                    StateValue="ALARM",
+                    StateReason=f"local run: {metric} {value:.3f} crossed {threshold:g}",
+                )
+    ctx.summary["drift"] = {
+        "clean": {
+            "drift_detected": clean["drift_detected"],
+            "drift_score": clean.get("drift_score"),
+        },
+        scenario: {
+            "drift_detected": drifted["drift_detected"],
+            "drift_score": drifted.get("drift_score"),
+        },
+    }
+
+
+# -- pictures and teardown ---------------------------------------------------------------------
+
+
+def show_results(ctx: DemoContext) -> None:
+    pictures = [
+        ctx.out / "model" / "training_curves.png",
+        ctx.out / "model" / "confusion_matrix.png",
+        *(output / "report.html" for output, _, _ in ctx.reports.values()),
+    ]
+    for picture in pictures:
+        if picture.is_file():
+            _say(f"picture  {picture}")
+    (ctx.out / "summary.json").write_text(json.dumps(ctx.summary, indent=2, default=str) + "\n")
+    _say(f"summary  {ctx.out / 'summary.json'}")
+
+
+def teardown(ctx: DemoContext) -> None:
+    assert ctx.stage is not None
+    if ctx.args.keep:
+        _say("--keep: the stack stays up while this process runs; Ctrl-C ends it.")
+        _say(
+            "tear down by hand: python -m devkit.local_stage destroy "
+            f"--endpoint {ctx.stage.endpoint_url} --work-dir {ctx.stage.work_dir}"
+        )
+        return
+    ctx.stage.destroy()
+    _say(
+        f"terraform destroy done in {ctx.stage.timings.get('destroy', 0):.0f} s; "
+        "the emulator stops with this process"
+    )

@@ -1,0 +1,72 @@
+"""A reduced run of the README's main job: the whole system on the emulator, end to end.
+
+Terraform applies the local stage, data is staged into its bucket, a small model is trained,
+promoted and deployed by a second apply, the real state machine classifies staged images
+through the emulated endpoint serving that model, captured traffic feeds the drift job, and
+injected drift crosses the drift alarm's threshold; then the stack is destroyed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from devkit import demo
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_reduced_local_run(aws, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = demo.main(
+        [
+            "--offline",
+            "--quiet",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--synthetic-per-class",
+            "60",
+            "--epochs",
+            "6",
+            "--workflow-images",
+            "2",
+            "--drift-records",
+            "80",
+            "--drift-scenario",
+            "darken",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0, printed[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+
+    # The workflow: 2 images per class + a strict-threshold repeat + a non-image + a missing key.
+    outcomes = summary["workflow"]["outcomes"]
+    assert outcomes.get("InvalidImage") == 2
+    assert outcomes.get("Routed", 0) + outcomes.get("NeedsReview", 0) == 5
+    assert outcomes.get("NeedsReview", 0) >= 1  # the 0.9999 threshold always goes to review
+    assert summary["workflow"]["review_queue_messages"] == outcomes.get("NeedsReview", 0)
+
+    # Monitoring: the injected drift is detected and scores above the clean window.
+    drift = summary["drift"]
+    assert drift["darken"]["drift_detected"] is True
+    assert drift["darken"]["drift_score"] > drift["clean"]["drift_score"]
+    clean_report = json.loads((out / "monitoring" / "clean" / "report.json").read_text())
+    assert clean_report["records"] == 80 and clean_report["invalid_records"] == 0
+    assert "vehicle-classifier-local-drift" in printed and "-> ALARM" in printed
+
+    # Pictures a person looks at.
+    for picture in (
+        out / "model" / "training_curves.png",
+        out / "model" / "confusion_matrix.png",
+        out / "monitoring" / "darken" / "report.html",
+    ):
+        assert picture.is_file() and picture.stat().st_size > 1000
+
+    # Torn down: no endpoint, no state machine left in the emulator.
+    assert boto3.client("sagemaker").list_endpoints()["Endpoints"] == []
+    assert boto3.client("stepfunctions").list_state_machines()["stateMachines"] == []
