@@ -114,7 +114,9 @@ class LocalStage:
             check=False,
             capture=True,
         )
-        self.timings[step] = round(time.monotonic() - started, 1)
+        runs = sum(1 for name in self.timings if name.split("#")[0] == step)
+        label = f"{step}#{runs + 1}" if runs else step  # apply, apply#2, ...
+        self.timings[label] = round(time.monotonic() - started, 1)
         (self.work_dir / f"{step}.log").write_text(result.stdout + result.stderr)
         if result.returncode not in ok:
             raise LocalStageError(

@@ -1,4 +1,5 @@
-"""The local stage applied for real against the emulator: apply, an empty re-plan, destroy.
+"""The local stage applied for real against the emulator: apply, a promotion, an empty re-plan,
+destroy.
 
 The whole system (terraform/stages/local -> modules/system) goes through the real AWS provider;
 only the endpoint is the emulator. What the emulator lacks is patched on its side
@@ -107,6 +108,27 @@ def test_local_stage_applies_replans_empty_and_destroys(aws, tmp_path):
     output = _classify_through_the_deployed_workflow(aws, system)
     assert output["outcome"] == "Routed", output
     assert output["decision"]["label"] == "motorcycle"
+
+    # A promotion: a new artifact makes a new model and endpoint config (name_prefix +
+    # create_before_destroy) and the endpoint switches over in place.
+    sagemaker = boto3.client("sagemaker")
+    before = sagemaker.describe_endpoint(EndpointName=system["endpoint_name"])
+    stage.variables["model_data_url"] = (
+        "s3://vehicle-classifier-local-artifacts/models/v2/model.tar.gz"
+    )
+    stage.apply()
+    after = sagemaker.describe_endpoint(EndpointName=system["endpoint_name"])
+    assert after["EndpointArn"] == before["EndpointArn"]
+    assert after["EndpointConfigName"] != before["EndpointConfigName"]
+    configs = [
+        c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]
+    ]
+    assert configs == [after["EndpointConfigName"]], "the old endpoint config is cleaned up"
+    model = sagemaker.describe_endpoint_config(EndpointConfigName=after["EndpointConfigName"])[
+        "ProductionVariants"
+    ][0]["ModelName"]
+    container = sagemaker.describe_model(ModelName=model)["PrimaryContainer"]
+    assert container["ModelDataUrl"].endswith("/models/v2/model.tar.gz")
 
     assert not stage.plan_has_changes(), (tmp_path / "stage" / "plan.log").read_text()[-4000:]
 
