@@ -34,7 +34,6 @@ variables {
     }
   }
   extra_layer_arns  = ["arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:27"]
-  endpoint_name     = "vehicle-classifier-test"
   endpoint_arn      = "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/vehicle-classifier-test"
   images_bucket     = "vehicle-classifier-test-data"
   images_bucket_arn = "arn:aws:s3:::vehicle-classifier-test-data"

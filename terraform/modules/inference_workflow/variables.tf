@@ -115,11 +115,6 @@ variable "code_signing_config_arn" {
   default     = null
 }
 
-variable "endpoint_name" {
-  description = "SageMaker endpoint the workflow classifies with (given to functions as ENDPOINT_NAME)."
-  type        = string
-}
-
 variable "endpoint_arn" {
   description = "ARN of that endpoint (sagemaker:InvokeEndpoint is granted on it only)."
   type        = string

@@ -6,7 +6,6 @@ variables {
   name               = "vehicle-classifier-test"
   model_data_url     = "s3://vehicle-classifier-test-data/models/run-1/output/model.tar.gz"
   model_image_uri    = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.1.0-cpu-py310"
-  model_bucket_arn   = "arn:aws:s3:::vehicle-classifier-test-data"
   kms_key_arn        = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
   capture_bucket     = "vehicle-classifier-test-capture"
   capture_bucket_arn = "arn:aws:s3:::vehicle-classifier-test-capture"

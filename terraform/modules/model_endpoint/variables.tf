@@ -35,16 +35,6 @@ variable "model_environment" {
   default     = {}
 }
 
-variable "model_bucket_arn" {
-  description = "ARN of the bucket that holds the model artifact; the execution role may read `model_data_url` only."
-  type        = string
-
-  validation {
-    condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.model_bucket_arn))
-    error_message = "model_bucket_arn must be an S3 bucket ARN (arn:aws:s3:::name)."
-  }
-}
-
 variable "kms_key_arn" {
   description = "KMS key for the model artifact, the endpoint storage volume, the data capture and the log group."
   type        = string

@@ -62,19 +62,27 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
-  # CloudWatch alarms publish to the KMS-encrypted on-call topic; EventBridge Scheduler and
-  # S3 event notifications deliver to encrypted targets in this account.
+  # CloudWatch alarms publish to the KMS-encrypted on-call topic (the key policy AWS documents
+  # for alarm actions on encrypted topics; the topic policy limits publishers to this account's
+  # alarms).
   statement {
-    sid       = "AwsServicesPublishingToEncryptedTargets"
+    sid       = "CloudWatchAlarmsToEncryptedTopic"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
     resources = ["*"]
     principals {
-      type = "Service"
-      identifiers = [
-        "cloudwatch.amazonaws.com",
-        "events.amazonaws.com",
-        "scheduler.amazonaws.com",
-      ]
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+
+  # EventBridge and EventBridge Scheduler deliver to encrypted targets in this account.
+  statement {
+    sid       = "EventDeliveryToEncryptedTargets"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com", "scheduler.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"

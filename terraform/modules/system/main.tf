@@ -54,7 +54,6 @@ module "model_endpoint" {
   model_data_url                  = var.model_data_url
   model_image_uri                 = var.model_image_uri
   model_environment               = var.model_environment
-  model_bucket_arn                = "arn:aws:s3:::${regex("^s3://([^/]+)/", var.model_data_url)[0]}"
   kms_key_arn                     = module.storage.kms_key_arn
   serverless                      = var.endpoint.serverless
   instance_type                   = var.endpoint.instance_type
@@ -93,7 +92,6 @@ module "inference_workflow" {
     }
   }
   extra_layer_arns  = local.powertools_layer_arns
-  endpoint_name     = module.model_endpoint.endpoint_name
   endpoint_arn      = module.model_endpoint.endpoint_arn
   images_bucket     = module.storage.data_bucket
   images_bucket_arn = module.storage.data_bucket_arn
