@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="*", default=None)
     parser.add_argument("--fixed-split", action="store_true")
     parser.add_argument("--mild", action="store_true", help="also the milder scenarios")
+    parser.add_argument("--false-alarm-rate", type=float, default=None, help="decision alpha")
     args = parser.parse_args()
 
     images = labelled_images(args.images)
@@ -71,7 +72,12 @@ def main() -> None:
         f"{len(images)} images; baseline of {len(images) // 2} "
         f"in {time.perf_counter() - started:.2f} s"
     )
-    settings = DriftSettings()
+    settings = (
+        DriftSettings()
+        if args.false_alarm_rate is None
+        else DriftSettings(false_alarm_rate=args.false_alarm_rate)
+    )
+    print(f"false_alarm_rate (alpha) {settings.false_alarm_rate}")
     start = datetime(2026, 1, 1, 10, tzinfo=UTC)
 
     false_alarms = 0
