@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=500,
         help="offline: generated train images per class (test gets a fifth)",
     )
-    parser.add_argument("--epochs", type=int, default=12, help="training budget (default 12)")
+    parser.add_argument("--epochs", type=int, default=8, help="training budget (default 8)")
     parser.add_argument(
         "--workflow-images", type=int, default=3, help="sample images per class for the workflow"
     )
