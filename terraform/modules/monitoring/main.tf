@@ -427,6 +427,25 @@ resource "aws_cloudwatch_metric_alarm" "workflow_failures" {
   tags                = var.tags
 }
 
+resource "aws_cloudwatch_metric_alarm" "workflow_errors" {
+  for_each = var.workflow_error_alarms
+
+  alarm_name          = "${var.name}-${replace(each.key, "_", "-")}"
+  alarm_description   = "${each.value.service} counted ${each.value.metric} errors."
+  namespace           = var.workflow_metric_namespace
+  metric_name         = each.value.metric
+  dimensions          = { service = each.value.service }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
 # --- dashboard --------------------------------------------------------------------------------
 
 locals {
@@ -512,7 +531,7 @@ locals {
           aws_cloudwatch_metric_alarm.no_data.arn,
           aws_cloudwatch_metric_alarm.drift_job_errors.arn,
           aws_cloudwatch_metric_alarm.drift_job_failed.arn,
-        ], [for a in aws_cloudwatch_metric_alarm.workflow_failures : a.arn])
+        ], [for a in aws_cloudwatch_metric_alarm.workflow_failures : a.arn], [for a in aws_cloudwatch_metric_alarm.workflow_errors : a.arn])
       }
     }],
   )

@@ -36,6 +36,7 @@ run "alarms_page_oncall" {
       for a in concat(
         [aws_cloudwatch_metric_alarm.drift, aws_cloudwatch_metric_alarm.low_confidence, aws_cloudwatch_metric_alarm.no_data, aws_cloudwatch_metric_alarm.drift_job_errors, aws_cloudwatch_metric_alarm.drift_job_failed],
         values(aws_cloudwatch_metric_alarm.workflow_failures),
+        values(aws_cloudwatch_metric_alarm.workflow_errors),
       ) : a.alarm_actions == toset([aws_sns_topic.oncall.arn]) && a.ok_actions == toset([aws_sns_topic.oncall.arn])
     ])
     error_message = "every alarm must notify the on-call topic when it fires and when it recovers"
@@ -65,6 +66,11 @@ run "alarms_page_oncall" {
   assert {
     condition     = aws_cloudwatch_metric_alarm.workflow_failures["classify_image"].dimensions.StateMachineArn == var.state_machine_arns.classify_image
     error_message = "each state machine gets a failure alarm"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.workflow_errors["model_errors"].metric_name == "ModelError" && aws_cloudwatch_metric_alarm.workflow_errors["model_errors"].dimensions.service == "classify_image"
+    error_message = "a model answering garbage pages on-call (executions themselves always succeed)"
   }
 
   assert {

@@ -29,6 +29,7 @@ output "alarm_names" {
       job_failed     = aws_cloudwatch_metric_alarm.drift_job_failed.alarm_name
     },
     { for k, a in aws_cloudwatch_metric_alarm.workflow_failures : "workflow_${k}" => a.alarm_name },
+    { for k, a in aws_cloudwatch_metric_alarm.workflow_errors : k => a.alarm_name },
   )
 }
 

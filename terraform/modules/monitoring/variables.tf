@@ -106,6 +106,32 @@ variable "state_machine_arns" {
   default     = {}
 }
 
+variable "workflow_metric_namespace" {
+  description = "EMF namespace of the workflow functions' metrics (lambdas/shared/observability.py)."
+  type        = string
+  default     = "VehicleClassifier"
+}
+
+variable "workflow_error_alarms" {
+  description = "Workflow function error metrics that page on-call: `metric` (an error class name the function counts), `service` (its POWERTOOLS_SERVICE_NAME dimension), `threshold` per 5 minutes. Every classify_image execution ends SUCCEEDED by design (stepfunctions/README.md), so these, not ExecutionsFailed, show a broken model or deployment."
+  type = map(object({
+    metric    = string
+    service   = string
+    threshold = optional(number, 1)
+  }))
+  default = {
+    model_errors            = { metric = "ModelError", service = "classify_image" }
+    serialize_misconfigured = { metric = "ConfigurationError", service = "serialize_image" }
+    classify_misconfigured  = { metric = "ConfigurationError", service = "classify_image" }
+    filter_misconfigured    = { metric = "ConfigurationError", service = "filter_inferences" }
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.workflow_error_alarms) : a.threshold >= 1])
+    error_message = "workflow_error_alarms thresholds must be at least 1."
+  }
+}
+
 variable "capture_bucket" {
   description = "Bucket with the endpoint's data capture (the drift job reads it)."
   type        = string

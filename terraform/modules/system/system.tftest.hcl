@@ -31,8 +31,8 @@ run "stage_wiring" {
   }
 
   assert {
-    condition     = length(module.monitoring.alarm_names) == 7
-    error_message = "drift, low confidence, no data, job errors, job failed and one failure alarm per state machine"
+    condition     = length(module.monitoring.alarm_names) == 11
+    error_message = "drift, low confidence, no data, job errors, job failed, one failure alarm per state machine and four workflow error alarms"
   }
 }
 
