@@ -1,0 +1,152 @@
+"""dev and prod plan for real (AWS provider, the emulator as endpoint) from a copy of the tree.
+
+`terraform validate` never evaluates file reads, the build manifest or stage values; a plan does.
+The copy gets Terraform override files (local backend, provider pointed at the emulator), so the
+stage roots themselves stay exactly as deployed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from devkit import terraform
+from devkit.local_stage import DEFAULT_MODEL, REPO_ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+OVERRIDES = """
+terraform {
+  backend "local" {}
+}
+
+provider "aws" {
+  region                      = "eu-west-1"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  s3_use_path_style           = true
+  max_retries                 = 2
+
+  endpoints {
+    sts = "ENDPOINT"
+    iam = "ENDPOINT"
+  }
+}
+"""
+
+
+def _zip(path: Path, name: str) -> dict[str, str]:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(name, b"# test package\n")
+    digest = base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+    return {"path": str(path), "sha256": digest}
+
+
+def _packages(out: Path) -> dict[str, str]:
+    """Stand-in zips with the manifest shape of `lambdas.build --with-pillow` (a plan never
+    uploads them; their hashes only have to match)."""
+    out.mkdir()
+    functions = {
+        name: {
+            **_zip(out / f"{name}.zip", "handler.py"),
+            "handler": f"lambdas.{name}.handler.handler",
+        }
+        for name in ("serialize_image", "classify_image", "filter_inferences")
+    }
+    layers = {
+        name: _zip(out / f"{name}.zip", "python/x.py") for name in ("shared_layer", "pillow_layer")
+    }
+    manifest = out / "manifest.json"
+    manifest.write_text(
+        json.dumps({"runtime": "python3.11", "functions": functions, "layers": layers})
+    )
+    return {
+        "lambda_manifest_path": str(manifest),
+        "drift_job_zip_path": _zip(out / "monitoring_lambda.zip", "monitoring/handler.py")["path"],
+        "drift_job_deps_layer_path": _zip(out / "monitoring_deps_layer.zip", "python/numpy.py")[
+            "path"
+        ],
+    }
+
+
+def _plan(stage: str, emulator, tmp_path: Path) -> dict:
+    tree = tmp_path / "repo"
+    shutil.copytree(
+        REPO_ROOT / "terraform", tree / "terraform", ignore=shutil.ignore_patterns(".terraform")
+    )
+    shutil.copytree(REPO_ROOT / "stepfunctions", tree / "stepfunctions")
+    root = tree / "terraform" / "stages" / stage
+    (root / "emulator_override.tf").write_text(OVERRIDES.replace("ENDPOINT", emulator.endpoint_url))
+    variables = {**DEFAULT_MODEL, **_packages(tmp_path / "build")}
+    variables["model_image_uri"] = variables["model_image_uri"].replace("us-east-1", "eu-west-1")
+    env = {**emulator.env(), "TF_DATA_DIR": str(tmp_path / "tf-data"), "AWS_REGION": "eu-west-1"}
+    terraform.run([f"-chdir={root}", "init", "-input=false", "-no-color"], env=env, capture=True)
+    args = [f"-var={k}={v}" for k, v in variables.items()]
+    result = terraform.run(
+        [
+            f"-chdir={root}",
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-detailed-exitcode",
+            "-out=tfplan",
+            *args,
+        ],
+        env=env,
+        check=False,
+        capture=True,
+    )
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    shown = terraform.run([f"-chdir={root}", "show", "-json", "tfplan"], env=env, capture=True)
+    return json.loads(shown.stdout)
+
+
+def _resources(plan: dict) -> dict[str, dict]:
+    return {
+        change["address"]: change["change"]["after"]
+        for change in plan["resource_changes"]
+        if change["change"]["actions"] == ["create"]
+    }
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_stage_plans_with_its_values(stage, emulator, tmp_path):
+    resources = _resources(_plan(stage, emulator, tmp_path))
+    prefix = "module.system.module."
+    config = resources[f"{prefix}model_endpoint.aws_sagemaker_endpoint_configuration.this"]
+    variant = config["production_variants"][0]
+    target = resources[f"{prefix}model_endpoint.aws_appautoscaling_target.this[0]"]
+    endpoint = resources[f"{prefix}model_endpoint.aws_sagemaker_endpoint.this"]
+    routing = endpoint["deployment_config"][0]["blue_green_update_policy"][0][
+        "traffic_routing_configuration"
+    ][0]
+    serialize = resources[f'{prefix}inference_workflow.aws_lambda_function.this["serialize_image"]']
+    drift = resources[f"{prefix}monitoring.aws_lambda_function.drift_job"]
+
+    assert endpoint["name"] == f"vehicle-classifier-{stage}"
+    assert config["name_prefix"] == f"vehicle-classifier-{stage}-"
+    if stage == "prod":
+        assert variant["instance_type"] == "ml.m5.xlarge"
+        assert (target["min_capacity"], target["max_capacity"]) == (2, 6)
+        assert routing["type"] == "CANARY"
+    else:
+        assert variant["instance_type"] == "ml.m5.large"
+        assert (target["min_capacity"], target["max_capacity"]) == (1, 2)
+        assert routing["type"] == "ALL_AT_ONCE"
+    # Layer ARNs are known only after apply; the layers themselves are planned.
+    assert f'{prefix}inference_workflow.aws_lambda_layer_version.this["pillow_layer"]' in resources
+    assert f"{prefix}monitoring.aws_lambda_layer_version.deps[0]" in resources
+    assert serialize["runtime"] == drift["runtime"] == "python3.11"
+    schedule = resources[f"{prefix}monitoring.aws_scheduler_schedule.drift_job"]
+    assert schedule["schedule_expression"] == "cron(5 * * * ? *)"
+    logs = resources[f"{prefix}model_endpoint.aws_cloudwatch_log_group.this"]
+    assert logs["retention_in_days"] == (400 if stage == "prod" else 30)
