@@ -111,6 +111,12 @@ def _parse_probabilities(value: object) -> list[float]:
 
 def _parse_output_text(text: str) -> list[float]:
     text = text.strip()
+    if text.startswith("[") and text.endswith("]") and "[" not in text[1:]:
+        # the endpoint's usual "[p0, p1]": split instead of a second json.loads per record
+        try:
+            return _parse_probabilities([float(part) for part in text[1:-1].split(",")])
+        except ValueError:
+            pass  # not plain numbers: let the JSON parser say what it is
     if text.startswith(("[", "{")):
         return _parse_probabilities(json.loads(text))
     # text/csv: "0.1,0.9" (one row)

@@ -50,6 +50,7 @@ MAX_SIDE: Final = 512
 MAX_PIXELS: Final = 50_000_000  # refuse decompression bombs before decoding
 
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+_U32: Final = struct.Struct(">I")
 # (bit depth, colour type) -> Pillow mode for the fast path.
 _PNG_MODES: Final = {(8, 0): "L", (8, 2): "RGB", (8, 4): "LA", (8, 6): "RGBA"}
 
@@ -66,21 +67,9 @@ def _png_fast(data: bytes) -> np.ndarray | None:
     mode = _PNG_MODES.get((depth, colour))
     if mode is None or interlace or width * height > MAX_PIXELS or width == 0 or height == 0:
         return None
-    chunks = []
-    pos = 8
-    end = len(data)
-    while pos + 8 <= end:
-        (length,) = struct.unpack_from(">I", data, pos)
-        kind = data[pos + 4 : pos + 8]
-        if kind == b"IDAT":
-            chunks.append(data[pos + 8 : pos + 8 + length])
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
-    if not chunks:
-        raise ImageDecodeError("PNG without image data")
+    payload = _image_data(data)
     try:
-        image = Image.frombytes(mode, (width, height), b"".join(chunks), "zip", mode)
+        image = Image.frombytes(mode, (width, height), payload, "zip", mode)
     except (ValueError, OSError) as error:
         raise ImageDecodeError(f"corrupt PNG: {error}") from error
     if max(width, height) > MAX_SIDE:
@@ -91,6 +80,23 @@ def _png_fast(data: bytes) -> np.ndarray | None:
     if channels >= 3:
         return pixels[:, :, :3]
     return np.repeat(pixels[:, :, :1], 3, axis=2)
+
+
+def _image_data(data: bytes) -> bytes:
+    """The PNG's IDAT payload (all IDAT chunks, in order)."""
+    chunks = []
+    pos = 8
+    while pos + 8 <= len(data):
+        (length,) = _U32.unpack_from(data, pos)
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            chunks.append(data[pos + 8 : pos + 8 + length])
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if not chunks:
+        raise ImageDecodeError("PNG without image data")
+    return b"".join(chunks)
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:

@@ -121,3 +121,27 @@ def test_batcher_groups_by_size_and_flushes_everything():
 def test_prediction_features():
     assert features.prediction_features([0.2, 0.8]) == (1, 0.8, True)
     assert features.prediction_features([0.95, 0.05]) == (0, 0.95, False)
+
+
+def test_png_with_idat_letters_in_text_and_several_idat_chunks():
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "IDAT IDAT IEND")  # the letters must not fool the fast path
+    data = synthetic.png(SCENE, pnginfo=info)
+    assert data.index(b"IDAT") < data.rindex(b"IDAT")
+    np.testing.assert_array_equal(features.decode_image(data)[0], _pillow_rgb(data))
+    # split the image data into three IDAT chunks, as large encoders do
+    import struct
+    import zlib
+
+    start = data.rindex(b"IDAT") - 4
+    (length,) = struct.unpack(">I", data[start : start + 4])
+    payload = data[start + 8 : start + 8 + length]
+    parts = [payload[:10], payload[10:40], payload[40:]]
+    chunks = b"".join(
+        struct.pack(">I", len(p)) + b"IDAT" + p + struct.pack(">I", zlib.crc32(b"IDAT" + p))
+        for p in parts
+    )
+    split = data[:start] + chunks + data[start + 12 + length :]
+    np.testing.assert_array_equal(features.decode_image(split)[0], _pillow_rgb(data))
