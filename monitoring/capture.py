@@ -23,6 +23,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+# orjson parses a capture line ~3x faster than json and pybase64 decodes ~10x faster than
+# binascii; both are optional (the stdlib does the same job, slower) and every input they refuse
+# is handed to the stdlib, so results never depend on which is installed.
+try:
+    import orjson
+
+    _fast_loads: Any = orjson.loads
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+    _fast_loads = None
+try:
+    import pybase64
+
+    _fast_b64: Any = pybase64.b64decode
+except ImportError:  # pragma: no cover
+    _fast_b64 = None
+
 # Reasons a line is (partly) unusable; the report counts each.
 NOT_JSON = "not_json"
 NOT_CAPTURE_RECORD = "not_capture_record"
@@ -84,7 +100,24 @@ def parse_time(value: object) -> datetime | None:
 def _b64(data: object) -> bytes:
     if not isinstance(data, str):
         raise ValueError("BASE64 data is not a string")
+    if _fast_b64 is not None:
+        try:  # strict alphabet: SageMaker writes plain base64; anything else takes the slow path
+            decoded: bytes = _fast_b64(data, validate=True)
+            return decoded
+        except (ValueError, binascii.Error):
+            pass
     return base64.b64decode(data, validate=False)
+
+
+def _loads(line: bytes | str) -> Any:
+    """json.loads, through orjson when it accepts the text (json decides everything it refuses:
+    NaN literals, huge integers, lone surrogates)."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(line)
+        except ValueError:
+            pass
+    return json.loads(line)
 
 
 def _parse_probabilities(value: object) -> list[float]:
@@ -118,7 +151,7 @@ def _parse_output_text(text: str) -> list[float]:
         except ValueError:
             pass  # not plain numbers: let the JSON parser say what it is
     if text.startswith(("[", "{")):
-        return _parse_probabilities(json.loads(text))
+        return _parse_probabilities(_loads(text))
     # text/csv: "0.1,0.9" (one row)
     return _parse_probabilities([float(part) for part in text.split(",")])
 
@@ -141,7 +174,7 @@ def parse_output(output: object) -> list[float]:
 def parse_line(line: bytes | str) -> CaptureRecord:
     """Parse one JSON Lines record; never raises for bad input (problems are listed)."""
     try:
-        record = json.loads(line)
+        record = _loads(line)
     except (ValueError, UnicodeDecodeError):
         return CaptureRecord(None, "", None, None, [NOT_JSON])
     capture = record.get("captureData") if isinstance(record, dict) else None

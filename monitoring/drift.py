@@ -33,7 +33,6 @@ from monitoring.features import (
     PREDICTION_FEATURES,
     ImageBatcher,
     ImageDecodeError,
-    decode_image,
 )
 
 DEFAULT_MIN_RECORDS = 50
@@ -161,13 +160,12 @@ class WindowSummary:
         if record.image_bytes is not None:
             self._count_repeat(record.image_bytes)
             try:
-                array, image_format = decode_image(record.image_bytes)
+                image_format, batches = self._batcher.add_encoded(record.image_bytes)
             except ImageDecodeError:
                 problems.append(capture.UNDECODABLE_IMAGE)
             else:
                 self.images += 1
                 self.categorical["format"][image_format] += 1
-                batches = self._batcher.add(array)
                 if batches:
                     self._add_image_batches(batches)
         probabilities = record.probabilities

@@ -12,10 +12,21 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+import zlib
 from typing import Final
 
 import numpy as np
 from PIL import Image
+
+# libdeflate inflates a capture PNG about twice as fast as zlib and checks the exact size and
+# the Adler-32 in one call; optional (zlib does the same job).
+try:
+    import deflate as _libdeflate
+
+    _DEFLATE_ERRORS: tuple[type[Exception], ...] = (_libdeflate.DeflateError, ValueError)
+except ImportError:  # pragma: no cover - exercised where deflate is absent
+    _libdeflate = None  # type: ignore[assignment]
+    _DEFLATE_ERRORS = (ValueError,)
 
 # Numeric image features, in report order. Why each one: brightness/contrast/saturation catch
 # photometric drift; sharpness (log10 of 1 + variance of the Laplacian) catches blur and noise;
@@ -53,6 +64,7 @@ _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _U32: Final = struct.Struct(">I")
 # (bit depth, colour type) -> Pillow mode for the fast path.
 _PNG_MODES: Final = {(8, 0): "L", (8, 2): "RGB", (8, 4): "LA", (8, 6): "RGBA"}
+_PNG_FILTERS: Final = 5  # filter types 0-4 (None, Sub, Up, Average, Paeth)
 
 
 class ImageDecodeError(ValueError):
@@ -97,6 +109,66 @@ def _image_data(data: bytes) -> bytes:
     if not chunks:
         raise ImageDecodeError("PNG without image data")
     return b"".join(chunks)
+
+
+def _inflate(payload: bytes, size: int) -> bytes | bytearray | None:
+    """The zlib stream's content when it is complete and exactly `size` bytes, else None."""
+    if _libdeflate is not None:
+        try:
+            inflated: bytes | bytearray = _libdeflate.zlib_decompress(payload, size)
+        except _DEFLATE_ERRORS:
+            return None
+        return inflated if len(inflated) == size else None
+    inflater = zlib.decompressobj()
+    try:
+        inflated = inflater.decompress(payload, size + 1)
+    except zlib.error:
+        return None
+    return inflated if inflater.eof and len(inflated) == size else None
+
+
+def png_rows(data: bytes) -> tuple[str, int, int, bytes | bytearray] | None:
+    """(mode, width, height, filtered rows) of a plain 8-bit, non-interlaced PNG of at most
+    MAX_SIDE pixels a side whose rows are complete and whose filter types are valid, i.e. one
+    Pillow's decoder turns into pixels without fail; None: decode it with `decode_image`.
+
+    Unfiltering is left to `ImageBatcher`, which does it for a whole batch in one Pillow call
+    (per image, Pillow's fixed cost is larger than the work)."""
+    if len(data) < 33 or not data.startswith(_PNG_SIGNATURE):
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    mode = _PNG_MODES.get((depth, colour))
+    if mode is None or interlace or not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        return None
+    stride = 1 + width * len(mode)
+    try:
+        payload = _image_data(data)
+    except ImageDecodeError:
+        return None
+    rows = _inflate(payload, stride * height)
+    if rows is None or max(rows[::stride]) >= _PNG_FILTERS:
+        return None
+    return mode, width, height, rows
+
+
+def unfilter_png_rows(
+    mode: str, width: int, height: int, images: list[bytes | bytearray]
+) -> np.ndarray:
+    """Filtered rows of same-shaped PNGs (from `png_rows`) -> B x H x W x 3 uint8 pixels.
+
+    The images are stacked into one tall image, each preceded by an all-zero unfiltered row:
+    PNG filters only look at the row above, and an image's first row must see zeros there,
+    which that row provides. One stored (level 0) zlib stream then goes through Pillow's C
+    decoder, the same code `decode_image` uses, so the pixels are identical."""
+    count = len(images)
+    blank = bytes(1 + width * len(mode))
+    stream = zlib.compress(blank + blank.join(images), 0)
+    tall = Image.frombytes(mode, (width, (height + 1) * count), stream, "zip", mode)
+    channels = len(mode)
+    pixels = np.asarray(tall).reshape(count, height + 1, width, channels)[:, 1:]
+    if channels >= 3:
+        return pixels[..., :3]
+    return np.repeat(pixels[..., :1], 3, axis=3)
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -203,12 +275,16 @@ def image_features(batch: np.ndarray) -> dict[str, np.ndarray]:
 
 
 class ImageBatcher:
-    """Collects decoded images by size and yields feature batches; memory stays bounded."""
+    """Collects images by shape and yields feature batches; memory stays bounded.
 
-    def __init__(self, batch_size: int = 512, max_pending_pixels: int = 8_000_000) -> None:
+    Plain PNGs (`add_encoded`) wait as filtered rows and are unfiltered a batch at a time;
+    anything else is decoded on arrival (`decode_image`) and waits as pixels (`add`)."""
+
+    def __init__(self, batch_size: int = 1024, max_pending_pixels: int = 8_000_000) -> None:
         self.batch_size = batch_size
         self.max_pending_pixels = max_pending_pixels
         self._pending: dict[tuple[int, int], list[np.ndarray]] = {}
+        self._png: dict[tuple[str, int, int], list[bytes | bytearray]] = {}
         self._pending_pixels = 0
 
     def add(self, image: np.ndarray) -> list[dict[str, np.ndarray]]:
@@ -223,13 +299,42 @@ class ImageBatcher:
             return self.flush()
         return []
 
+    def add_encoded(self, data: bytes) -> tuple[str, list[dict[str, np.ndarray]]]:
+        """Queue one image's bytes: (format name, feature batches that became due).
+
+        Raises ImageDecodeError, exactly when `decode_image` would."""
+        rows = png_rows(data)
+        if rows is None:
+            array, image_format = decode_image(data)
+            return image_format, self.add(array)
+        mode, width, height, filtered = rows
+        key = (mode, width, height)
+        queue = self._png.get(key)
+        if queue is None:
+            queue = self._png[key] = []
+        queue.append(filtered)
+        self._pending_pixels += width * height
+        if len(queue) >= self.batch_size:
+            return "PNG", [self._flush_png(key)]
+        if self._pending_pixels > self.max_pending_pixels:
+            return "PNG", self.flush()
+        return "PNG", []
+
     def _flush_key(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
         queue = self._pending.pop(key)
         self._pending_pixels -= key[0] * key[1] * len(queue)
         return image_features(np.stack(queue))
 
+    def _flush_png(self, key: tuple[str, int, int]) -> dict[str, np.ndarray]:
+        queue = self._png.pop(key)
+        mode, width, height = key
+        self._pending_pixels -= width * height * len(queue)
+        return image_features(unfilter_png_rows(mode, width, height, queue))
+
     def flush(self) -> list[dict[str, np.ndarray]]:
-        return [self._flush_key(key) for key in list(self._pending)]
+        return [self._flush_key(key) for key in list(self._pending)] + [
+            self._flush_png(key) for key in list(self._png)
+        ]
 
 
 def prediction_features(

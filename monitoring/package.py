@@ -6,7 +6,8 @@
   `monitoring.handler.lambda_handler`, runtime python3.11), reproducible byte for byte through
   `lambdas.build.deterministic_zip` (sorted entries, fixed timestamps and modes), so Terraform's
   `source_code_hash` changes only when the code does.
-- `monitoring_deps_layer.zip` (`--with-deps`, needs PyPI): numpy, Pillow, matplotlib and tqdm as
+- `monitoring_deps_layer.zip` (`--with-deps`, needs PyPI): numpy, Pillow, matplotlib, tqdm,
+  orjson, pybase64 and deflate as
   manylinux2014_x86_64 wheels for CPython 3.11 under `python/` (the python3.11 runtime is Amazon
   Linux 2, glibc 2.26: newer manylinux_2_28-only releases such as numpy 2.3+ do not run there,
   so pip picks the newest release that has a manylinux2014 wheel; the manifest lists them).
@@ -39,6 +40,10 @@ DEPENDENCIES = (
     "Pillow>=10.3",
     "matplotlib>=3.8",
     "tqdm>=4.66",
+    # the fast paths of the per-record parse and PNG inflate (see pyproject.toml)
+    "orjson>=3.9",
+    "pybase64>=1.3",
+    "deflate>=0.7",
     "python-dateutil>=2.8,<3",
 )
 # Not needed at run time and large: test suites and matplotlib's sample data.

@@ -6,6 +6,8 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
 from monitoring import features
@@ -145,3 +147,157 @@ def test_png_with_idat_letters_in_text_and_several_idat_chunks():
     )
     split = data[:start] + chunks + data[start + 12 + length :]
     np.testing.assert_array_equal(features.decode_image(split)[0], _pillow_rgb(data))
+
+
+# -- the batched PNG path (ImageBatcher.add_encoded) against decode_image, image by image ------
+
+_COLOUR_TYPES = {"L": 0, "RGB": 2, "LA": 4, "RGBA": 6}
+
+
+def _png_from_rows(
+    mode: str, width: int, height: int, rows: bytes, interlace: int = 0, corrupt_crc: bool = False
+) -> bytes:
+    """A PNG whose IDAT holds exactly these filtered rows (any bytes after each filter type
+    are valid filtered data, so every filter type 0-4 can be exercised on purpose)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) ^ (1 if corrupt_crc else 0)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPES[mode], 0, 0, interlace)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 6))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _random_rows(rng: np.random.Generator, mode: str, width: int, height: int) -> bytes:
+    stride = 1 + width * len(mode)
+    rows = rng.integers(0, 256, (height, stride), dtype=np.uint8)
+    rows[:, 0] = rng.integers(0, 5, height)  # filter types None, Sub, Up, Average, Paeth
+    return rows.tobytes()
+
+
+def _reference(data_items: list[bytes]) -> list[tuple[str, dict[str, float]] | None]:
+    """Per image: decode_image + image_features on a batch of one (None: undecodable)."""
+    out: list[tuple[str, dict[str, float]] | None] = []
+    for data in data_items:
+        try:
+            array, image_format = features.decode_image(data)
+        except features.ImageDecodeError:
+            out.append(None)
+            continue
+        batch = features.image_features(array[None])
+        out.append((image_format, {k: float(v[0]) for k, v in batch.items()}))
+    return out
+
+
+def _batched(
+    data_items: list[bytes], batch_size: int = 4
+) -> tuple[list[str | None], list[dict[str, float]]]:
+    """The drift job's path: (format or None per image, feature rows in any order)."""
+    batcher = features.ImageBatcher(batch_size=batch_size)
+    formats: list[str | None] = []
+    batches: list[dict[str, np.ndarray]] = []
+    for data in data_items:
+        try:
+            image_format, due = batcher.add_encoded(data)
+        except features.ImageDecodeError:
+            formats.append(None)
+            continue
+        formats.append(image_format)
+        batches += due
+    batches += batcher.flush()
+    rows = [
+        {k: float(v[i]) for k, v in batch.items()}
+        for batch in batches
+        for i in range(len(batch["width"]))
+    ]
+    return formats, rows
+
+
+def _assert_same(data_items: list[bytes], batch_size: int = 4) -> None:
+    reference = _reference(data_items)
+    formats, rows = _batched(data_items, batch_size)
+    assert [r and r[0] for r in reference] == formats
+    expected = sorted(
+        (tuple(sorted(r[1].items())) for r in reference if r is not None),
+    )
+    got = sorted(tuple(sorted(row.items())) for row in rows)
+    assert len(expected) == len(got)
+    for want, have in zip(expected, got, strict=True):
+        for (name, a), (other, b) in zip(want, have, strict=True):
+            assert name == other
+            assert b == pytest.approx(a, rel=1e-5, abs=1e-4), name
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_batched_png_rows_with_every_filter_type_match_pillow(mode):
+    rng = np.random.default_rng(len(mode))
+    items = []
+    for width, height in [(32, 32), (32, 32), (32, 32), (7, 5), (1, 1), (17, 40), (32, 32)]:
+        rows = _random_rows(rng, mode, width, height)
+        data = _png_from_rows(mode, width, height, rows)
+        items.append(data)
+        rgb = _pillow_rgb(data)
+        np.testing.assert_array_equal(features.decode_image(data)[0], rgb)
+        (found, w, h, filtered) = features.png_rows(data)  # type: ignore[misc]
+        assert (found, w, h, filtered) == (mode, width, height, rows)
+        np.testing.assert_array_equal(features.unfilter_png_rows(mode, w, h, [filtered])[0], rgb)
+    _assert_same(items, batch_size=3)
+
+
+def test_batched_path_hands_odd_pngs_to_the_reference_decoder():
+    rng = np.random.default_rng(11)
+    rows = _random_rows(rng, "RGB", 32, 32)
+    good = _png_from_rows("RGB", 32, 32, rows)
+    bad_filter = bytearray(rows)
+    bad_filter[0] = 5
+    odd = [
+        _png_from_rows("RGB", 32, 32, bytes(bad_filter)),  # filter type 5: Pillow refuses
+        _png_from_rows("RGB", 32, 32, rows[:-50]),  # rows missing
+        _png_from_rows("RGB", 32, 32, rows + b"\x00" * 97),  # a row too many
+        _png_from_rows("RGB", 32, 32, rows, corrupt_crc=True),  # CRCs are not checked
+        good[:-40],  # truncated stream
+        synthetic.png(SCENE, mode="P"),
+        synthetic.png(SCENE, interlace=1),
+        synthetic.png(SCENE, mode="I;16"),
+        synthetic.png(np.zeros((600, 40, 3), np.uint8)),  # larger than MAX_SIDE: shrunk
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
+        b"not an image",
+    ]
+    for data in odd[:3] + odd[4:5]:
+        assert features.png_rows(data) is None
+    buffer = io.BytesIO()
+    Image.fromarray(SCENE).save(buffer, format="JPEG")
+    _assert_same([good, *odd, buffer.getvalue(), good], batch_size=2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    mode=st.sampled_from(["L", "LA", "RGB", "RGBA", "P"]),
+    width=st.integers(1, 40),
+    height=st.integers(1, 40),
+    smooth=st.booleans(),
+    cut=st.integers(0, 60),
+)
+def test_fuzz_batched_features_equal_reference(seed, mode, width, height, smooth, cut):
+    rng = np.random.default_rng(seed)
+    items = []
+    for index in range(5):
+        if smooth:  # Pillow's own encoder: adaptive filters on photo-like content
+            array = synthetic.scene(rng, max(width, height, 16))[:height, :width]
+            data = synthetic.png(np.ascontiguousarray(array), mode=mode)
+        elif mode == "P":
+            data = synthetic.png(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), "P")
+        else:
+            data = _png_from_rows(mode, width, height, _random_rows(rng, mode, width, height))
+        if index == 4 and cut:
+            data = data[:-cut]
+        items.append(data)
+    _assert_same(items, batch_size=int(rng.integers(1, 4)))
