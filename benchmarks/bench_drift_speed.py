@@ -9,7 +9,10 @@ cycled, and every record gets a unique PNG text chunk, so no two records have th
 generated in chunks of 1,000 outside the timed part; the timed part is `WindowSummary.add_line`
 for every record plus the final flush, i.e. JSON parse, base64, PNG decode, features, histograms.
 Prints records/s by process CPU time (the one-core figure, robust to a busy machine) and by wall
-time, and peak RSS (ru_maxrss) with the record count at which it was read.
+time, peak RSS (ru_maxrss) with the record count at which it was read, the load average (the
+machine is shared: compare figures taken at similar load), and where the CPU time goes per
+record (best of 3 passes over 5,000 records, stage by stage: JSON+base64 parse, PNG inflate,
+batched unfiltering, image features, and the rest of `add_line`).
 """
 
 from __future__ import annotations
@@ -18,18 +21,21 @@ import argparse
 import base64
 import io
 import json
+import os
 import random
 import resource
 import struct
 import time
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from monitoring.baseline import build_baseline, labelled_images
+from monitoring import capture, features
+from monitoring.baseline import Baseline, build_baseline, labelled_images
 from monitoring.drift import DriftSettings, WindowSummary, evaluate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar_bikes" / "train"
@@ -96,11 +102,67 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _best_cpu_us(work: Callable[[], object], per: int, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        work()
+        times.append(time.process_time() - start)
+    return min(times) / per * 1e6
+
+
+def stage_breakdown(pool: list[bytes], baseline: Baseline, count: int = 5000) -> dict[str, float]:
+    """CPU microseconds per record of each stage of the hot path (best of 3 passes)."""
+    sample = lines(pool, 0, count)
+    records = [capture.parse_line(line) for line in sample]
+    images = [record.image_bytes for record in records if record.image_bytes is not None]
+    rows = [features.png_rows(image) for image in images]
+    plain = [row for row in rows if row is not None]
+    groups: dict[tuple[str, int, int], list[bytes | bytearray]] = {}
+    for mode, width, height, filtered in plain:
+        groups.setdefault((mode, width, height), []).append(filtered)
+    batch = features.ImageBatcher().batch_size
+    chunks = [
+        (key, queue[start : start + batch])
+        for key, queue in groups.items()
+        for start in range(0, len(queue), batch)
+    ]
+    pixels = [features.unfilter_png_rows(*key, chunk) for key, chunk in chunks]
+
+    def whole() -> None:
+        summary = WindowSummary(baseline=baseline, threshold=0.93)
+        for line in sample:
+            summary.add_line(line)
+        summary.finish()
+
+    stages = {
+        "parse (JSON, base64, output)": _best_cpu_us(
+            lambda: [capture.parse_line(line) for line in sample], count
+        ),
+        "PNG inflate (png_rows)": _best_cpu_us(
+            lambda: [features.png_rows(image) for image in images], count
+        ),
+        "unfilter (Pillow, batched)": _best_cpu_us(
+            lambda: [features.unfilter_png_rows(*key, chunk) for key, chunk in chunks], count
+        ),
+        "image features (numpy, batched)": _best_cpu_us(
+            lambda: [features.image_features(array) for array in pixels], count
+        ),
+    }
+    total = _best_cpu_us(whole, count)
+    stages["rest of add_line (repeats, predictions, histograms)"] = total - sum(stages.values())
+    stages["total"] = total
+    return stages
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--chunk", type=int, default=1000)
+    parser.add_argument(
+        "--no-breakdown", dest="breakdown", action="store_false", help="skip the per-stage figures"
+    )
     args = parser.parse_args()
 
     pool = pool_pngs(args.pool)
@@ -115,6 +177,7 @@ def main() -> None:
         baseline = build_baseline(labelled_images(tmp.parent))
     summary = WindowSummary(baseline=baseline, threshold=0.93)
     print(f"pool {len(pool)} PNGs, line size ~{len(lines(pool, 0, 1)[0])} bytes")
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     rss_start = peak_rss_mb()
     cpu = wall = 0.0
     checkpoints = {10**k for k in range(4, 8)} | {args.records}
@@ -144,6 +207,11 @@ def main() -> None:
         f"{args.records / wall:,.0f} rec/s wall; peak RSS {peak_rss_mb():.0f} MB "
         f"(at start {rss_start:.0f} MB); goal >= 20,000 rec/s, < 300 MB at 1M"
     )
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    if args.breakdown:
+        print("CPU per record by stage (best of 3 over 5,000 records):")
+        for stage, micros in stage_breakdown(pool, baseline).items():
+            print(f"  {stage:<52} {micros:7.1f} us")
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ class WindowSummary:
         self._confidences.clear()
 
     def add_line(self, line: bytes) -> None:
-        if not line.strip():
+        if not line or line.isspace():  # (strip() would copy the line)
             return
         self.lines += 1
         record = capture.parse_line(line)

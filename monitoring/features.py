@@ -204,28 +204,42 @@ def decode_image(data: bytes) -> tuple[np.ndarray, str]:
 
 
 def image_features(batch: np.ndarray) -> dict[str, np.ndarray]:
-    """Statistics of a batch of same-sized RGB images (B x H x W x 3 uint8) -> name -> (B,)."""
+    """Statistics of a batch of same-sized RGB images (B x H x W x 3 uint8) -> name -> (B,).
+
+    Written for speed at ~100 small images a batch (the working set then stays in the CPU
+    cache): one float32 conversion, results computed in place where numpy allows, each
+    formula evaluated in the same order as the plain expression it replaces."""
     count, height, width = batch.shape[:3]
+    pixels = height * width
     # Channel planes as contiguous float32 arrays: reductions over the last axis of contiguous
     # memory are several times faster than over the (H, W) axes of an interleaved image.
-    planes = np.ascontiguousarray(batch.transpose(3, 0, 1, 2), dtype=np.float32)
+    planes = np.empty((3, count, height, width), np.float32)
+    np.copyto(planes, batch.transpose(3, 0, 1, 2))
     red, green, blue = planes[0], planes[1], planes[2]
-    flat = planes.reshape(3, count, -1)
-    means = flat.mean(axis=2).T  # (B, 3)
-    gray = 0.299 * red + 0.587 * green + 0.114 * blue
-    contrast = gray.reshape(count, -1).std(axis=1)
-    high = np.maximum(np.maximum(red, green), blue)
-    low = np.minimum(np.minimum(red, green), blue)
-    saturation = ((high - low) / np.maximum(high, 1.0)).reshape(count, -1).mean(axis=1)
+    means = planes.reshape(3, count, pixels).mean(axis=2).T  # (B, 3)
+    # gray = 0.299 * red + 0.587 * green + 0.114 * blue
+    gray = np.multiply(red, np.float32(0.299))
+    scratch = np.multiply(green, np.float32(0.587))
+    gray += scratch
+    np.multiply(blue, np.float32(0.114), out=scratch)
+    gray += scratch
+    contrast = gray.reshape(count, pixels).std(axis=1)
+    # saturation = mean of (max - min) / max(max, 1) over the channels of each pixel
+    high = np.maximum(red, green)
+    np.maximum(high, blue, out=high)
+    np.minimum(red, green, out=scratch)
+    np.minimum(scratch, blue, out=scratch)
+    np.subtract(high, scratch, out=scratch)
+    np.maximum(high, np.float32(1.0), out=high)
+    np.divide(scratch, high, out=scratch)
+    saturation = scratch.reshape(count, pixels).mean(axis=1)
 
     if height >= 3 and width >= 3:
-        laplacian = (
-            gray[:, :-2, 1:-1]
-            + gray[:, 2:, 1:-1]
-            + gray[:, 1:-1, :-2]
-            + gray[:, 1:-1, 2:]
-            - 4.0 * gray[:, 1:-1, 1:-1]
-        )
+        # 4-neighbour Laplacian: up + down + left + right - 4 * centre
+        laplacian = np.add(gray[:, :-2, 1:-1], gray[:, 2:, 1:-1])
+        laplacian += gray[:, 1:-1, :-2]
+        laplacian += gray[:, 1:-1, 2:]
+        laplacian -= np.multiply(gray[:, 1:-1, 1:-1], np.float32(4.0))
         sharpness = np.log10(1.0 + laplacian.reshape(count, -1).var(axis=1))
     else:
         sharpness = np.zeros(count, np.float32)
@@ -238,8 +252,10 @@ def image_features(batch: np.ndarray) -> dict[str, np.ndarray]:
     else:
         vertical_balance = np.zeros(count, np.float32)
 
-    grad_x = np.abs(np.diff(gray, axis=2))  # B x H x (W-1)
-    grad_y = np.abs(np.diff(gray, axis=1))  # B x (H-1) x W
+    grad_x = np.subtract(gray[:, :, 1:], gray[:, :, :-1])  # B x H x (W-1)
+    np.abs(grad_x, out=grad_x)
+    grad_y = np.subtract(gray[:, 1:], gray[:, :-1])  # B x (H-1) x W
+    np.abs(grad_y, out=grad_y)
     energy_x = np.square(grad_x).reshape(count, -1).mean(axis=1) if width > 1 else np.zeros(count)
     energy_y = np.square(grad_y).reshape(count, -1).mean(axis=1) if height > 1 else np.zeros(count)
     edge_orientation = energy_x / (energy_x + energy_y + 1e-6)
@@ -280,7 +296,7 @@ class ImageBatcher:
     Plain PNGs (`add_encoded`) wait as filtered rows and are unfiltered a batch at a time;
     anything else is decoded on arrival (`decode_image`) and waits as pixels (`add`)."""
 
-    def __init__(self, batch_size: int = 1024, max_pending_pixels: int = 8_000_000) -> None:
+    def __init__(self, batch_size: int = 256, max_pending_pixels: int = 8_000_000) -> None:
         self.batch_size = batch_size
         self.max_pending_pixels = max_pending_pixels
         self._pending: dict[tuple[int, int], list[np.ndarray]] = {}
