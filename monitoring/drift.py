@@ -100,6 +100,8 @@ class WindowSummary:
         for name in ("format", "predicted_class", "below_threshold"):
             self.categorical[name] = Counter()
         self._batcher = ImageBatcher()
+        self._image_pending: list[dict[str, np.ndarray]] = []
+        self._image_pending_count = 0
         self._confidences: list[float] = []
         self._random = random.Random(0)  # reproducible plot sample  # noqa: S311
         self._class_count = len(self.baseline.class_names)
@@ -131,10 +133,19 @@ class WindowSummary:
         return self.hashed_images / self.sum_sq_multiplicity
 
     # -- accumulation -------------------------------------------------------------------------
-    def _add_image_batches(self, batches: list[dict[str, np.ndarray]]) -> None:
-        for batch in batches:
-            for name in IMAGE_NUMERIC:
-                self.numeric[name] += bin_counts(self.baseline.numeric[name].edges, batch[name])
+    def _add_image_batches(self, batches: list[dict[str, np.ndarray]], flush: bool = False) -> None:
+        """Bin feature batches into the histograms, a few thousand values at a time (binning
+        costs about as much per call as per value at the batcher's small batch size)."""
+        self._image_pending.extend(batches)
+        self._image_pending_count += sum(len(batch["width"]) for batch in batches)
+        if not self._image_pending or (self._image_pending_count < _FLUSH_VALUES and not flush):
+            return
+        pending = self._image_pending
+        for name in IMAGE_NUMERIC:
+            values = np.concatenate([batch[name] for batch in pending])
+            self.numeric[name] += bin_counts(self.baseline.numeric[name].edges, values)
+        self._image_pending = []
+        self._image_pending_count = 0
 
     def _flush_confidences(self) -> None:
         if self._confidences and "confidence" in self.numeric:
@@ -225,7 +236,7 @@ class WindowSummary:
                 raise
 
     def finish(self) -> None:
-        self._add_image_batches(self._batcher.flush())
+        self._add_image_batches(self._batcher.flush(), flush=True)
         self._flush_confidences()
 
     _COUNTERS = (

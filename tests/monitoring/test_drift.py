@@ -276,3 +276,52 @@ def test_repeats_count_once_in_the_tests(baseline: Baseline):
     report = run(baseline, [odd[i % 20] for i in range(200)])
     assert report["records"] == 200 and report["effective_records"] == pytest.approx(20)
     assert report["drift_detected"] is True
+
+
+def _summary(baseline: Baseline, lines) -> WindowSummary:
+    summary = WindowSummary(baseline=baseline, threshold=baseline.threshold)
+    for line in lines:
+        summary.add_line(line.encode() if isinstance(line, str) else line)
+    summary.finish()
+    return summary
+
+
+def test_batched_png_path_gives_the_same_summary_as_decoding_each_image(baseline, monkeypatch):
+    """The fast path (inflate per record, unfilter and features per batch) against the plain
+    one (decode_image per record): same histograms, counts and report on mixed traffic."""
+    import base64
+    import io
+
+    from monitoring import features
+
+    rng = np.random.default_rng(77)
+    lines = synthetic.window_lines(150, seed=78, transform=blur)
+    lines += synthetic.window_lines(100, seed=79)
+    odd_images = [
+        synthetic.png(synthetic.scene(rng), mode="P"),
+        synthetic.png(synthetic.scene(rng), mode="RGBA"),
+        synthetic.png(synthetic.scene(rng), mode="L"),
+        synthetic.png(synthetic.scene(rng), interlace=1),
+        synthetic.png(synthetic.scene(rng, 48)),
+        synthetic.png(synthetic.scene(rng))[:-30],  # truncated: undecodable either way
+    ]
+    buffer = io.BytesIO()
+    Image.fromarray(synthetic.scene(rng)).save(buffer, format="JPEG")
+    odd_images.append(buffer.getvalue())
+    for index, image in enumerate(odd_images * 3):
+        record = json.loads(lines[index])
+        record["captureData"]["endpointInput"]["data"] = base64.b64encode(image).decode()
+        lines.append(json.dumps(record))
+    order = rng.permutation(len(lines))
+    lines = [lines[i] for i in order]
+
+    fast = _summary(baseline, lines)
+    monkeypatch.setattr(features, "png_rows", lambda data: None)  # every image via decode_image
+    plain = _summary(baseline, lines)
+
+    assert fast.images == plain.images == len(lines) - 3
+    assert fast.problems == plain.problems == {"undecodable_image": 3}
+    assert fast.categorical == plain.categorical
+    for name in fast.numeric:
+        np.testing.assert_array_equal(fast.numeric[name], plain.numeric[name], err_msg=name)
+    assert evaluate(fast, DriftSettings()) == evaluate(plain, DriftSettings())
