@@ -325,3 +325,28 @@ def test_batched_png_path_gives_the_same_summary_as_decoding_each_image(baseline
     for name in fast.numeric:
         np.testing.assert_array_equal(fast.numeric[name], plain.numeric[name], err_msg=name)
     assert evaluate(fast, DriftSettings()) == evaluate(plain, DriftSettings())
+
+
+def test_results_do_not_depend_on_the_optional_fast_libraries(baseline, monkeypatch):
+    """Without orjson, pybase64 and libdeflate the stdlib does the same job, same results."""
+    from monitoring import capture, features
+
+    lines = synthetic.window_lines(90, seed=81, transform=brighten)
+    record = json.loads(lines[0])
+    record["captureData"]["endpointInput"]["data"] = "aGVs\nbG8="  # not strict base64
+    lines += [json.dumps(record), lines[1][:-20], '{"captureData": NaN}']
+    fast = _summary(baseline, lines)
+    monkeypatch.setattr(capture, "_fast_loads", None)
+    monkeypatch.setattr(capture, "_fast_b64", None)
+    monkeypatch.setattr(features, "_libdeflate", None)
+    plain = _summary(baseline, lines)
+    assert fast.problems == plain.problems
+    assert fast.problems["undecodable_image"] == 1 and fast.problems["not_json"] == 1
+    assert (fast.images, fast.records, fast.invalid_records) == (
+        plain.images,
+        plain.records,
+        plain.invalid_records,
+    )
+    for name in fast.numeric:
+        np.testing.assert_array_equal(fast.numeric[name], plain.numeric[name], err_msg=name)
+    assert evaluate(fast, DriftSettings()) == evaluate(plain, DriftSettings())
