@@ -296,7 +296,9 @@ class ImageBatcher:
     Plain PNGs (`add_encoded`) wait as filtered rows and are unfiltered a batch at a time;
     anything else is decoded on arrival (`decode_image`) and waits as pixels (`add`)."""
 
-    def __init__(self, batch_size: int = 64, max_pending_pixels: int = 8_000_000) -> None:
+    # 2M pending pixels: a batch of large images (up to MAX_SIDE) peaks at ~150 MB of float32
+    # work arrays and PNG buffers (8M: ~430 MB); 64 images of 32x32 are far below it.
+    def __init__(self, batch_size: int = 64, max_pending_pixels: int = 2_000_000) -> None:
         self.batch_size = batch_size
         self.max_pending_pixels = max_pending_pixels
         self._pending: dict[tuple[int, int], list[np.ndarray]] = {}
