@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from training.labels import CLASS_INDEX, CLASS_NAMES, IMAGE_SIZE
+from training.labels import CLASS_INDEX, CLASS_NAMES
 from training.serving.inference import InvalidImageError, decode_image, image_to_array
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
@@ -119,13 +118,3 @@ def load_training_data(
         return train, load_folder(validation_dir, require_all_classes=False)
     kept, carved = stratified_split(train.labels, validation_fraction, seed)
     return train.subset(kept), train.subset(carved)
-
-
-def check_image_size(image_set: ImageSet) -> None:
-    if image_set.images.shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE):
-        raise DatasetError(f"unexpected image array shape {image_set.images.shape}")
-
-
-def open_rgb(path: Path) -> Image.Image:
-    """Decode one image file with the serving decoder (same checks, same errors)."""
-    return decode_image(path.read_bytes())
