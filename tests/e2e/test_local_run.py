@@ -15,7 +15,8 @@ import pytest
 
 from devkit import demo
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Terraform applies twice and destroys once: minutes, not the suite's default 300 s limit.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 def test_reduced_local_run(aws, tmp_path, capsys):

@@ -249,6 +249,11 @@ def read_cifar100_pickles(path: Path) -> dict[str, dict[str, Any]]:
         raise ArchiveFormatError(f"{path} is corrupt or truncated ({error})") from error
     except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as error:
         raise ArchiveFormatError(f"{path} holds an unreadable pickle ({error})") from error
+    except MemoryError as error:
+        # A damaged length or array shape in a pickle asks for an impossible allocation.
+        raise ArchiveFormatError(
+            f"{path} holds a pickle declaring an impossibly large object"
+        ) from error
     missing = sorted(wanted - found.keys())
     if missing:
         raise ArchiveFormatError(
