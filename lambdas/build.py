@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -90,8 +90,15 @@ def shared_layer_entries() -> list[tuple[str, bytes]]:
     ]
 
 
-def pillow_layer_entries() -> list[tuple[str, bytes]]:
-    """Pillow for the Lambda python3.11 runtime (x86_64), as `python/...`."""
+def pip_layer_entries(
+    requirements: Sequence[str], *, no_deps: bool = False, skip_parts: frozenset[str] = frozenset()
+) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+    """Wheels for the Lambda python3.11 runtime (x86_64) as layer entries `python/...`.
+
+    Returns the entries and the installed versions (from the .dist-info folders). Files with a
+    path part in `skip_parts` (besides __pycache__) are left out.
+    """
+    skip = {"__pycache__", *skip_parts}
     with tempfile.TemporaryDirectory() as target:
         subprocess.run(
             [
@@ -100,22 +107,32 @@ def pillow_layer_entries() -> list[tuple[str, bytes]]:
                 "pip",
                 "install",
                 "--quiet",
-                "--no-deps",
+                *(["--no-deps"] if no_deps else []),
                 "--only-binary=:all:",
                 "--platform=manylinux2014_x86_64",
                 "--python-version=3.11",
                 "--implementation=cp",
                 f"--target={target}",
-                f"Pillow=={PILLOW_LAYER_VERSION}",
+                *requirements,
             ],
             check=True,
         )
         root = Path(target)
-        return [
+        versions: dict[str, str] = {}
+        for info in sorted(root.glob("*.dist-info")):
+            name, _, release = info.name.removesuffix(".dist-info").partition("-")
+            versions[name] = release
+        entries = [
             (f"python/{path.relative_to(root).as_posix()}", path.read_bytes())
             for path in sorted(root.rglob("*"))
-            if path.is_file() and "__pycache__" not in path.parts
+            if path.is_file() and not skip & set(path.relative_to(root).parts)
         ]
+        return entries, versions
+
+
+def pillow_layer_entries() -> list[tuple[str, bytes]]:
+    """Pillow for the Lambda python3.11 runtime (x86_64), as `python/...`."""
+    return pip_layer_entries([f"Pillow=={PILLOW_LAYER_VERSION}"], no_deps=True)[0]
 
 
 def write(out: Path, name: str, kind: str, content: bytes, handler: str | None) -> Artifact:

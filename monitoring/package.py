@@ -24,12 +24,10 @@ import argparse
 import base64
 import hashlib
 import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from lambdas.build import deterministic_zip
+from lambdas.build import deterministic_zip, pip_layer_entries
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 HANDLER = "monitoring.handler.lambda_handler"
@@ -47,7 +45,7 @@ DEPENDENCIES = (
     "python-dateutil>=2.8,<3",
 )
 # Not needed at run time and large: test suites and matplotlib's sample data.
-_SKIP_PARTS = {"__pycache__", "tests", "sample_data"}
+_SKIP_PARTS = frozenset({"tests", "sample_data"})
 
 
 def code_entries() -> list[tuple[str, bytes]]:
@@ -59,34 +57,7 @@ def code_entries() -> list[tuple[str, bytes]]:
 
 
 def dependency_entries() -> tuple[list[tuple[str, bytes]], dict[str, str]]:
-    with tempfile.TemporaryDirectory() as target:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--only-binary=:all:",
-                "--platform=manylinux2014_x86_64",
-                "--python-version=3.11",
-                "--implementation=cp",
-                f"--target={target}",
-                *DEPENDENCIES,
-            ],
-            check=True,
-        )
-        root = Path(target)
-        versions: dict[str, str] = {}
-        for info in sorted(root.glob("*.dist-info")):
-            name, _, release = info.name.removesuffix(".dist-info").partition("-")
-            versions[name] = release
-        entries = [
-            (f"python/{path.relative_to(root).as_posix()}", path.read_bytes())
-            for path in sorted(root.rglob("*"))
-            if path.is_file() and not _SKIP_PARTS & set(path.relative_to(root).parts)
-        ]
-        return entries, versions
+    return pip_layer_entries(DEPENDENCIES, skip_parts=_SKIP_PARTS)
 
 
 def _write(path: Path, content: bytes) -> dict[str, object]:
