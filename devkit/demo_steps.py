@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from devkit.demo import DemoContext
 
 STAGE = "local"
-POLL_SECONDS = 0.25
 EXECUTION_TIMEOUT_S = 120.0
 COMPARISONS = {
     "GreaterThanOrEqualToThreshold": operator.ge,
@@ -150,16 +149,16 @@ def _sample_images(ctx: DemoContext, per_class: int) -> list[Path]:
 
 
 def _run_execution(sfn: Any, arn: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    from devkit.stepfunctions_local import wait_for_execution
+
     execution = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))
-    deadline = time.monotonic() + EXECUTION_TIMEOUT_S
-    while time.monotonic() < deadline:
-        described = sfn.describe_execution(executionArn=execution["executionArn"])
-        if described["status"] != "RUNNING":
-            if described["status"] != "SUCCEEDED":
-                return {"outcome": described["status"], "error": described.get("error")}
-            return dict(json.loads(described.get("output") or "{}"))
-        time.sleep(POLL_SECONDS)
-    raise DemoError(f"execution {name} did not finish in {EXECUTION_TIMEOUT_S:.0f} s")
+    try:
+        described = wait_for_execution(sfn, execution["executionArn"], EXECUTION_TIMEOUT_S)
+    except TimeoutError as error:
+        raise DemoError(f"execution {name} did not finish: {error}") from error
+    if described["status"] != "SUCCEEDED":
+        return {"outcome": described["status"], "error": described.get("error")}
+    return dict(json.loads(described.get("output") or "{}"))
 
 
 def _describe_outcome(result: dict[str, Any]) -> str:
