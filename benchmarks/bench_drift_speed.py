@@ -12,7 +12,8 @@ Prints records/s by process CPU time (the one-core figure, robust to a busy mach
 time, peak RSS (ru_maxrss) with the record count at which it was read, the load average (the
 machine is shared: compare figures taken at similar load), and where the CPU time goes per
 record (best of 3 passes over 5,000 records, stage by stage: JSON+base64 parse, PNG inflate,
-batched unfiltering, image features, and the rest of `add_line`).
+batched unfiltering and image features (one compiled numba loop, or Pillow then numpy where
+numba is absent or MONITORING_NO_NUMBA=1), and the rest of `add_line`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from monitoring import capture, features
+from monitoring import capture, features, png_kernel
 from monitoring.baseline import Baseline, build_baseline, labelled_images
 from monitoring.drift import DriftSettings, WindowSummary, evaluate
 
@@ -127,7 +128,6 @@ def stage_breakdown(pool: list[bytes], baseline: Baseline, count: int = 5000) ->
         for key, queue in groups.items()
         for start in range(0, len(queue), batch)
     ]
-    pixels = [features.unfilter_png_rows(*key, chunk) for key, chunk in chunks]
 
     def whole() -> None:
         summary = WindowSummary(baseline=baseline, threshold=0.93)
@@ -142,13 +142,19 @@ def stage_breakdown(pool: list[bytes], baseline: Baseline, count: int = 5000) ->
         "PNG inflate (png_rows)": _best_cpu_us(
             lambda: [features.png_rows(image) for image in images], count
         ),
-        "unfilter (Pillow, batched)": _best_cpu_us(
-            lambda: [features.unfilter_png_rows(*key, chunk) for key, chunk in chunks], count
-        ),
-        "image features (numpy, batched)": _best_cpu_us(
-            lambda: [features.image_features(array) for array in pixels], count
-        ),
     }
+    if png_kernel.AVAILABLE:
+        stages["unfilter + image features (numba, batched)"] = _best_cpu_us(
+            lambda: [png_kernel.png_statistics(len(k[0]), k[1], k[2], c) for k, c in chunks], count
+        )
+    else:
+        stages["unfilter (Pillow, batched)"] = _best_cpu_us(
+            lambda: [features.unfilter_png_rows(*key, chunk) for key, chunk in chunks], count
+        )
+        pixels = [features.unfilter_png_rows(*key, chunk) for key, chunk in chunks]
+        stages["image features (numpy, batched)"] = _best_cpu_us(
+            lambda: [features.image_features(array) for array in pixels], count
+        )
     total = _best_cpu_us(whole, count)
     stages["rest of add_line (repeats, predictions, histograms)"] = total - sum(stages.values())
     stages["total"] = total
@@ -177,6 +183,7 @@ def main() -> None:
         baseline = build_baseline(labelled_images(tmp.parent))
     summary = WindowSummary(baseline=baseline, threshold=0.93)
     print(f"pool {len(pool)} PNGs, line size ~{len(lines(pool, 0, 1)[0])} bytes")
+    print("image statistics:", "numba kernel" if png_kernel.AVAILABLE else "Pillow + numpy")
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     rss_start = peak_rss_mb()
     cpu = wall = 0.0

@@ -1,7 +1,9 @@
 """Per-record features: image statistics and prediction features.
 
 Image statistics are computed on batches of same-sized RGB arrays with numpy (one vectorised pass
-per batch is what makes the job fast enough for an hour of traffic in a Lambda). PNGs are decoded
+per batch is what makes the job fast enough for an hour of traffic in a Lambda); where numba is
+installed, `ImageBatcher` gets the same statistics from `png_kernel`, which unfilters PNG rows
+and computes them in one compiled loop (about twice as fast again). PNGs are decoded
 through Pillow's C inflate+unfilter decoder directly (`Image.frombytes(..., "zip")`), which skips
 `Image.open`'s per-file plugin machinery and halves the decode time of a 32x32 capture; anything
 else (JPEG, palettes, interlaced or 16-bit PNGs) goes through `Image.open`.
@@ -17,6 +19,8 @@ from typing import Final
 
 import numpy as np
 from PIL import Image
+
+from monitoring import png_kernel
 
 # libdeflate inflates a capture PNG about twice as fast as zlib and checks the exact size and
 # the Adler-32 in one call; optional (zlib does the same job).
@@ -290,6 +294,15 @@ def image_features(batch: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def _named(statistics: np.ndarray, width: int, height: int) -> dict[str, np.ndarray]:
+    """png_kernel's B x 9 statistics -> image_features' dictionary."""
+    count = len(statistics)
+    named = {name: statistics[:, index] for index, name in enumerate(IMAGE_NUMERIC[:-2])}
+    named["width"] = np.full(count, width, np.float32)
+    named["height"] = np.full(count, height, np.float32)
+    return named
+
+
 class ImageBatcher:
     """Collects images by shape and yields feature batches; memory stays bounded.
 
@@ -341,12 +354,17 @@ class ImageBatcher:
     def _flush_key(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
         queue = self._pending.pop(key)
         self._pending_pixels -= key[0] * key[1] * len(queue)
+        if png_kernel.AVAILABLE:
+            return _named(png_kernel.pixel_statistics(np.stack(queue)), key[1], key[0])
         return image_features(np.stack(queue))
 
     def _flush_png(self, key: tuple[str, int, int]) -> dict[str, np.ndarray]:
         queue = self._png.pop(key)
         mode, width, height = key
         self._pending_pixels -= width * height * len(queue)
+        if png_kernel.AVAILABLE:
+            statistics = png_kernel.png_statistics(len(mode), width, height, queue)
+            return _named(statistics, width, height)
         return image_features(unfilter_png_rows(mode, width, height, queue))
 
     def flush(self) -> list[dict[str, np.ndarray]]:
