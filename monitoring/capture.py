@@ -147,9 +147,14 @@ def _parse_output_text(text: str) -> list[float]:
     if text.startswith("[") and text.endswith("]") and "[" not in text[1:]:
         # the endpoint's usual "[p0, p1]": split instead of a second json.loads per record
         try:
-            return _parse_probabilities([float(part) for part in text[1:-1].split(",")])
+            values = [float(part) for part in text[1:-1].split(",")]
         except ValueError:
             pass  # not plain numbers: let the JSON parser say what it is
+        else:
+            # (chained comparisons are False for NaN: exactly _parse_probabilities' rule)
+            if len(values) >= 2 and all(-1e-6 <= value <= 1.0 + 1e-6 for value in values):
+                return values
+            return _parse_probabilities(values)
     if text.startswith(("[", "{")):
         return _parse_probabilities(_loads(text))
     # text/csv: "0.1,0.9" (one row)

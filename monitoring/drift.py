@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 from collections import Counter
@@ -106,6 +107,14 @@ class WindowSummary:
         self._random = random.Random(0)  # reproducible plot sample  # noqa: S311
         self._class_count = len(self.baseline.class_names)
         self._multiplicity: dict[int, int] = {}
+        # per-record category counts as plain ints (a Counter update per record costs more
+        # than the rest of the prediction); folded into `categorical` by finish()
+        self._class_counts = [0] * self._class_count
+        self._below_counts = [0, 0]  # [not below, below] the threshold
+        self._formats = self.categorical["format"]
+        self._timeline_points = 0  # points offered to the plot sample
+        self._next_sample = 0  # the next point that enters the full sample
+        self._sample_weight = 1.0
 
     def _count_repeat(self, body: bytes) -> None:
         """Track how often each image occurs, for Kish's effective sample size."""
@@ -159,24 +168,25 @@ class WindowSummary:
         self.lines += 1
         record = capture.parse_line(line)
         moment = record.inference_time
-        if self.window.bounded and record.problems[:1] != [capture.NOT_JSON]:
+        problems = record.problems
+        if self.window.bounded and (not problems or problems[0] != capture.NOT_JSON):
             if moment is None:
-                if capture.NOT_CAPTURE_RECORD not in record.problems:
-                    record.problems.append(capture.BAD_INFERENCE_TIME)
+                if capture.NOT_CAPTURE_RECORD not in problems:
+                    problems.append(capture.BAD_INFERENCE_TIME)
             elif not self.window.contains(moment):
                 self.outside_window += 1
                 return
         self.records += 1
-        problems = record.problems
-        if record.image_bytes is not None:
-            self._count_repeat(record.image_bytes)
+        image = record.image_bytes
+        if image is not None:
+            self._count_repeat(image)
             try:
-                image_format, batches = self._batcher.add_encoded(record.image_bytes)
+                image_format, batches = self._batcher.add_encoded(image)
             except ImageDecodeError:
                 problems.append(capture.UNDECODABLE_IMAGE)
             else:
                 self.images += 1
-                self.categorical["format"][image_format] += 1
+                self._formats[image_format] += 1
                 if batches:
                     self._add_image_batches(batches)
         probabilities = record.probabilities
@@ -195,32 +205,45 @@ class WindowSummary:
         self.predictions += 1
         self.confidence_sum += confidence
         self.low_confidence += low
-        self.categorical["predicted_class"][str(probabilities.index(confidence))] += 1
-        self.categorical["below_threshold"][str(low)] += 1
-        self._confidences.append(confidence)
-        if len(self._confidences) >= _FLUSH_VALUES:
+        self._class_counts[probabilities.index(confidence)] += 1
+        self._below_counts[low] += 1
+        confidences = self._confidences
+        confidences.append(confidence)
+        if len(confidences) >= _FLUSH_VALUES:
             self._flush_confidences()
-        if moment is not None:
-            stamp = moment.isoformat()
-            minute = stamp[:16]
-            slot = self.timeline.get(minute)
-            if slot is None:
-                self.timeline[minute] = [1.0, confidence, float(low)]
-            else:
-                slot[0] += 1.0
-                slot[1] += confidence
-                slot[2] += low
-            if self.first_time is None or stamp < self.first_time:
-                self.first_time = stamp
-            if self.last_time is None or stamp > self.last_time:
-                self.last_time = stamp
-            # reservoir sample of points for the confidence-over-time plot
-            if len(self.timeline_sample) < TIMELINE_SAMPLE:
-                self.timeline_sample.append((stamp, confidence))
-            else:
-                slot_index = self._random.randrange(self.predictions)
-                if slot_index < TIMELINE_SAMPLE:
-                    self.timeline_sample[slot_index] = (stamp, confidence)
+        if moment is None:
+            return
+        stamp = moment.isoformat()
+        minute = stamp[:16]
+        slot = self.timeline.get(minute)
+        if slot is None:
+            self.timeline[minute] = [1.0, confidence, float(low)]
+        else:
+            slot[0] += 1.0
+            slot[1] += confidence
+            slot[2] += low
+        if self.first_time is None or stamp < self.first_time:
+            self.first_time = stamp
+        if self.last_time is None or stamp > self.last_time:
+            self.last_time = stamp
+        self._timeline_points += 1
+        if self._timeline_points <= TIMELINE_SAMPLE:
+            self.timeline_sample.append((stamp, confidence))
+            if self._timeline_points == TIMELINE_SAMPLE:
+                self._schedule_sample()
+        elif self._timeline_points == self._next_sample:
+            self.timeline_sample[self._random.randrange(TIMELINE_SAMPLE)] = (stamp, confidence)
+            self._schedule_sample()
+
+    def _schedule_sample(self) -> None:
+        """Reservoir sample of plot points by Li's Algorithm L: the gap to the next point that
+        enters the sample is drawn once, instead of a random number per record."""
+        self._sample_weight *= math.exp(math.log(self._uniform()) / TIMELINE_SAMPLE)
+        gap = math.log(self._uniform()) / math.log(1.0 - self._sample_weight)
+        self._next_sample = self._timeline_points + int(gap) + 1
+
+    def _uniform(self) -> float:
+        return max(self._random.random(), 1e-300)  # (0, 1): logs stay finite
 
     def add_file(self, source: capture.CaptureFile) -> None:
         self.files += 1
@@ -238,6 +261,15 @@ class WindowSummary:
     def finish(self) -> None:
         self._add_image_batches(self._batcher.flush(), flush=True)
         self._flush_confidences()
+        predicted, below = self.categorical["predicted_class"], self.categorical["below_threshold"]
+        for index, count in enumerate(self._class_counts):
+            if count:
+                predicted[str(index)] += count
+        for low, count in enumerate(self._below_counts):
+            if count:
+                below[str(bool(low))] += count
+        self._class_counts = [0] * self._class_count
+        self._below_counts = [0, 0]
 
     _COUNTERS = (
         "lines",

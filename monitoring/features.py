@@ -65,7 +65,7 @@ MAX_SIDE: Final = 512
 MAX_PIXELS: Final = 50_000_000  # refuse decompression bombs before decoding
 
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
-_U32: Final = struct.Struct(">I")
+_CHUNK_HEADER: Final = struct.Struct(">I4s")  # length, type
 # (bit depth, colour type) -> Pillow mode for the fast path.
 _PNG_MODES: Final = {(8, 0): "L", (8, 2): "RGB", (8, 4): "LA", (8, 6): "RGBA"}
 _PNG_FILTERS: Final = 5  # filter types 0-4 (None, Sub, Up, Average, Paeth)
@@ -102,14 +102,16 @@ def _image_data(data: bytes) -> bytes:
     """The PNG's IDAT payload (all IDAT chunks, in order)."""
     chunks = []
     pos = 8
-    while pos + 8 <= len(data):
-        (length,) = _U32.unpack_from(data, pos)
-        kind = data[pos + 4 : pos + 8]
+    last = len(data) - 8  # the last offset where a chunk header fits
+    while pos <= last:
+        length, kind = _CHUNK_HEADER.unpack_from(data, pos)
         if kind == b"IDAT":
             chunks.append(data[pos + 8 : pos + 8 + length])
         elif kind == b"IEND":
             break
         pos += 12 + length
+    if len(chunks) == 1:
+        return chunks[0]
     if not chunks:
         raise ImageDecodeError("PNG without image data")
     return b"".join(chunks)

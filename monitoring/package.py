@@ -13,9 +13,13 @@
   so pip picks the newest release that has a manylinux2014 wheel; the manifest lists them).
   Measured: ~40 MB zipped, ~130 MB unpacked (inside Lambda's 250 MB; upload through S3 when
   the zip nears the 50 MB direct-upload limit). boto3 comes with the Lambda runtime.
+  numba is left out on purpose: with numba + llvmlite the layer and code unpack to ~320 MB
+  (measured), so the Lambda computes image statistics with Pillow + numpy (same features, ~2x
+  the CPU per record); the command / Processing-job route has the compiled path.
 
 Prints a JSON manifest (`path`, `sha256` base64 as Terraform's filebase64sha256, `size`,
-`handler`) and writes it to `<out>/manifest.json`.
+`unpacked_size`, `handler`) and writes it to `<out>/manifest.json`; fails when the function and
+layer unpack to more than Lambda's 250 MB.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ DEPENDENCIES = (
     "deflate>=0.7",
     "python-dateutil>=2.8,<3",
 )
+# Lambda's limit on the unzipped function code plus all its layers.
+UNPACKED_LIMIT = 250 * 1024 * 1024
 # Not needed at run time and large: test suites and matplotlib's sample data.
 _SKIP_PARTS = frozenset({"tests", "sample_data"})
 
@@ -60,12 +66,14 @@ def dependency_entries() -> tuple[list[tuple[str, bytes]], dict[str, str]]:
     return pip_layer_entries(DEPENDENCIES, skip_parts=_SKIP_PARTS)
 
 
-def _write(path: Path, content: bytes) -> dict[str, object]:
+def _write(path: Path, entries: list[tuple[str, bytes]]) -> dict[str, object]:
+    content = deterministic_zip(entries)
     path.write_bytes(content)
     return {
         "path": str(path),
         "sha256": base64.b64encode(hashlib.sha256(content).digest()).decode("ascii"),
         "size": len(content),
+        "unpacked_size": sum(len(data) for _, data in entries),
     }
 
 
@@ -75,16 +83,16 @@ def build(out: Path, with_deps: bool = False) -> dict[str, object]:
         "runtime": RUNTIME,
         "function": {
             "handler": HANDLER,
-            **_write(out / "monitoring_lambda.zip", deterministic_zip(code_entries())),
+            **_write(out / "monitoring_lambda.zip", code_entries()),
         },
     }
     if with_deps:
         entries, versions = dependency_entries()
-        layer = deterministic_zip(entries)
-        manifest["layer"] = {
-            **_write(out / "monitoring_deps_layer.zip", layer),
-            "packages": versions,
-        }
+        layer = _write(out / "monitoring_deps_layer.zip", entries)
+        manifest["layer"] = {**layer, "packages": versions}
+        unpacked = sum(len(data) for _, data in entries + code_entries())
+        if unpacked > UNPACKED_LIMIT:
+            raise ValueError(f"function + layer unpack to {unpacked:,} bytes > {UNPACKED_LIMIT:,}")
     return manifest
 
 

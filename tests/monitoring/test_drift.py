@@ -350,3 +350,23 @@ def test_results_do_not_depend_on_the_optional_fast_libraries(baseline, monkeypa
     for name in fast.numeric:
         np.testing.assert_array_equal(fast.numeric[name], plain.numeric[name], err_msg=name)
     assert evaluate(fast, DriftSettings()) == evaluate(plain, DriftSettings())
+
+
+def test_plot_sample_is_spread_over_the_whole_window(baseline):
+    """The confidence-over-time plot keeps a uniform reservoir sample of 2,000 points."""
+    summary = WindowSummary(baseline=baseline, threshold=baseline.threshold)
+    total = 12_000
+    for second in range(total):
+        moment = synthetic.T0 + timedelta(seconds=second)
+        line = synthetic.capture_line(b"{}", [0.3, 0.7], moment, input_encoding="JSON")
+        summary.add_line(line.encode())
+    summary.finish()
+    stamps = sorted(stamp for stamp, _ in summary.timeline_sample)
+    assert len(stamps) == drift.TIMELINE_SAMPLE == len(set(stamps))
+    seconds = np.array(
+        [(np.datetime64(s[:19]) - np.datetime64("2026-01-01T10:00:00")) for s in stamps]
+    )
+    sixths = np.bincount((seconds.astype(int) * 6) // total, minlength=6)
+    assert sixths.min() > 250 and sixths.max() < 420, sixths  # ~333 each
+    assert summary.categorical["predicted_class"] == {"1": total}
+    assert summary.categorical["below_threshold"] == {"True": total}

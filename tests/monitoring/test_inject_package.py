@@ -107,6 +107,8 @@ def test_package_is_reproducible_and_holds_the_handler(tmp_path: Path):
     first = package.build(tmp_path / "a")
     second = package.build(tmp_path / "b")
     assert first["function"]["sha256"] == second["function"]["sha256"]
+    code_bytes = sum(len(data) for _, data in package.code_entries())
+    assert first["function"]["unpacked_size"] == code_bytes > 0
     content = (tmp_path / "a" / "monitoring_lambda.zip").read_bytes()
     names = zipfile.ZipFile(io.BytesIO(content)).namelist()
     assert "monitoring/handler.py" in names and "monitoring/metrics.py" in names
