@@ -65,9 +65,31 @@ _REASSOC = {"reassoc", "nsz"}
 
 
 @_compiled
+def _paeth(  # noqa: PLR0917 (numba: positional arguments only)
+    rows: np.ndarray, src: int, pixels: np.ndarray, y: int, x: int, bpp: int
+) -> None:
+    """Undo Paeth on byte x of row y + 1: a = left, b = above, c = above left."""
+    a = np.int32(pixels[y + 1, x - bpp])
+    b = np.int32(pixels[y, x])
+    c = np.int32(pixels[y, x - bpp])
+    # p = a + b - c; pa = |p - a|, pb = |p - b|, pc = |p - c|; ties prefer a, then b
+    from_b = b - c
+    from_a = a - c
+    pa = abs(from_b)
+    pb = abs(from_a)
+    pc = abs(from_a + from_b)
+    predicted = b if pb <= pc else c
+    predicted = a if (pa <= pb) & (pa <= pc) else predicted
+    pixels[y + 1, x] = (np.int32(rows[src + x]) + predicted) & 255
+
+
+@_compiled
 def _unfilter_row(rows: np.ndarray, start: int, bpp: int, pixels: np.ndarray, y: int) -> bool:
     """Undo the filter of the PNG row at rows[start] (type byte, then the row) into
-    pixels[y + 1], with pixels[y] as the row above; False: not a filter type (0-4)."""
+    pixels[y + 1], with pixels[y] as the row above; False: not a filter type (0-4).
+
+    Alpha bytes are left undone where a filter chains along the row: a byte's prediction
+    only uses bytes of its own channel, and the statistics never read alpha."""
     kind = rows[start]
     src = start + 1
     line = pixels.shape[1]
@@ -75,36 +97,31 @@ def _unfilter_row(rows: np.ndarray, start: int, bpp: int, pixels: np.ndarray, y:
     if kind == 0:
         for x in range(line):
             pixels[y + 1, x] = rows[src + x]
+    elif kind == 2:  # Up
+        for x in range(line):
+            pixels[y + 1, x] = (np.int32(rows[src + x]) + pixels[y, x]) & 255
     elif kind == 1:  # Sub
         for x in range(first):
             pixels[y + 1, x] = rows[src + x]
         for x in range(bpp, line):
             pixels[y + 1, x] = (np.int32(rows[src + x]) + pixels[y + 1, x - bpp]) & 255
-    elif kind == 2:  # Up
-        for x in range(line):
-            pixels[y + 1, x] = (np.int32(rows[src + x]) + pixels[y, x]) & 255
     elif kind == 3:  # Average
         for x in range(first):
             pixels[y + 1, x] = (np.int32(rows[src + x]) + (np.int32(pixels[y, x]) >> 1)) & 255
         for x in range(bpp, line):
             mean = (np.int32(pixels[y + 1, x - bpp]) + np.int32(pixels[y, x])) >> 1
             pixels[y + 1, x] = (np.int32(rows[src + x]) + mean) & 255
-    elif kind == 4:  # Paeth: a = left, b = above, c = above left
+    elif kind == 4:  # Paeth
         for x in range(first):
             pixels[y + 1, x] = (np.int32(rows[src + x]) + pixels[y, x]) & 255
-        for x in range(bpp, line):
-            a = np.int32(pixels[y + 1, x - bpp])
-            b = np.int32(pixels[y, x])
-            c = np.int32(pixels[y, x - bpp])
-            # p = a + b - c; pa = |p - a|, pb = |p - b|, pc = |p - c|; ties prefer a, then b
-            from_b = b - c
-            from_a = a - c
-            pa = abs(from_b)
-            pb = abs(from_a)
-            pc = abs(from_a + from_b)
-            predicted = b if pb <= pc else c
-            predicted = a if (pa <= pb) & (pa <= pc) else predicted
-            pixels[y + 1, x] = (np.int32(rows[src + x]) + predicted) & 255
+        if bpp >= 3:  # RGB(A): the three colour bytes of each pixel, alpha skipped
+            for x in range(bpp, line, bpp):
+                _paeth(rows, src, pixels, y, x, bpp)
+                _paeth(rows, src, pixels, y, x + 1, bpp)
+                _paeth(rows, src, pixels, y, x + 2, bpp)
+        else:  # L, LA: the grey byte
+            for x in range(bpp, line, bpp):
+                _paeth(rows, src, pixels, y, x, bpp)
     else:
         return False
     return True
@@ -212,7 +229,7 @@ def _statistics(
 
 
 @_compiled
-def _png_batch(  # noqa: PLR0917
+def _png_batch(  # noqa: PLR0917 (numba: positional arguments only)
     rows: np.ndarray, count: int, height: int, width: int, channels: int, out: np.ndarray
 ) -> bool:
     """Statistics of `count` PNGs whose filtered rows are concatenated in `rows`."""
