@@ -128,34 +128,54 @@ def _unfilter_row(rows: np.ndarray, start: int, bpp: int, pixels: np.ndarray, y:
 
 
 @functools.partial(_compiled, fastmath=_REASSOC)
+def _colour_row(  # noqa: PLR0917 (numba: positional arguments only)
+    pixels: np.ndarray, y: int, width: int, step: int, colour: bool, gray: np.ndarray
+) -> tuple[float, float, float, float, float]:
+    """Grey levels of row y into gray[y]; sums of red, green, blue, grey and saturation.
+
+    Called with a literal `step` (bytes per pixel) so that the loop vectorises."""
+    red_sum = green_sum = blue_sum = gray_sum = saturation_sum = 0.0
+    for x in range(width):
+        r = np.float32(pixels[y, x * step])
+        g = np.float32(pixels[y, x * step + 1]) if colour else r
+        b = np.float32(pixels[y, x * step + 2]) if colour else r
+        # gray = 0.299 * red + 0.587 * green + 0.114 * blue, in float32 as numpy does it
+        level = r * np.float32(0.299) + g * np.float32(0.587)
+        level = level + b * np.float32(0.114)
+        gray[y, x] = level
+        high = max(r, g, b)
+        low = min(r, g, b)
+        red_sum += float(r)
+        green_sum += float(g)
+        blue_sum += float(b)
+        gray_sum += float(level)
+        saturation_sum += float((high - low) / max(high, np.float32(1.0)))
+    return red_sum, green_sum, blue_sum, gray_sum, saturation_sum
+
+
+@functools.partial(_compiled, fastmath=_REASSOC)
 def _statistics(
     pixels: np.ndarray, width: int, channels: int, gray: np.ndarray, out: np.ndarray
 ) -> None:
     """The 9 statistics of one image (pixels: H x W*channels uint8) into out[0:9]."""
     height = pixels.shape[0]
     count = height * width
-    colour = channels >= 3
-    red_sum = green_sum = blue_sum = 0
-    saturation_sum = 0.0
-    gray_sum = 0.0
+    red_sum = green_sum = blue_sum = gray_sum = saturation_sum = 0.0
     for y in range(height):
-        for x in range(width):
-            at = x * channels
-            r = int(pixels[y, at])
-            g = int(pixels[y, at + 1]) if colour else r
-            b = int(pixels[y, at + 2]) if colour else r
-            red_sum += r
-            green_sum += g
-            blue_sum += b
-            # gray = 0.299 * red + 0.587 * green + 0.114 * blue, in float32 as numpy does it
-            level = np.float32(r) * np.float32(0.299) + np.float32(g) * np.float32(0.587)
-            level = level + np.float32(b) * np.float32(0.114)
-            gray[y, x] = level
-            gray_sum += float(level)
-            high = max(r, g, b)
-            low = min(r, g, b)
-            saturation_sum += float(np.float32(high - low) / np.float32(max(high, 1)))
-    out[0] = red_sum / count
+        if channels == 4:
+            sums = _colour_row(pixels, y, width, 4, True, gray)
+        elif channels == 3:
+            sums = _colour_row(pixels, y, width, 3, True, gray)
+        elif channels == 2:
+            sums = _colour_row(pixels, y, width, 2, False, gray)
+        else:
+            sums = _colour_row(pixels, y, width, 1, False, gray)
+        red_sum += sums[0]
+        green_sum += sums[1]
+        blue_sum += sums[2]
+        gray_sum += sums[3]
+        saturation_sum += sums[4]
+    out[0] = red_sum / count  # (float64 sums of integer levels: exact in any order)
     out[1] = green_sum / count
     out[2] = blue_sum / count
     mean = np.float32(gray_sum / count)
