@@ -65,13 +65,8 @@ _REASSOC = {"reassoc", "nsz"}
 
 
 @_compiled
-def _paeth(  # noqa: PLR0917 (numba: positional arguments only)
-    rows: np.ndarray, src: int, pixels: np.ndarray, y: int, x: int, bpp: int
-) -> None:
-    """Undo Paeth on byte x of row y + 1: a = left, b = above, c = above left."""
-    a = np.int32(pixels[y + 1, x - bpp])
-    b = np.int32(pixels[y, x])
-    c = np.int32(pixels[y, x - bpp])
+def _paeth(filtered: int, a: int, b: int, c: int) -> int:
+    """Undo Paeth on one byte: a = left, b = above, c = above left (already unfiltered)."""
     # p = a + b - c; pa = |p - a|, pb = |p - b|, pc = |p - c|; ties prefer a, then b
     from_b = b - c
     from_a = a - c
@@ -80,7 +75,7 @@ def _paeth(  # noqa: PLR0917 (numba: positional arguments only)
     pc = abs(from_a + from_b)
     predicted = b if pb <= pc else c
     predicted = a if (pa <= pb) & (pa <= pc) else predicted
-    pixels[y + 1, x] = (np.int32(rows[src + x]) + predicted) & 255
+    return (filtered + predicted) & 255
 
 
 @_compiled
@@ -91,37 +86,61 @@ def _unfilter_row(rows: np.ndarray, start: int, bpp: int, pixels: np.ndarray, y:
     Alpha bytes are left undone where a filter chains along the row: a byte's prediction
     only uses bytes of its own channel, and the statistics never read alpha."""
     kind = rows[start]
-    src = start + 1
     line = pixels.shape[1]
+    # views with indices from range(): no negative-index checks, so the loops vectorise
+    raw = rows[start + 1 : start + 1 + line]
+    above = pixels[y]
+    row = pixels[y + 1]
     first = min(bpp, line)  # bytes with no pixel to their left (a = c = 0)
     if kind == 0:
         for x in range(line):
-            pixels[y + 1, x] = rows[src + x]
+            row[x] = raw[x]
     elif kind == 2:  # Up
         for x in range(line):
-            pixels[y + 1, x] = (np.int32(rows[src + x]) + pixels[y, x]) & 255
+            row[x] = (np.int32(raw[x]) + above[x]) & 255
     elif kind == 1:  # Sub
         for x in range(first):
-            pixels[y + 1, x] = rows[src + x]
+            row[x] = raw[x]
         for x in range(bpp, line):
-            pixels[y + 1, x] = (np.int32(rows[src + x]) + pixels[y + 1, x - bpp]) & 255
+            row[x] = (np.int32(raw[x]) + row[x - bpp]) & 255
     elif kind == 3:  # Average
         for x in range(first):
-            pixels[y + 1, x] = (np.int32(rows[src + x]) + (np.int32(pixels[y, x]) >> 1)) & 255
+            row[x] = (np.int32(raw[x]) + (np.int32(above[x]) >> 1)) & 255
         for x in range(bpp, line):
-            mean = (np.int32(pixels[y + 1, x - bpp]) + np.int32(pixels[y, x])) >> 1
-            pixels[y + 1, x] = (np.int32(rows[src + x]) + mean) & 255
+            row[x] = (np.int32(raw[x]) + ((np.int32(row[x - bpp]) + above[x]) >> 1)) & 255
     elif kind == 4:  # Paeth
         for x in range(first):
-            pixels[y + 1, x] = (np.int32(rows[src + x]) + pixels[y, x]) & 255
+            row[x] = (np.int32(raw[x]) + above[x]) & 255
+        # left (a) and above-left (c) carried in registers along the row; signed ints
+        # (numba's int() of a uint8 is unsigned, and Paeth subtracts)
         if bpp >= 3:  # RGB(A): the three colour bytes of each pixel, alpha skipped
+            red = np.int32(row[0])
+            green = np.int32(row[1])
+            blue = np.int32(row[2])
+            red_c = np.int32(above[0])
+            green_c = np.int32(above[1])
+            blue_c = np.int32(above[2])
             for x in range(bpp, line, bpp):
-                _paeth(rows, src, pixels, y, x, bpp)
-                _paeth(rows, src, pixels, y, x + 1, bpp)
-                _paeth(rows, src, pixels, y, x + 2, bpp)
+                red_b = np.int32(above[x])
+                green_b = np.int32(above[x + 1])
+                blue_b = np.int32(above[x + 2])
+                red = _paeth(np.int32(raw[x]), red, red_b, red_c)
+                green = _paeth(np.int32(raw[x + 1]), green, green_b, green_c)
+                blue = _paeth(np.int32(raw[x + 2]), blue, blue_b, blue_c)
+                row[x] = red
+                row[x + 1] = green
+                row[x + 2] = blue
+                red_c = red_b
+                green_c = green_b
+                blue_c = blue_b
         else:  # L, LA: the grey byte
+            grey = np.int32(row[0])
+            grey_c = np.int32(above[0])
             for x in range(bpp, line, bpp):
-                _paeth(rows, src, pixels, y, x, bpp)
+                grey_b = np.int32(above[x])
+                grey = _paeth(np.int32(raw[x]), grey, grey_b, grey_c)
+                row[x] = grey
+                grey_c = grey_b
     else:
         return False
     return True
