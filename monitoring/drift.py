@@ -112,6 +112,10 @@ class WindowSummary:
         self._class_counts = [0] * self._class_count
         self._below_counts = [0, 0]  # [not below, below] the threshold
         self._formats = self.categorical["format"]
+        self._minute = -math.inf  # the timeline minute (UTC) of the last record, and its slot
+        self._minute_slot = [0.0, 0.0, 0.0]
+        self._first_moment: datetime | None = None  # of this summary's own records
+        self._last_moment: datetime | None = None
         self._timeline_points = 0  # points offered to the plot sample
         self._next_sample = 0  # the next point that enters the full sample
         self._sample_weight = 1.0
@@ -213,26 +217,35 @@ class WindowSummary:
             self._flush_confidences()
         if moment is None:
             return
-        stamp = moment.isoformat()
-        minute = stamp[:16]
-        slot = self.timeline.get(minute)
-        if slot is None:
-            self.timeline[minute] = [1.0, confidence, float(low)]
-        else:
-            slot[0] += 1.0
-            slot[1] += confidence
-            slot[2] += low
-        if self.first_time is None or stamp < self.first_time:
-            self.first_time = stamp
-        if self.last_time is None or stamp > self.last_time:
-            self.last_time = stamp
+        # isoformat() costs more than the rest of this method: it runs once per minute of
+        # the timeline, per new first/last record and per point that enters the plot sample
+        minute = moment.timestamp() // 60
+        if minute != self._minute:
+            key = moment.isoformat()[:16]
+            slot = self.timeline.get(key)
+            if slot is None:
+                slot = self.timeline[key] = [0.0, 0.0, 0.0]
+            self._minute, self._minute_slot = minute, slot
+        slot = self._minute_slot
+        slot[0] += 1.0
+        slot[1] += confidence
+        slot[2] += low
+        if self._first_moment is None or moment < self._first_moment:
+            self._first_moment = moment
+            stamp = moment.isoformat()
+            self.first_time = min(self.first_time, stamp) if self.first_time else stamp
+        if self._last_moment is None or moment > self._last_moment:
+            self._last_moment = moment
+            stamp = moment.isoformat()
+            self.last_time = max(self.last_time, stamp) if self.last_time else stamp
         self._timeline_points += 1
         if self._timeline_points <= TIMELINE_SAMPLE:
-            self.timeline_sample.append((stamp, confidence))
+            self.timeline_sample.append((moment.isoformat(), confidence))
             if self._timeline_points == TIMELINE_SAMPLE:
                 self._schedule_sample()
         elif self._timeline_points == self._next_sample:
-            self.timeline_sample[self._random.randrange(TIMELINE_SAMPLE)] = (stamp, confidence)
+            point = (moment.isoformat(), confidence)
+            self.timeline_sample[self._random.randrange(TIMELINE_SAMPLE)] = point
             self._schedule_sample()
 
     def _schedule_sample(self) -> None:

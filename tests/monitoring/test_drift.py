@@ -370,3 +370,23 @@ def test_plot_sample_is_spread_over_the_whole_window(baseline):
     assert sixths.min() > 250 and sixths.max() < 420, sixths  # ~333 each
     assert summary.categorical["predicted_class"] == {"1": total}
     assert summary.categorical["below_threshold"] == {"True": total}
+
+
+def test_timeline_counts_every_minute_and_the_first_and_last_record(baseline):
+    rng = np.random.default_rng(4)
+    offsets = rng.permutation(np.arange(-90, 400, 7))  # seconds around T0, out of order
+    summary = WindowSummary(baseline=baseline, threshold=0.5)
+    for offset in offsets:
+        moment = synthetic.T0 + timedelta(seconds=int(offset))
+        line = synthetic.capture_line(b"{}", [0.6, 0.4], moment, input_encoding="JSON")
+        summary.add_line(line.encode())
+    summary.finish()
+    minutes = [
+        (synthetic.T0 + timedelta(seconds=int(offset))).isoformat()[:16] for offset in offsets
+    ]
+    expected = {minute: minutes.count(minute) for minute in set(minutes)}
+    assert {minute: slot[0] for minute, slot in summary.timeline.items()} == expected
+    assert all(slot[1] == pytest.approx(0.6 * slot[0]) for slot in summary.timeline.values())
+    assert all(slot[2] == 0 for slot in summary.timeline.values())  # 0.6 is not below 0.5
+    assert summary.first_time == (synthetic.T0 + timedelta(seconds=-90)).isoformat()
+    assert summary.last_time == (synthetic.T0 + timedelta(seconds=int(offsets.max()))).isoformat()
