@@ -144,17 +144,19 @@ def _parse_probabilities(value: object) -> list[float]:
 
 def _parse_output_text(text: str) -> list[float]:
     text = text.strip()
-    if text.startswith("[") and text.endswith("]") and "[" not in text[1:]:
+    if text.startswith("[") and text.endswith("]") and text.find("[", 1) < 0:
         # the endpoint's usual "[p0, p1]": split instead of a second json.loads per record
         try:
             values = [float(part) for part in text[1:-1].split(",")]
         except ValueError:
             pass  # not plain numbers: let the JSON parser say what it is
         else:
-            # (chained comparisons are False for NaN: exactly _parse_probabilities' rule)
-            if len(values) >= 2 and all(-1e-6 <= value <= 1.0 + 1e-6 for value in values):
-                return values
-            return _parse_probabilities(values)
+            if len(values) < 2:
+                return _parse_probabilities(values)  # raises
+            for value in values:  # (False for NaN: exactly _parse_probabilities' rule)
+                if not -1e-6 <= value <= 1.0 + 1e-6:
+                    return _parse_probabilities(values)  # raises
+            return values
     if text.startswith(("[", "{")):
         return _parse_probabilities(_loads(text))
     # text/csv: "0.1,0.9" (one row)
