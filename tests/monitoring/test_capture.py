@@ -169,3 +169,24 @@ def test_fuzzed_lines_never_crash_the_job(baseline, cut, junk, field, value):
     summary.finish()
     assert summary.records + summary.outside_window == summary.lines
     assert summary.invalid_records <= summary.records
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2, 2)),
+        max_size=4,
+    ),
+    spaced=st.booleans(),
+)
+def test_plain_list_output_fast_path_agrees_with_json(values, spaced):
+    text = json.dumps(values) if spaced else json.dumps(values, separators=(",", ":"))
+    try:
+        expected: list[float] | type[Exception] = capture._parse_probabilities(json.loads(text))
+    except ValueError:
+        expected = ValueError
+    try:
+        got: list[float] | type[Exception] = capture.parse_output({"data": text})
+    except ValueError:
+        got = ValueError
+    assert got == expected
