@@ -65,7 +65,7 @@ def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) ->
 
 
 def parse_recipe(overrides: list[str]) -> Recipe:
-    recipe = Recipe(threads=1)
+    recipe = Recipe(threads=1, workers=1)  # folds run in parallel; members one by one
     for item in overrides:
         key, value = item.split("=", 1)
         current = getattr(recipe, key)

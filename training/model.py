@@ -26,7 +26,9 @@ SERVING_FILES = ("inference.py", "network.py")
 
 
 def make_checkpoint(
-    members: Sequence[SmallResNet], arch: dict[str, Any], tta_hflip: bool = True
+    members: Sequence[SmallResNet | dict[str, torch.Tensor]],
+    arch: dict[str, Any],
+    tta_hflip: bool = True,
 ) -> dict[str, Any]:
     """The `model.pth` payload: plain values and tensors, loadable with `weights_only=True`."""
     return {
@@ -36,7 +38,10 @@ def make_checkpoint(
         "arch": dict(arch),
         "tta_hflip": tta_hflip,
         "members": [
-            {key: value.detach().cpu().clone() for key, value in m.state_dict().items()}
+            {
+                key: value.detach().cpu().clone()
+                for key, value in (m if isinstance(m, dict) else m.state_dict()).items()
+            }
             for m in members
         ],
     }

@@ -159,3 +159,26 @@ def test_ensemble_members_are_averaged(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         model(images).numpy(), torch.stack(singles).mean(0).numpy(), atol=1e-6
     )
+
+
+def test_members_trained_in_parallel_processes_match_serial_training(tmp_path: Path) -> None:
+    """Each member's seed fixes its weights, whichever process trains it."""
+    from training.dataset import load_training_data
+    from training.train import fit
+
+    data = write_staged(tmp_path / "staged", 8, seed=7)
+    train, validation = load_training_data(data, None, 0.1, seed=0)
+    tiny = {**TINY_RECIPE, "epochs": 2, "ensemble": 2, "widths": [4, 8, 8], "threads": 1}
+    serial = fit(train, validation, Recipe(**tiny, workers=1), progress=False)
+    parallel = fit(train, validation, Recipe(**tiny, workers=2), progress=False)
+    assert len(parallel.checkpoint["members"]) == 2
+    for ours, theirs in zip(
+        serial.checkpoint["members"], parallel.checkpoint["members"], strict=True
+    ):
+        for key, value in ours.items():
+            torch.testing.assert_close(theirs[key], value, rtol=0, atol=0)
+    # Every member's every epoch is in the history, in order, whichever process reported it.
+    assert [(row["model"], row["epoch"]) for row in parallel.history] == [
+        (0, 1), (0, 2), (1, 1), (1, 2)
+    ]  # fmt: skip
+    assert parallel.history == serial.history
