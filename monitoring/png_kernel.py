@@ -147,21 +147,21 @@ def _unfilter_row(rows: np.ndarray, start: int, bpp: int, pixels: np.ndarray, y:
 
 
 @functools.partial(_compiled, fastmath=_REASSOC)
-def _colour_row(  # noqa: PLR0917 (numba: positional arguments only)
-    pixels: np.ndarray, y: int, width: int, step: int, colour: bool, gray: np.ndarray
+def _colour_pass(
+    pixels: np.ndarray, step: int, colour: bool, gray: np.ndarray
 ) -> tuple[float, float, float, float, float]:
-    """Grey levels of row y into gray[y]; sums of red, green, blue, grey and saturation.
+    """Grey levels of all pixels (flat) into gray; sums of red, green, blue, grey, saturation.
 
     Called with a literal `step` (bytes per pixel) so that the loop vectorises."""
     red_sum = green_sum = blue_sum = gray_sum = saturation_sum = 0.0
-    for x in range(width):
-        r = np.float32(pixels[y, x * step])
-        g = np.float32(pixels[y, x * step + 1]) if colour else r
-        b = np.float32(pixels[y, x * step + 2]) if colour else r
+    for at in range(gray.size):
+        r = np.float32(pixels[at * step])
+        g = np.float32(pixels[at * step + 1]) if colour else r
+        b = np.float32(pixels[at * step + 2]) if colour else r
         # gray = 0.299 * red + 0.587 * green + 0.114 * blue, in float32 as numpy does it
         level = r * np.float32(0.299) + g * np.float32(0.587)
         level = level + b * np.float32(0.114)
-        gray[y, x] = level
+        gray[at] = level
         high = max(r, g, b)
         low = min(r, g, b)
         red_sum += float(r)
@@ -179,30 +179,25 @@ def _statistics(
     """The 9 statistics of one image (pixels: H x W*channels uint8) into out[0:9]."""
     height = pixels.shape[0]
     count = height * width
-    red_sum = green_sum = blue_sum = gray_sum = saturation_sum = 0.0
-    for y in range(height):
-        if channels == 4:
-            sums = _colour_row(pixels, y, width, 4, True, gray)
-        elif channels == 3:
-            sums = _colour_row(pixels, y, width, 3, True, gray)
-        elif channels == 2:
-            sums = _colour_row(pixels, y, width, 2, False, gray)
-        else:
-            sums = _colour_row(pixels, y, width, 1, False, gray)
-        red_sum += sums[0]
-        green_sum += sums[1]
-        blue_sum += sums[2]
-        gray_sum += sums[3]
-        saturation_sum += sums[4]
+    flat = pixels.reshape(count * channels)
+    levels = gray.reshape(count)
+    if channels == 4:
+        sums = _colour_pass(flat, 4, True, levels)
+    elif channels == 3:
+        sums = _colour_pass(flat, 3, True, levels)
+    elif channels == 2:
+        sums = _colour_pass(flat, 2, False, levels)
+    else:
+        sums = _colour_pass(flat, 1, False, levels)
+    red_sum, green_sum, blue_sum, gray_sum, saturation_sum = sums
     out[0] = red_sum / count  # (float64 sums of integer levels: exact in any order)
     out[1] = green_sum / count
     out[2] = blue_sum / count
     mean = np.float32(gray_sum / count)
     squares = 0.0
-    for y in range(height):
-        for x in range(width):
-            deviation = gray[y, x] - mean
-            squares += deviation * deviation
+    for at in range(count):
+        deviation = levels[at] - mean
+        squares += deviation * deviation
     out[3] = math.sqrt(squares / count)
     out[4] = saturation_sum / count
 
@@ -227,11 +222,12 @@ def _statistics(
     out[6] = 0.0
     if half:
         top = bottom = 0.0
-        for y in range(half):
-            for x in range(width):
-                top += gray[y, x]
-                bottom += gray[height - half + y, x]
-        out[6] = top / (half * width) - bottom / (half * width)
+        cells = half * width
+        below = count - cells  # the bottom half starts here
+        for at in range(cells):
+            top += levels[at]
+            bottom += levels[below + at]
+        out[6] = top / cells - bottom / cells
 
     # |horizontal| and |vertical| gradients: energies, totals, and the part on 8-pixel borders
     energy_x = energy_y = total_x = total_y = border_x = border_y = 0.0
