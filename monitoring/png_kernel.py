@@ -6,7 +6,8 @@ not installed (the drift Lambda's layer has no room for llvmlite) or when the en
 loop, straight from a batch of PNG filtered rows (all five filter types, 8-bit L/LA/RGB/RGBA) or
 from RGB pixels: no float32 planes, no Pillow call, no Python per image. Per-pixel values
 (grey level, Laplacian, gradients, saturation) are computed in float32 exactly as numpy does;
-sums are float64 (numpy sums float32 pairwise), so features agree to ~1e-6 relative.
+sums are float64 (numpy sums float32 pairwise), so features agree to ~1e-6 relative. (Sums go
+through float(): without numba, the same functions then still sum in float64, not float32.)
 
 Compiled functions are cached on disk (`cache=True`): in `__pycache__`, or where the code is
 read-only in `NUMBA_CACHE_DIR` (set to `<tmp>/numba` unless given). The first process compiles
@@ -197,7 +198,7 @@ def _statistics(
     squares = 0.0
     for at in range(count):
         deviation = levels[at] - mean
-        squares += deviation * deviation
+        squares += float(deviation * deviation)
     out[3] = math.sqrt(squares / count)
     out[4] = saturation_sum / count
 
@@ -207,15 +208,15 @@ def _statistics(
         for y in range(1, height - 1):
             for x in range(1, width - 1):
                 lap = gray[y - 1, x] + gray[y + 1, x] + gray[y, x - 1] + gray[y, x + 1]
-                lap_sum += lap - gray[y, x] * np.float32(4.0)
+                lap_sum += float(lap - gray[y, x] * np.float32(4.0))
         lap_count = (height - 2) * (width - 2)
         lap_mean = lap_sum / lap_count
         lap_squares = 0.0
         for y in range(1, height - 1):
             for x in range(1, width - 1):
                 lap = gray[y - 1, x] + gray[y + 1, x] + gray[y, x - 1] + gray[y, x + 1]
-                deviation = (lap - gray[y, x] * np.float32(4.0)) - lap_mean
-                lap_squares += deviation * deviation
+                deviation = float(lap - gray[y, x] * np.float32(4.0)) - lap_mean
+                lap_squares += float(deviation * deviation)
         out[5] = math.log10(1.0 + lap_squares / lap_count)
 
     half = height // 2
@@ -225,8 +226,8 @@ def _statistics(
         cells = half * width
         below = count - cells  # the bottom half starts here
         for at in range(cells):
-            top += levels[at]
-            bottom += levels[below + at]
+            top += float(levels[at])
+            bottom += float(levels[below + at])
         out[6] = top / cells - bottom / cells
 
     # |horizontal| and |vertical| gradients: energies, totals, and the part on 8-pixel borders
@@ -234,18 +235,18 @@ def _statistics(
     for y in range(height):
         for x in range(width - 1):
             step = abs(gray[y, x + 1] - gray[y, x])
-            energy_x += step * step
-            total_x += step
+            energy_x += float(step * step)
+            total_x += float(step)
         for x in range(7, width - 1, 8):
-            border_x += abs(gray[y, x + 1] - gray[y, x])
+            border_x += float(abs(gray[y, x + 1] - gray[y, x]))
     for y in range(height - 1):
         for x in range(width):
             step = abs(gray[y + 1, x] - gray[y, x])
-            energy_y += step * step
-            total_y += step
+            energy_y += float(step * step)
+            total_y += float(step)
     for y in range(7, height - 1, 8):
         for x in range(width):
-            border_y += abs(gray[y + 1, x] - gray[y, x])
+            border_y += float(abs(gray[y + 1, x] - gray[y, x]))
     if width > 1:
         energy_x /= height * (width - 1)
     if height > 1:
