@@ -143,6 +143,21 @@ def _parse_probabilities(value: object) -> list[float]:
 
 
 def _parse_output_text(text: str) -> list[float]:
+    if _fast_loads is not None:
+        # the endpoint's usual "[p0, p1]" through orjson (~6x cheaper than splitting it and
+        # calling float() per part); used only when it is a list of two or more floats, all
+        # valid probabilities, where the code below gives the same floats (both parsers round
+        # correctly; JSON's number grammar is a subset of float()'s); anything else goes there
+        try:
+            parsed = _fast_loads(text)
+        except ValueError:
+            parsed = None
+        if type(parsed) is list and len(parsed) >= 2:
+            for value in parsed:
+                if type(value) is not float or not -1e-6 <= value <= 1.0 + 1e-6:
+                    break
+            else:
+                return parsed
     text = text.strip()
     if text.startswith("[") and text.endswith("]") and text.find("[", 1) < 0:
         # the endpoint's usual "[p0, p1]": split instead of a second json.loads per record

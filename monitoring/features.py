@@ -68,7 +68,7 @@ _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _CHUNK_HEADER: Final = struct.Struct(">I4s")  # length, type
 # (bit depth, colour type) -> Pillow mode for the fast path.
 _PNG_MODES: Final = {(8, 0): "L", (8, 2): "RGB", (8, 4): "LA", (8, 6): "RGBA"}
-_PNG_FILTERS: Final = 5  # filter types 0-4 (None, Sub, Up, Average, Paeth)
+_FILTER_TYPES: Final = bytes(range(5))  # PNG filter types 0-4 (None, Sub, Up, Average, Paeth)
 
 
 class ImageDecodeError(ValueError):
@@ -147,12 +147,32 @@ def png_rows(data: bytes) -> tuple[str, int, int, bytes | bytearray] | None:
     if mode is None or interlace or not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
         return None
     stride = 1 + width * len(mode)
-    try:
-        payload = _image_data(data)
-    except ImageDecodeError:
+    # _image_data and _inflate inlined for the usual single IDAT chunk (this runs per record)
+    pos = 8
+    last = len(data) - 8  # the last offset where a chunk header fits
+    payload = None
+    while pos <= last:
+        length, kind = _CHUNK_HEADER.unpack_from(data, pos)
+        if kind == b"IDAT":
+            if payload is not None:  # split image data (cannot raise: it has IDAT chunks)
+                payload = _image_data(data)
+                break
+            payload = data[pos + 8 : pos + 8 + length]
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if payload is None:
         return None
-    rows = _inflate(payload, stride * height)
-    if rows is None or max(rows[::stride]) >= _PNG_FILTERS:
+    size = stride * height
+    if _libdeflate is not None:  # (_inflate's first branch)
+        try:
+            rows: bytes | bytearray | None = _libdeflate.zlib_decompress(payload, size)
+        except _DEFLATE_ERRORS:
+            return None
+    else:
+        rows = _inflate(payload, size)
+    # every filter type byte (the first of each row) in 0-4: lstrip leaves nothing
+    if rows is None or len(rows) != size or rows[::stride].lstrip(_FILTER_TYPES):
         return None
     return mode, width, height, rows
 

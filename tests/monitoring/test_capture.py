@@ -190,3 +190,39 @@ def test_plain_list_output_fast_path_agrees_with_json(values, spaced):
     except ValueError:
         got = ValueError
     assert got == expected
+
+
+_NUMBER = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.floats(min_value=0.0, max_value=1.0).map(lambda value: f"{value:.25e}"),
+    st.from_regex(r"\A-?(0|[1-9][0-9]{0,30})(\.[0-9]{1,40})?([eE][+-]?[0-9]{1,4})?\Z"),
+    st.sampled_from(["NaN", "Infinity", "-0.0", "1", "0", "true", "1e-400", "4.9e-324", "1e309"]),
+)
+_SPACE = st.sampled_from(["", " ", "  ", "\t", "\n", "\r\n "])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    parts=st.lists(st.tuples(_SPACE, _NUMBER, _SPACE), max_size=4),
+    outer=st.tuples(_SPACE, _SPACE),
+    nested=st.booleans(),
+)
+def test_output_text_through_orjson_equals_the_reference_parse(parts, outer, nested):
+    """The orjson shortcut for "[p0, p1]" outputs gives exactly the floats (or the error) that
+    splitting the text and float() per part, or the stdlib JSON parser, give."""
+    body = ",".join(f"{before}{number}{after}" for before, number, after in parts)
+    text = f"{outer[0]}[{'[' if nested else ''}{body}{']' if nested else ''}]{outer[1]}"
+
+    def parse() -> list[float] | type[Exception]:
+        try:
+            return capture._parse_output_text(text)
+        except ValueError:
+            return ValueError
+
+    fast = parse()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(capture, "_fast_loads", None)
+        reference = parse()
+    assert fast == reference
+    if isinstance(fast, list):
+        assert all(type(value) is float for value in fast)

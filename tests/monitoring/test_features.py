@@ -277,6 +277,22 @@ def test_batched_path_hands_odd_pngs_to_the_reference_decoder():
     _assert_same([good, *odd, buffer.getvalue(), good], batch_size=2)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    row=st.integers(min_value=0, max_value=7),
+    filter_type=st.integers(min_value=0, max_value=255),
+    mode=st.sampled_from(["L", "LA", "RGB", "RGBA"]),
+)
+def test_png_rows_accepts_exactly_filter_types_0_to_4(row, filter_type, mode):
+    """Any row's filter type byte outside 0-4 sends the PNG to the reference decoder."""
+    rows = bytearray(_random_rows(np.random.default_rng(row), mode, 8, 8))
+    rows[row * (1 + 8 * len(mode))] = filter_type
+    found = features.png_rows(_png_from_rows(mode, 8, 8, bytes(rows)))
+    assert (found is not None) == (filter_type < 5)
+    if found is not None:
+        assert found == (mode, 8, 8, rows)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
