@@ -20,7 +20,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ DEFAULT_FALSE_ALARM_RATE = 0.005
 DEFAULT_MIN_CLASS_SHIFT = 0.15
 TIMELINE_SAMPLE = 2000  # (time, confidence) points kept for the plot (reservoir sample)
 _FLUSH_VALUES = 4096
+_MINUTE = timedelta(minutes=1)
 # Image hashes remembered per window to count exact repeats (~100 bytes each: ~25 MB at most;
 # beyond it new images are taken as unique).
 REPEAT_CAPACITY = 250_000
@@ -112,25 +113,14 @@ class WindowSummary:
         self._class_counts = [0] * self._class_count
         self._below_counts = [0, 0]  # [not below, below] the threshold
         self._formats = self.categorical["format"]
-        self._minute = -math.inf  # the timeline minute (UTC) of the last record, and its slot
+        # the timeline minute (UTC) of the last record, [start, end), and its slot
+        self._minute_start = self._minute_end = datetime.min.replace(tzinfo=UTC)
         self._minute_slot = [0.0, 0.0, 0.0]
         self._first_moment: datetime | None = None  # of this summary's own records
         self._last_moment: datetime | None = None
         self._timeline_points = 0  # points offered to the plot sample
         self._next_sample = 0  # the next point that enters the full sample
         self._sample_weight = 1.0
-
-    def _count_repeat(self, body: bytes) -> None:
-        """Track how often each image occurs, for Kish's effective sample size."""
-        key = hash(body)
-        seen = self._multiplicity.get(key, 0)
-        self.hashed_images += 1
-        self.sum_sq_multiplicity += 2 * seen + 1  # (m + 1)^2 - m^2
-        if seen:
-            self.duplicates += 1
-            self._multiplicity[key] = seen + 1
-        elif len(self._multiplicity) < REPEAT_CAPACITY:
-            self._multiplicity[key] = 1
 
     @property
     def effective_fraction(self) -> float:
@@ -183,7 +173,17 @@ class WindowSummary:
         self.records += 1
         image = record.image_bytes
         if image is not None:
-            self._count_repeat(image)
+            # how often each image occurs, for Kish's effective sample size (inlined: per record)
+            key = hash(image)
+            multiplicity = self._multiplicity
+            seen = multiplicity.get(key, 0)
+            self.hashed_images += 1
+            self.sum_sq_multiplicity += 2 * seen + 1  # (m + 1)^2 - m^2
+            if seen:
+                self.duplicates += 1
+                multiplicity[key] = seen + 1
+            elif len(multiplicity) < REPEAT_CAPACITY:
+                multiplicity[key] = 1
             try:
                 image_format, batches = self._batcher.add_encoded(image)
             except ImageDecodeError:
@@ -219,13 +219,13 @@ class WindowSummary:
             return
         # isoformat() costs more than the rest of this method: it runs once per minute of
         # the timeline, per new first/last record and per point that enters the plot sample
-        minute = moment.timestamp() // 60
-        if minute != self._minute:
+        if not self._minute_start <= moment < self._minute_end:  # (cheaper than timestamp())
             key = moment.isoformat()[:16]
             slot = self.timeline.get(key)
             if slot is None:
                 slot = self.timeline[key] = [0.0, 0.0, 0.0]
-            self._minute, self._minute_slot = minute, slot
+            start = moment.replace(second=0, microsecond=0)
+            self._minute_start, self._minute_end, self._minute_slot = start, start + _MINUTE, slot
         slot = self._minute_slot
         slot[0] += 1.0
         slot[1] += confidence

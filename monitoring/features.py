@@ -66,6 +66,8 @@ MAX_PIXELS: Final = 50_000_000  # refuse decompression bombs before decoding
 
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _CHUNK_HEADER: Final = struct.Struct(">I4s")  # length, type
+_IHDR_HEADER: Final = b"\x00\x00\x00\x0dIHDR"  # the first chunk's length and type
+_IHDR: Final = struct.Struct(">IIBBBBB")  # width, height, depth, colour, compression, filter, lace
 # (bit depth, colour type) -> Pillow mode for the fast path.
 _PNG_MODES: Final = {(8, 0): "L", (8, 2): "RGB", (8, 4): "LA", (8, 6): "RGBA"}
 _FILTER_TYPES: Final = bytes(range(5))  # PNG filter types 0-4 (None, Sub, Up, Average, Paeth)
@@ -79,7 +81,7 @@ def _png_fast(data: bytes) -> np.ndarray | None:
     """Decode a plain 8-bit, non-interlaced PNG; None when the fast path does not apply."""
     if not data.startswith(_PNG_SIGNATURE) or len(data) < 33:
         return None
-    width, height, depth, colour, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    width, height, depth, colour, _, _, interlace = _IHDR.unpack_from(data, 16)
     mode = _PNG_MODES.get((depth, colour))
     if mode is None or interlace or width * height > MAX_PIXELS or width == 0 or height == 0:
         return None
@@ -142,13 +144,13 @@ def png_rows(data: bytes) -> tuple[str, int, int, bytes | bytearray] | None:
     (per image, Pillow's fixed cost is larger than the work)."""
     if len(data) < 33 or not data.startswith(_PNG_SIGNATURE):
         return None
-    width, height, depth, colour, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    width, height, depth, colour, _, _, interlace = _IHDR.unpack_from(data, 16)
     mode = _PNG_MODES.get((depth, colour))
     if mode is None or interlace or not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
         return None
     stride = 1 + width * len(mode)
     # _image_data and _inflate inlined for the usual single IDAT chunk (this runs per record)
-    pos = 8
+    pos = 33 if data.startswith(_IHDR_HEADER, 8) else 8  # (skip the usual 13-byte IHDR)
     last = len(data) - 8  # the last offset where a chunk header fits
     payload = None
     while pos <= last:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
 from monitoring import drift
@@ -370,6 +372,38 @@ def test_plot_sample_is_spread_over_the_whole_window(baseline):
     assert sixths.min() > 250 and sixths.max() < 420, sixths  # ~333 each
     assert summary.categorical["predicted_class"] == {"1": total}
     assert summary.categorical["below_threshold"] == {"True": total}
+
+
+_ZONES = {
+    "+05:30": timezone(timedelta(hours=5, minutes=30)),
+    "-08:00": timezone(timedelta(hours=-8)),
+}
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    offsets=st.lists(st.integers(min_value=-200_000_000, max_value=200_000_000), max_size=40),
+    zone=st.sampled_from(["Z", "+00:00", "+05:30", "-08:00", ""]),
+)
+def test_timeline_minutes_at_microsecond_edges_and_any_offset(baseline, offsets, zone):
+    """Records land in the UTC minute of their inference time, whatever the order, sub-second
+    part or UTC offset of the stamps (minute edges included: offsets are in microseconds)."""
+    summary = WindowSummary(baseline=baseline, threshold=0.5)
+    moments = []
+    for offset in offsets:
+        moment = synthetic.T0 + timedelta(microseconds=offset)
+        shown = moment.astimezone(_ZONES.get(zone, UTC))
+        stamp = shown.replace(tzinfo=None).isoformat() + zone
+        record = synthetic.capture_record(b"{}", [0.6, 0.4], input_encoding="JSON")
+        record["eventMetadata"]["inferenceTime"] = stamp
+        summary.add_line(json.dumps(record).encode())
+        moments.append(moment)
+    summary.finish()
+    minutes = [moment.isoformat()[:16] for moment in moments]
+    expected = {minute: minutes.count(minute) for minute in set(minutes)}
+    assert {minute: slot[0] for minute, slot in summary.timeline.items()} == expected
 
 
 def test_timeline_counts_every_minute_and_the_first_and_last_record(baseline):
