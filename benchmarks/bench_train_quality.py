@@ -49,8 +49,15 @@ def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) ->
     result = fit(part.subset(kept), part.subset(carved), recipe, progress=False)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     test = data.subset(held_out)
+    images = arrays_to_tensor(test.images)
     model = model_from_checkpoint(result.checkpoint)
-    report = classification_report(test.labels, model(arrays_to_tensor(test.images)).numpy())
+    report = classification_report(test.labels, model(images).numpy())
+    members = result.checkpoint["members"]
+    # The ensemble's first k members alone: what each added member is worth.
+    by_size = {}
+    for size in range(1, len(members) + 1):
+        partial = model_from_checkpoint({**result.checkpoint, "members": members[:size]})
+        by_size[size] = float((partial(images).numpy().argmax(1) == test.labels).mean())
     return {
         "train": len(kept),
         "validation": len(carved),
@@ -58,6 +65,7 @@ def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) ->
         "accuracy": report["accuracy"],
         "ece": report["ece"],
         "validation_accuracy": result.validation["accuracy"],
+        "accuracy_by_members": by_size,
         "wall_s": wall,
         "cpu_s": cpu,
         "load": os.getloadavg()[0],
@@ -112,7 +120,9 @@ def main() -> None:
                 f"repeat {repeat} fold {index}: train {row['train']} val {row['validation']} "
                 f"test {row['test']} | held-out accuracy {row['accuracy']:.4f} "
                 f"ece {row['ece']:.4f} | carved-validation accuracy "
-                f"{row['validation_accuracy']:.4f} | wall {row['wall_s']:.0f} s "
+                f"{row['validation_accuracy']:.4f} | first k members "
+                + "/".join(f"{v:.3f}" for v in row["accuracy_by_members"].values())
+                + f" | wall {row['wall_s']:.0f} s "
                 f"cpu {row['cpu_s']:.0f} s | load {row['load']:.1f}",
                 flush=True,
             )
@@ -122,6 +132,12 @@ def main() -> None:
         f"\nheld-out accuracy over {len(accuracies)} folds: mean {statistics.mean(accuracies):.4f}"
         f" std {spread:.4f} min {min(accuracies):.4f} max {max(accuracies):.4f}"
     )
+    for size in results[0]["accuracy_by_members"]:
+        by_size = [row["accuracy_by_members"][size] for row in results]
+        print(
+            f"  first {size} member(s): mean {statistics.mean(by_size):.4f}"
+            f" std {statistics.stdev(by_size) if len(by_size) > 1 else 0.0:.4f}"
+        )
     print(f"ECE mean {statistics.mean(row['ece'] for row in results):.4f}")
     cpu = [row["cpu_s"] for row in results]
     wall = [row["wall_s"] for row in results]
