@@ -40,7 +40,7 @@ class Recipe:
     label_smoothing: float = 0.1
     widths: list[int] = field(default_factory=lambda: [32, 64, 128])
     blocks: list[int] = field(default_factory=lambda: [1, 1, 1])
-    ensemble: int = 2
+    ensemble: int = 4
     crop_padding: int = 4
     colour_jitter: float = 0.2
     tta_hflip: bool = True
