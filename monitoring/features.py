@@ -119,14 +119,9 @@ def _image_data(data: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def _inflate(payload: bytes, size: int) -> bytes | bytearray | None:
-    """The zlib stream's content when it is complete and exactly `size` bytes, else None."""
-    if _libdeflate is not None:
-        try:
-            inflated: bytes | bytearray = _libdeflate.zlib_decompress(payload, size)
-        except _DEFLATE_ERRORS:
-            return None
-        return inflated if len(inflated) == size else None
+def _zlib_inflate(payload: bytes, size: int) -> bytes | None:
+    """The zlib stream's content when it is complete and exactly `size` bytes, else None
+    (where libdeflate is absent; `png_rows` calls libdeflate itself)."""
     inflater = zlib.decompressobj()
     try:
         inflated = inflater.decompress(payload, size + 1)
@@ -149,7 +144,7 @@ def png_rows(data: bytes) -> tuple[str, int, int, bytes | bytearray] | None:
     if mode is None or interlace or not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
         return None
     stride = 1 + width * len(mode)
-    # _image_data and _inflate inlined for the usual single IDAT chunk (this runs per record)
+    # _image_data inlined for the usual single IDAT chunk (this runs per record)
     pos = 33 if data.startswith(_IHDR_HEADER, 8) else 8  # (skip the usual 13-byte IHDR)
     last = len(data) - 8  # the last offset where a chunk header fits
     payload = None
@@ -166,13 +161,13 @@ def png_rows(data: bytes) -> tuple[str, int, int, bytes | bytearray] | None:
     if payload is None:
         return None
     size = stride * height
-    if _libdeflate is not None:  # (_inflate's first branch)
+    if _libdeflate is not None:
         try:
             rows: bytes | bytearray | None = _libdeflate.zlib_decompress(payload, size)
         except _DEFLATE_ERRORS:
             return None
     else:
-        rows = _inflate(payload, size)
+        rows = _zlib_inflate(payload, size)
     # every filter type byte (the first of each row) in 0-4: lstrip leaves nothing
     if rows is None or len(rows) != size or rows[::stride].lstrip(_FILTER_TYPES):
         return None

@@ -26,11 +26,12 @@ SERVING_FILES = ("inference.py", "network.py")
 
 
 def make_checkpoint(
-    members: Sequence[SmallResNet | dict[str, torch.Tensor]],
+    members: Sequence[dict[str, torch.Tensor]],
     arch: dict[str, Any],
     tta_hflip: bool = True,
 ) -> dict[str, Any]:
-    """The `model.pth` payload: plain values and tensors, loadable with `weights_only=True`."""
+    """The `model.pth` payload (`members`: each network's state dict): plain values and
+    tensors, loadable with `weights_only=True`."""
     return {
         "format": inference.ARCHIVE_FORMAT,
         "format_version": inference.ARCHIVE_FORMAT_VERSION,
@@ -38,11 +39,7 @@ def make_checkpoint(
         "arch": dict(arch),
         "tta_hflip": tta_hflip,
         "members": [
-            {
-                key: value.detach().cpu().clone()
-                for key, value in (m if isinstance(m, dict) else m.state_dict()).items()
-            }
-            for m in members
+            {key: value.detach().cpu().clone() for key, value in state.items()} for state in members
         ],
     }
 

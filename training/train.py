@@ -201,7 +201,7 @@ def train_member(
         }
         if report is not None:
             report(row)
-    return {key: value.detach().cpu().clone() for key, value in network.state_dict().items()}
+    return network.state_dict()  # make_checkpoint copies it
 
 
 class _EpochLog:
@@ -209,7 +209,6 @@ class _EpochLog:
 
     def __init__(self, recipe: Recipe, progress: bool) -> None:
         self.history: list[dict[str, float]] = []
-        self.progress = progress
         self.bar = None
         if progress:
             try:
@@ -272,9 +271,9 @@ def _train_in_parallel(
                 while True:
                     epochs(events.get_nowait())
         states = [future.result() for future in futures]
-    with contextlib.suppress(queue.Empty):  # rows still in flight when the last member ended
-        while True:
-            epochs(events.get(timeout=0.5))
+    # Rows a member sent just before it returned may still be in the queue's pipe.
+    while len(epochs.history) < recipe.ensemble * recipe.epochs:
+        epochs(events.get(timeout=60))
     return states
 
 
