@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+_SLACK = bytes(4)
+
 # Filled in image_features order: brightness r/g/b, contrast, saturation, sharpness,
 # vertical_balance, edge_orientation, blockiness (width and height are added by the caller).
 STATISTICS = 9
@@ -37,6 +39,9 @@ def _numba_njit() -> Any:
         return None
     if not os.access(Path(__file__).parent, os.W_OK):  # read-only code (Lambda, containers)
         os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "numba"))
+    # The Paeth kernel relies on LLVM's SLP vectoriser, which numba leaves off by default. It
+    # is read when numba's code generator starts (before the first compile in the process).
+    os.environ.setdefault("NUMBA_SLP_VECTORIZE", "1")
     try:
         from numba import njit
     except ImportError:
@@ -55,17 +60,25 @@ _NJIT = _numba_njit()
 AVAILABLE = _NJIT is not None
 
 
-def _compiled(function: Any, fastmath: bool | set[str] = False) -> Any:
+def _compiled(function: Any, fastmath: bool | set[str] = False, inline: str = "never") -> Any:
     if _NJIT is None:
         return function
-    return _NJIT(cache=True, nogil=True, fastmath=fastmath)(function)
+    return _NJIT(cache=True, nogil=True, fastmath=fastmath, inline=inline)(function)
+
+
+if AVAILABLE:
+    from numba import uint64 as _U
+else:
+
+    def _U(value: int) -> int:  # uint64 where compiled; int in plain Python
+        return value
 
 
 # Reassociating float sums lets LLVM vectorise them (changes only the last bits of a sum).
 _REASSOC = {"reassoc", "nsz"}
 
 
-@_compiled
+@functools.partial(_compiled, inline="always")
 def _paeth(filtered: int, a: int, b: int, c: int) -> int:
     """Undo Paeth on one byte: a = left, b = above, c = above left (already unfiltered)."""
     # p = a + b - c; pa = |p - a|, pb = |p - b|, pc = |p - c|; ties prefer a, then b
@@ -79,174 +92,225 @@ def _paeth(filtered: int, a: int, b: int, c: int) -> int:
     return (filtered + predicted) & 255
 
 
-@_compiled
-def _unfilter_row(rows: np.ndarray, start: int, bpp: int, pixels: np.ndarray, y: int) -> bool:
-    """Undo the filter of the PNG row at rows[start] (type byte, then the row) into
-    pixels[y + 1], with pixels[y] as the row above; False: not a filter type (0-4).
+# Offsets are unsigned (U) throughout: numba wraps negative signed indices at run time, and
+# that check per byte kept the loops below from vectorising. Pixels live in one flat buffer,
+# row y of the image at (y + 1) * line, after a row of zeros (what the first row sees above).
 
-    Alpha bytes are left undone where a filter chains along the row: a byte's prediction
-    only uses bytes of its own channel, and the statistics never read alpha."""
-    kind = rows[start]
-    line = pixels.shape[1]
-    # views with indices from range(): no negative-index checks, so the loops vectorise
-    raw = rows[start + 1 : start + 1 + line]
-    above = pixels[y]
-    row = pixels[y + 1]
+
+@functools.partial(_compiled, inline="always")
+def _paeth_colour(  # noqa: PLR0917 (numba: positional arguments only)
+    rows: np.ndarray, src: int, pixels: np.ndarray, dst: int, up: int, line: int, bpp: int
+) -> None:
+    """Paeth of a row of 3- or 4-byte pixels as four identical lanes, which LLVM's SLP
+    vectoriser turns into one vector chain (the left neighbour makes it a serial chain, so
+    lanes across channels are where the parallelism is). With 3-byte pixels the fourth lane
+    computes a throw-away byte into the next pixel's first byte, overwritten one step later
+    (the buffer has slack past the last row). Alpha bytes of RGBA get the same treatment;
+    the statistics never read alpha."""
+    for x in range(bpp):
+        at = _U(x)
+        pixels[dst + at] = (np.int32(rows[src + at]) + pixels[up + at]) & 255
+    a0 = np.int32(pixels[dst])
+    a1 = np.int32(pixels[dst + _U(1)])
+    a2 = np.int32(pixels[dst + _U(2)])
+    a3 = np.int32(pixels[dst + _U(3)])
+    c0 = np.int32(pixels[up])
+    c1 = np.int32(pixels[up + _U(1)])
+    c2 = np.int32(pixels[up + _U(2)])
+    c3 = np.int32(pixels[up + _U(3)])
+    for pixel in range(1, line // bpp):
+        at = _U(pixel) * _U(bpp)
+        b0 = np.int32(pixels[up + at])
+        b1 = np.int32(pixels[up + at + _U(1)])
+        b2 = np.int32(pixels[up + at + _U(2)])
+        b3 = np.int32(pixels[up + at + _U(3)])
+        a0 = _paeth(np.int32(rows[src + at]), a0, b0, c0)
+        a1 = _paeth(np.int32(rows[src + at + _U(1)]), a1, b1, c1)
+        a2 = _paeth(np.int32(rows[src + at + _U(2)]), a2, b2, c2)
+        a3 = _paeth(np.int32(rows[src + at + _U(3)]), a3, b3, c3)
+        pixels[dst + at] = a0
+        pixels[dst + at + _U(1)] = a1
+        pixels[dst + at + _U(2)] = a2
+        pixels[dst + at + _U(3)] = a3
+        c0 = b0
+        c1 = b1
+        c2 = b2
+        c3 = b3
+
+
+@functools.partial(_compiled, inline="always")
+def _unfilter_row(  # noqa: PLR0917
+    rows: np.ndarray, src: int, pixels: np.ndarray, dst: int, up: int, line: int, bpp: int
+) -> bool:
+    """Undo the filter of the PNG row at rows[src] (type byte, then the row) into
+    pixels[dst:dst + line], with the row above at pixels[up:]; False: not a filter type (0-4).
+
+    Where a filter chains along the row, alpha (and LA's second byte) may be left undone: a
+    byte's prediction only uses bytes of its own channel, and the statistics never read them."""
+    kind = rows[src]
+    src += _U(1)
     first = min(bpp, line)  # bytes with no pixel to their left (a = c = 0)
     if kind == 0:
         for x in range(line):
-            row[x] = raw[x]
+            at = _U(x)
+            pixels[dst + at] = rows[src + at]
     elif kind == 2:  # Up
         for x in range(line):
-            row[x] = (np.int32(raw[x]) + above[x]) & 255
+            at = _U(x)
+            pixels[dst + at] = (np.int32(rows[src + at]) + pixels[up + at]) & 255
     elif kind == 1:  # Sub
         for x in range(first):
-            row[x] = raw[x]
+            at = _U(x)
+            pixels[dst + at] = rows[src + at]
         for x in range(bpp, line):
-            row[x] = (np.int32(raw[x]) + row[x - bpp]) & 255
+            at = _U(x)
+            pixels[dst + at] = (np.int32(rows[src + at]) + pixels[dst + at - bpp]) & 255
     elif kind == 3:  # Average
         for x in range(first):
-            row[x] = (np.int32(raw[x]) + (np.int32(above[x]) >> 1)) & 255
+            at = _U(x)
+            pixels[dst + at] = (np.int32(rows[src + at]) + (np.int32(pixels[up + at]) >> 1)) & 255
         for x in range(bpp, line):
-            row[x] = (np.int32(raw[x]) + ((np.int32(row[x - bpp]) + above[x]) >> 1)) & 255
+            at = _U(x)
+            left = np.int32(pixels[dst + at - bpp])
+            pixels[dst + at] = (np.int32(rows[src + at]) + ((left + pixels[up + at]) >> 1)) & 255
     elif kind == 4:  # Paeth
-        for x in range(first):
-            row[x] = (np.int32(raw[x]) + above[x]) & 255
-        # left (a) and above-left (c) carried in registers along the row; signed ints
-        # (numba's int() of a uint8 is unsigned, and Paeth subtracts)
-        if bpp >= 3:  # RGB(A): the three colour bytes of each pixel, alpha skipped
-            red = np.int32(row[0])
-            green = np.int32(row[1])
-            blue = np.int32(row[2])
-            red_c = np.int32(above[0])
-            green_c = np.int32(above[1])
-            blue_c = np.int32(above[2])
-            for x in range(bpp, line, bpp):
-                red_b = np.int32(above[x])
-                green_b = np.int32(above[x + 1])
-                blue_b = np.int32(above[x + 2])
-                red = _paeth(np.int32(raw[x]), red, red_b, red_c)
-                green = _paeth(np.int32(raw[x + 1]), green, green_b, green_c)
-                blue = _paeth(np.int32(raw[x + 2]), blue, blue_b, blue_c)
-                row[x] = red
-                row[x + 1] = green
-                row[x + 2] = blue
-                red_c = red_b
-                green_c = green_b
-                blue_c = blue_b
-        else:  # L, LA: the grey byte
-            grey = np.int32(row[0])
-            grey_c = np.int32(above[0])
-            for x in range(bpp, line, bpp):
-                grey_b = np.int32(above[x])
-                grey = _paeth(np.int32(raw[x]), grey, grey_b, grey_c)
-                row[x] = grey
+        if bpp >= 3:
+            _paeth_colour(rows, src, pixels, dst, up, line, bpp)
+        else:  # L, LA: the grey byte, one chain
+            for x in range(first):
+                at = _U(x)
+                pixels[dst + at] = (np.int32(rows[src + at]) + pixels[up + at]) & 255
+            grey = np.int32(pixels[dst])
+            grey_c = np.int32(pixels[up])
+            for pixel in range(1, line // bpp):
+                at = _U(pixel) * bpp
+                grey_b = np.int32(pixels[up + at])
+                grey = _paeth(np.int32(rows[src + at]), grey, grey_b, grey_c)
+                pixels[dst + at] = grey
                 grey_c = grey_b
     else:
         return False
     return True
 
 
-@functools.partial(_compiled, fastmath=_REASSOC)
-def _colour_pass(
-    pixels: np.ndarray, step: int, colour: bool, gray: np.ndarray
+@functools.partial(_compiled, fastmath=_REASSOC, inline="always")
+def _colour_pass(  # noqa: PLR0917
+    pixels: np.ndarray, start: int, count: int, bpp: int, colour: bool, gray: np.ndarray
 ) -> tuple[float, float, float, float, float]:
-    """Grey levels of all pixels (flat) into gray; sums of red, green, blue, grey, saturation.
+    """Grey levels of all pixels into gray; sums of red, green, blue, grey and saturation.
 
-    Called with a literal `step` (bytes per pixel) so that the loop vectorises."""
-    red_sum = green_sum = blue_sum = gray_sum = saturation_sum = 0.0
-    for at in range(gray.size):
-        r = np.float32(pixels[at * step])
-        g = np.float32(pixels[at * step + 1]) if colour else r
-        b = np.float32(pixels[at * step + 2]) if colour else r
+    Called with a literal `bpp` (bytes per pixel) so that the strided loads vectorise."""
+    red_sum = green_sum = blue_sum = 0  # integer sums: exact
+    gray_sum = saturation_sum = 0.0
+    for pixel in range(count):
+        at = start + _U(pixel) * bpp
+        red = np.int32(pixels[at])
+        green = np.int32(pixels[at + _U(1)]) if colour else red
+        blue = np.int32(pixels[at + _U(2)]) if colour else red
+        red_sum += red
+        green_sum += green
+        blue_sum += blue
         # gray = 0.299 * red + 0.587 * green + 0.114 * blue, in float32 as numpy does it
-        level = r * np.float32(0.299) + g * np.float32(0.587)
-        level = level + b * np.float32(0.114)
-        gray[at] = level
-        high = max(r, g, b)
-        low = min(r, g, b)
-        red_sum += float(r)
-        green_sum += float(g)
-        blue_sum += float(b)
+        level = np.float32(red) * np.float32(0.299) + np.float32(green) * np.float32(0.587)
+        level = level + np.float32(blue) * np.float32(0.114)
+        gray[pixel] = level
         gray_sum += float(level)
+        high = np.float32(max(red, green, blue))
+        low = np.float32(min(red, green, blue))
         saturation_sum += float((high - low) / max(high, np.float32(1.0)))
-    return red_sum, green_sum, blue_sum, gray_sum, saturation_sum
+    return float(red_sum), float(green_sum), float(blue_sum), gray_sum, saturation_sum
 
 
 @functools.partial(_compiled, fastmath=_REASSOC)
-def _statistics(
-    pixels: np.ndarray, width: int, channels: int, gray: np.ndarray, out: np.ndarray
+def _statistics(  # noqa: PLR0917
+    pixels: np.ndarray,
+    start: int,
+    height: int,
+    width: int,
+    bpp: int,
+    gray: np.ndarray,
+    out: np.ndarray,
 ) -> None:
-    """The 9 statistics of one image (pixels: H x W*channels uint8) into out[0:9]."""
-    height = pixels.shape[0]
+    """The 9 statistics of one image (rows of width * bpp bytes from pixels[start]) into out.
+
+    gray is a flat float32 buffer of at least height * width. Variances are one pass of sums
+    and sums of squares in float64 (exact products of float32 values, so no cancellation
+    trouble at these magnitudes)."""
     count = height * width
-    flat = pixels.reshape(count * channels)
-    levels = gray.reshape(count)
-    if channels == 4:
-        sums = _colour_pass(flat, 4, True, levels)
-    elif channels == 3:
-        sums = _colour_pass(flat, 3, True, levels)
-    elif channels == 2:
-        sums = _colour_pass(flat, 2, False, levels)
+    at = _U(start)
+    if bpp == 4:
+        sums = _colour_pass(pixels, at, count, _U(4), True, gray)
+    elif bpp == 3:
+        sums = _colour_pass(pixels, at, count, _U(3), True, gray)
+    elif bpp == 2:
+        sums = _colour_pass(pixels, at, count, _U(2), False, gray)
     else:
-        sums = _colour_pass(flat, 1, False, levels)
+        sums = _colour_pass(pixels, at, count, _U(1), False, gray)
     red_sum, green_sum, blue_sum, gray_sum, saturation_sum = sums
-    out[0] = red_sum / count  # (float64 sums of integer levels: exact in any order)
+    out[0] = red_sum / count
     out[1] = green_sum / count
     out[2] = blue_sum / count
     mean = np.float32(gray_sum / count)
     squares = 0.0
-    for at in range(count):
-        deviation = levels[at] - mean
+    for pixel in range(count):
+        deviation = gray[pixel] - mean
         squares += float(deviation * deviation)
     out[3] = math.sqrt(squares / count)
     out[4] = saturation_sum / count
 
+    row = _U(width)
     out[5] = 0.0
     if height >= 3 and width >= 3:
-        lap_sum = 0.0
+        lap_sum = lap_squares = 0.0
         for y in range(1, height - 1):
+            base = _U(y) * row
             for x in range(1, width - 1):
-                lap = gray[y - 1, x] + gray[y + 1, x] + gray[y, x - 1] + gray[y, x + 1]
-                lap_sum += float(lap - gray[y, x] * np.float32(4.0))
+                here = base + _U(x)
+                # in float64, where this sum of float32 values is exact: reassociation
+                # cannot then give the two sums below differently rounded copies of it
+                lap = float(gray[here - row]) + float(gray[here + row])
+                lap += float(gray[here - _U(1)]) + float(gray[here + _U(1)])
+                lap -= 4.0 * float(gray[here])
+                lap_sum += lap
+                lap_squares += lap * lap
         lap_count = (height - 2) * (width - 2)
         lap_mean = lap_sum / lap_count
-        lap_squares = 0.0
-        for y in range(1, height - 1):
-            for x in range(1, width - 1):
-                lap = gray[y - 1, x] + gray[y + 1, x] + gray[y, x - 1] + gray[y, x + 1]
-                deviation = float(lap - gray[y, x] * np.float32(4.0)) - lap_mean
-                lap_squares += float(deviation * deviation)
-        out[5] = math.log10(1.0 + lap_squares / lap_count)
+        out[5] = math.log10(1.0 + max(lap_squares / lap_count - lap_mean * lap_mean, 0.0))
 
     half = height // 2
     out[6] = 0.0
     if half:
         top = bottom = 0.0
         cells = half * width
-        below = count - cells  # the bottom half starts here
-        for at in range(cells):
-            top += float(levels[at])
-            bottom += float(levels[below + at])
+        below = _U(count - cells)  # the bottom half starts here
+        for pixel in range(cells):
+            top += float(gray[pixel])
+            bottom += float(gray[below + _U(pixel)])
         out[6] = top / cells - bottom / cells
 
     # |horizontal| and |vertical| gradients: energies, totals, and the part on 8-pixel borders
     energy_x = energy_y = total_x = total_y = border_x = border_y = 0.0
     for y in range(height):
+        base = _U(y) * row
         for x in range(width - 1):
-            step = abs(gray[y, x + 1] - gray[y, x])
+            here = base + _U(x)
+            step = abs(gray[here + _U(1)] - gray[here])
             energy_x += float(step * step)
             total_x += float(step)
         for x in range(7, width - 1, 8):
-            border_x += float(abs(gray[y, x + 1] - gray[y, x]))
+            here = base + _U(x)
+            border_x += float(abs(gray[here + _U(1)] - gray[here]))
     for y in range(height - 1):
+        base = _U(y) * row
+        row_total = 0.0
         for x in range(width):
-            step = abs(gray[y + 1, x] - gray[y, x])
+            here = base + _U(x)
+            step = abs(gray[here + row] - gray[here])
             energy_y += float(step * step)
-            total_y += float(step)
-    for y in range(7, height - 1, 8):
-        for x in range(width):
-            border_y += float(abs(gray[y + 1, x] - gray[y, x]))
+            row_total += float(step)
+        total_y += row_total
+        if y % 8 == 7:
+            border_y += row_total
     if width > 1:
         energy_x /= height * (width - 1)
     if height > 1:
@@ -265,37 +329,61 @@ def _statistics(
 
 
 @_compiled
-def _png_batch(  # noqa: PLR0917 (numba: positional arguments only)
-    rows: np.ndarray, count: int, height: int, width: int, channels: int, out: np.ndarray
+def _png_image(  # noqa: PLR0917
+    rows: np.ndarray, start: int, height: int, line: int, bpp: int, pixels: np.ndarray
+) -> bool:
+    """Unfilter one image's rows (from rows[start]) into pixels rows 1..height."""
+    stride = _U(line + 1)
+    for y in range(height):
+        src = _U(start) + _U(y) * stride
+        if not _unfilter_row(
+            rows, src, pixels, _U(y + 1) * _U(line), _U(y) * _U(line), _U(line), _U(bpp)
+        ):
+            return False
+    return True
+
+
+@_compiled
+def _png_batch(  # noqa: PLR0917
+    rows: np.ndarray, count: int, height: int, width: int, bpp: int, out: np.ndarray
 ) -> bool:
     """Statistics of `count` PNGs whose filtered rows are concatenated in `rows`."""
-    line = width * channels
-    stride = line + 1
-    pixels = np.zeros((height + 1, line), np.uint8)  # row 0: the zeros above the first row
-    gray = np.empty((height, width), np.float32)
+    line = width * bpp
+    pixels = np.zeros((height + 1) * line + 4, np.uint8)  # zero row, image, slack
+    gray = np.empty(height * width, np.float32)
     for image in range(count):
-        start = image * height * stride
-        for y in range(height):
-            if not _unfilter_row(rows, start + y * stride, channels, pixels, y):
-                return False
-        _statistics(pixels[1:], width, channels, gray, out[image])
+        start = image * height * (line + 1)
+        # a literal bpp per call: the inner loops are compiled for each pixel size
+        if bpp == 4:
+            done = _png_image(rows, start, height, line, 4, pixels)
+        elif bpp == 3:
+            done = _png_image(rows, start, height, line, 3, pixels)
+        elif bpp == 2:
+            done = _png_image(rows, start, height, line, 2, pixels)
+        else:
+            done = _png_image(rows, start, height, line, 1, pixels)
+        if not done:
+            return False
+        _statistics(pixels, line, height, width, bpp, gray, out[image])
     return True
 
 
 @_compiled
 def _pixel_batch(batch: np.ndarray, out: np.ndarray) -> None:
-    """Statistics of B x H x (W*3) RGB pixels."""
-    width = batch.shape[2] // 3
-    gray = np.empty((batch.shape[1], width), np.float32)
-    for image in range(batch.shape[0]):
-        _statistics(batch[image], width, 3, gray, out[image])
+    """Statistics of B x H x W x 3 RGB pixels (contiguous)."""
+    count, height, width = batch.shape[0], batch.shape[1], batch.shape[2]
+    flat = batch.reshape(batch.size)
+    gray = np.empty(height * width, np.float32)
+    for image in range(count):
+        _statistics(flat, image * height * width * 3, height, width, 3, gray, out[image])
 
 
 def png_statistics(
     channels: int, width: int, height: int, images: list[bytes | bytearray]
 ) -> np.ndarray:
     """B x 9 float32 statistics of same-shaped 8-bit PNGs' filtered rows (from `png_rows`)."""
-    rows = np.frombuffer(b"".join(images), np.uint8)
+    # (4 bytes of slack: the last Paeth step of 3-byte pixels reads one byte past its row)
+    rows = np.frombuffer(b"".join([*images, _SLACK]), np.uint8)
     out = np.empty((len(images), STATISTICS), np.float64)
     if not _png_batch(rows, len(images), height, width, channels, out):
         raise ValueError("PNG filter type outside 0-4")  # png_rows lets none through
@@ -304,8 +392,6 @@ def png_statistics(
 
 def pixel_statistics(batch: np.ndarray) -> np.ndarray:
     """B x 9 float32 statistics of B x H x W x 3 uint8 RGB images."""
-    count, height, width = batch.shape[:3]
-    pixels = np.ascontiguousarray(batch, np.uint8).reshape(count, height, width * 3)
-    out = np.empty((count, STATISTICS), np.float64)
-    _pixel_batch(pixels, out)
+    out = np.empty((len(batch), STATISTICS), np.float64)
+    _pixel_batch(np.ascontiguousarray(batch, np.uint8), out)
     return out.astype(np.float32)
