@@ -172,6 +172,7 @@ class WindowSummary:
                 return
         self.records += 1
         image = record.image_bytes
+        later = False
         if image is not None:
             # how often each image occurs, for Kish's effective sample size (inlined: per record)
             key = hash(image)
@@ -184,15 +185,20 @@ class WindowSummary:
                 multiplicity[key] = seen + 1
             elif len(multiplicity) < REPEAT_CAPACITY:
                 multiplicity[key] = 1
-            try:
-                image_format, batches = self._batcher.add_encoded(image)
-            except ImageDecodeError:
-                problems.append(capture.UNDECODABLE_IMAGE)
+            if (
+                self._batcher.takes_later
+            ):  # decoded a batch at a time: below, once problems are known
+                later = True
             else:
-                self.images += 1
-                self._formats[image_format] += 1
-                if batches:
-                    self._add_image_batches(batches)
+                try:
+                    image_format, batches = self._batcher.add_encoded(image)
+                except ImageDecodeError:
+                    problems.append(capture.UNDECODABLE_IMAGE)
+                else:
+                    self.images += 1
+                    self._formats[image_format] += 1
+                    if batches:
+                        self._add_image_batches(batches)
         probabilities = record.probabilities
         if probabilities is not None:
             if len(probabilities) != self._class_count:
@@ -202,6 +208,10 @@ class WindowSummary:
         if problems:
             self.invalid_records += 1
             self.problems.update(problems)
+        if later:
+            batches = self._batcher.add_later(image, bool(problems))  # type: ignore[arg-type]
+            if batches:
+                self._add_image_batches(batches)
 
     def _add_prediction(self, probabilities: list[float], moment: datetime | None) -> None:
         confidence = max(probabilities)
@@ -272,7 +282,16 @@ class WindowSummary:
                 raise
 
     def finish(self) -> None:
-        self._add_image_batches(self._batcher.flush(), flush=True)
+        batcher = self._batcher
+        self._add_image_batches(batcher.flush(), flush=True)
+        # the outcome of images decoded a batch at a time (add_later)
+        self.images += sum(batcher.later_formats.values())
+        self._formats.update(batcher.later_formats)
+        if batcher.later_undecodable:
+            self.problems[capture.UNDECODABLE_IMAGE] += batcher.later_undecodable
+        self.invalid_records += batcher.later_undecodable_alone
+        batcher.later_formats.clear()
+        batcher.later_undecodable = batcher.later_undecodable_alone = 0
         self._flush_confidences()
         predicted, below = self.categorical["predicted_class"], self.categorical["below_threshold"]
         for index, count in enumerate(self._class_counts):

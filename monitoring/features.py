@@ -15,6 +15,7 @@ import io
 import struct
 import warnings
 import zlib
+from collections import Counter
 from typing import Final
 
 import numpy as np
@@ -63,6 +64,8 @@ DEFAULT_THRESHOLD: Final = 0.93
 # and memory per record whatever a client uploads.
 MAX_SIDE: Final = 512
 MAX_PIXELS: Final = 50_000_000  # refuse decompression bombs before decoding
+# Encoded bytes ImageBatcher.add_later holds before a batch is due, whatever the batch size.
+MAX_LATER_BYTES: Final = 8_000_000
 
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _CHUNK_HEADER: Final = struct.Struct(">I4s")  # length, type
@@ -336,6 +339,58 @@ class ImageBatcher:
         self._pending: dict[tuple[int, int], list[np.ndarray]] = {}
         self._png: dict[tuple[str, int, int], list[bytes | bytearray]] = {}
         self._pending_pixels = 0
+        # add_later: encoded images waiting for the compiled path, and what became of those
+        # it left to add_encoded (counted, as the records they came from are long gone)
+        self._decompressor = png_kernel.Decompressor() if png_kernel.RECORDS_AVAILABLE else None
+        self._later: list[bytes] = []
+        self._later_invalid: list[bool] = []
+        self._later_bytes = 0
+        self.later_formats: Counter[str] = Counter()
+        self.later_undecodable = 0
+        self.later_undecodable_alone = 0  # ... of records with no other problem
+
+    @property
+    def takes_later(self) -> bool:
+        """Whether `add_later` is available (numba and libdeflate's C API are)."""
+        return self._decompressor is not None
+
+    def add_later(self, data: bytes, record_invalid: bool) -> list[dict[str, np.ndarray]]:
+        """Queue one image's bytes for `png_kernel.png_records`, which takes a batch from bytes
+        to statistics in compiled code; returns the feature batches that became due.
+
+        Images it leaves (not plain PNGs, corrupt ones) go through `add_encoded` then, so every
+        image gets exactly the statistics, format or error `add_encoded` gives it; formats and
+        errors are counted in `later_formats`, `later_undecodable` and, for records that had no
+        other problem (`record_invalid` False), `later_undecodable_alone`."""
+        self._later.append(data)
+        self._later_invalid.append(record_invalid)
+        self._later_bytes += len(data)
+        if len(self._later) >= self.batch_size or self._later_bytes > MAX_LATER_BYTES:
+            return self._flush_later()
+        return []
+
+    def _flush_later(self) -> list[dict[str, np.ndarray]]:
+        images, invalid = self._later, self._later_invalid
+        if not images or self._decompressor is None:
+            return []
+        self._later, self._later_invalid, self._later_bytes = [], [], 0
+        done, statistics = png_kernel.png_records(images, self._decompressor, MAX_SIDE)
+        handled = int(done.sum())
+        batches = []
+        if handled:
+            taken = statistics if handled == len(images) else statistics[done]
+            batches.append({name: taken[:, index] for index, name in enumerate(IMAGE_NUMERIC)})
+            self.later_formats["PNG"] += handled
+        for index in np.flatnonzero(~done):
+            try:
+                image_format, due = self.add_encoded(images[index])
+            except ImageDecodeError:
+                self.later_undecodable += 1
+                self.later_undecodable_alone += not invalid[index]
+            else:
+                self.later_formats[image_format] += 1
+                batches.extend(due)
+        return batches
 
     def add(self, image: np.ndarray) -> list[dict[str, np.ndarray]]:
         """Queue one image; return the feature batches that became due (often none)."""
@@ -387,8 +442,11 @@ class ImageBatcher:
         return image_features(unfilter_png_rows(mode, width, height, queue))
 
     def flush(self) -> list[dict[str, np.ndarray]]:
-        return [self._flush_key(key) for key in list(self._pending)] + [
-            self._flush_png(key) for key in list(self._png)
+        later = self._flush_later()  # (first: what it leaves joins the queues below)
+        return [
+            *later,
+            *(self._flush_key(key) for key in list(self._pending)),
+            *(self._flush_png(key) for key in list(self._png)),
         ]
 
 

@@ -16,20 +16,27 @@ them (~6 s of CPU), later ones load them (~0.5 s, plus ~0.4 s to import numba).
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import math
 import os
 import platform
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 _SLACK = bytes(4)
+# The PNG signature and a standard IHDR chunk's length and type: the first 16 bytes.
+_PNG_HEAD = np.frombuffer(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", np.uint8)
+_IDAT = 0x49444154  # chunk types as big-endian 32-bit numbers
+_IEND = 0x49454E44
 
 # Filled in image_features order: brightness r/g/b, contrast, saturation, sharpness,
-# vertical_balance, edge_orientation, blockiness (width and height are added by the caller).
+# vertical_balance, edge_orientation, blockiness (width and height are added by the caller,
+# or by `png_records` as columns 9 and 10).
 STATISTICS = 9
 
 
@@ -66,12 +73,63 @@ def _compiled(function: Any, fastmath: bool | set[str] = False, inline: str = "n
     return _NJIT(cache=True, nogil=True, fastmath=fastmath, inline=inline)(function)
 
 
+_U: Any  # numba's uint64 where compiled; int in plain Python
 if AVAILABLE:
     from numba import uint64 as _U
 else:
 
-    def _U(value: int) -> int:  # uint64 where compiled; int in plain Python
+    def _U(value: int) -> int:
         return value
+
+
+def _load_libdeflate() -> tuple[Any, Any, Any] | None:
+    """(alloc, free, zlib_decompress) of libdeflate, or None.
+
+    The `deflate` package's extension bundles libdeflate and exports its C API. Loaded into
+    LLVM's symbol table, compiled code calls the decoder by name, so that it caches like the rest
+    (a ctypes pointer would be an address baked into the cache). Anything missing: None, and
+    records take the per-record path (`features.png_rows`)."""
+    if not AVAILABLE:
+        return None
+    try:
+        import llvmlite.binding
+        from deflate import _deflate
+        from numba import types
+
+        library = ctypes.CDLL(_deflate.__file__)
+        alloc = library.libdeflate_alloc_decompressor
+        free = library.libdeflate_free_decompressor
+        library.libdeflate_zlib_decompress  # noqa: B018 (AttributeError where not exported)
+        llvmlite.binding.load_library_permanently(_deflate.__file__)
+    except (ImportError, OSError, AttributeError, RuntimeError):
+        return None
+    alloc.restype = ctypes.c_void_p
+    alloc.argtypes = []
+    free.restype = None
+    free.argtypes = [ctypes.c_void_p]
+    # (decompressor, in, in_nbytes, out, out_nbytes_avail, actual_out_nbytes_ret) -> result;
+    # pointers as 64-bit integers (the same registers in the C calling convention); with no
+    # actual_out pointer, 0 (success) means exactly out_nbytes_avail bytes came out
+    signature = types.int32(types.intp, types.intp, types.intp, types.intp, types.intp, types.intp)
+    return alloc, free, types.ExternalFunction("libdeflate_zlib_decompress", signature)
+
+
+_LIBDEFLATE = _load_libdeflate()
+RECORDS_AVAILABLE = _LIBDEFLATE is not None
+_zlib_decompress: Any = _LIBDEFLATE[2] if _LIBDEFLATE is not None else None
+
+
+class Decompressor:
+    """A libdeflate decompressor for `png_records` (one per user: not thread-safe)."""
+
+    def __init__(self) -> None:
+        if _LIBDEFLATE is None:
+            raise RuntimeError("libdeflate is not available to compiled code")
+        alloc, free, _ = _LIBDEFLATE
+        self.address: int = alloc() or 0
+        if not self.address:
+            raise MemoryError("libdeflate_alloc_decompressor failed")
+        weakref.finalize(self, free, self.address)
 
 
 # Reassociating float sums lets LLVM vectorise them (changes only the last bits of a sum).
@@ -200,7 +258,7 @@ def _colour_pass(  # noqa: PLR0917
     """Grey levels of all pixels into gray; sums of red, green, blue, grey and saturation.
 
     Called with a literal `bpp` (bytes per pixel) so that the strided loads vectorise."""
-    red_sum = green_sum = blue_sum = 0  # integer sums: exact
+    red_sum = green_sum = blue_sum = np.int64(0)  # integer sums: exact
     gray_sum = saturation_sum = 0.0
     for pixel in range(count):
         at = start + _U(pixel) * bpp
@@ -395,3 +453,130 @@ def pixel_statistics(batch: np.ndarray) -> np.ndarray:
     out = np.empty((len(batch), STATISTICS), np.float64)
     _pixel_batch(np.ascontiguousarray(batch, np.uint8), out)
     return out.astype(np.float32)
+
+
+@_compiled
+def _u32(data: np.ndarray, at: int) -> int:
+    """The big-endian 32-bit number at data[at]."""
+    high = (np.int64(data[at]) << 24) | (np.int64(data[at + 1]) << 16)
+    return int(high | (np.int64(data[at + 2]) << 8) | np.int64(data[at + 3]))
+
+
+@_compiled
+def _png_shape(data: np.ndarray, start: int, end: int, max_side: int) -> tuple[int, int, int]:
+    """(bytes per pixel, width, height) of the PNG at data[start:end] when it is a plain 8-bit,
+    non-interlaced one with a standard IHDR and sides of 1 to max_side; (0, 0, 0) otherwise."""
+    if end - start < 33:
+        return 0, 0, 0
+    for at in range(16):
+        if data[start + at] != _PNG_HEAD[at]:
+            return 0, 0, 0
+    width = _u32(data, start + 16)
+    height = _u32(data, start + 20)
+    colour = data[start + 25]
+    if data[start + 24] != 8 or data[start + 28] != 0:  # bit depth, interlace
+        return 0, 0, 0
+    if not (0 < width <= max_side and 0 < height <= max_side):
+        return 0, 0, 0
+    bpp = 1 if colour == 0 else 3 if colour == 2 else 2 if colour == 4 else 4 if colour == 6 else 0
+    return bpp, width, height
+
+
+@_compiled
+def _png_records(  # noqa: PLR0917 (numba: one flat loop)
+    buffer: np.ndarray,
+    offsets: np.ndarray,
+    max_side: int,
+    decompressor: int,
+    done: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Statistics, width and height (out[i, 0:11]) of each PNG buffer[offsets[i]:offsets[i+1]]
+    that `features.png_rows` would take; done[i] False for the rest."""
+    count = len(offsets) - 1
+    most_rows = most_pixels = most_gray = 0
+    for image in range(count):
+        bpp, width, height = _png_shape(buffer, offsets[image], offsets[image + 1], max_side)
+        if bpp:
+            most_rows = max(most_rows, (width * bpp + 1) * height)
+            most_pixels = max(most_pixels, (height + 1) * width * bpp)
+            most_gray = max(most_gray, height * width)
+    rows = np.empty(most_rows + 4, np.uint8)  # (slack: see _paeth_colour)
+    pixels = np.zeros(most_pixels + 4, np.uint8)
+    gray = np.empty(most_gray, np.float32)
+    joined = np.empty(0, np.uint8)
+    for image in range(count):
+        done[image] = False
+        start = offsets[image]
+        end = offsets[image + 1]
+        bpp, width, height = _png_shape(buffer, start, end, max_side)
+        if not bpp:
+            continue
+        # the IDAT chunks after IHDR, up to IEND or the end of the data, as png_rows walks them
+        first = chunks = total = 0
+        complete = True
+        at = start + 33
+        while at <= end - 8:
+            length = _u32(buffer, at)
+            kind = _u32(buffer, at + 4)
+            if kind == _IDAT:
+                if at + 8 + length > end:
+                    complete = False
+                    break
+                if not chunks:
+                    first = at + 8
+                chunks += 1
+                total += length
+            elif kind == _IEND:
+                break
+            at += 12 + length
+        if not complete or not chunks:
+            continue
+        source = buffer.ctypes.data + first
+        if chunks > 1:  # split image data: joined in order
+            if joined.size < total:
+                joined = np.empty(total, np.uint8)
+            filled = 0
+            at = first - 8
+            while filled < total:
+                length = _u32(buffer, at)
+                if _u32(buffer, at + 4) == _IDAT:
+                    joined[filled : filled + length] = buffer[at + 8 : at + 8 + length]
+                    filled += length
+                at += 12 + length
+            source = joined.ctypes.data
+        line = width * bpp
+        size = (line + 1) * height
+        if _zlib_decompress(decompressor, source, total, rows.ctypes.data, size, 0) != 0:
+            continue
+        pixels[:line] = 0  # the zeros above the first row (a larger image may have been here)
+        if bpp == 4:
+            unfiltered = _png_image(rows, 0, height, line, 4, pixels)
+        elif bpp == 3:
+            unfiltered = _png_image(rows, 0, height, line, 3, pixels)
+        elif bpp == 2:
+            unfiltered = _png_image(rows, 0, height, line, 2, pixels)
+        else:
+            unfiltered = _png_image(rows, 0, height, line, 1, pixels)
+        if not unfiltered:  # a filter type outside 0-4
+            continue
+        _statistics(pixels, line, height, width, bpp, gray, out[image])
+        out[image, STATISTICS] = width
+        out[image, STATISTICS + 1] = height
+        done[image] = True
+
+
+def png_records(
+    images: list[bytes], decompressor: Decompressor, max_side: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The compiled path from image bytes to statistics for a batch of records: (B booleans:
+    handled here, B x 11 float32: the 9 statistics, width, height). What is not handled (not a
+    plain 8-bit PNG of at most max_side a side, or not one that decodes) is left to
+    `features.png_rows` / `features.decode_image`, which give the same statistics or an error."""
+    offsets = np.zeros(len(images) + 1, np.int64)
+    np.cumsum([len(image) for image in images], out=offsets[1:])
+    buffer = np.frombuffer(b"".join(images), np.uint8)
+    done = np.zeros(len(images), np.bool_)
+    out = np.zeros((len(images), STATISTICS + 2), np.float64)
+    _png_records(buffer, offsets, max_side, decompressor.address, done, out)
+    return done, out.astype(np.float32)

@@ -289,12 +289,13 @@ def _summary(baseline: Baseline, lines) -> WindowSummary:
 
 
 def test_batched_png_path_gives_the_same_summary_as_decoding_each_image(baseline, monkeypatch):
-    """The fast path (inflate per record, unfilter and features per batch) against the plain
-    one (decode_image per record): same histograms, counts and report on mixed traffic."""
+    """The compiled whole-record path (bytes to features for a batch of records) and the fast
+    path (inflate per record, unfilter and features per batch) against the plain one
+    (decode_image per record): same histograms, counts and report on mixed traffic."""
     import base64
     import io
 
-    from monitoring import features
+    from monitoring import features, png_kernel
 
     rng = np.random.default_rng(77)
     lines = synthetic.window_lines(150, seed=78, transform=blur)
@@ -314,19 +315,26 @@ def test_batched_png_path_gives_the_same_summary_as_decoding_each_image(baseline
         record = json.loads(lines[index])
         record["captureData"]["endpointInput"]["data"] = base64.b64encode(image).decode()
         lines.append(json.dumps(record))
+    record["captureData"]["endpointInput"]["data"] = base64.b64encode(odd_images[5]).decode()
+    record["captureData"]["endpointOutput"]["data"] = "[0.5]"  # bad output, undecodable image
+    lines.append(json.dumps(record))
     order = rng.permutation(len(lines))
     lines = [lines[i] for i in order]
 
+    later = _summary(baseline, lines)  # whole records in compiled code, where available
+    monkeypatch.setattr(png_kernel, "RECORDS_AVAILABLE", False)
     fast = _summary(baseline, lines)
     monkeypatch.setattr(features, "png_rows", lambda data: None)  # every image via decode_image
     plain = _summary(baseline, lines)
 
-    assert fast.images == plain.images == len(lines) - 3
-    assert fast.problems == plain.problems == {"undecodable_image": 3}
-    assert fast.categorical == plain.categorical
-    for name in fast.numeric:
-        np.testing.assert_array_equal(fast.numeric[name], plain.numeric[name], err_msg=name)
-    assert evaluate(fast, DriftSettings()) == evaluate(plain, DriftSettings())
+    for summary in (later, fast):
+        assert summary.images == plain.images == len(lines) - 4
+        assert summary.problems == plain.problems == {"undecodable_image": 4, "bad_output": 1}
+        assert summary.invalid_records == plain.invalid_records == 4
+        assert summary.categorical == plain.categorical
+        for name in summary.numeric:
+            np.testing.assert_array_equal(summary.numeric[name], plain.numeric[name], name)
+        assert evaluate(summary, DriftSettings()) == evaluate(plain, DriftSettings())
 
 
 def test_results_do_not_depend_on_the_optional_fast_libraries(baseline, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
-from monitoring import features
+from monitoring import features, png_kernel
 from tests.monitoring import synthetic
 
 RNG = np.random.default_rng(5)
@@ -147,6 +148,36 @@ def test_png_with_idat_letters_in_text_and_several_idat_chunks():
     )
     split = data[:start] + chunks + data[start + 12 + length :]
     np.testing.assert_array_equal(features.decode_image(split)[0], _pillow_rgb(data))
+    _assert_same([data, split, data[:-30], split[: start + 40]], batch_size=4)
+    if png_kernel.RECORDS_AVAILABLE:  # the compiled path joins the split image data itself
+        done, _ = png_kernel.png_records([data, split], png_kernel.Decompressor(), 512)
+        assert done.all()
+
+
+@pytest.mark.skipif(not png_kernel.RECORDS_AVAILABLE, reason="numba or libdeflate's C API absent")
+def test_compiled_record_path_takes_plain_pngs_and_leaves_the_rest():
+    rng = np.random.default_rng(8)
+    plain = [
+        _png_from_rows(mode, width, height, _random_rows(rng, mode, width, height))
+        for mode in ("L", "LA", "RGB", "RGBA")
+        for width, height in ((32, 32), (1, 1), (3, 40), (512, 2))
+    ]
+    rows = bytearray(_random_rows(rng, "RGB", 8, 8))
+    rows[25] = 5  # the second row's filter type
+    left = [
+        _png_from_rows("RGB", 8, 8, bytes(rows)),
+        _png_from_rows("RGB", 8, 8, bytes(rows[:-1])),  # one byte short
+        _png_from_rows("RGB", 513, 1, bytes(1 + 513 * 3)),  # wider than MAX_SIDE
+        _png_from_rows("RGB", 8, 8, _random_rows(rng, "RGB", 8, 8), interlace=1),
+        synthetic.png(SCENE, mode="P"),
+        synthetic.png(SCENE, mode="I;16"),
+        b"",
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
+    ]
+    done, statistics = png_kernel.png_records(plain + left, png_kernel.Decompressor(), 512)
+    assert done.tolist() == [True] * len(plain) + [False] * len(left)
+    assert statistics.shape == (len(plain + left), len(features.IMAGE_NUMERIC))
+    _assert_same(plain + left, batch_size=5)
 
 
 # -- the batched PNG path (ImageBatcher.add_encoded) against decode_image, image by image ------
@@ -220,19 +251,50 @@ def _batched(
     return formats, rows
 
 
-def _assert_same(data_items: list[bytes], batch_size: int = 4) -> None:
-    reference = _reference(data_items)
-    formats, rows = _batched(data_items, batch_size)
-    assert [r and r[0] for r in reference] == formats
-    expected = sorted(
-        (tuple(sorted(r[1].items())) for r in reference if r is not None),
-    )
+def _later(
+    data_items: list[bytes], batch_size: int = 4
+) -> tuple[Counter[str | None], list[dict[str, float]]]:
+    """The drift job's compiled path (add_later): (format counts, None: undecodable; rows)."""
+    batcher = features.ImageBatcher(batch_size=batch_size)
+    assert batcher.takes_later
+    batches: list[dict[str, np.ndarray]] = []
+    for data in data_items:
+        batches += batcher.add_later(data, record_invalid=False)
+    batches += batcher.flush()
+    formats: Counter[str | None] = Counter(batcher.later_formats)
+    if batcher.later_undecodable:
+        formats[None] = batcher.later_undecodable
+    assert batcher.later_undecodable_alone == batcher.later_undecodable
+    rows = [
+        {k: float(v[i]) for k, v in batch.items()}
+        for batch in batches
+        for i in range(len(batch["width"]))
+    ]
+    return formats, rows
+
+
+def _assert_rows_match(reference: list[dict[str, float]], rows: list[dict[str, float]]) -> None:
+    expected = sorted(tuple(sorted(r.items())) for r in reference)
     got = sorted(tuple(sorted(row.items())) for row in rows)
     assert len(expected) == len(got)
     for want, have in zip(expected, got, strict=True):
         for (name, a), (other, b) in zip(want, have, strict=True):
             assert name == other
             assert b == pytest.approx(a, rel=1e-5, abs=1e-4), name
+
+
+def _assert_same(data_items: list[bytes], batch_size: int = 4) -> None:
+    """Both batched paths (add_encoded, and add_later where compiled) give, image for image, the
+    format or error and the features of decode_image + image_features."""
+    reference = _reference(data_items)
+    formats, rows = _batched(data_items, batch_size)
+    assert [r and r[0] for r in reference] == formats
+    expected = [r[1] for r in reference if r is not None]
+    _assert_rows_match(expected, rows)
+    if png_kernel.RECORDS_AVAILABLE:
+        later_formats, later_rows = _later(data_items, batch_size)
+        assert Counter(r and r[0] for r in reference) == later_formats
+        _assert_rows_match(expected, later_rows)
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
