@@ -103,6 +103,36 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def stream_stages(
+    images: list[bytes], names: list[str], spent: dict[str, float], batch: int
+) -> None:
+    """The per-record path's stages (where png_records is not available)."""
+    began = time.process_time()
+    rows = [features.png_rows(image) for image in images]
+    spent[names[1]] += time.process_time() - began
+    groups: dict[tuple[str, int, int], list[bytes | bytearray]] = {}
+    for found in rows:
+        if found is not None:
+            groups.setdefault(found[:3], []).append(found[3])
+    queues = [
+        (key, queue[at : at + batch])
+        for key, queue in groups.items()
+        for at in range(0, len(queue), batch)
+    ]
+    began = time.process_time()
+    if png_kernel.AVAILABLE:
+        for (mode, width, height), queue in queues:
+            png_kernel.png_statistics(len(mode), width, height, queue)
+        spent[names[2]] += time.process_time() - began
+    else:
+        pixels = [features.unfilter_png_rows(*key, queue) for key, queue in queues]
+        spent[names[2]] += time.process_time() - began
+        began = time.process_time()
+        for array in pixels:
+            features.image_features(array)
+        spent[names[3]] += time.process_time() - began
+
+
 def stage_breakdown(
     pool: list[bytes], baseline: Baseline, count: int = 5000, chunk: int = 500
 ) -> dict[str, float]:
@@ -112,12 +142,17 @@ def stage_breakdown(
     the whole `add_line` path is timed over the same chunks. Best of 3 passes per stage."""
     sample = lines(pool, 0, count)
     batch = features.ImageBatcher().batch_size
-    names = ["parse (JSON, base64, output)", "PNG inflate (png_rows)"]
-    names += (
-        ["unfilter + image features (numba, batched)"]
-        if png_kernel.AVAILABLE
-        else ["unfilter (Pillow, batched)", "image features (numpy, batched)"]
-    )
+    decompressor = png_kernel.Decompressor() if png_kernel.RECORDS_AVAILABLE else None
+    names = ["parse (JSON, base64, output)"]
+    if decompressor is not None:
+        names += ["image bytes -> statistics (png_records, compiled)"]
+    else:
+        names += ["PNG inflate (png_rows)"]
+        names += (
+            ["unfilter + image features (numba, batched)"]
+            if png_kernel.AVAILABLE
+            else ["unfilter (Pillow, batched)", "image features (numpy, batched)"]
+        )
     best = dict.fromkeys([*names, "total"], float("inf"))
     for _ in range(3):
         spent = dict.fromkeys(best, 0.0)
@@ -129,32 +164,14 @@ def stage_breakdown(
             spent[names[0]] += time.process_time() - began
             images = [record.image_bytes for record in records if record.image_bytes is not None]
             del records
-            began = time.process_time()
-            rows = [features.png_rows(image) for image in images]
-            spent[names[1]] += time.process_time() - began
-            groups: dict[tuple[str, int, int], list[bytes | bytearray]] = {}
-            for found in rows:
-                if found is not None:
-                    groups.setdefault(found[:3], []).append(found[3])
-            del rows, images
-            queues = [
-                (key, queue[at : at + batch])
-                for key, queue in groups.items()
-                for at in range(0, len(queue), batch)
-            ]
-            began = time.process_time()
-            if png_kernel.AVAILABLE:
-                for (mode, width, height), queue in queues:
-                    png_kernel.png_statistics(len(mode), width, height, queue)
-                spent[names[2]] += time.process_time() - began
-            else:
-                pixels = [features.unfilter_png_rows(*key, queue) for key, queue in queues]
-                spent[names[2]] += time.process_time() - began
+            if decompressor is not None:
                 began = time.process_time()
-                for array in pixels:
-                    features.image_features(array)
-                spent[names[3]] += time.process_time() - began
-            del queues, groups
+                for at in range(0, len(images), batch):
+                    png_kernel.png_records(images[at : at + batch], decompressor, features.MAX_SIDE)
+                spent[names[1]] += time.process_time() - began
+                del images
+            else:
+                stream_stages(images, names, spent, batch)
             began = time.process_time()
             for line in part:
                 summary.add_line(line)
