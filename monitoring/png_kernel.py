@@ -74,6 +74,7 @@ def _compiled(function: Any, fastmath: bool | set[str] = False, inline: str = "n
 
 
 _U: Any  # numba's uint64 where compiled; int in plain Python
+_Lanes = tuple[Any, Any, Any, Any]  # the four bytes of a pixel (np.int32 in compiled code)
 if AVAILABLE:
     from numba import uint64 as _U
 else:
@@ -156,44 +157,120 @@ def _paeth(filtered: int, a: int, b: int, c: int) -> int:
 
 
 @functools.partial(_compiled, inline="always")
-def _paeth_colour(  # noqa: PLR0917 (numba: positional arguments only)
-    rows: np.ndarray, src: int, pixels: np.ndarray, dst: int, up: int, line: int, bpp: int
-) -> None:
-    """Paeth of a row of 3- or 4-byte pixels as four identical lanes, which LLVM's SLP
-    vectoriser turns into one vector chain (the left neighbour makes it a serial chain, so
-    lanes across channels are where the parallelism is). With 3-byte pixels the fourth lane
-    computes a throw-away byte into the next pixel's first byte, overwritten one step later
-    (the buffer has slack past the last row). Alpha bytes of RGBA get the same treatment;
-    the statistics never read alpha."""
+def _paeth_step(  # noqa: PLR0917 (numba: positional arguments only)
+    rows: np.ndarray,
+    src: int,
+    pixels: np.ndarray,
+    dst: int,
+    up: int,
+    at: int,
+    left: _Lanes,
+    above_left: _Lanes,
+) -> tuple[_Lanes, _Lanes]:
+    """Paeth of the pixel at offset `at` of a row of 3- or 4-byte pixels, as four identical
+    lanes (which LLVM's SLP vectoriser turns into vector operations): (its bytes, the bytes
+    above it), the next step's left and above-left. With 3-byte pixels the fourth lane computes
+    a throw-away byte into the next pixel's first byte, which that pixel's step overwrites (the
+    buffers have slack past the last row). Alpha bytes of RGBA get the same treatment; the
+    statistics never read alpha."""
+    b0 = np.int32(pixels[up + at])
+    b1 = np.int32(pixels[up + at + _U(1)])
+    b2 = np.int32(pixels[up + at + _U(2)])
+    b3 = np.int32(pixels[up + at + _U(3)])
+    a0 = _paeth(np.int32(rows[src + at]), left[0], b0, above_left[0])
+    a1 = _paeth(np.int32(rows[src + at + _U(1)]), left[1], b1, above_left[1])
+    a2 = _paeth(np.int32(rows[src + at + _U(2)]), left[2], b2, above_left[2])
+    a3 = _paeth(np.int32(rows[src + at + _U(3)]), left[3], b3, above_left[3])
+    pixels[dst + at] = a0
+    pixels[dst + at + _U(1)] = a1
+    pixels[dst + at + _U(2)] = a2
+    pixels[dst + at + _U(3)] = a3
+    return (a0, a1, a2, a3), (b0, b1, b2, b3)
+
+
+@functools.partial(_compiled, inline="always")
+def _paeth_first(  # noqa: PLR0917
+    rows: np.ndarray, src: int, pixels: np.ndarray, dst: int, up: int, bpp: int
+) -> tuple[_Lanes, _Lanes]:
+    """Paeth of a row's first pixel (no left neighbour: a = c = 0); as _paeth_step."""
     for x in range(bpp):
         at = _U(x)
         pixels[dst + at] = (np.int32(rows[src + at]) + pixels[up + at]) & 255
-    a0 = np.int32(pixels[dst])
-    a1 = np.int32(pixels[dst + _U(1)])
-    a2 = np.int32(pixels[dst + _U(2)])
-    a3 = np.int32(pixels[dst + _U(3)])
-    c0 = np.int32(pixels[up])
-    c1 = np.int32(pixels[up + _U(1)])
-    c2 = np.int32(pixels[up + _U(2)])
-    c3 = np.int32(pixels[up + _U(3)])
+    left = (
+        np.int32(pixels[dst]),
+        np.int32(pixels[dst + _U(1)]),
+        np.int32(pixels[dst + _U(2)]),
+        np.int32(pixels[dst + _U(3)]),
+    )
+    above = (
+        np.int32(pixels[up]),
+        np.int32(pixels[up + _U(1)]),
+        np.int32(pixels[up + _U(2)]),
+        np.int32(pixels[up + _U(3)]),
+    )
+    return left, above
+
+
+@functools.partial(_compiled, inline="always")
+def _paeth_colour(  # noqa: PLR0917
+    rows: np.ndarray, src: int, pixels: np.ndarray, dst: int, up: int, line: int, bpp: int
+) -> None:
+    """Paeth of a row of 3- or 4-byte pixels: one chain of steps along the row (each pixel
+    needs its left neighbour)."""
+    left, above_left = _paeth_first(rows, src, pixels, dst, up, bpp)
     for pixel in range(1, line // bpp):
-        at = _U(pixel) * _U(bpp)
-        b0 = np.int32(pixels[up + at])
-        b1 = np.int32(pixels[up + at + _U(1)])
-        b2 = np.int32(pixels[up + at + _U(2)])
-        b3 = np.int32(pixels[up + at + _U(3)])
-        a0 = _paeth(np.int32(rows[src + at]), a0, b0, c0)
-        a1 = _paeth(np.int32(rows[src + at + _U(1)]), a1, b1, c1)
-        a2 = _paeth(np.int32(rows[src + at + _U(2)]), a2, b2, c2)
-        a3 = _paeth(np.int32(rows[src + at + _U(3)]), a3, b3, c3)
-        pixels[dst + at] = a0
-        pixels[dst + at + _U(1)] = a1
-        pixels[dst + at + _U(2)] = a2
-        pixels[dst + at + _U(3)] = a3
-        c0 = b0
-        c1 = b1
-        c2 = b2
-        c3 = b3
+        left, above_left = _paeth_step(
+            rows, src, pixels, dst, up, _U(pixel) * _U(bpp), left, above_left
+        )
+
+
+@functools.partial(_compiled, inline="always")
+def _paeth_colour_pair(  # noqa: PLR0917
+    rows: np.ndarray,
+    src: int,
+    src_next: int,
+    pixels: np.ndarray,
+    dst: int,
+    dst_next: int,
+    up: int,
+    line: int,
+    bpp: int,
+) -> None:
+    """Two consecutive Paeth rows of 3- or 4-byte pixels as a wavefront: the second row trails
+    the first by one pixel (its pixel x needs the first row's pixels x - 1 and x), so two
+    independent chains interleave and the CPU runs them side by side."""
+    count = line // bpp
+    left, above_left = _paeth_first(rows, src, pixels, dst, up, bpp)
+    next_left, next_above_left = _paeth_first(rows, src_next, pixels, dst_next, dst, bpp)
+    first_byte = pixels[dst_next]  # (the first row's last throw-away byte lands here)
+    if count > 1:
+        left, above_left = _paeth_step(rows, src, pixels, dst, up, _U(bpp), left, above_left)
+    for pixel in range(2, count):
+        left, above_left = _paeth_step(
+            rows, src, pixels, dst, up, _U(pixel) * _U(bpp), left, above_left
+        )
+        next_left, next_above_left = _paeth_step(
+            rows,
+            src_next,
+            pixels,
+            dst_next,
+            dst,
+            _U(pixel - 1) * _U(bpp),
+            next_left,
+            next_above_left,
+        )
+    if count > 1:
+        _paeth_step(
+            rows,
+            src_next,
+            pixels,
+            dst_next,
+            dst,
+            _U(count - 1) * _U(bpp),
+            next_left,
+            next_above_left,
+        )
+    pixels[dst_next] = first_byte
 
 
 @functools.partial(_compiled, inline="always")
@@ -392,12 +469,27 @@ def _png_image(  # noqa: PLR0917
 ) -> bool:
     """Unfilter one image's rows (from rows[start]) into pixels rows 1..height."""
     stride = _U(line + 1)
-    for y in range(height):
+    y = 0
+    while y < height:
         src = _U(start) + _U(y) * stride
-        if not _unfilter_row(
-            rows, src, pixels, _U(y + 1) * _U(line), _U(y) * _U(line), _U(line), _U(bpp)
-        ):
+        dst = _U(y + 1) * _U(line)
+        if bpp >= 3 and y + 1 < height and rows[src] == 4 and rows[src + stride] == 4:
+            _paeth_colour_pair(
+                rows,
+                src + _U(1),
+                src + stride + _U(1),
+                pixels,
+                dst,
+                dst + _U(line),
+                dst - _U(line),
+                _U(line),
+                _U(bpp),
+            )
+            y += 2
+            continue
+        if not _unfilter_row(rows, src, pixels, dst, dst - _U(line), _U(line), _U(bpp)):
             return False
+        y += 1
     return True
 
 
