@@ -94,6 +94,8 @@ def parse_time(value: object) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is UTC:  # "Z", as SageMaker writes it: already the answer
+        return parsed
     return parsed.astimezone(UTC)
 
 

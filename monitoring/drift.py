@@ -102,6 +102,7 @@ class WindowSummary:
         for name in ("format", "predicted_class", "below_threshold"):
             self.categorical[name] = Counter()
         self._batcher = ImageBatcher()
+        self._takes_later = self._batcher.takes_later
         self._image_pending: list[dict[str, np.ndarray]] = []
         self._image_pending_count = 0
         self._confidences: list[float] = []
@@ -185,9 +186,7 @@ class WindowSummary:
                 multiplicity[key] = seen + 1
             elif len(multiplicity) < REPEAT_CAPACITY:
                 multiplicity[key] = 1
-            if (
-                self._batcher.takes_later
-            ):  # decoded a batch at a time: below, once problems are known
+            if self._takes_later:  # decoded a batch at a time: below, once problems are known
                 later = True
             else:
                 try:
@@ -216,9 +215,7 @@ class WindowSummary:
     def _add_prediction(self, probabilities: list[float], moment: datetime | None) -> None:
         confidence = max(probabilities)
         low = confidence < self.threshold
-        self.predictions += 1
-        self.confidence_sum += confidence
-        self.low_confidence += low
+        self.confidence_sum += confidence  # (predictions and low_confidence: from the counts)
         self._class_counts[probabilities.index(confidence)] += 1
         self._below_counts[low] += 1
         confidences = self._confidences
@@ -294,6 +291,8 @@ class WindowSummary:
         batcher.later_undecodable = batcher.later_undecodable_alone = 0
         self._flush_confidences()
         predicted, below = self.categorical["predicted_class"], self.categorical["below_threshold"]
+        self.predictions += sum(self._class_counts)
+        self.low_confidence += self._below_counts[1]
         for index, count in enumerate(self._class_counts):
             if count:
                 predicted[str(index)] += count
