@@ -6,7 +6,10 @@ installed, `ImageBatcher` gets the same statistics from `png_kernel`, which unfi
 and computes them in one compiled loop (about twice as fast again). PNGs are decoded
 through Pillow's C inflate+unfilter decoder directly (`Image.frombytes(..., "zip")`), which skips
 `Image.open`'s per-file plugin machinery and halves the decode time of a 32x32 capture; anything
-else (JPEG, palettes, interlaced or 16-bit PNGs) goes through `Image.open`.
+else (JPEG, palettes, interlaced or 16-bit PNGs) goes through `Image.open`. The drift job
+hands whole encoded images to `ImageBatcher.add_later` where `png_kernel.png_records` is
+available: a batch of records from bytes to statistics in one compiled call, the rest through
+the per-record path above.
 """
 
 from __future__ import annotations

@@ -9,9 +9,17 @@ from RGB pixels: no float32 planes, no Pillow call, no Python per image. Per-pix
 sums are float64 (numpy sums float32 pairwise), so features agree to ~1e-6 relative. (Sums go
 through float(): without numba, the same functions then still sum in float64, not float32.)
 
+`png_records` goes one step further for the drift job: from a batch of records' encoded image
+bytes to statistics, width and height in one compiled call (IHDR and IDAT chunks read in
+place, the zlib stream inflated by libdeflate's C API, which the `deflate` package's extension
+exports, then unfiltering and statistics). What it does not take (other formats, odd or corrupt
+PNGs) is left to the per-record path in `features`, so results do not depend on it. Unfiltering
+is serial along a row (each byte needs its left neighbour); the parallelism used is the colour
+channels of a pixel as vector lanes and two consecutive rows as a wavefront.
+
 Compiled functions are cached on disk (`cache=True`): in `__pycache__`, or where the code is
 read-only in `NUMBA_CACHE_DIR` (set to `<tmp>/numba` unless given). The first process compiles
-them (~6 s of CPU), later ones load them (~0.5 s, plus ~0.4 s to import numba).
+them (~20 s of CPU), later ones load them (~0.5 s, plus ~0.4 s to import numba).
 """
 
 from __future__ import annotations
@@ -211,7 +219,7 @@ def _paeth_first(  # noqa: PLR0917
     return left, above
 
 
-@functools.partial(_compiled, inline="always")
+@_compiled
 def _paeth_colour(  # noqa: PLR0917
     rows: np.ndarray, src: int, pixels: np.ndarray, dst: int, up: int, line: int, bpp: int
 ) -> None:
@@ -224,7 +232,7 @@ def _paeth_colour(  # noqa: PLR0917
         )
 
 
-@functools.partial(_compiled, inline="always")
+@_compiled
 def _paeth_colour_pair(  # noqa: PLR0917
     rows: np.ndarray,
     src: int,
@@ -273,7 +281,7 @@ def _paeth_colour_pair(  # noqa: PLR0917
     pixels[dst_next] = first_byte
 
 
-@functools.partial(_compiled, inline="always")
+@_compiled
 def _unfilter_row(  # noqa: PLR0917
     rows: np.ndarray, src: int, pixels: np.ndarray, dst: int, up: int, line: int, bpp: int
 ) -> bool:
