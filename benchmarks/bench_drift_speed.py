@@ -220,7 +220,12 @@ def main() -> None:
     print(f"warm-up (numba compile or cache load, 200 records): {warm_cpu:.2f} s CPU")
     summary = WindowSummary(baseline=baseline, threshold=0.93)
     print(f"pool {len(pool)} PNGs, line size ~{len(lines(pool, 0, 1)[0])} bytes")
-    print("image statistics:", "numba kernel" if png_kernel.AVAILABLE else "Pillow + numpy")
+    path = "Pillow + numpy"
+    if png_kernel.RECORDS_AVAILABLE:
+        path = "compiled, bytes to statistics per batch of records (png_records)"
+    elif png_kernel.AVAILABLE:
+        path = "inflate per record, compiled unfiltering and statistics per batch"
+    print("image statistics:", path)
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     rss_start = peak_rss_mb()
     cpu = wall = 0.0
