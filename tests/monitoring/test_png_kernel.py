@@ -32,6 +32,9 @@ def test_compiled_path_is_used_where_numba_is_installed():
     disabled = os.environ.get("MONITORING_NO_NUMBA", "") not in ("", "0")
     installed = importlib.util.find_spec("numba") is not None
     assert (installed and not disabled) == png_kernel.AVAILABLE
+    # ... and the whole-record path, which also needs libdeflate's C API from `deflate`
+    with_deflate = importlib.util.find_spec("deflate") is not None
+    assert (png_kernel.AVAILABLE and with_deflate) == png_kernel.RECORDS_AVAILABLE
 
 
 @settings(max_examples=60, deadline=None)
