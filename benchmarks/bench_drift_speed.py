@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from monitoring import capture, features, png_kernel
+from monitoring import capture, features, png_kernel, png_records
 from monitoring.baseline import Baseline, build_baseline, labelled_images
 from monitoring.drift import DriftSettings, WindowSummary, evaluate
 
@@ -142,7 +142,7 @@ def stage_breakdown(
     the whole `add_line` path is timed over the same chunks. Best of 3 passes per stage."""
     sample = lines(pool, 0, count)
     batch = features.ImageBatcher().batch_size
-    decompressor = png_kernel.Decompressor() if png_kernel.RECORDS_AVAILABLE else None
+    decompressor = png_records.Decompressor() if png_records.AVAILABLE else None
     names = ["parse (JSON, base64, output)"]
     if decompressor is not None:
         names += ["image bytes -> statistics (png_records, compiled)"]
@@ -167,7 +167,9 @@ def stage_breakdown(
             if decompressor is not None:
                 began = time.process_time()
                 for at in range(0, len(images), batch):
-                    png_kernel.png_records(images[at : at + batch], decompressor, features.MAX_SIDE)
+                    png_records.png_records(
+                        images[at : at + batch], decompressor, features.MAX_SIDE
+                    )
                 spent[names[1]] += time.process_time() - began
                 del images
             else:
@@ -221,7 +223,7 @@ def main() -> None:
     summary = WindowSummary(baseline=baseline, threshold=0.93)
     print(f"pool {len(pool)} PNGs, line size ~{len(lines(pool, 0, 1)[0])} bytes")
     path = "Pillow + numpy"
-    if png_kernel.RECORDS_AVAILABLE:
+    if png_records.AVAILABLE:
         path = "compiled, bytes to statistics per batch of records (png_records)"
     elif png_kernel.AVAILABLE:
         path = "inflate per record, compiled unfiltering and statistics per batch"

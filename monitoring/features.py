@@ -7,7 +7,7 @@ and computes them in one compiled loop (about twice as fast again). PNGs are dec
 through Pillow's C inflate+unfilter decoder directly (`Image.frombytes(..., "zip")`), which skips
 `Image.open`'s per-file plugin machinery and halves the decode time of a 32x32 capture; anything
 else (JPEG, palettes, interlaced or 16-bit PNGs) goes through `Image.open`. The drift job
-hands whole encoded images to `ImageBatcher.add_later` where `png_kernel.png_records` is
+hands whole encoded images to `ImageBatcher.add_later` where `png_records.png_records` is
 available: a batch of records from bytes to statistics in one compiled call, the rest through
 the per-record path above.
 """
@@ -24,7 +24,7 @@ from typing import Final
 import numpy as np
 from PIL import Image
 
-from monitoring import png_kernel
+from monitoring import png_kernel, png_records
 
 # libdeflate inflates a capture PNG about twice as fast as zlib and checks the exact size and
 # the Adler-32 in one call; optional (zlib does the same job).
@@ -344,7 +344,7 @@ class ImageBatcher:
         self._pending_pixels = 0
         # add_later: encoded images waiting for the compiled path, and what became of those
         # it left to add_encoded (counted, as the records they came from are long gone)
-        self._decompressor = png_kernel.Decompressor() if png_kernel.RECORDS_AVAILABLE else None
+        self._decompressor = png_records.Decompressor() if png_records.AVAILABLE else None
         self._later: list[bytes] = []
         self._later_invalid: list[bool] = []
         self._later_bytes = 0
@@ -358,7 +358,7 @@ class ImageBatcher:
         return self._decompressor is not None
 
     def add_later(self, data: bytes, record_invalid: bool) -> list[dict[str, np.ndarray]]:
-        """Queue one image's bytes for `png_kernel.png_records`, which takes a batch from bytes
+        """Queue one image's bytes for `png_records.png_records`, which takes a batch from bytes
         to statistics in compiled code; returns the feature batches that became due.
 
         Images it leaves (not plain PNGs, corrupt ones) go through `add_encoded` then, so every
@@ -377,7 +377,7 @@ class ImageBatcher:
         if not images or self._decompressor is None:
             return []
         self._later, self._later_invalid, self._later_bytes = [], [], 0
-        done, statistics = png_kernel.png_records(images, self._decompressor, MAX_SIDE)
+        done, statistics = png_records.png_records(images, self._decompressor, MAX_SIDE)
         handled = int(done.sum())
         batches = []
         if handled:

@@ -9,13 +9,9 @@ from RGB pixels: no float32 planes, no Pillow call, no Python per image. Per-pix
 sums are float64 (numpy sums float32 pairwise), so features agree to ~1e-6 relative. (Sums go
 through float(): without numba, the same functions then still sum in float64, not float32.)
 
-`png_records` goes one step further for the drift job: from a batch of records' encoded image
-bytes to statistics, width and height in one compiled call (IHDR and IDAT chunks read in
-place, the zlib stream inflated by libdeflate's C API, which the `deflate` package's extension
-exports, then unfiltering and statistics). What it does not take (other formats, odd or corrupt
-PNGs) is left to the per-record path in `features`, so results do not depend on it. Unfiltering
-is serial along a row (each byte needs its left neighbour); the parallelism used is the colour
-channels of a pixel as vector lanes and two consecutive rows as a wavefront.
+`png_records` builds on these for the drift job: whole records' PNG bytes to statistics. The
+parallelism in unfiltering (serial along a row: each byte needs its left neighbour) is the
+colour channels of a pixel as vector lanes and two consecutive rows as a wavefront.
 
 Compiled functions are cached on disk (`cache=True`): in `__pycache__`, or where the code is
 read-only in `NUMBA_CACHE_DIR` (set to `<tmp>/numba` unless given). The first process compiles
@@ -24,23 +20,17 @@ them (~20 s of CPU), later ones load them (~0.5 s, plus ~0.4 s to import numba).
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import math
 import os
 import platform
 import tempfile
-import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 _SLACK = bytes(4)
-# The PNG signature and a standard IHDR chunk's length and type: the first 16 bytes.
-_PNG_HEAD = np.frombuffer(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", np.uint8)
-_IDAT = 0x49444154  # chunk types as big-endian 32-bit numbers
-_IEND = 0x49454E44
 
 # Filled in image_features order: brightness r/g/b, contrast, saturation, sharpness,
 # vertical_balance, edge_orientation, blockiness (width and height are added by the caller,
@@ -75,7 +65,7 @@ _NJIT = _numba_njit()
 AVAILABLE = _NJIT is not None
 
 
-def _compiled(function: Any, fastmath: bool | set[str] = False, inline: str = "never") -> Any:
+def compiled(function: Any, fastmath: bool | set[str] = False, inline: str = "never") -> Any:
     if _NJIT is None:
         return function
     return _NJIT(cache=True, nogil=True, fastmath=fastmath, inline=inline)(function)
@@ -91,61 +81,11 @@ else:
         return value
 
 
-def _load_libdeflate() -> tuple[Any, Any, Any] | None:
-    """(alloc, free, zlib_decompress) of libdeflate, or None.
-
-    The `deflate` package's extension bundles libdeflate and exports its C API. Loaded into
-    LLVM's symbol table, compiled code calls the decoder by name, so that it caches like the rest
-    (a ctypes pointer would be an address baked into the cache). Anything missing: None, and
-    records take the per-record path (`features.png_rows`)."""
-    if not AVAILABLE:
-        return None
-    try:
-        import llvmlite.binding
-        from deflate import _deflate
-        from numba import types
-
-        library = ctypes.CDLL(_deflate.__file__)
-        alloc = library.libdeflate_alloc_decompressor
-        free = library.libdeflate_free_decompressor
-        library.libdeflate_zlib_decompress  # noqa: B018 (AttributeError where not exported)
-        llvmlite.binding.load_library_permanently(_deflate.__file__)
-    except (ImportError, OSError, AttributeError, RuntimeError):
-        return None
-    alloc.restype = ctypes.c_void_p
-    alloc.argtypes = []
-    free.restype = None
-    free.argtypes = [ctypes.c_void_p]
-    # (decompressor, in, in_nbytes, out, out_nbytes_avail, actual_out_nbytes_ret) -> result;
-    # pointers as 64-bit integers (the same registers in the C calling convention); with no
-    # actual_out pointer, 0 (success) means exactly out_nbytes_avail bytes came out
-    signature = types.int32(types.intp, types.intp, types.intp, types.intp, types.intp, types.intp)
-    return alloc, free, types.ExternalFunction("libdeflate_zlib_decompress", signature)
-
-
-_LIBDEFLATE = _load_libdeflate()
-RECORDS_AVAILABLE = _LIBDEFLATE is not None
-_zlib_decompress: Any = _LIBDEFLATE[2] if _LIBDEFLATE is not None else None
-
-
-class Decompressor:
-    """A libdeflate decompressor for `png_records` (one per user: not thread-safe)."""
-
-    def __init__(self) -> None:
-        if _LIBDEFLATE is None:
-            raise RuntimeError("libdeflate is not available to compiled code")
-        alloc, free, _ = _LIBDEFLATE
-        self.address: int = alloc() or 0
-        if not self.address:
-            raise MemoryError("libdeflate_alloc_decompressor failed")
-        weakref.finalize(self, free, self.address)
-
-
 # Reassociating float sums lets LLVM vectorise them (changes only the last bits of a sum).
 _REASSOC = {"reassoc", "nsz"}
 
 
-@functools.partial(_compiled, inline="always")
+@functools.partial(compiled, inline="always")
 def _paeth(filtered: int, a: int, b: int, c: int) -> int:
     """Undo Paeth on one byte: a = left, b = above, c = above left (already unfiltered)."""
     # p = a + b - c; pa = |p - a|, pb = |p - b|, pc = |p - c|; ties prefer a, then b
@@ -164,7 +104,7 @@ def _paeth(filtered: int, a: int, b: int, c: int) -> int:
 # row y of the image at (y + 1) * line, after a row of zeros (what the first row sees above).
 
 
-@functools.partial(_compiled, inline="always")
+@functools.partial(compiled, inline="always")
 def _paeth_step(  # noqa: PLR0917 (numba: positional arguments only)
     rows: np.ndarray,
     src: int,
@@ -196,7 +136,7 @@ def _paeth_step(  # noqa: PLR0917 (numba: positional arguments only)
     return (a0, a1, a2, a3), (b0, b1, b2, b3)
 
 
-@functools.partial(_compiled, inline="always")
+@functools.partial(compiled, inline="always")
 def _paeth_first(  # noqa: PLR0917
     rows: np.ndarray, src: int, pixels: np.ndarray, dst: int, up: int, bpp: int
 ) -> tuple[_Lanes, _Lanes]:
@@ -219,7 +159,7 @@ def _paeth_first(  # noqa: PLR0917
     return left, above
 
 
-@_compiled
+@compiled
 def _paeth_colour(  # noqa: PLR0917
     rows: np.ndarray, src: int, pixels: np.ndarray, dst: int, up: int, line: int, bpp: int
 ) -> None:
@@ -232,7 +172,7 @@ def _paeth_colour(  # noqa: PLR0917
         )
 
 
-@_compiled
+@compiled
 def _paeth_colour_pair(  # noqa: PLR0917
     rows: np.ndarray,
     src: int,
@@ -281,7 +221,7 @@ def _paeth_colour_pair(  # noqa: PLR0917
     pixels[dst_next] = first_byte
 
 
-@_compiled
+@compiled
 def _unfilter_row(  # noqa: PLR0917
     rows: np.ndarray, src: int, pixels: np.ndarray, dst: int, up: int, line: int, bpp: int
 ) -> bool:
@@ -336,7 +276,7 @@ def _unfilter_row(  # noqa: PLR0917
     return True
 
 
-@functools.partial(_compiled, fastmath=_REASSOC, inline="always")
+@functools.partial(compiled, fastmath=_REASSOC, inline="always")
 def _colour_pass(  # noqa: PLR0917
     pixels: np.ndarray, start: int, count: int, bpp: int, colour: bool, gray: np.ndarray
 ) -> tuple[float, float, float, float, float]:
@@ -364,8 +304,8 @@ def _colour_pass(  # noqa: PLR0917
     return float(red_sum), float(green_sum), float(blue_sum), gray_sum, saturation_sum
 
 
-@functools.partial(_compiled, fastmath=_REASSOC)
-def _statistics(  # noqa: PLR0917
+@functools.partial(compiled, fastmath=_REASSOC)
+def statistics_into(  # noqa: PLR0917
     pixels: np.ndarray,
     start: int,
     height: int,
@@ -471,8 +411,8 @@ def _statistics(  # noqa: PLR0917
         out[8] = (at_border + 1.0) / (inside + 1.0)
 
 
-@_compiled
-def _png_image(  # noqa: PLR0917
+@compiled
+def unfilter_png(  # noqa: PLR0917
     rows: np.ndarray, start: int, height: int, line: int, bpp: int, pixels: np.ndarray
 ) -> bool:
     """Unfilter one image's rows (from rows[start]) into pixels rows 1..height."""
@@ -501,7 +441,7 @@ def _png_image(  # noqa: PLR0917
     return True
 
 
-@_compiled
+@compiled
 def _png_batch(  # noqa: PLR0917
     rows: np.ndarray, count: int, height: int, width: int, bpp: int, out: np.ndarray
 ) -> bool:
@@ -513,27 +453,27 @@ def _png_batch(  # noqa: PLR0917
         start = image * height * (line + 1)
         # a literal bpp per call: the inner loops are compiled for each pixel size
         if bpp == 4:
-            done = _png_image(rows, start, height, line, 4, pixels)
+            done = unfilter_png(rows, start, height, line, 4, pixels)
         elif bpp == 3:
-            done = _png_image(rows, start, height, line, 3, pixels)
+            done = unfilter_png(rows, start, height, line, 3, pixels)
         elif bpp == 2:
-            done = _png_image(rows, start, height, line, 2, pixels)
+            done = unfilter_png(rows, start, height, line, 2, pixels)
         else:
-            done = _png_image(rows, start, height, line, 1, pixels)
+            done = unfilter_png(rows, start, height, line, 1, pixels)
         if not done:
             return False
-        _statistics(pixels, line, height, width, bpp, gray, out[image])
+        statistics_into(pixels, line, height, width, bpp, gray, out[image])
     return True
 
 
-@_compiled
+@compiled
 def _pixel_batch(batch: np.ndarray, out: np.ndarray) -> None:
     """Statistics of B x H x W x 3 RGB pixels (contiguous)."""
     count, height, width = batch.shape[0], batch.shape[1], batch.shape[2]
     flat = batch.reshape(batch.size)
     gray = np.empty(height * width, np.float32)
     for image in range(count):
-        _statistics(flat, image * height * width * 3, height, width, 3, gray, out[image])
+        statistics_into(flat, image * height * width * 3, height, width, 3, gray, out[image])
 
 
 def png_statistics(
@@ -553,130 +493,3 @@ def pixel_statistics(batch: np.ndarray) -> np.ndarray:
     out = np.empty((len(batch), STATISTICS), np.float64)
     _pixel_batch(np.ascontiguousarray(batch, np.uint8), out)
     return out.astype(np.float32)
-
-
-@_compiled
-def _u32(data: np.ndarray, at: int) -> int:
-    """The big-endian 32-bit number at data[at]."""
-    high = (np.int64(data[at]) << 24) | (np.int64(data[at + 1]) << 16)
-    return int(high | (np.int64(data[at + 2]) << 8) | np.int64(data[at + 3]))
-
-
-@_compiled
-def _png_shape(data: np.ndarray, start: int, end: int, max_side: int) -> tuple[int, int, int]:
-    """(bytes per pixel, width, height) of the PNG at data[start:end] when it is a plain 8-bit,
-    non-interlaced one with a standard IHDR and sides of 1 to max_side; (0, 0, 0) otherwise."""
-    if end - start < 33:
-        return 0, 0, 0
-    for at in range(16):
-        if data[start + at] != _PNG_HEAD[at]:
-            return 0, 0, 0
-    width = _u32(data, start + 16)
-    height = _u32(data, start + 20)
-    colour = data[start + 25]
-    if data[start + 24] != 8 or data[start + 28] != 0:  # bit depth, interlace
-        return 0, 0, 0
-    if not (0 < width <= max_side and 0 < height <= max_side):
-        return 0, 0, 0
-    bpp = 1 if colour == 0 else 3 if colour == 2 else 2 if colour == 4 else 4 if colour == 6 else 0
-    return bpp, width, height
-
-
-@_compiled
-def _png_records(  # noqa: PLR0917 (numba: one flat loop)
-    buffer: np.ndarray,
-    offsets: np.ndarray,
-    max_side: int,
-    decompressor: int,
-    done: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """Statistics, width and height (out[i, 0:11]) of each PNG buffer[offsets[i]:offsets[i+1]]
-    that `features.png_rows` would take; done[i] False for the rest."""
-    count = len(offsets) - 1
-    most_rows = most_pixels = most_gray = 0
-    for image in range(count):
-        bpp, width, height = _png_shape(buffer, offsets[image], offsets[image + 1], max_side)
-        if bpp:
-            most_rows = max(most_rows, (width * bpp + 1) * height)
-            most_pixels = max(most_pixels, (height + 1) * width * bpp)
-            most_gray = max(most_gray, height * width)
-    rows = np.empty(most_rows + 4, np.uint8)  # (slack: see _paeth_colour)
-    pixels = np.zeros(most_pixels + 4, np.uint8)
-    gray = np.empty(most_gray, np.float32)
-    joined = np.empty(0, np.uint8)
-    for image in range(count):
-        done[image] = False
-        start = offsets[image]
-        end = offsets[image + 1]
-        bpp, width, height = _png_shape(buffer, start, end, max_side)
-        if not bpp:
-            continue
-        # the IDAT chunks after IHDR, up to IEND or the end of the data, as png_rows walks them
-        first = chunks = total = 0
-        complete = True
-        at = start + 33
-        while at <= end - 8:
-            length = _u32(buffer, at)
-            kind = _u32(buffer, at + 4)
-            if kind == _IDAT:
-                if at + 8 + length > end:
-                    complete = False
-                    break
-                if not chunks:
-                    first = at + 8
-                chunks += 1
-                total += length
-            elif kind == _IEND:
-                break
-            at += 12 + length
-        if not complete or not chunks:
-            continue
-        source = buffer.ctypes.data + first
-        if chunks > 1:  # split image data: joined in order
-            if joined.size < total:
-                joined = np.empty(total, np.uint8)
-            filled = 0
-            at = first - 8
-            while filled < total:
-                length = _u32(buffer, at)
-                if _u32(buffer, at + 4) == _IDAT:
-                    joined[filled : filled + length] = buffer[at + 8 : at + 8 + length]
-                    filled += length
-                at += 12 + length
-            source = joined.ctypes.data
-        line = width * bpp
-        size = (line + 1) * height
-        if _zlib_decompress(decompressor, source, total, rows.ctypes.data, size, 0) != 0:
-            continue
-        pixels[:line] = 0  # the zeros above the first row (a larger image may have been here)
-        if bpp == 4:
-            unfiltered = _png_image(rows, 0, height, line, 4, pixels)
-        elif bpp == 3:
-            unfiltered = _png_image(rows, 0, height, line, 3, pixels)
-        elif bpp == 2:
-            unfiltered = _png_image(rows, 0, height, line, 2, pixels)
-        else:
-            unfiltered = _png_image(rows, 0, height, line, 1, pixels)
-        if not unfiltered:  # a filter type outside 0-4
-            continue
-        _statistics(pixels, line, height, width, bpp, gray, out[image])
-        out[image, STATISTICS] = width
-        out[image, STATISTICS + 1] = height
-        done[image] = True
-
-
-def png_records(
-    images: list[bytes], decompressor: Decompressor, max_side: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The compiled path from image bytes to statistics for a batch of records: (B booleans:
-    handled here, B x 11 float32: the 9 statistics, width, height). What is not handled (not a
-    plain 8-bit PNG of at most max_side a side, or not one that decodes) is left to
-    `features.png_rows` / `features.decode_image`, which give the same statistics or an error."""
-    offsets = np.zeros(len(images) + 1, np.int64)
-    np.cumsum([len(image) for image in images], out=offsets[1:])
-    buffer = np.frombuffer(b"".join(images), np.uint8)
-    done = np.zeros(len(images), np.bool_)
-    out = np.zeros((len(images), STATISTICS + 2), np.float64)
-    _png_records(buffer, offsets, max_side, decompressor.address, done, out)
-    return done, out.astype(np.float32)

@@ -295,7 +295,7 @@ def test_batched_png_path_gives_the_same_summary_as_decoding_each_image(baseline
     import base64
     import io
 
-    from monitoring import features, png_kernel
+    from monitoring import features, png_records
 
     rng = np.random.default_rng(77)
     lines = synthetic.window_lines(150, seed=78, transform=blur)
@@ -322,7 +322,7 @@ def test_batched_png_path_gives_the_same_summary_as_decoding_each_image(baseline
     lines = [lines[i] for i in order]
 
     later = _summary(baseline, lines)  # whole records in compiled code, where available
-    monkeypatch.setattr(png_kernel, "RECORDS_AVAILABLE", False)
+    monkeypatch.setattr(png_records, "AVAILABLE", False)
     fast = _summary(baseline, lines)
     monkeypatch.setattr(features, "png_rows", lambda data: None)  # every image via decode_image
     plain = _summary(baseline, lines)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
-from monitoring import features, png_kernel
+from monitoring import features, png_records
 from tests.monitoring import synthetic
 
 RNG = np.random.default_rng(5)
@@ -149,12 +149,12 @@ def test_png_with_idat_letters_in_text_and_several_idat_chunks():
     split = data[:start] + chunks + data[start + 12 + length :]
     np.testing.assert_array_equal(features.decode_image(split)[0], _pillow_rgb(data))
     _assert_same([data, split, data[:-30], split[: start + 40]], batch_size=4)
-    if png_kernel.RECORDS_AVAILABLE:  # the compiled path joins the split image data itself
-        done, _ = png_kernel.png_records([data, split], png_kernel.Decompressor(), 512)
+    if png_records.AVAILABLE:  # the compiled path joins the split image data itself
+        done, _ = png_records.png_records([data, split], png_records.Decompressor(), 512)
         assert done.all()
 
 
-@pytest.mark.skipif(not png_kernel.RECORDS_AVAILABLE, reason="numba or libdeflate's C API absent")
+@pytest.mark.skipif(not png_records.AVAILABLE, reason="numba or libdeflate's C API absent")
 def test_compiled_record_path_takes_plain_pngs_and_leaves_the_rest():
     rng = np.random.default_rng(8)
     plain = [
@@ -174,7 +174,7 @@ def test_compiled_record_path_takes_plain_pngs_and_leaves_the_rest():
         b"",
         b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
     ]
-    done, statistics = png_kernel.png_records(plain + left, png_kernel.Decompressor(), 512)
+    done, statistics = png_records.png_records(plain + left, png_records.Decompressor(), 512)
     assert done.tolist() == [True] * len(plain) + [False] * len(left)
     assert statistics.shape == (len(plain + left), len(features.IMAGE_NUMERIC))
     _assert_same(plain + left, batch_size=5)
@@ -291,7 +291,7 @@ def _assert_same(data_items: list[bytes], batch_size: int = 4) -> None:
     assert [r and r[0] for r in reference] == formats
     expected = [r[1] for r in reference if r is not None]
     _assert_rows_match(expected, rows)
-    if png_kernel.RECORDS_AVAILABLE:
+    if png_records.AVAILABLE:
         later_formats, later_rows = _later(data_items, batch_size)
         assert Counter(r and r[0] for r in reference) == later_formats
         _assert_rows_match(expected, later_rows)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitoring import features, png_kernel
+from monitoring import features, png_kernel, png_records
 from tests.monitoring import synthetic
 from tests.monitoring.test_features import _assert_same, _png_from_rows, _random_rows
 
@@ -34,7 +34,7 @@ def test_compiled_path_is_used_where_numba_is_installed():
     assert (installed and not disabled) == png_kernel.AVAILABLE
     # ... and the whole-record path, which also needs libdeflate's C API from `deflate`
     with_deflate = importlib.util.find_spec("deflate") is not None
-    assert (png_kernel.AVAILABLE and with_deflate) == png_kernel.RECORDS_AVAILABLE
+    assert (png_kernel.AVAILABLE and with_deflate) == png_records.AVAILABLE
 
 
 @settings(max_examples=60, deadline=None)
