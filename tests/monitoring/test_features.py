@@ -379,3 +379,34 @@ def test_fuzz_batched_features_equal_reference(seed, mode, width, height, smooth
             data = data[:-cut]
         items.append(data)
     _assert_same(items, batch_size=int(rng.integers(1, 4)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    mode=st.sampled_from(["L", "LA", "RGB", "RGBA"]),
+    edits=st.lists(st.tuples(st.integers(8, 10_000), st.integers(0, 255)), min_size=1, max_size=3),
+    split=st.booleans(),
+)
+def test_fuzz_corrupted_png_bytes_equal_reference(seed, mode, edits, split):
+    """Bytes overwritten anywhere (chunk lengths and types, IHDR fields, the zlib stream, CRCs,
+    now and then the signature): every path gives decode_image's answer, and nothing crashes (the
+    compiled path reads chunk lengths from the data, without bounds checks of its own)."""
+    import struct
+    import zlib
+
+    rng = np.random.default_rng(seed)
+    data = _png_from_rows(mode, 9, 7, _random_rows(rng, mode, 9, 7))
+    if split:  # image data in two IDAT chunks
+        start = data.index(b"IDAT") - 4
+        (length,) = struct.unpack(">I", data[start : start + 4])
+        payload = data[start + 8 : start + 8 + length]
+        chunks = b"".join(
+            struct.pack(">I", len(part)) + b"IDAT" + part + struct.pack(">I", zlib.crc32(part))
+            for part in (payload[:7], payload[7:])
+        )
+        data = data[:start] + chunks + data[start + 12 + length :]
+    corrupted = bytearray(data)
+    for position, value in edits:
+        corrupted[position % len(corrupted)] = value
+    _assert_same([bytes(corrupted), data], batch_size=2)
