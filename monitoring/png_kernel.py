@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
-_SLACK = bytes(4)
+# Bytes readable and writable past the last row of the unfilter buffers: the last Paeth step
+# of 3-byte pixels reads and writes one throw-away byte there (see _paeth_step).
+SLACK = 4
 
 # Filled in image_features order: brightness r/g/b, contrast, saturation, sharpness,
 # vertical_balance, edge_orientation, blockiness (width and height are added by the caller,
@@ -316,9 +318,9 @@ def statistics_into(  # noqa: PLR0917
 ) -> None:
     """The 9 statistics of one image (rows of width * bpp bytes from pixels[start]) into out.
 
-    gray is a flat float32 buffer of at least height * width. Variances are one pass of sums
-    and sums of squares in float64 (exact products of float32 values, so no cancellation
-    trouble at these magnitudes)."""
+    gray is a flat float32 buffer of at least height * width. The Laplacian's variance is one
+    pass of sums and sums of squares in float64, where each Laplacian value is exact, so the
+    two sums agree on it; contrast subtracts the mean first, as numpy does."""
     count = height * width
     at = _U(start)
     if bpp == 4:
@@ -412,7 +414,7 @@ def statistics_into(  # noqa: PLR0917
 
 
 @compiled
-def unfilter_png(  # noqa: PLR0917
+def _unfilter_image(  # noqa: PLR0917
     rows: np.ndarray, start: int, height: int, line: int, bpp: int, pixels: np.ndarray
 ) -> bool:
     """Unfilter one image's rows (from rows[start]) into pixels rows 1..height."""
@@ -441,26 +443,33 @@ def unfilter_png(  # noqa: PLR0917
     return True
 
 
+@functools.partial(compiled, inline="always")
+def unfilter_png(  # noqa: PLR0917
+    rows: np.ndarray, start: int, height: int, line: int, bpp: int, pixels: np.ndarray
+) -> bool:
+    """Unfilter one image's rows (from rows[start]; SLACK bytes readable past the last) into
+    pixels rows 1..height (row 0: zeros; SLACK bytes of room past the last); False: a filter
+    type outside 0-4. Each pixel size gets its own call with a literal bpp, so the inner loops
+    are compiled for it."""
+    if bpp == 4:
+        return _unfilter_image(rows, start, height, line, 4, pixels)
+    if bpp == 3:
+        return _unfilter_image(rows, start, height, line, 3, pixels)
+    if bpp == 2:
+        return _unfilter_image(rows, start, height, line, 2, pixels)
+    return _unfilter_image(rows, start, height, line, 1, pixels)
+
+
 @compiled
 def _png_batch(  # noqa: PLR0917
     rows: np.ndarray, count: int, height: int, width: int, bpp: int, out: np.ndarray
 ) -> bool:
     """Statistics of `count` PNGs whose filtered rows are concatenated in `rows`."""
     line = width * bpp
-    pixels = np.zeros((height + 1) * line + 4, np.uint8)  # zero row, image, slack
+    pixels = np.zeros((height + 1) * line + SLACK, np.uint8)  # zero row, image, slack
     gray = np.empty(height * width, np.float32)
     for image in range(count):
-        start = image * height * (line + 1)
-        # a literal bpp per call: the inner loops are compiled for each pixel size
-        if bpp == 4:
-            done = unfilter_png(rows, start, height, line, 4, pixels)
-        elif bpp == 3:
-            done = unfilter_png(rows, start, height, line, 3, pixels)
-        elif bpp == 2:
-            done = unfilter_png(rows, start, height, line, 2, pixels)
-        else:
-            done = unfilter_png(rows, start, height, line, 1, pixels)
-        if not done:
+        if not unfilter_png(rows, image * height * (line + 1), height, line, bpp, pixels):
             return False
         statistics_into(pixels, line, height, width, bpp, gray, out[image])
     return True
@@ -480,8 +489,7 @@ def png_statistics(
     channels: int, width: int, height: int, images: list[bytes | bytearray]
 ) -> np.ndarray:
     """B x 9 float32 statistics of same-shaped 8-bit PNGs' filtered rows (from `png_rows`)."""
-    # (4 bytes of slack: the last Paeth step of 3-byte pixels reads one byte past its row)
-    rows = np.frombuffer(b"".join([*images, _SLACK]), np.uint8)
+    rows = np.frombuffer(b"".join([*images, bytes(SLACK)]), np.uint8)
     out = np.empty((len(images), STATISTICS), np.float64)
     if not _png_batch(rows, len(images), height, width, channels, out):
         raise ValueError("PNG filter type outside 0-4")  # png_rows lets none through

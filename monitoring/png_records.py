@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from monitoring import png_kernel
-from monitoring.png_kernel import STATISTICS, compiled, statistics_into, unfilter_png
+from monitoring.png_kernel import SLACK, STATISTICS, compiled, statistics_into, unfilter_png
 
 # The PNG signature and a standard IHDR chunk's length and type: the first 16 bytes.
 _PNG_HEAD = np.frombuffer(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", np.uint8)
@@ -122,8 +122,8 @@ def _png_records(  # noqa: PLR0917 (numba: one flat loop)
             most_rows = max(most_rows, (width * bpp + 1) * height)
             most_pixels = max(most_pixels, (height + 1) * width * bpp)
             most_gray = max(most_gray, height * width)
-    rows = np.empty(most_rows + 4, np.uint8)  # (slack: see _paeth_colour)
-    pixels = np.zeros(most_pixels + 4, np.uint8)
+    rows = np.empty(most_rows + SLACK, np.uint8)
+    pixels = np.zeros(most_pixels + SLACK, np.uint8)
     gray = np.empty(most_gray, np.float32)
     joined = np.empty(0, np.uint8)
     for image in range(count):
@@ -171,15 +171,7 @@ def _png_records(  # noqa: PLR0917 (numba: one flat loop)
         if _zlib_decompress(decompressor, source, total, rows.ctypes.data, size, 0) != 0:
             continue
         pixels[:line] = 0  # the zeros above the first row (a larger image may have been here)
-        if bpp == 4:
-            unfiltered = unfilter_png(rows, 0, height, line, 4, pixels)
-        elif bpp == 3:
-            unfiltered = unfilter_png(rows, 0, height, line, 3, pixels)
-        elif bpp == 2:
-            unfiltered = unfilter_png(rows, 0, height, line, 2, pixels)
-        else:
-            unfiltered = unfilter_png(rows, 0, height, line, 1, pixels)
-        if not unfiltered:  # a filter type outside 0-4
+        if not unfilter_png(rows, 0, height, line, bpp, pixels):  # a filter type outside 0-4
             continue
         statistics_into(pixels, line, height, width, bpp, gray, out[image])
         out[image, STATISTICS] = width
