@@ -279,16 +279,13 @@ class WindowSummary:
                 raise
 
     def finish(self) -> None:
-        batcher = self._batcher
-        self._add_image_batches(batcher.flush(), flush=True)
-        # the outcome of images decoded a batch at a time (add_later)
-        self.images += sum(batcher.later_formats.values())
-        self._formats.update(batcher.later_formats)
-        if batcher.later_undecodable:
-            self.problems[capture.UNDECODABLE_IMAGE] += batcher.later_undecodable
-        self.invalid_records += batcher.later_undecodable_alone
-        batcher.later_formats.clear()
-        batcher.later_undecodable = batcher.later_undecodable_alone = 0
+        self._add_image_batches(self._batcher.flush(), flush=True)
+        later = self._batcher.take_later_outcome()  # images decoded a batch at a time
+        self.images += sum(later.formats.values())
+        self._formats.update(later.formats)
+        if later.undecodable:
+            self.problems[capture.UNDECODABLE_IMAGE] += later.undecodable
+        self.invalid_records += later.undecodable_alone
         self._flush_confidences()
         predicted, below = self.categorical["predicted_class"], self.categorical["below_threshold"]
         self.predictions += sum(self._class_counts)

@@ -19,6 +19,7 @@ import struct
 import warnings
 import zlib
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
@@ -328,6 +329,15 @@ def _named(statistics: np.ndarray, width: int, height: int) -> dict[str, np.ndar
     return named
 
 
+@dataclass
+class LaterOutcome:
+    """Images queued with `ImageBatcher.add_later` that were decoded (by format) or were not."""
+
+    formats: Counter[str] = field(default_factory=Counter)
+    undecodable: int = 0
+    undecodable_alone: int = 0  # ... of records with no other problem
+
+
 class ImageBatcher:
     """Collects images by shape and yields feature batches; memory stays bounded.
 
@@ -348,9 +358,7 @@ class ImageBatcher:
         self._later: list[bytes] = []
         self._later_invalid: list[bool] = []
         self._later_bytes = 0
-        self.later_formats: Counter[str] = Counter()
-        self.later_undecodable = 0
-        self.later_undecodable_alone = 0  # ... of records with no other problem
+        self._outcome = LaterOutcome()
 
     @property
     def takes_later(self) -> bool:
@@ -363,8 +371,8 @@ class ImageBatcher:
 
         Images it leaves (not plain PNGs, corrupt ones) go through `add_encoded` then, so every
         image gets exactly the statistics, format or error `add_encoded` gives it; formats and
-        errors are counted in `later_formats`, `later_undecodable` and, for records that had no
-        other problem (`record_invalid` False), `later_undecodable_alone`."""
+        errors are counted for `take_later_outcome` (`record_invalid`: the record already counts
+        as invalid, so its undecodable image does not make it so)."""
         self._later.append(data)
         self._later_invalid.append(record_invalid)
         self._later_bytes += len(data)
@@ -383,17 +391,23 @@ class ImageBatcher:
         if handled:
             taken = statistics if handled == len(images) else statistics[done]
             batches.append({name: taken[:, index] for index, name in enumerate(IMAGE_NUMERIC)})
-            self.later_formats["PNG"] += handled
+            self._outcome.formats["PNG"] += handled
         for index in np.flatnonzero(~done):
             try:
                 image_format, due = self.add_encoded(images[index])
             except ImageDecodeError:
-                self.later_undecodable += 1
-                self.later_undecodable_alone += not invalid[index]
+                self._outcome.undecodable += 1
+                self._outcome.undecodable_alone += not invalid[index]
             else:
-                self.later_formats[image_format] += 1
+                self._outcome.formats[image_format] += 1
                 batches.extend(due)
         return batches
+
+    def take_later_outcome(self) -> LaterOutcome:
+        """What became of the images given to `add_later` so far (flushed ones), and a fresh
+        count from here on."""
+        outcome, self._outcome = self._outcome, LaterOutcome()
+        return outcome
 
     def add(self, image: np.ndarray) -> list[dict[str, np.ndarray]]:
         """Queue one image; return the feature batches that became due (often none)."""

@@ -261,10 +261,11 @@ def _later(
     for data in data_items:
         batches += batcher.add_later(data, record_invalid=False)
     batches += batcher.flush()
-    formats: Counter[str | None] = Counter(batcher.later_formats)
-    if batcher.later_undecodable:
-        formats[None] = batcher.later_undecodable
-    assert batcher.later_undecodable_alone == batcher.later_undecodable
+    outcome = batcher.take_later_outcome()
+    formats: Counter[str | None] = Counter(outcome.formats)
+    if outcome.undecodable:
+        formats[None] = outcome.undecodable
+    assert outcome.undecodable_alone == outcome.undecodable
     rows = [
         {k: float(v[i]) for k, v in batch.items()}
         for batch in batches
