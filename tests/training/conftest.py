@@ -23,6 +23,8 @@ TINY_RECIPE = {
     "lr": 0.05,
     "threads": 1,
     "ensemble": 1,
+    # The pretrained member as in production, on a smaller upscale to keep the suite quick.
+    "pretrained_resolution": 64,
 }
 
 

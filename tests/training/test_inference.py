@@ -242,3 +242,44 @@ def test_errors_are_toolkit_errors_in_the_serving_container(tmp_path: Path) -> N
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["415", "content", "type"]
+
+
+def _checkpoint_of(archive: Path) -> dict:
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("model.pth")
+        assert member is not None
+        return torch.load(io.BytesIO(member.read()), weights_only=True)
+
+
+def test_version_1_archives_without_a_pretrained_member_still_load(
+    tmp_path: Path, trained_archive
+) -> None:
+    checkpoint = _checkpoint_of(trained_archive)
+    assert checkpoint["format_version"] == 2 and checkpoint["pretrained"]["resolution"] == 64
+    old = {k: v for k, v in checkpoint.items() if k != "pretrained"} | {"format_version": 1}
+    archive = _tar(tmp_path / "v1.tar.gz", {"model.pth": _saved(old), "code/inference.py": b""})
+    predictor = Predictor.from_archive(archive)
+    assert predictor._model.pretrained is None
+    image = np.zeros((1, 3, 32, 32), dtype=np.uint8)
+    probabilities = predictor.predict_arrays(image)
+    assert probabilities.shape == (1, 2) and abs(float(probabilities.sum()) - 1) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "pretrained",
+    [
+        {"resolution": "large", "state": {}},
+        {"state": {}},
+        {"resolution": 64, "state": {"backbone.stem.0.weight": torch.zeros(1)}},
+        {"resolution": 64, "state": "weights"},
+    ],
+)
+def test_a_malformed_pretrained_member_is_refused(
+    tmp_path: Path, trained_archive, pretrained: dict
+) -> None:
+    checkpoint = _checkpoint_of(trained_archive) | {"pretrained": pretrained}
+    archive = _tar(
+        tmp_path / "m.tar.gz", {"model.pth": _saved(checkpoint), "code/inference.py": b""}
+    )
+    with pytest.raises(ModelArchiveError):
+        Predictor.from_archive(archive)

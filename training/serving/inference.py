@@ -20,12 +20,16 @@ import torch
 from PIL import Image, ImageOps
 
 try:  # imported as part of the `training` package (local prediction, tests)
-    from .network import SmallResNet, build_network
+    from .network import PretrainedLinear, SmallResNet, build_network
 except ImportError:  # the serving container puts `code/` itself on sys.path
-    from network import SmallResNet, build_network  # type: ignore[no-redef]
+    from network import PretrainedLinear, SmallResNet, build_network  # type: ignore[no-redef]
 
 ARCHIVE_FORMAT = "vehicle-classifier/small-resnet"
-ARCHIVE_FORMAT_VERSION = 1
+# 2 added the optional pretrained member; version 1 archives (from-scratch members only) load.
+ARCHIVE_FORMAT_VERSION = 2
+READABLE_FORMAT_VERSIONS = frozenset({1, 2})
+# The pretrained member upscales each image, so a large batch is scored in slices.
+PRETRAINED_BATCH = 64
 WEIGHTS_FILE = "model.pth"
 CLASS_NAMES = ("bicycle", "motorcycle")
 IMAGE_SIZE = 32
@@ -76,20 +80,41 @@ class ModelArchiveError(RuntimeError):
 
 
 class Ensemble(torch.nn.Module):
-    """Averages the class probabilities of its members (and of the mirrored image)."""
+    """Averages class probabilities over the mirrored image and over the from-scratch members;
+    with a pretrained member, its answer and theirs count half each."""
 
-    def __init__(self, members: list[SmallResNet], tta_hflip: bool) -> None:
+    def __init__(
+        self,
+        members: list[SmallResNet],
+        tta_hflip: bool,
+        pretrained: PretrainedLinear | None = None,
+    ) -> None:
         super().__init__()
         self.members = torch.nn.ModuleList(members)
         self.tta_hflip = tta_hflip
+        self.pretrained = pretrained
 
     @torch.inference_mode()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         views = [images, torch.flip(images, dims=[3])] if self.tta_hflip else [images]
-        probabilities = [
-            torch.softmax(member(view), dim=1) for member in self.members for view in views
-        ]
-        return torch.stack(probabilities).mean(dim=0)
+        groups = []
+        if len(self.members):
+            groups.append(_mean_softmax(list(self.members), views, len(images)))
+        if self.pretrained is not None:
+            groups.append(_mean_softmax([self.pretrained], views, PRETRAINED_BATCH))
+        return torch.stack(groups).mean(dim=0)
+
+
+def _mean_softmax(
+    networks: list[torch.nn.Module], views: list[torch.Tensor], batch: int
+) -> torch.Tensor:
+    """Mean class probabilities over networks and views, `batch` images at a time."""
+    probabilities = [
+        torch.cat([torch.softmax(network(part), dim=1) for part in view.split(max(1, batch))])
+        for network in networks
+        for view in views
+    ]
+    return torch.stack(probabilities).mean(dim=0)
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:
@@ -102,25 +127,38 @@ def load_checkpoint(path: str) -> dict[str, Any]:
         raise ModelArchiveError(f"{WEIGHTS_FILE} is not a checkpoint of ours: {error}") from error
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != ARCHIVE_FORMAT:
         raise ModelArchiveError(f"{WEIGHTS_FILE} was not written by training.train")
-    if checkpoint.get("format_version") != ARCHIVE_FORMAT_VERSION:
+    if checkpoint.get("format_version") not in READABLE_FORMAT_VERSIONS:
         raise ModelArchiveError(f"unsupported format_version {checkpoint.get('format_version')}")
     if tuple(checkpoint.get("class_names", ())) != CLASS_NAMES:
         raise ModelArchiveError(f"class names {checkpoint.get('class_names')} != {CLASS_NAMES}")
-    if not checkpoint.get("members"):
+    if not checkpoint.get("members") and not checkpoint.get("pretrained"):
         raise ModelArchiveError("the checkpoint holds no model weights")
     return checkpoint
 
 
+def _load(network: torch.nn.Module, state: Any) -> None:
+    try:
+        network.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise ModelArchiveError(f"weights do not fit the architecture: {error}") from error
+
+
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> Ensemble:
     members = []
-    for state in checkpoint["members"]:
+    for state in checkpoint.get("members") or []:
         network = build_network(checkpoint["arch"])
-        try:
-            network.load_state_dict(state)
-        except RuntimeError as error:
-            raise ModelArchiveError(f"weights do not fit the architecture: {error}") from error
+        _load(network, state)
         members.append(network.eval())
-    return Ensemble(members, bool(checkpoint.get("tta_hflip", True))).eval()
+    pretrained = None
+    if checkpoint.get("pretrained"):
+        entry = checkpoint["pretrained"]
+        try:
+            pretrained = PretrainedLinear(int(entry["resolution"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelArchiveError(f"bad pretrained member: {error}") from error
+        _load(pretrained, entry.get("state"))
+        pretrained.eval()
+    return Ensemble(members, bool(checkpoint.get("tta_hflip", True)), pretrained).eval()
 
 
 def model_fn(model_dir: str) -> Ensemble:

@@ -1,4 +1,9 @@
-"""A small ResNet for 32x32 RGB images (torch only: it ships inside `model.tar.gz`)."""
+"""The networks (torch only: this file ships inside `model.tar.gz`).
+
+- `SmallResNet`: a small ResNet for 32x32 RGB images, trained from scratch.
+- `PretrainedLinear`: an ImageNet-pretrained EfficientNet-Lite0, frozen, with a linear head
+  trained on its features of the upscaled image.
+"""
 
 from __future__ import annotations
 
@@ -78,3 +83,112 @@ def build_network(arch: dict[str, object]) -> SmallResNet:
     widths = [int(w) for w in arch["widths"]]  # type: ignore[attr-defined]
     blocks = [int(b) for b in arch["blocks"]]  # type: ignore[attr-defined]
     return SmallResNet(widths, blocks, int(arch.get("num_classes", 2)))  # type: ignore[call-overload]
+
+
+# EfficientNet-Lite0 (Tan & Le, 2019; the Lite variants drop squeeze-and-excitation and use
+# ReLU6): per stage (repeats, kernel, stride, expansion, output channels).
+LITE0_STAGES = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
+LITE0_FEATURES = 1280
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class SameConv2d(nn.Conv2d):
+    """Convolution with TensorFlow's "SAME" padding (asymmetric when strided), the padding the
+    pretrained weights were trained with."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
+        super().__init__(
+            cin, cout, kernel, stride, kernel // 2 if stride == 1 else 0, 1, groups, False
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride[0] > 1:
+            pads = []
+            for size in (x.shape[3], x.shape[2]):  # F.pad order: last dimension first
+                out = -(-size // self.stride[0])
+                total = max((out - 1) * self.stride[0] + self.kernel_size[0] - size, 0)
+                pads += [total // 2, total - total // 2]
+            x = nn.functional.pad(x, pads)
+        return super().forward(x)
+
+
+def _conv_bn_relu6(
+    cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1
+) -> nn.Sequential:
+    return nn.Sequential(
+        SameConv2d(cin, cout, kernel, stride, groups), nn.BatchNorm2d(cout, eps=1e-3), nn.ReLU6()
+    )
+
+
+class InvertedResidual(nn.Module):
+    """MBConv: 1x1 expansion, depthwise kxk, linear 1x1 projection, residual when shapes match."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expansion: int) -> None:
+        super().__init__()
+        hidden = cin * expansion
+        self.expand = _conv_bn_relu6(cin, hidden, 1) if expansion != 1 else nn.Identity()
+        self.depthwise = _conv_bn_relu6(hidden, hidden, kernel, stride, groups=hidden)
+        self.project = nn.Sequential(SameConv2d(hidden, cout, 1), nn.BatchNorm2d(cout, eps=1e-3))
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.project(self.depthwise(self.expand(x)))
+        return x + out if self.residual else out
+
+
+class EfficientNetLite0(nn.Module):
+    """The EfficientNet-Lite0 feature extractor: images (normalised) -> (n, 1280) features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = _conv_bn_relu6(3, 32, 3, 2)
+        blocks: list[nn.Module] = []
+        cin = 32
+        for repeats, kernel, stride, expansion, cout in LITE0_STAGES:
+            for index in range(repeats):
+                blocks.append(
+                    InvertedResidual(cin, cout, kernel, stride if index == 0 else 1, expansion)
+                )
+                cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.head = _conv_bn_relu6(cin, LITE0_FEATURES, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(
+            nn.functional.adaptive_avg_pool2d(self.head(self.blocks(self.stem(x))), 1), 1
+        )
+
+
+class PretrainedLinear(nn.Module):
+    """A frozen pretrained backbone on the image upscaled to `resolution`, then a linear head.
+
+    The head's input standardisation is folded into its weights at training time.
+    """
+
+    def __init__(self, resolution: int = 192, num_classes: int = 2) -> None:
+        super().__init__()
+        self.resolution = resolution
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.backbone = EfficientNetLite0()
+        self.head = nn.Linear(LITE0_FEATURES, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: float images in [0, 1], shape (n, 3, H, W); returns (n, 1280) features."""
+        x = nn.functional.interpolate(
+            x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False
+        )
+        x = (x - self.get_buffer("mean")) / self.get_buffer("std")
+        return self.backbone(x.contiguous(memory_format=torch.channels_last))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
