@@ -454,6 +454,7 @@ def script_tuning_ranges() -> dict[str, Any]:
         "weight_decay": ContinuousParameter(1e-4, 3e-3, scaling_type="Logarithmic"),
         "label_smoothing": ContinuousParameter(0.0, 0.2),
         "epochs": IntegerParameter(20, 80),
+        "pretrained_inverse_l2": ContinuousParameter(0.001, 0.1, scaling_type="Logarithmic"),
     }
 
 

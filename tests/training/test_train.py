@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -98,6 +99,34 @@ def test_failure_after_training_leaves_no_archive(tmp_path: Path, monkeypatch) -
     with pytest.raises(OSError, match="disk full"):
         run_local(data, output, recipe, progress=False)
     assert sorted(p.name for p in output.iterdir()) == []
+
+
+def test_cli_trains_without_the_pretrained_member_when_asked(tmp_path: Path) -> None:
+    data = write_label_folder(tmp_path / "data", per_class=6, seed=8)
+    output = tmp_path / "out"
+    code = main(
+        [
+            "--data", str(data), "--output", str(output), "--epochs", "1", "--no-progress",
+            "--widths", "4,8,8", "--threads", "1", "--pretrained", "false",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    with tarfile.open(output / "model.tar.gz") as tar:
+        member = tar.extractfile("model.pth")
+        assert member is not None
+        checkpoint = torch.load(io.BytesIO(member.read()), weights_only=True)
+    assert "pretrained" not in checkpoint and len(checkpoint["members"]) == 2
+
+
+def test_missing_pretrained_weights_are_a_clear_cli_error(tmp_path: Path, monkeypatch, capsys):
+    from training import pretrained
+
+    monkeypatch.setattr(pretrained, "PACKAGE", "no_such_weights_package")
+    data = write_label_folder(tmp_path / "data", per_class=6, seed=9)
+    code = main(["--data", str(data), "--output", str(tmp_path / "out"), "--no-progress"])
+    assert code == 2
+    assert "pip install" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "model.tar.gz").exists()
 
 
 def test_cli_reports_bad_data_with_exit_code(tmp_path: Path, capsys) -> None:
