@@ -31,9 +31,11 @@ def make_checkpoint(
     tta_hflip: bool = True,
     pretrained: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The `model.pth` payload (`members`: each from-scratch network's state dict;
-    `pretrained`: `{"resolution", "state"}` of the pretrained member, if any): plain values and
-    tensors, loadable with `weights_only=True`."""
+    """The `model.pth` payload, plain values and tensors loadable with `weights_only=True`.
+
+    `members`: each from-scratch network's state dict; `pretrained`: the pretrained member's
+    `{"backbones", "resolution", "state"}`, if any.
+    """
     checkpoint = {
         "format": inference.ARCHIVE_FORMAT,
         "format_version": inference.ARCHIVE_FORMAT_VERSION,
@@ -46,6 +48,7 @@ def make_checkpoint(
     }
     if pretrained is not None:
         checkpoint["pretrained"] = {
+            "backbones": list(pretrained["backbones"]),
             "resolution": int(pretrained["resolution"]),
             "state": {k: v.detach().cpu().clone() for k, v in pretrained["state"].items()},
         }

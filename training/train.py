@@ -41,11 +41,17 @@ class Recipe:
     widths: list[int] = field(default_factory=lambda: [32, 64, 128])
     blocks: list[int] = field(default_factory=lambda: [1, 1, 1])
     ensemble: int = 2  # from-scratch members
-    # The pretrained member: a frozen ImageNet EfficientNet-Lite0 on the image upscaled to
-    # `pretrained_resolution`, and an L2-regularised linear head (C = `pretrained_inverse_l2`).
+    # The pretrained member: frozen ImageNet EfficientNet-Lite trunks (comma-separated) on the
+    # image upscaled to `pretrained_resolution`, and an L2-regularised linear head on their
+    # features (C = `pretrained_inverse_l2`).
     pretrained: bool = True
+    pretrained_backbones: str = "lite0,lite2"
     pretrained_resolution: int = 192
-    pretrained_inverse_l2: float = 0.01
+    pretrained_inverse_l2: float = 0.05
+
+    def backbones(self) -> list[str]:
+        return [name.strip() for name in self.pretrained_backbones.split(",") if name.strip()]
+
     crop_padding: int = 4
     colour_jitter: float = 0.2
     tta_hflip: bool = True
@@ -299,8 +305,9 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
         pretrained = fit_pretrained_member(
             arrays_to_tensor(train.images),
             torch.from_numpy(train.labels),
-            recipe.pretrained_resolution,
-            recipe.pretrained_inverse_l2,
+            backbones=recipe.backbones(),
+            resolution=recipe.pretrained_resolution,
+            inverse_l2=recipe.pretrained_inverse_l2,
             progress=progress,
         )
     epochs = _EpochLog(recipe, progress)
@@ -478,6 +485,8 @@ def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
         raise ValueError("epochs, batch_size and ensemble must be positive")
     if not 32 <= recipe.pretrained_resolution <= 512 or recipe.pretrained_inverse_l2 <= 0:
         raise ValueError("pretrained_resolution must be 32-512 and pretrained_inverse_l2 > 0")
+    if recipe.pretrained and not set(recipe.backbones()) <= {"lite0", "lite2"}:
+        raise ValueError("pretrained_backbones must be a comma-separated subset of lite0,lite2")
     return recipe
 
 

@@ -268,10 +268,12 @@ def test_version_1_archives_without_a_pretrained_member_still_load(
 @pytest.mark.parametrize(
     "pretrained",
     [
-        {"resolution": "large", "state": {}},
-        {"state": {}},
-        {"resolution": 64, "state": {"backbone.stem.0.weight": torch.zeros(1)}},
-        {"resolution": 64, "state": "weights"},
+        {"backbones": ["lite0"], "resolution": "large", "state": {}},
+        {"backbones": ["lite0"], "state": {}},
+        {"resolution": 64, "state": {}},
+        {"backbones": ["vgg16"], "resolution": 64, "state": {}},
+        {"backbones": ["lite0"], "resolution": 64, "state": {"head.weight": torch.zeros(1)}},
+        {"backbones": ["lite0"], "resolution": 64, "state": "weights"},
     ],
 )
 def test_a_malformed_pretrained_member_is_refused(

@@ -11,40 +11,54 @@ from tests.training.conftest import write_label_folder
 from training import pretrained
 from training.dataset import load_folder
 from training.serving.inference import arrays_to_tensor
-from training.serving.network import LITE0_FEATURES, PretrainedLinear, SameConv2d
+from training.serving.network import LITE_VARIANTS, PretrainedLinear, SameConv2d, lite_stages
 
 
-@pytest.fixture(scope="module")
-def backbone():
-    return pretrained.load_backbone()
+@pytest.fixture(scope="module", params=sorted(LITE_VARIANTS))
+def variant(request) -> str:
+    return request.param
 
 
-def test_the_shipped_weights_fill_every_tensor_of_our_network(backbone) -> None:
-    raw = torch.load(pretrained.weights_path(), map_location="cpu", weights_only=True)
+def test_the_shipped_weights_fill_every_tensor_of_our_network(variant: str) -> None:
+    backbone = pretrained.load_backbone(variant)
+    raw = torch.load(pretrained.weights_path(variant), map_location="cpu", weights_only=True)
     ours = backbone.state_dict()
-    renamed = pretrained.rename(raw)
+    renamed = pretrained.rename(raw, variant)
     assert renamed.keys() == ours.keys()  # load_state_dict(strict) would say so too
     for name, tensor in renamed.items():
         torch.testing.assert_close(ours[name], tensor, rtol=0, atol=0)
+    # Every tensor of the checkpoint is used but those of the ImageNet head.
+    assert {k.split(".")[0] for k in raw if k.split(".")[0] not in {"_blocks"}} - {
+        "_conv_stem", "_bn0"
+    } == {"_conv_head", "_bn1", "_fc"}  # fmt: skip
     assert not backbone.training  # its batch-norm statistics are used, never updated
 
 
-def test_imagenet_features_tell_real_photos_apart_from_noise(backbone) -> None:
-    """Pretrained features of a smooth image and of pixel noise are far apart; random weights'
-    are not a meaningful check, so compare with a freshly initialised network too."""
-    model = PretrainedLinear(64)
-    model.backbone = backbone
+def test_variant_shapes_follow_the_lite_scaling_rules() -> None:
+    """Lite2 = width 1.1, depth 1.2, channels to multiples of 8, first/last repeats fixed."""
+    assert [s[0] for s in lite_stages("lite2")] == [1, 3, 3, 4, 4, 5, 1]
+    assert [s[4] for s in lite_stages("lite2")] == [16, 24, 48, 88, 120, 208, 352]
+    assert lite_stages("lite0")[-3:] == [(3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
+
+
+def test_imagenet_features_tell_a_smooth_image_from_noise(variant: str) -> None:
+    model = PretrainedLinear([variant], 64)
+    model.backbones[variant] = pretrained.load_backbone(variant)
     rng = np.random.default_rng(0)
     smooth = torch.linspace(0, 1, 32).view(1, 1, 1, 32).expand(2, 3, 32, 32).clone()
     noise = torch.from_numpy(rng.uniform(0, 1, size=(2, 3, 32, 32)).astype(np.float32))
     with torch.inference_mode():
         features = model.features(torch.cat([smooth, noise]))
-    assert features.shape == (4, LITE0_FEATURES)
-    assert torch.isfinite(features).all() and (features >= 0).all()  # after ReLU6 and pooling
-    assert (features <= 6).all()
+    width = sum(s[4] for s in lite_stages(variant)[-3:])  # the last three stages, pooled
+    assert features.shape == (4, width) and torch.isfinite(features).all()
     within = (features[0] - features[1]).norm() + (features[2] - features[3]).norm()
     between = (features[0] - features[2]).norm()
     assert between > within
+
+
+def test_unknown_backbones_are_refused() -> None:
+    with pytest.raises(ValueError, match="backbones"):
+        PretrainedLinear(["resnet50"], 64)
 
 
 def test_strided_convolutions_pad_like_tensorflow_same() -> None:
@@ -66,19 +80,28 @@ def test_strided_convolutions_pad_like_tensorflow_same() -> None:
 
 def test_an_unknown_tensor_in_the_weights_is_refused() -> None:
     with pytest.raises(pretrained.PretrainedWeightsError, match=r"_extra\.weight"):
-        pretrained.rename({"_extra.weight": torch.zeros(1)})
+        pretrained.rename({"_extra.weight": torch.zeros(1)}, "lite0")
+    with pytest.raises(pretrained.PretrainedWeightsError, match=r"_blocks\.16\."):
+        pretrained.rename({"_blocks.16._bn0.weight": torch.zeros(1)}, "lite0")  # lite0 has 16
+
+
+def _replace_weights(monkeypatch, variant: str, **changes: str) -> None:
+    weights = pretrained.WEIGHTS[variant]
+    fields = {"package": weights.package, "name": weights.name, "sha256": weights.sha256}
+    replaced = pretrained.WeightsFile(**(fields | changes))
+    monkeypatch.setitem(pretrained.WEIGHTS, variant, replaced)
 
 
 def test_missing_package_is_a_clear_error(monkeypatch) -> None:
-    monkeypatch.setattr(pretrained, "PACKAGE", "no_such_weights_package")
+    _replace_weights(monkeypatch, "lite2", package="no_such_weights_package")
     with pytest.raises(pretrained.PretrainedWeightsError, match="no-such-weights-package"):
-        pretrained.load_backbone()
+        pretrained.load_backbone("lite2")
 
 
 def test_weights_with_another_digest_are_refused(monkeypatch) -> None:
-    monkeypatch.setattr(pretrained, "WEIGHTS_SHA256", "0" * 64)
+    _replace_weights(monkeypatch, "lite0", sha256="0" * 64)
     with pytest.raises(pretrained.PretrainedWeightsError, match="not the expected"):
-        pretrained.load_backbone()
+        pretrained.load_backbone("lite0")
 
 
 def _objective_gradient(features, labels, w, b, inverse_l2):
@@ -115,10 +138,14 @@ def test_the_pretrained_member_alone_learns_a_separable_set(tmp_path) -> None:
     train = load_folder(write_label_folder(tmp_path / "train", 16, seed=11))
     test = load_folder(write_label_folder(tmp_path / "test", 10, seed=12))
     entry = pretrained.fit_pretrained_member(
-        arrays_to_tensor(train.images), torch.from_numpy(train.labels), 64, 0.01
+        arrays_to_tensor(train.images),
+        torch.from_numpy(train.labels),
+        backbones=["lite0", "lite2"],
+        resolution=64,
+        inverse_l2=0.05,
     )
-    assert entry["resolution"] == 64
-    model = PretrainedLinear(64)
+    assert entry["resolution"] == 64 and entry["backbones"] == ["lite0", "lite2"]
+    model = PretrainedLinear(entry["backbones"], 64)
     model.load_state_dict(entry["state"])
     model.eval()
     with torch.inference_mode():

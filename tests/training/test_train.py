@@ -121,7 +121,9 @@ def test_cli_trains_without_the_pretrained_member_when_asked(tmp_path: Path) -> 
 def test_missing_pretrained_weights_are_a_clear_cli_error(tmp_path: Path, monkeypatch, capsys):
     from training import pretrained
 
-    monkeypatch.setattr(pretrained, "PACKAGE", "no_such_weights_package")
+    weights = pretrained.WEIGHTS["lite0"]
+    missing = pretrained.WeightsFile("no_such_weights_package", weights.name, weights.sha256)
+    monkeypatch.setitem(pretrained.WEIGHTS, "lite0", missing)
     data = write_label_folder(tmp_path / "data", per_class=6, seed=9)
     code = main(["--data", str(data), "--output", str(tmp_path / "out"), "--no-progress"])
     assert code == 2

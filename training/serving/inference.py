@@ -153,7 +153,7 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> Ensemble:
     if checkpoint.get("pretrained"):
         entry = checkpoint["pretrained"]
         try:
-            pretrained = PretrainedLinear(int(entry["resolution"]))
+            pretrained = PretrainedLinear(list(entry["backbones"]), int(entry["resolution"]))
         except (KeyError, TypeError, ValueError) as error:
             raise ModelArchiveError(f"bad pretrained member: {error}") from error
         _load(pretrained, entry.get("state"))

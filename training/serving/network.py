@@ -1,12 +1,13 @@
 """The networks (torch only: this file ships inside `model.tar.gz`).
 
 - `SmallResNet`: a small ResNet for 32x32 RGB images, trained from scratch.
-- `PretrainedLinear`: an ImageNet-pretrained EfficientNet-Lite0, frozen, with a linear head
-  trained on its features of the upscaled image.
+- `PretrainedLinear`: ImageNet-pretrained EfficientNet-Lite0 and -Lite2 trunks, frozen, with a
+  linear head trained on their features of the upscaled image.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -85,8 +86,8 @@ def build_network(arch: dict[str, object]) -> SmallResNet:
     return SmallResNet(widths, blocks, int(arch.get("num_classes", 2)))  # type: ignore[call-overload]
 
 
-# EfficientNet-Lite0 (Tan & Le, 2019; the Lite variants drop squeeze-and-excitation and use
-# ReLU6): per stage (repeats, kernel, stride, expansion, output channels).
+# EfficientNet-Lite (Tan & Le, 2019; the Lite variants drop squeeze-and-excitation and use
+# ReLU6). Lite0's stages: (repeats, kernel, stride, expansion, output channels).
 LITE0_STAGES = (
     (1, 3, 1, 1, 16),
     (2, 3, 2, 6, 24),
@@ -96,9 +97,30 @@ LITE0_STAGES = (
     (4, 5, 2, 6, 192),
     (1, 3, 1, 6, 320),
 )
-LITE0_FEATURES = 1280
+# Width and depth multipliers of the variants whose pretrained weights we use.
+LITE_VARIANTS = {"lite0": (1.0, 1.0), "lite2": (1.1, 1.2)}
+# Features are the pooled outputs of the last three stages: for 32x32 photos upscaled, these
+# mid-to-high-level features transfer better than the 1280-channel ImageNet head.
+FEATURE_STAGES = 3
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def lite_stages(variant: str) -> list[tuple[int, int, int, int, int]]:
+    """The stages of an EfficientNet-Lite variant: channels rounded to multiples of 8 and
+    repeats rounded up, except the first and last stages' repeats (fixed in the Lite family)."""
+    width, depth = LITE_VARIANTS[variant]
+    stages = []
+    for index, (repeats, kernel, stride, expansion, channels) in enumerate(LITE0_STAGES):
+        scaled = channels * width
+        rounded = max(8, int(scaled + 4) // 8 * 8)
+        if rounded < 0.9 * scaled:
+            rounded += 8
+        fixed = index in (0, len(LITE0_STAGES) - 1)
+        stages.append(
+            (repeats if fixed else math.ceil(depth * repeats), kernel, stride, expansion, rounded)
+        )
+    return stages
 
 
 class SameConv2d(nn.Conv2d):
@@ -106,9 +128,8 @@ class SameConv2d(nn.Conv2d):
     pretrained weights were trained with."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
-        super().__init__(
-            cin, cout, kernel, stride, kernel // 2 if stride == 1 else 0, 1, groups, False
-        )
+        padding = kernel // 2 if stride == 1 else 0
+        super().__init__(cin, cout, kernel, stride, padding, 1, groups, False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride[0] > 1:
@@ -145,50 +166,65 @@ class InvertedResidual(nn.Module):
         return x + out if self.residual else out
 
 
-class EfficientNetLite0(nn.Module):
-    """The EfficientNet-Lite0 feature extractor: images (normalised) -> (n, 1280) features."""
+class EfficientNetLite(nn.Module):
+    """An EfficientNet-Lite trunk (no ImageNet head): normalised images -> the concatenated
+    global-average-pooled outputs of its last `FEATURE_STAGES` stages."""
 
-    def __init__(self) -> None:
+    def __init__(self, variant: str = "lite0") -> None:
         super().__init__()
         self.stem = _conv_bn_relu6(3, 32, 3, 2)
-        blocks: list[nn.Module] = []
+        stages: list[nn.Module] = []
         cin = 32
-        for repeats, kernel, stride, expansion, cout in LITE0_STAGES:
+        for repeats, kernel, stride, expansion, cout in lite_stages(variant):
+            blocks = []
             for index in range(repeats):
-                blocks.append(
-                    InvertedResidual(cin, cout, kernel, stride if index == 0 else 1, expansion)
-                )
+                step = stride if index == 0 else 1
+                blocks.append(InvertedResidual(cin, cout, kernel, step, expansion))
                 cin = cout
-        self.blocks = nn.Sequential(*blocks)
-        self.head = _conv_bn_relu6(cin, LITE0_FEATURES, 1)
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.num_features = sum(c for *_, c in lite_stages(variant)[-FEATURE_STAGES:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(
-            nn.functional.adaptive_avg_pool2d(self.head(self.blocks(self.stem(x))), 1), 1
-        )
+        x = self.stem(x)
+        pooled = []
+        for index, stage in enumerate(self.stages):
+            x = stage(x)
+            if index >= len(self.stages) - FEATURE_STAGES:
+                pooled.append(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+        return torch.cat(pooled, dim=1)
 
 
 class PretrainedLinear(nn.Module):
-    """A frozen pretrained backbone on the image upscaled to `resolution`, then a linear head.
+    """Frozen pretrained trunks on the image upscaled to `resolution`, then a linear head on
+    their concatenated features. The head's input standardisation is folded into its weights at
+    training time."""
 
-    The head's input standardisation is folded into its weights at training time.
-    """
-
-    def __init__(self, resolution: int = 192, num_classes: int = 2) -> None:
+    def __init__(
+        self,
+        backbones: Sequence[str] = ("lite0", "lite2"),
+        resolution: int = 192,
+        num_classes: int = 2,
+    ) -> None:
         super().__init__()
+        unknown = [name for name in backbones if name not in LITE_VARIANTS]
+        if unknown or not backbones:
+            raise ValueError(f"backbones must be some of {sorted(LITE_VARIANTS)}, not {unknown}")
         self.resolution = resolution
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-        self.backbone = EfficientNetLite0()
-        self.head = nn.Linear(LITE0_FEATURES, num_classes)
+        self.backbones = nn.ModuleDict({name: EfficientNetLite(name) for name in backbones})
+        width = sum(b.num_features for b in self.backbones.values())  # type: ignore[misc]
+        self.head = nn.Linear(width, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """x: float images in [0, 1], shape (n, 3, H, W); returns (n, 1280) features."""
+        """x: float images in [0, 1], shape (n, 3, H, W); returns (n, features)."""
         x = nn.functional.interpolate(
             x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False
         )
         x = (x - self.get_buffer("mean")) / self.get_buffer("std")
-        return self.backbone(x.contiguous(memory_format=torch.channels_last))
+        x = x.contiguous(memory_format=torch.channels_last)
+        return torch.cat([backbone(x) for backbone in self.backbones.values()], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
