@@ -310,6 +310,11 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
             inverse_l2=recipe.pretrained_inverse_l2,
             progress=progress,
         )
+        log.info(
+            "pretrained member (%s) fitted in %.0f s",
+            recipe.pretrained_backbones,
+            time.perf_counter() - started,
+        )
     epochs = _EpochLog(recipe, progress)
     try:
         if workers > 1:
