@@ -69,14 +69,6 @@ def weights_path(variant: str) -> Path:
     return Path(spec.origin).parent / "models" / weights.name
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def rename(state: dict[str, torch.Tensor], variant: str) -> dict[str, torch.Tensor]:
     """The checkpoint's state dict (lukemelas' EfficientNet-PyTorch names, blocks numbered
     through) in our names (blocks numbered within their stage); the ImageNet head is dropped."""
@@ -101,10 +93,15 @@ def rename(state: dict[str, torch.Tensor], variant: str) -> dict[str, torch.Tens
     return renamed
 
 
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
 def load_backbone(variant: str) -> EfficientNetLite:
     """A pretrained trunk, in eval mode (its batch-norm statistics are kept)."""
     path = weights_path(variant)
-    if not path.is_file() or _sha256(path) != WEIGHTS[variant].sha256:
+    if not path.is_file() or _file_sha256(path) != WEIGHTS[variant].sha256:
         raise PretrainedWeightsError(f"{path} is missing or not the expected weights file")
     state = torch.load(path, map_location="cpu", weights_only=True)
     backbone = EfficientNetLite(variant)

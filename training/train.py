@@ -490,8 +490,12 @@ def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
         raise ValueError("epochs, batch_size and ensemble must be positive")
     if not 32 <= recipe.pretrained_resolution <= 512 or recipe.pretrained_inverse_l2 <= 0:
         raise ValueError("pretrained_resolution must be 32-512 and pretrained_inverse_l2 > 0")
-    if recipe.pretrained and not set(recipe.backbones()) <= {"lite0", "lite2"}:
-        raise ValueError("pretrained_backbones must be a comma-separated subset of lite0,lite2")
+    from training.serving.network import LITE_VARIANTS
+
+    if recipe.pretrained and not set(recipe.backbones()) <= set(LITE_VARIANTS):
+        raise ValueError(
+            f"pretrained_backbones must be a comma-separated subset of {','.join(LITE_VARIANTS)}"
+        )
     return recipe
 
 
