@@ -74,7 +74,11 @@ def train_model(ctx: DemoContext) -> None:
 
     recipe = Recipe(epochs=ctx.args.epochs, ensemble=1, seed=ctx.args.seed)
     model_dir = ctx.out / "model"
-    _say(f"training a small ResNet on CPU for {recipe.epochs} epochs (--epochs to change)")
+    members = f"{recipe.ensemble} from-scratch ResNet for {recipe.epochs} epochs (--epochs)"
+    if recipe.pretrained:
+        trunks = "+".join(recipe.backbones())
+        members = f"the pretrained EfficientNet-Lite member ({trunks}) and {members}"
+    _say(f"training on CPU: {members}")
     metrics = run_local(ctx.out / "data", model_dir, recipe, progress=not ctx.args.quiet)
     ctx.archive = model_dir / "model.tar.gz"
     validation = metrics["validation"]

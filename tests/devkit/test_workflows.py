@@ -124,6 +124,36 @@ def test_every_action_is_pinned_by_commit_sha(path: Path) -> None:
         assert PINNED.match(ref), f"{path.name}: {ref!r} not pinned by SHA + # vX.Y.Z"
 
 
+# The first major release of each action that runs on the Node 24 action runtime (GitHub removes
+# Node 20 from the runners on 2026-09-16). An action missing here fails the test below: look up
+# its first Node 24 release (`runs.using: node24` in its action.yml) before adding it.
+NODE24_SINCE = {
+    "actions/cache": 5,
+    "actions/checkout": 5,
+    "actions/download-artifact": 7,
+    "actions/github-script": 8,
+    "actions/setup-go": 6,
+    "actions/setup-node": 5,
+    "actions/setup-python": 6,
+    "actions/upload-artifact": 6,
+    "aws-actions/configure-aws-credentials": 6,
+    "hashicorp/setup-terraform": 4,
+    "peter-evans/create-pull-request": 8,
+    "terraform-linters/setup-tflint": 6,
+}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.parent.name + "/" + p.name)
+def test_every_action_runs_on_node24(path: Path) -> None:
+    for ref in uses_lines(path):
+        if ref.startswith("./"):
+            continue
+        name, rest = ref.split("@", 1)
+        major = int(rest.split("# v", 1)[1].split(".", 1)[0])
+        assert name in NODE24_SINCE, f"{path.name}: {name}: first Node 24 release unknown"
+        assert major >= NODE24_SINCE[name], f"{path.name}: {ref!r} predates Node 24"
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_least_privilege_permissions(path: Path) -> None:
     workflow = load(path)
