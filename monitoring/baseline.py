@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from lambdas.shared import bounded_json
 from monitoring.features import (
     CATEGORICAL_FEATURES,
     DEFAULT_THRESHOLD,
@@ -43,6 +44,8 @@ SCHEMA_VERSION = 1
 CLASS_NAMES = ("bicycle", "motorcycle")  # index 0 = bicycle, 1 = motorcycle (training/labels.py)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 QUANTILE_STEPS = 100  # fine bins: every 1% of the baseline (KS resolution, see stats.py)
+# A baseline is ~30 KB (a dozen features x ~100 bins); anything near this is not one of ours.
+MAX_BASELINE_BYTES = 4 * 1024 * 1024
 
 Predict = Callable[[Sequence[Path]], np.ndarray]
 
@@ -148,7 +151,7 @@ class Baseline:
                 )
                 for name, ref in data["numeric"].items()
             }
-            return cls(
+            baseline = cls(
                 numeric=numeric,
                 categorical={
                     k: {str(c): int(n) for c, n in v.items()}
@@ -163,8 +166,36 @@ class Baseline:
                 schema_version=int(version),
                 content_sha256=str(data["content_sha256"]),
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
             raise BaselineError(f"malformed baseline: {error!r}") from error
+        for name, ref in numeric.items():
+            check_reference(name, ref)
+        missing = [name for name in IMAGE_NUMERIC if name not in numeric]
+        if missing:
+            raise BaselineError(f"malformed baseline: no reference for {', '.join(missing)}")
+        if not 0.0 < baseline.threshold < 1.0:
+            raise BaselineError(f"malformed baseline: threshold {baseline.threshold} not in (0, 1)")
+        if len(baseline.class_names) < 2 or not all(
+            isinstance(name, str) for name in baseline.class_names
+        ):
+            raise BaselineError("malformed baseline: class_names must be two or more names")
+        return baseline
+
+
+def check_reference(name: str, ref: NumericReference) -> None:
+    """Refuse at load what would crash a drift run later: counts must match the edges' bins."""
+    edges, counts = ref.edges, ref.counts
+    if edges.ndim != 1 or edges.size == 0 or not np.isfinite(edges).all():
+        raise BaselineError(f"malformed baseline: {name}.edges must be finite numbers")
+    if np.any(np.diff(edges) <= 0):
+        raise BaselineError(f"malformed baseline: {name}.edges must increase strictly")
+    if counts.shape != (edges.size + 1,):
+        raise BaselineError(
+            f"malformed baseline: {name} has {counts.size} counts for {edges.size} edges "
+            f"(want {edges.size + 1})"
+        )
+    if np.any(counts < 0) or counts.sum() == 0:
+        raise BaselineError(f"malformed baseline: {name}.counts must be >= 0 and not all 0")
 
 
 def content_hash(body: dict[str, Any]) -> str:
@@ -179,7 +210,7 @@ def file_sha256(path: Path) -> str:
 
 def load_baseline(location: str | Path, s3_client: Any = None) -> Baseline:
     """Read a baseline from a path or s3:// URI; `BaselineError` when missing or invalid."""
-    text: str
+    text: bytes
     if str(location).startswith("s3://"):
         from monitoring.capture import parse_s3_uri
 
@@ -189,16 +220,16 @@ def load_baseline(location: str | Path, s3_client: Any = None) -> Baseline:
             s3_client = boto3.client("s3")
         bucket, key = parse_s3_uri(str(location))
         try:
-            text = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+            text = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as error:  # NoSuchKey / NoSuchBucket / AccessDenied: one clear error
             raise BaselineError(f"baseline not readable at {location}: {error}") from error
     else:
         path = Path(location)
         if not path.is_file():
             raise BaselineError(f"baseline not found: {path}")
-        text = path.read_text()
-    try:
-        data = json.loads(text)
+        text = path.read_bytes()
+    try:  # (bytes: a model.tar.gz given by mistake is "not JSON", not a UnicodeDecodeError)
+        data = bounded_json.loads(text, max_bytes=MAX_BASELINE_BYTES, what="baseline")
     except ValueError as error:
         raise BaselineError(f"baseline at {location} is not JSON: {error}") from error
     return Baseline.from_dict(data)

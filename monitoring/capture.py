@@ -12,16 +12,18 @@ the window. Every line of every file is read.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
 import functools
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+
+from lambdas.shared import bounded_json
 
 # orjson parses a capture line ~3x faster than json and pybase64 decodes ~10x faster than
 # binascii; both are optional (the stdlib does the same job, slower) and every input they refuse
@@ -53,10 +55,33 @@ UNREADABLE_FILE = "unreadable_file"
 # A record lands in the hour partition of the capture file's write time, which can be after its
 # inference time: a window also lists this many partitions after its end.
 PARTITION_SLACK = timedelta(hours=1)
+# The longest window a run may read: a month of hour partitions (744 listings per root). A
+# longer one (an event saying 1970 -> 2100: a million listings) is refused, not attempted.
+MAX_WINDOW = timedelta(days=31)
+# SageMaker captures payloads of up to 6 MB (8 MB in base64) plus the answer.
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 class CaptureSourceError(RuntimeError):
     """The capture location does not exist or cannot be listed (missing folder or bucket)."""
+
+
+class WindowError(CaptureSourceError):
+    """The window is empty, reversed or longer than MAX_WINDOW."""
+
+
+def check_window(start: datetime | None, end: datetime | None) -> None:
+    """Refuse a reversed window and a bounded one longer than MAX_WINDOW (WindowError)."""
+    if start is not None and end is not None:
+        if end <= start:
+            raise WindowError(
+                f"window end {end.isoformat()} is not after start {start.isoformat()}"
+            )
+        if end - start > MAX_WINDOW:
+            raise WindowError(
+                f"window {start.isoformat()} .. {end.isoformat()} is longer than "
+                f"{MAX_WINDOW.days} days"
+            )
 
 
 class S3Client(Protocol):  # the parts of boto3's S3 client used here
@@ -85,18 +110,34 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
 
 def parse_time(value: object) -> datetime | None:
-    """ISO-8601 (with Z or an offset; naive = UTC) -> aware UTC datetime, or None."""
+    """ISO-8601 (with Z or an offset; naive = UTC) -> aware UTC datetime, or None.
+
+    None too for times in the years 1 and 9999, where converting to UTC or adding the minutes
+    and hours of a window would leave datetime's range (OverflowError)."""
     if not isinstance(value, str) or not value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
+    if not 1 < parsed.year < 9999:
+        return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     if parsed.tzinfo is UTC:  # "Z", as SageMaker writes it: already the answer
         return parsed
     return parsed.astimezone(UTC)
+
+
+def iso_time_argument(value: str) -> datetime:
+    """argparse type of the CLIs' --start/--end: an ISO-8601 time, or a one-line usage error
+    (`2026-01-01T10:00:00 UTC` is refused, never read as "now")."""
+    parsed = parse_time(value)
+    if parsed is None:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO-8601 time: {value!r} (e.g. 2026-01-01T10:00:00Z or +00:00)"
+        )
+    return parsed
 
 
 def _b64(data: object) -> bytes:
@@ -112,14 +153,9 @@ def _b64(data: object) -> bytes:
 
 
 def _loads(line: bytes | str) -> Any:
-    """json.loads, through orjson when it accepts the text (json decides everything it refuses:
-    NaN literals, huge integers, lone surrogates)."""
-    if _fast_loads is not None:
-        try:
-            return _fast_loads(line)
-        except ValueError:
-            pass
-    return json.loads(line)
+    """The bounded parse (size, depth, integer length): a hostile line is one NOT_JSON, never a
+    RecursionError that would lose the hour's report (orjson first, json for what it refuses)."""
+    return bounded_json.loads(line, max_bytes=MAX_LINE_BYTES, what="capture line")
 
 
 def _parse_probabilities(value: object) -> list[float]:
@@ -348,6 +384,7 @@ def find_partition_roots(client: S3Client, bucket: str, prefix: str, depth: int 
 def hour_prefixes(root: str, window: Window) -> Iterator[str]:
     """Hour partitions `root/yyyy/mm/dd/hh/` that can hold records of the window."""
     assert window.start is not None and window.end is not None
+    check_window(window.start, window.end)
     hour = window.start.replace(minute=0, second=0, microsecond=0)
     last = window.end + PARTITION_SLACK
     while hour < last:
@@ -398,7 +435,8 @@ def iter_s3_files(client: S3Client, uri: str, window: Window) -> Iterator[S3Capt
 def iter_capture_files(
     source: str | Path, window: Window, s3_client: S3Client | None = None
 ) -> Iterator[CaptureFile]:
-    """Files of a local folder/file or an s3:// URI."""
+    """Files of a local folder/file or an s3:// URI (WindowError first for a window too long)."""
+    check_window(window.start, window.end)
     if str(source).startswith("s3://"):
         if s3_client is None:
             import boto3

@@ -632,11 +632,43 @@ def analyse(
     return report, summary
 
 
-def _iso(value: str) -> datetime:
-    parsed = capture.parse_time(value)
-    if parsed is None:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {value}")
-    return parsed
+def _rate(value: str) -> float:
+    number = _finite(value)
+    if not 0.0 < number < 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not strictly between 0 and 1")
+    return number
+
+
+def _finite(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"not a finite number: {value!r}")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
+    return number
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What argparse's types cannot see alone: the window, the output folder."""
+    try:
+        capture.check_window(args.start, args.end)
+    except capture.WindowError as error:
+        parser.error(str(error))
+    if args.output.exists() and not args.output.is_dir():
+        parser.error(f"--output {args.output} is a file, not a folder")
+    if args.model is not None and args.model_sha256 is not None:
+        parser.error("give --model or --model-sha256, not both")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -646,27 +678,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Test a capture window for drift.")
     parser.add_argument("--captures", required=True, help="local folder/file or s3://bucket/prefix")
     parser.add_argument("--baseline", required=True, help="baseline.json path or s3:// URI")
-    parser.add_argument("--start", type=_iso, help="window start (ISO-8601, inclusive)")
-    parser.add_argument("--end", type=_iso, help="window end (ISO-8601, exclusive)")
+    parser.add_argument(
+        "--start", type=capture.iso_time_argument, help="window start (ISO-8601, inclusive)"
+    )
+    parser.add_argument(
+        "--end", type=capture.iso_time_argument, help="window end (ISO-8601, exclusive)"
+    )
     parser.add_argument("--output", type=Path, required=True, help="folder for report.json/html")
     parser.add_argument("--publish", action="store_true", help="put CloudWatch metrics")
     parser.add_argument("--namespace", default=None, help="CloudWatch namespace")
     parser.add_argument("--endpoint-name", default="unknown")
     parser.add_argument("--variant-name", default="AllTraffic")
     parser.add_argument("--stage", default="dev")
-    parser.add_argument("--threshold", type=float, default=None)
-    parser.add_argument("--min-records", type=int, default=DEFAULT_MIN_RECORDS)
-    parser.add_argument("--false-alarm-rate", type=float, default=DEFAULT_FALSE_ALARM_RATE)
+    parser.add_argument("--threshold", type=_rate, default=None)
+    parser.add_argument("--min-records", type=_positive_int, default=DEFAULT_MIN_RECORDS)
+    parser.add_argument("--false-alarm-rate", type=_rate, default=DEFAULT_FALSE_ALARM_RATE)
     parser.add_argument("--model-sha256", default=None, help="sha256 of the served model.tar.gz")
     parser.add_argument(
         "--model", type=Path, default=None, help="the served model.tar.gz (its sha256 is used)"
     )
     parser.add_argument("--no-html", action="store_true", help="skip the HTML page")
     parser.add_argument(
-        "--workers", type=int, default=1, help="processes, one file per task (default 1)"
+        "--workers", type=_positive_int, default=1, help="processes, one file per task (default 1)"
     )
     parser.add_argument("--fail-on-drift", action="store_true", help="exit 3 when drift")
     args = parser.parse_args(argv)
+    check_arguments(parser, args)
     try:
         model_sha256 = args.model_sha256
         if args.model is not None:
@@ -691,7 +728,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BaselineError, capture.CaptureSourceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    report_module.write_local(report, summary, args.output, html=not args.no_html)
+    try:
+        report_module.write_local(report, summary, args.output, html=not args.no_html)
+    except OSError as error:  # a read-only or full disk, a file where a folder should be
+        print(f"error: report not written to {args.output}: {error}", file=sys.stderr)
+        return 2
     if args.publish:
         try:
             publish.publish_report(

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 from monitoring.baseline import CLASS_NAMES, labelled_images
-from monitoring.capture import parse_s3_uri, parse_time
+from monitoring.capture import iso_time_argument, parse_s3_uri
 
 Transform = Callable[[Image.Image, random.Random], Image.Image]
 
@@ -329,7 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--endpoint-name", default="vehicle-classifier")
     parser.add_argument("--variant-name", default="AllTraffic")
     parser.add_argument("--model", type=Path, help="model.tar.gz for real outputs")
-    parser.add_argument("--start", help="first inference time (ISO); default: previous hour")
+    parser.add_argument(
+        "--start",
+        type=iso_time_argument,
+        help="first inference time (ISO-8601); default: the previous full hour",
+    )
     args = parser.parse_args(argv)
     folder = args.images / "train" if (args.images / "train").is_dir() else args.images
     pool = labelled_images(folder) if folder.is_dir() else []
@@ -339,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.invoke:
         print(json.dumps(invoke_endpoint(pool, args.scenario, args.count, args.endpoint_name)))
         return 0
-    start = parse_time(args.start) if args.start else None
+    start = args.start
     if start is None:
         start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     predict = None

@@ -128,11 +128,16 @@ def window_for(event: Mapping[str, Any], hours: int, now: datetime) -> capture.W
     """{"start", "end"} from the event, else the full hours before `scheduled_time` (or now)."""
     start = capture.parse_time(event.get("start"))
     end = capture.parse_time(event.get("end"))
+    for name, parsed in (("start", start), ("end", end)):
+        if event.get(name) is not None and parsed is None:
+            raise SettingsError(f"window {name} {str(event.get(name))[:100]!r} is not ISO-8601")
     if start is not None and end is not None:
-        if end <= start:
-            raise SettingsError(f"window end {end} is not after start {start}")
+        try:
+            capture.check_window(start, end)
+        except capture.WindowError as error:
+            raise SettingsError(str(error)) from None
         return capture.Window(start, end)
-    if event.get("start") or event.get("end"):
+    if start is not None or end is not None:
         raise SettingsError("the event needs both start and end as ISO-8601 times")
     scheduled = capture.parse_time(event.get("scheduled_time")) or capture.parse_time(
         event.get("time")  # EventBridge events carry their time here

@@ -2,7 +2,8 @@
 
     python -m monitoring.package --out build/monitoring [--with-deps]
 
-- `monitoring_lambda.zip`: the `monitoring/` package only (handler
+- `monitoring_lambda.zip`: the `monitoring/` package and the shared module it imports
+  (`lambdas/shared/bounded_json.py`; handler
   `monitoring.handler.lambda_handler`, runtime python3.11), reproducible byte for byte through
   `lambdas.build.deterministic_zip` (sorted entries, fixed timestamps and modes), so Terraform's
   `source_code_hash` changes only when the code does.
@@ -54,12 +55,22 @@ UNPACKED_LIMIT = 250 * 1024 * 1024
 _SKIP_PARTS = frozenset({"tests", "sample_data"})
 
 
+# Modules of the workflow Lambdas' shared code that the drift job imports (bounded JSON parsing).
+SHARED_MODULES = (
+    "lambdas/__init__.py",
+    "lambdas/shared/__init__.py",
+    "lambdas/shared/bounded_json.py",
+)
+
+
 def code_entries() -> list[tuple[str, bytes]]:
-    return [
+    own = [
         (f"monitoring/{path.relative_to(PACKAGE_ROOT).as_posix()}", path.read_bytes())
         for path in sorted(PACKAGE_ROOT.rglob("*"))
         if path.is_file() and path.suffix in (".py", ".md") and "__pycache__" not in path.parts
     ]
+    shared = [(name, (PACKAGE_ROOT.parent / name).read_bytes()) for name in SHARED_MODULES]
+    return sorted(own + shared)
 
 
 def dependency_entries() -> tuple[list[tuple[str, bytes]], dict[str, str]]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.shared import bounded_json
 from lambdas.shared.aws import error_code, http_status
 from lambdas.shared.config import env_float, env_int, env_str
 from lambdas.shared.errors import (
@@ -22,10 +22,11 @@ from lambdas.shared.errors import (
     ModelError,
     WorkflowError,
 )
-from lambdas.shared.events import optional_str, require_mapping, s3_location
+from lambdas.shared.events import optional_str, require_event, require_mapping, s3_location
 from lambdas.shared.formats import CONTENT_TYPES, DEFAULT_MAX_IMAGE_BYTES
 
 LABELS = ("bicycle", "motorcycle")  # class index 0, 1 everywhere in the project
+MAX_ANSWER_BYTES = 64 * 1024  # two probabilities are ~50 bytes
 _THROTTLED = {"ThrottlingException", "ModelNotReadyException", "TooManyRequestsException"}
 _UNAVAILABLE = {
     "ServiceUnavailable",
@@ -64,7 +65,7 @@ class ImageDocument:
 
 
 def parse_event(event: object) -> ImageDocument:
-    body = require_mapping(event, "event")
+    body = require_event(event)
     image = require_mapping(body.get("image"), "image")
     content_type = image.get("content_type")
     if content_type not in CONTENT_TYPES.values():
@@ -102,10 +103,10 @@ def check_referenced_bytes(document: ImageDocument, data: bytes) -> bytes:
 
 def parse_prediction(body: bytes, tolerance: float) -> tuple[float, float]:
     """`[p_bicycle, p_motorcycle]` (or a one-row batch of it) as two checked probabilities."""
-    try:
-        answer = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise ModelError(f"the endpoint answered non-JSON: {body[:200]!r}") from None
+    try:  # bounded: a 5,000-digit integer or 10,000 nested lists is a ModelError too
+        answer = bounded_json.loads(body, max_bytes=MAX_ANSWER_BYTES, what="endpoint answer")
+    except ValueError as error:
+        raise ModelError(f"the endpoint answered no usable JSON: {error}") from None
     if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], list):
         answer = answer[0]
     if not isinstance(answer, list) or len(answer) != len(LABELS):

@@ -8,7 +8,12 @@ from typing import Any
 
 from lambdas.shared.config import env_float, env_json
 from lambdas.shared.errors import ConfigurationError, InvalidEvent
-from lambdas.shared.events import require_mapping, require_number
+from lambdas.shared.events import (
+    require_event,
+    require_mapping,
+    require_number,
+    require_probabilities,
+)
 
 LABELS = ("bicycle", "motorcycle")
 DEFAULT_THRESHOLD = 0.93
@@ -17,6 +22,9 @@ DEFAULT_ROUTING_RULES: dict[str, dict[str, Any]] = {
     "bicycle": {"loading_bay": "bay-bicycle", "order_radius_km": 3.0},
     "motorcycle": {"loading_bay": "bay-motorcycle", "order_radius_km": 15.0},
 }
+
+# Half the Earth's circumference: any radius beyond it is a typo, not a delivery area.
+MAX_ORDER_RADIUS_KM = 20_000.0
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,15 @@ def parse_routes(rules: object) -> dict[str, Route]:
             raise ConfigurationError(
                 f"ROUTING_RULES.{label}.loading_bay must be a non-empty string"
             )
-        if isinstance(radius, bool) or not isinstance(radius, int | float) or not radius > 0:
-            raise ConfigurationError(f"ROUTING_RULES.{label}.order_radius_km must be positive")
+        if (
+            isinstance(radius, bool)
+            or not isinstance(radius, int | float)
+            or not 0 < radius <= MAX_ORDER_RADIUS_KM  # (False for NaN and infinity)
+        ):
+            raise ConfigurationError(
+                f"ROUTING_RULES.{label}.order_radius_km must be a number in "
+                f"(0, {MAX_ORDER_RADIUS_KM:g}]"
+            )
         routes[label] = Route(loading_bay=bay, order_radius_km=float(radius))
     return routes
 
@@ -67,15 +82,14 @@ def parse_event(event: object, default_threshold: float) -> tuple[Classification
     A per-execution override comes as `request.threshold` or `request.options.threshold` (the
     batch's item shape), or top-level `threshold`; null or absent means the configured default.
     """
-    body = require_mapping(event, "event")
+    body = require_event(event)
     found = require_mapping(body.get("classification"), "classification")
     label = found.get("label")
     if label not in LABELS:
         raise InvalidEvent(f"classification.label must be one of {LABELS}")
-    probabilities = require_mapping(found.get("probabilities"), "classification.probabilities")
-    values = {name: require_number(probabilities.get(name), f"p_{name}") for name in LABELS}
-    if not all(0.0 <= value <= 1.0 for value in values.values()):
-        raise InvalidEvent("classification.probabilities must lie in [0, 1]")
+    values = require_probabilities(
+        found.get("probabilities"), LABELS, "classification.probabilities"
+    )
     if values[str(label)] < max(values.values()):
         raise InvalidEvent("classification.label is not the most probable class")
     override = body.get("threshold")

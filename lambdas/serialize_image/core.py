@@ -10,7 +10,7 @@ from typing import Any
 
 from lambdas.shared.config import env_float, env_int
 from lambdas.shared.errors import InvalidEvent
-from lambdas.shared.events import require_mapping, s3_location
+from lambdas.shared.events import require_event, require_mapping, s3_location
 from lambdas.shared.images import ImageInfo, ImageLimits, inspect_image
 from lambdas.shared.storage import StoredObject
 
@@ -53,7 +53,7 @@ def parse_event(event: object) -> ImageRequest:
 
     The bare request is `{"s3_bucket", "s3_key"}`, optionally with the legacy `image_data: ""`.
     """
-    body = require_mapping(event, "event")
+    body = require_event(event)
     if "request" in body:
         body = require_mapping(body["request"], "request")
     image_data = body.get("image_data", "")

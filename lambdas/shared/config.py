@@ -6,10 +6,10 @@ setting fails as a clear `ConfigurationError` naming the variable, not as a KeyE
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 
+from lambdas.shared import bounded_json
 from lambdas.shared.errors import ConfigurationError
 
 
@@ -54,6 +54,6 @@ def env_json(env: Mapping[str, str], name: str, default: object) -> object:
     if not raw:
         return default
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise ConfigurationError(f"{name} is not valid JSON: {error}") from None
+        return bounded_json.loads(raw, max_bytes=64 * 1024, what=name)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None

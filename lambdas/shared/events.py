@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from lambdas.shared.bounded_json import DEFAULT_MAX_DEPTH, JsonError, check_depth
 from lambdas.shared.errors import InvalidEvent
 
 # S3 bucket naming rules (general purpose buckets): 3-63 chars, lower case, digits, dots, dashes.
@@ -18,6 +19,17 @@ def require_mapping(value: object, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidEvent(f"{what} must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def require_event(event: object) -> Mapping[str, Any]:
+    """The event as an object nesting at most DEFAULT_MAX_DEPTH levels (the runtime parsed it
+    without our bounds; deeper, any walk over it, a log line's repr, could recurse out)."""
+    body = require_mapping(event, "event")
+    try:
+        check_depth(body, DEFAULT_MAX_DEPTH, "event")
+    except JsonError as error:
+        raise InvalidEvent(str(error)) from None
+    return body
 
 
 def require_str(event: Mapping[str, Any], name: str, max_len: int = 1024) -> str:
@@ -66,3 +78,21 @@ def execution_id(event: object) -> str | None:
         if isinstance(value, str) and value:
             return value[:2048]
     return None
+
+
+# What classify_image lets through (its PROBABILITY_TOLERANCE default): rounding, not a bug.
+PROBABILITY_SUM_TOLERANCE = 0.01
+
+
+def require_probabilities(
+    value: object, labels: tuple[str, ...], what: str = "probabilities"
+) -> dict[str, float]:
+    """One finite probability in [0, 1] per label, summing to 1 within the tolerance."""
+    found = require_mapping(value, what)
+    values = {label: require_number(found.get(label), f"{what}.{label}") for label in labels}
+    if not all(0.0 <= number <= 1.0 for number in values.values()):
+        raise InvalidEvent(f"{what} must lie in [0, 1]")
+    total = math.fsum(values.values())
+    if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
+        raise InvalidEvent(f"{what} sum to {total:.6g}, not 1 (+- {PROBABILITY_SUM_TOLERANCE})")
+    return values
