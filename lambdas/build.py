@@ -29,10 +29,20 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 FUNCTIONS = ("serialize_image", "classify_image", "filter_inferences")
 SHARED_LAYER = "shared_layer"
 PILLOW_LAYER = "pillow_layer"
-RUNTIME = "python3.11"
-# The python3.11 runtime is Amazon Linux 2 (glibc 2.26): manylinux2014 wheels. 12.2.0 is the newest
-# Pillow published for that tag; pinned so the layer is reproducible.
-PILLOW_LAYER_VERSION = "12.2.0"
+# The Lambda runtime the zips and layers are built for (the Terraform variable `lambda_runtime`
+# must name the same one; the manifest carries it). python3.13 and python3.14 run on Amazon
+# Linux 2023 with AWS standard support to 2029-06-30; see README "Lambda runtime".
+RUNTIME = "python3.13"
+SUPPORTED_RUNTIMES = ("python3.13", "python3.14")
+# Amazon Linux 2023 ships glibc 2.34: every manylinux wheel up to that tag runs there. pip matches
+# platform tags exactly, so all of them are named (manylinux2014 is manylinux_2_17).
+AL2023_GLIBC_MINOR = 34
+LAMBDA_PLATFORMS = (
+    *(f"manylinux_2_{minor}_x86_64" for minor in range(AL2023_GLIBC_MINOR, 16, -1)),
+    "manylinux2014_x86_64",
+)
+# Pinned so the layer is reproducible; the release the repo's own tests run with.
+PILLOW_LAYER_VERSION = "13.0.0"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE = 0o100644 << 16  # regular file, rw-r--r--
 
@@ -90,10 +100,21 @@ def shared_layer_entries() -> list[tuple[str, bytes]]:
     ]
 
 
+def python_version(runtime: str) -> str:
+    """`python3.13` -> `3.13`; a clear error for anything the build does not target."""
+    if runtime not in SUPPORTED_RUNTIMES:
+        raise ValueError(f"runtime {runtime!r} is not one of {', '.join(SUPPORTED_RUNTIMES)}")
+    return runtime.removeprefix("python")
+
+
 def pip_layer_entries(
-    requirements: Sequence[str], *, no_deps: bool = False, skip_parts: frozenset[str] = frozenset()
+    requirements: Sequence[str],
+    *,
+    runtime: str = RUNTIME,
+    no_deps: bool = False,
+    skip_parts: frozenset[str] = frozenset(),
 ) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
-    """Wheels for the Lambda python3.11 runtime (x86_64) as layer entries `python/...`.
+    """Wheels for the Lambda `runtime` (x86_64, Amazon Linux 2023) as layer entries `python/...`.
 
     Returns the entries and the installed versions (from the .dist-info folders). Files with a
     path part in `skip_parts` (besides __pycache__) are left out.
@@ -109,8 +130,8 @@ def pip_layer_entries(
                 "--quiet",
                 *(["--no-deps"] if no_deps else []),
                 "--only-binary=:all:",
-                "--platform=manylinux2014_x86_64",
-                "--python-version=3.11",
+                *(f"--platform={platform}" for platform in LAMBDA_PLATFORMS),
+                f"--python-version={python_version(runtime)}",
                 "--implementation=cp",
                 f"--target={target}",
                 *requirements,
@@ -130,9 +151,9 @@ def pip_layer_entries(
         return entries, versions
 
 
-def pillow_layer_entries() -> list[tuple[str, bytes]]:
-    """Pillow for the Lambda python3.11 runtime (x86_64), as `python/...`."""
-    return pip_layer_entries([f"Pillow=={PILLOW_LAYER_VERSION}"], no_deps=True)[0]
+def pillow_layer_entries(runtime: str = RUNTIME) -> list[tuple[str, bytes]]:
+    """Pillow for the Lambda `runtime` (x86_64), as `python/...`."""
+    return pip_layer_entries([f"Pillow=={PILLOW_LAYER_VERSION}"], runtime=runtime, no_deps=True)[0]
 
 
 def write(out: Path, name: str, kind: str, content: bytes, handler: str | None) -> Artifact:
@@ -142,7 +163,8 @@ def write(out: Path, name: str, kind: str, content: bytes, handler: str | None) 
     return Artifact(name, kind, str(path), digest, len(content), handler)
 
 
-def build(out: Path, with_pillow: bool = False) -> list[Artifact]:
+def build(out: Path, with_pillow: bool = False, runtime: str = RUNTIME) -> list[Artifact]:
+    python_version(runtime)  # refuse an unsupported runtime before writing anything
     out.mkdir(parents=True, exist_ok=True)
     artifacts = [
         write(out, name, "function", deterministic_zip(function_entries(name)), handler_of(name))
@@ -151,12 +173,12 @@ def build(out: Path, with_pillow: bool = False) -> list[Artifact]:
     layer = deterministic_zip(shared_layer_entries())
     artifacts.append(write(out, SHARED_LAYER, "layer", layer, None))
     if with_pillow:
-        pillow = deterministic_zip(pillow_layer_entries())
+        pillow = deterministic_zip(pillow_layer_entries(runtime))
         artifacts.append(write(out, PILLOW_LAYER, "layer", pillow, None))
     return artifacts
 
 
-def manifest(artifacts: list[Artifact]) -> dict[str, object]:
+def manifest(artifacts: list[Artifact], runtime: str = RUNTIME) -> dict[str, object]:
     """`{"runtime", "functions": {name: {...}}, "layers": {name: {...}}}`, keyed for Terraform."""
     sections: dict[str, dict[str, object]] = {"functions": {}, "layers": {}}
     for artifact in artifacts:
@@ -167,7 +189,7 @@ def manifest(artifacts: list[Artifact]) -> dict[str, object]:
             sections["layers"][artifact.name] = entry
         else:
             sections["functions"][artifact.name] = entry
-    return {"runtime": RUNTIME, **sections}
+    return {"runtime": runtime, **sections}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,8 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--with-pillow", action="store_true", help="also build the Pillow layer (needs PyPI)"
     )
+    parser.add_argument(
+        "--runtime",
+        choices=SUPPORTED_RUNTIMES,
+        default=RUNTIME,
+        help=f"Lambda runtime the layers are built for (default {RUNTIME})",
+    )
     args = parser.parse_args(argv)
-    document = json.dumps(manifest(build(args.out, args.with_pillow)), indent=2) + "\n"
+    artifacts = build(args.out, args.with_pillow, args.runtime)
+    document = json.dumps(manifest(artifacts, args.runtime), indent=2) + "\n"
     (args.out / "manifest.json").write_text(document)
     sys.stdout.write(document)
     return 0

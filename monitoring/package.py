@@ -3,17 +3,17 @@
     python -m monitoring.package --out build/monitoring [--with-deps]
 
 - `monitoring_lambda.zip`: the `monitoring/` package and the shared module it imports
-  (`lambdas/shared/bounded_json.py`; handler
-  `monitoring.handler.lambda_handler`, runtime python3.11), reproducible byte for byte through
+  (`lambdas/shared/bounded_json.py`; handler `monitoring.handler.lambda_handler`, runtime
+  `lambdas.build.RUNTIME`, python3.13), reproducible byte for byte through
   `lambdas.build.deterministic_zip` (sorted entries, fixed timestamps and modes), so Terraform's
   `source_code_hash` changes only when the code does.
 - `monitoring_deps_layer.zip` (`--with-deps`, needs PyPI): numpy, Pillow, matplotlib, tqdm,
-  orjson, pybase64 and deflate as
-  manylinux2014_x86_64 wheels for CPython 3.11 under `python/` (the python3.11 runtime is Amazon
-  Linux 2, glibc 2.26: newer manylinux_2_28-only releases such as numpy 2.3+ do not run there,
-  so pip picks the newest release that has a manylinux2014 wheel; the manifest lists them).
-  Measured: ~40 MB zipped, ~130 MB unpacked (inside Lambda's 250 MB; upload through S3 when
-  the zip nears the 50 MB direct-upload limit). boto3 comes with the Lambda runtime.
+  orjson, pybase64 and deflate as wheels for the runtime's CPython on Amazon Linux 2023
+  (glibc 2.34: any manylinux wheel up to manylinux_2_34, see `lambdas.build.LAMBDA_PLATFORMS`)
+  under `python/`; the manifest lists the versions pip picked.
+  Measured for python3.13: 39 MB zipped, 127 MB unpacked, numpy 2.5.5 (inside Lambda's 250 MB;
+  upload through S3 when the zip nears the 50 MB direct-upload limit). boto3 comes with the
+  runtime.
   numba is left out on purpose: with numba + llvmlite the layer and code unpack to ~320 MB
   (measured), so the Lambda computes image statistics with Pillow + numpy (same features, ~2x
   the CPU per record); the command / Processing-job route has the compiled path.
@@ -32,11 +32,10 @@ import json
 import sys
 from pathlib import Path
 
-from lambdas.build import deterministic_zip, pip_layer_entries
+from lambdas.build import RUNTIME, SUPPORTED_RUNTIMES, deterministic_zip, pip_layer_entries
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 HANDLER = "monitoring.handler.lambda_handler"
-RUNTIME = "python3.11"
 # python-dateutil < 3: the runtime's botocore needs it, and the layer comes first on sys.path.
 DEPENDENCIES = (
     "numpy>=1.26",
@@ -73,8 +72,8 @@ def code_entries() -> list[tuple[str, bytes]]:
     return sorted(own + shared)
 
 
-def dependency_entries() -> tuple[list[tuple[str, bytes]], dict[str, str]]:
-    return pip_layer_entries(DEPENDENCIES, skip_parts=_SKIP_PARTS)
+def dependency_entries(runtime: str = RUNTIME) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+    return pip_layer_entries(DEPENDENCIES, runtime=runtime, skip_parts=_SKIP_PARTS)
 
 
 def _write(path: Path, entries: list[tuple[str, bytes]]) -> dict[str, object]:
@@ -88,17 +87,19 @@ def _write(path: Path, entries: list[tuple[str, bytes]]) -> dict[str, object]:
     }
 
 
-def build(out: Path, with_deps: bool = False) -> dict[str, object]:
+def build(out: Path, with_deps: bool = False, runtime: str = RUNTIME) -> dict[str, object]:
+    if runtime not in SUPPORTED_RUNTIMES:
+        raise ValueError(f"runtime {runtime!r} is not one of {', '.join(SUPPORTED_RUNTIMES)}")
     out.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, object] = {
-        "runtime": RUNTIME,
+        "runtime": runtime,
         "function": {
             "handler": HANDLER,
             **_write(out / "monitoring_lambda.zip", code_entries()),
         },
     }
     if with_deps:
-        entries, versions = dependency_entries()
+        entries, versions = dependency_entries(runtime)
         layer = _write(out / "monitoring_deps_layer.zip", entries)
         manifest["layer"] = {**layer, "packages": versions}
         unpacked = sum(len(data) for _, data in entries + code_entries())
@@ -111,8 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the drift job's Lambda zip(s).")
     parser.add_argument("--out", type=Path, default=Path("build/monitoring"))
     parser.add_argument("--with-deps", action="store_true", help="also build the deps layer")
+    parser.add_argument(
+        "--runtime",
+        choices=SUPPORTED_RUNTIMES,
+        default=RUNTIME,
+        help=f"Lambda runtime the layer is built for (default {RUNTIME})",
+    )
     args = parser.parse_args(argv)
-    document = json.dumps(build(args.out, args.with_deps), indent=2) + "\n"
+    document = json.dumps(build(args.out, args.with_deps, args.runtime), indent=2) + "\n"
     (args.out / "manifest.json").write_text(document)
     sys.stdout.write(document)
     return 0

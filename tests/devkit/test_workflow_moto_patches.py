@@ -61,7 +61,7 @@ def test_lambda_simple_backend_upstream_still_ignores_the_code():
                 source = "def handler(event, context):\\n    return {'ran': True}\\n"
                 archive.writestr("probe.py", source)
             lam = boto3.client("lambda", region_name="us-east-1")
-            lam.create_function(FunctionName="probe", Runtime="python3.11", Role=ROLE,
+            lam.create_function(FunctionName="probe", Runtime="python3.13", Role=ROLE,
                                 Handler="probe.handler", Code={"ZipFile": buffer.getvalue()})
             answer = lam.invoke(FunctionName="probe", Payload=b'{"x": 1}')["Payload"].read()
             print(json.dumps({"answer": answer.decode()}))
@@ -149,7 +149,7 @@ def test_patched_lambda_runs_the_handler_and_reports_errors_like_lambda(aws):
     )
     lam.create_function(
         FunctionName="probe",
-        Runtime="python3.11",
+        Runtime="python3.13",
         Role=role,
         Handler="probe.handler",
         Code={"ZipFile": handler_zip(source)},

@@ -12,6 +12,8 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from lambdas import build
 
 
@@ -55,7 +57,7 @@ def test_manifest_matches_the_files(tmp_path):
     ).stdout
     manifest = json.loads(printed)
     assert manifest == json.loads((out / "manifest.json").read_text())
-    assert manifest["runtime"] == "python3.11"
+    assert manifest["runtime"] == "python3.13"
     for name, entry in {**manifest["functions"], **manifest["layers"]}.items():
         content = Path(entry["path"]).read_bytes()
         assert entry["sha256"] == base64.b64encode(hashlib.sha256(content).digest()).decode()
@@ -85,3 +87,46 @@ def test_handlers_import_from_the_deployed_layout(tmp_path):
         )
         assert result.returncode == 0, result.stderr
         assert "handler" in result.stdout and str(build.PACKAGE_ROOT) not in result.stdout
+
+
+def test_unsupported_runtime_is_refused_before_anything_is_built(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "lambdas.build", "--out", str(tmp_path), "--runtime", "python3.11"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "invalid choice: 'python3.11'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match=r"python3\.12. is not one of"):
+        build.build(tmp_path / "out", runtime="python3.12")
+    assert not (tmp_path / "out").exists()
+
+
+def test_wheels_target_the_runtime_python_and_amazon_linux_2023():
+    assert build.python_version("python3.13") == "3.13"
+    assert build.python_version("python3.14") == "3.14"
+    # AL2023's glibc 2.34 down to manylinux2014 (glibc 2.17), each tag named for pip.
+    assert build.LAMBDA_PLATFORMS[0] == "manylinux_2_34_x86_64"
+    assert {"manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"} <= set(
+        build.LAMBDA_PLATFORMS
+    )
+    assert not any("2_35" in platform for platform in build.LAMBDA_PLATFORMS)
+
+
+def test_terraform_admits_exactly_the_runtimes_the_build_targets():
+    """One runtime list: the build's and the three Terraform validations agree; the system
+    default is the build's default."""
+    modules = build.PACKAGE_ROOT.parent / "terraform" / "modules"
+    expected = "[" + ", ".join(f'"{r}"' for r in build.SUPPORTED_RUNTIMES) + "]"
+    for module, variable in (
+        ("system", "lambda_runtime"),
+        ("inference_workflow", "runtime"),
+        ("monitoring", "runtime"),
+    ):
+        text = (modules / module / "variables.tf").read_text()
+        assert f"contains({expected}, var.{variable})" in text, module
+    system = (modules / "system" / "variables.tf").read_text()
+    block = system[system.index('variable "lambda_runtime"') :]
+    assert f'default     = "{build.RUNTIME}"' in block.split("validation")[0]

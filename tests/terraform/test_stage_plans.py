@@ -67,7 +67,7 @@ def _packages(out: Path) -> dict[str, str]:
     }
     manifest = out / "manifest.json"
     manifest.write_text(
-        json.dumps({"runtime": "python3.11", "functions": functions, "layers": layers})
+        json.dumps({"runtime": "python3.13", "functions": functions, "layers": layers})
     )
     return {
         "lambda_manifest_path": str(manifest),
@@ -145,7 +145,7 @@ def test_stage_plans_with_its_values(stage, emulator, tmp_path):
     # Layer ARNs are known only after apply; the layers themselves are planned.
     assert f'{prefix}inference_workflow.aws_lambda_layer_version.this["pillow_layer"]' in resources
     assert f"{prefix}monitoring.aws_lambda_layer_version.deps[0]" in resources
-    assert serialize["runtime"] == drift["runtime"] == "python3.11"
+    assert serialize["runtime"] == drift["runtime"] == "python3.13"
     schedule = resources[f"{prefix}monitoring.aws_scheduler_schedule.drift_job"]
     assert schedule["schedule_expression"] == "cron(5 * * * ? *)"
     logs = resources[f"{prefix}model_endpoint.aws_cloudwatch_log_group.this"]

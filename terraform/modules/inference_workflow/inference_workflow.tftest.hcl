@@ -3,7 +3,8 @@ mock_provider "aws" {
 }
 
 variables {
-  name = "vehicle-classifier-test"
+  name    = "vehicle-classifier-test"
+  runtime = "python3.13"
   functions = {
     serialize_image = {
       filename         = "serialize_image.zip"
@@ -157,4 +158,14 @@ run "rejects_bad_retention" {
   }
 
   expect_failures = [var.log_retention_days]
+}
+
+run "rejects_unsupported_runtime" {
+  command = plan
+
+  variables {
+    runtime = "python3.11"
+  }
+
+  expect_failures = [var.runtime]
 }

@@ -8,6 +8,11 @@ output "function_names" {
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
 }
 
+output "function_runtimes" {
+  description = "Lambda runtime of each function by short name."
+  value       = { for k, f in aws_lambda_function.this : k => f.runtime }
+}
+
 output "function_role_arns" {
   description = "Execution role ARN of each function."
   value       = { for k, r in aws_iam_role.function : k => r.arn }

@@ -77,13 +77,12 @@ variable "extra_layer_arns" {
 }
 
 variable "runtime" {
-  description = "Lambda runtime of every function and of the layer."
+  description = "Lambda runtime of every function and of the layers: the one the packages were built for (`lambdas.build --runtime`, recorded in its manifest)."
   type        = string
-  default     = "python3.11"
 
   validation {
-    condition     = contains(["python3.11", "python3.12"], var.runtime)
-    error_message = "runtime must be python3.11 or python3.12 (what the packages are built for)."
+    condition     = contains(["python3.13", "python3.14"], var.runtime)
+    error_message = "runtime must be python3.13 or python3.14: Lambda runtimes on Amazon Linux 2023 with AWS standard support to 2029-06-30 (python3.11 loses it on 2026-06-30)."
   }
 }
 

@@ -3,8 +3,9 @@ mock_provider "aws" {
 }
 
 variables {
-  name  = "vehicle-classifier-test"
-  stage = "dev"
+  name    = "vehicle-classifier-test"
+  stage   = "dev"
+  runtime = "python3.13"
   drift_job = {
     filename         = "monitoring_lambda.zip"
     source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
@@ -198,4 +199,14 @@ run "deps_layer_needs_artifacts_bucket" {
   }
 
   expect_failures = [aws_s3_object.deps_layer]
+}
+
+run "rejects_unsupported_runtime" {
+  command = plan
+
+  variables {
+    runtime = "python3.11"
+  }
+
+  expect_failures = [var.runtime]
 }

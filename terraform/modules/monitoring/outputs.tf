@@ -8,6 +8,11 @@ output "drift_job_function_name" {
   value       = aws_lambda_function.drift_job.function_name
 }
 
+output "drift_job_runtime" {
+  description = "Lambda runtime of the drift job."
+  value       = aws_lambda_function.drift_job.runtime
+}
+
 output "drift_job_function_arn" {
   description = "ARN of the drift job function."
   value       = aws_lambda_function.drift_job.arn

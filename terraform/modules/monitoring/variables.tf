@@ -57,13 +57,12 @@ variable "layer_arns" {
 }
 
 variable "runtime" {
-  description = "Lambda runtime of the drift job."
+  description = "Lambda runtime of the drift job and its layer: the one `monitoring.package --runtime` built them for."
   type        = string
-  default     = "python3.11"
 
   validation {
-    condition     = contains(["python3.11", "python3.12"], var.runtime)
-    error_message = "runtime must be python3.11 or python3.12."
+    condition     = contains(["python3.13", "python3.14"], var.runtime)
+    error_message = "runtime must be python3.13 or python3.14: Lambda runtimes on Amazon Linux 2023 with AWS standard support to 2029-06-30 (python3.11 loses it on 2026-06-30)."
   }
 }
 

@@ -5,7 +5,7 @@ data "aws_region" "current" {}
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.id
 
   # Data: staged training data, model artifacts, images sent to the workflow.
   # Capture: SageMaker data capture (JSON Lines). Reports: drift reports and plots.

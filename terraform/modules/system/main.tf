@@ -22,8 +22,9 @@ locals {
     serialize_image = ["shared_layer", "pillow_layer"]
   }
 
+  # The public Powertools v3 layer is published per runtime: AWSLambdaPowertoolsPythonV3-python313-x86_64.
   powertools_layer_arns = var.powertools_layer_version == null ? [] : [
-    "arn:aws:lambda:${data.aws_region.current.name}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:${var.powertools_layer_version}"
+    "arn:aws:lambda:${data.aws_region.current.id}:017000801446:layer:AWSLambdaPowertoolsPythonV3-${replace(var.lambda_runtime, ".", "")}-x86_64:${var.powertools_layer_version}"
   ]
 }
 
@@ -92,6 +93,7 @@ module "inference_workflow" {
     }
   }
   extra_layer_arns  = local.powertools_layer_arns
+  runtime           = var.lambda_runtime
   endpoint_arn      = module.model_endpoint.endpoint_arn
   images_bucket     = module.storage.data_bucket
   images_bucket_arn = module.storage.data_bucket_arn
@@ -121,6 +123,7 @@ module "monitoring" {
   }
   artifacts_bucket         = module.storage.data_bucket
   layer_arns               = local.powertools_layer_arns
+  runtime                  = var.lambda_runtime
   schedule_expression      = var.monitoring.schedule_expression
   drift_score_threshold    = var.monitoring.drift_score_threshold
   confidence_threshold     = var.monitoring.confidence_threshold

@@ -31,6 +31,11 @@ run "stage_wiring" {
   }
 
   assert {
+    condition     = toset(values(module.inference_workflow.function_runtimes)) == toset(["python3.13"]) && module.monitoring.drift_job_runtime == "python3.13"
+    error_message = "every function, the drift job included, runs on lambda_runtime (python3.13 by default)"
+  }
+
+  assert {
     condition     = length(module.monitoring.alarm_names) == 11
     error_message = "drift, low confidence, no data, job errors, job failed, one failure alarm per state machine and four workflow error alarms"
   }
@@ -44,4 +49,25 @@ run "rejects_unknown_stage" {
   }
 
   expect_failures = [var.stage]
+}
+
+run "rejects_unsupported_runtime" {
+  command = plan
+
+  variables {
+    lambda_runtime = "python3.11"
+  }
+
+  expect_failures = [var.lambda_runtime]
+}
+
+# A supported runtime that the packages were not built for: the manifest says python3.13.
+run "rejects_runtime_the_packages_were_not_built_for" {
+  command = plan
+
+  variables {
+    lambda_runtime = "python3.14"
+  }
+
+  expect_failures = [var.lambda_runtime]
 }

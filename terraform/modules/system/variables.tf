@@ -51,6 +51,22 @@ variable "endpoint" {
   default = {}
 }
 
+variable "lambda_runtime" {
+  description = "Lambda runtime of every function and layer of the stage (workflow and drift job); the packages must be built for it (`lambdas.build --runtime`, `monitoring.package --runtime`). README: Lambda runtime."
+  type        = string
+  default     = "python3.13"
+
+  validation {
+    condition     = contains(["python3.13", "python3.14"], var.lambda_runtime)
+    error_message = "lambda_runtime must be python3.13 or python3.14: Lambda runtimes on Amazon Linux 2023 with AWS standard support to 2029-06-30 (python3.11 loses it on 2026-06-30)."
+  }
+
+  validation {
+    condition     = try(jsondecode(file(var.lambda_manifest_path)).runtime, null) == var.lambda_runtime
+    error_message = "lambda_runtime must be the runtime the workflow packages were built for (\"runtime\" in the manifest at lambda_manifest_path): rebuild with `python -m lambdas.build --runtime <lambda_runtime>`."
+  }
+}
+
 variable "lambda_manifest_path" {
   description = "Path of the manifest.json written by `python -m lambdas.build --out <dir> --with-pillow` (zips, hashes, handlers)."
   type        = string
@@ -68,7 +84,7 @@ variable "drift_job_deps_layer_path" {
 }
 
 variable "powertools_layer_version" {
-  description = "Version of the AWS-managed Powertools for AWS Lambda (Python) v3 layer; null adds no public layer (the emulator stage)."
+  description = "Version of the AWS-managed Powertools for AWS Lambda (Python) v3 layer for lambda_runtime (AWSLambdaPowertoolsPythonV3-<python3NN>-x86_64); null adds no public layer (the emulator stage)."
   type        = number
   default     = 27
 }
