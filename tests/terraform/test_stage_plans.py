@@ -110,6 +110,34 @@ def _plan(stage: str, emulator, tmp_path: Path) -> dict:
     return json.loads(shown.stdout)
 
 
+RUNBOOK = REPO_ROOT / "monitoring" / "RUNBOOK.md"
+
+
+def _runbook_alarms() -> set[str]:
+    """Alarm names (`<name>-...`) that a RUNBOOK heading gives an entry to."""
+    headings = [line for line in RUNBOOK.read_text().splitlines() if line.startswith("## ")]
+    return {
+        token
+        for heading in headings
+        for token in heading.split("`")[1::2]  # the text between backticks
+        if token.startswith("<name>-")
+    }
+
+
+def _assert_every_alarm_has_a_runbook_entry(resources: dict[str, dict], stage: str) -> None:
+    alarms = {
+        values["alarm_name"]: values["alarm_description"]
+        for address, values in resources.items()
+        if ".aws_cloudwatch_metric_alarm." in address
+    }
+    assert len(alarms) == 13, sorted(alarms)
+    prefix = f"vehicle-classifier-{stage}-"
+    assert all(name.startswith(prefix) for name in alarms)
+    missing = {name.replace(prefix, "<name>-", 1) for name in alarms} - _runbook_alarms()
+    assert not missing, f"alarms without a monitoring/RUNBOOK.md entry: {sorted(missing)}"
+    assert all("Runbook: monitoring/RUNBOOK.md" in d for d in alarms.values())
+
+
 def _resources(plan: dict) -> dict[str, dict]:
     return {
         change["address"]: change["change"]["after"]
@@ -148,5 +176,6 @@ def test_stage_plans_with_its_values(stage, emulator, tmp_path):
     assert serialize["runtime"] == drift["runtime"] == "python3.13"
     schedule = resources[f"{prefix}monitoring.aws_scheduler_schedule.drift_job"]
     assert schedule["schedule_expression"] == "cron(5 * * * ? *)"
+    _assert_every_alarm_has_a_runbook_entry(resources, stage)
     logs = resources[f"{prefix}model_endpoint.aws_cloudwatch_log_group.this"]
     assert logs["retention_in_days"] == (400 if stage == "prod" else 30)

@@ -217,7 +217,7 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
 
 resource "aws_cloudwatch_metric_alarm" "errors_5xx" {
   alarm_name          = "${var.name}-endpoint-5xx"
-  alarm_description   = "Endpoint ${var.name} returns 5xx errors; rolls back a blue/green update in progress."
+  alarm_description   = "Endpoint ${var.name} returns 5xx errors; rolls back a blue/green update in progress. Runbook: monitoring/RUNBOOK.md."
   namespace           = "AWS/SageMaker"
   metric_name         = "Invocation5XXErrors"
   statistic           = "Sum"
@@ -238,7 +238,7 @@ resource "aws_cloudwatch_metric_alarm" "errors_5xx" {
 
 resource "aws_cloudwatch_metric_alarm" "latency" {
   alarm_name          = "${var.name}-endpoint-latency"
-  alarm_description   = "p90 model latency of ${var.name} above ${var.latency_threshold_ms} ms; rolls back a blue/green update in progress."
+  alarm_description   = "p90 model latency of ${var.name} above ${var.latency_threshold_ms} ms; rolls back a blue/green update in progress. Runbook: monitoring/RUNBOOK.md."
   namespace           = "AWS/SageMaker"
   metric_name         = "ModelLatency"
   extended_statistic  = "p90"

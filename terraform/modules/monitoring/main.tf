@@ -339,7 +339,7 @@ resource "aws_cloudwatch_metric_alarm" "drift" {
 
 resource "aws_cloudwatch_metric_alarm" "low_confidence" {
   alarm_name          = "${var.name}-low-confidence-rate"
-  alarm_description   = "More than ${var.low_confidence_threshold * 100}% of predictions are low-confidence."
+  alarm_description   = "More than ${var.low_confidence_threshold * 100}% of predictions are low-confidence. Runbook: monitoring/RUNBOOK.md."
   namespace           = var.metric_namespace
   metric_name         = var.metric_names.low_confidence_rate
   dimensions          = local.drift_dimensions
@@ -357,7 +357,7 @@ resource "aws_cloudwatch_metric_alarm" "low_confidence" {
 
 resource "aws_cloudwatch_metric_alarm" "no_data" {
   alarm_name          = "${var.name}-no-captured-data"
-  alarm_description   = "No captured records for ${var.no_data_periods} hours: capture stopped, traffic stopped, or the drift job is not running."
+  alarm_description   = "No captured records for ${var.no_data_periods} hours: capture stopped, traffic stopped, or the drift job is not running. Runbook: monitoring/RUNBOOK.md."
   namespace           = var.metric_namespace
   metric_name         = var.metric_names.records_seen
   dimensions          = local.drift_dimensions
@@ -376,7 +376,7 @@ resource "aws_cloudwatch_metric_alarm" "no_data" {
 # handler sends before it re-raises.
 resource "aws_cloudwatch_metric_alarm" "drift_job_errors" {
   alarm_name          = "${var.name}-drift-job-errors"
-  alarm_description   = "The drift job failed (Lambda error or timeout)."
+  alarm_description   = "The drift job failed (Lambda error or timeout). Runbook: monitoring/RUNBOOK.md."
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
   dimensions          = { FunctionName = aws_lambda_function.drift_job.function_name }
@@ -393,7 +393,7 @@ resource "aws_cloudwatch_metric_alarm" "drift_job_errors" {
 
 resource "aws_cloudwatch_metric_alarm" "drift_job_failed" {
   alarm_name          = "${var.name}-drift-job-failed"
-  alarm_description   = "The drift job reported a failed run (JobFailed)."
+  alarm_description   = "The drift job reported a failed run (JobFailed). Runbook: monitoring/RUNBOOK.md."
   namespace           = var.metric_namespace
   metric_name         = var.metric_names.job_failed
   dimensions          = local.drift_dimensions
@@ -412,7 +412,7 @@ resource "aws_cloudwatch_metric_alarm" "workflow_failures" {
   for_each = var.state_machine_arns
 
   alarm_name          = "${var.name}-${replace(each.key, "_", "-")}-failures"
-  alarm_description   = "Executions of ${each.key} failed, timed out or were aborted."
+  alarm_description   = "Executions of ${each.key} failed, timed out or were aborted. Runbook: monitoring/RUNBOOK.md."
   namespace           = "AWS/States"
   metric_name         = "ExecutionsFailed"
   dimensions          = { StateMachineArn = each.value }
@@ -431,7 +431,7 @@ resource "aws_cloudwatch_metric_alarm" "workflow_errors" {
   for_each = var.workflow_error_alarms
 
   alarm_name          = "${var.name}-${replace(each.key, "_", "-")}"
-  alarm_description   = "${each.value.service} counted ${each.value.metric} errors."
+  alarm_description   = "${each.value.service} counted ${each.value.metric} errors. Runbook: monitoring/RUNBOOK.md."
   namespace           = var.workflow_metric_namespace
   metric_name         = each.value.metric
   dimensions          = { service = each.value.service }
