@@ -501,7 +501,14 @@ def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
 
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    explicit = {"epochs", "seed", "ensemble", "lr", "batch_size"}
+    knobs = ", ".join(f"--{f.name}" for f in fields(Recipe) if f.name not in explicit)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        # The recipe's other fields come through parse_known_args, as SageMaker hyperparameters do.
+        epilog=f"The recipe's other fields are accepted as `--name value` too: {knobs} "
+        "(e.g. --pretrained false trains the from-scratch members only).",
+    )
     parser.add_argument("--backend", choices=("local", "builtin", "script"), default="local")
     parser.add_argument(
         "--data",

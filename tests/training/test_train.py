@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tarfile
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 
 from tests.training.conftest import TINY_RECIPE, write_label_folder, write_staged
 from training.dataset import DatasetError, load_folder
-from training.train import Recipe, main, run_local
+from training.train import Recipe, build_parser, main, run_local
 
 
 def test_training_learns_a_separable_set(trained_archive: Path, staged_dir: Path) -> None:
@@ -215,3 +216,9 @@ def test_members_trained_in_parallel_processes_match_serial_training(tmp_path: P
         (0, 1), (0, 2), (1, 1), (1, 2)
     ]  # fmt: skip
     assert parallel.history == serial.history
+
+
+def test_help_lists_every_recipe_field_the_cli_accepts() -> None:
+    text = " ".join(build_parser().format_help().split())
+    for field in fields(Recipe):
+        assert f"--{field.name}" in text or f"--{field.name.replace('_', '-')}" in text, field.name
