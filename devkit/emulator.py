@@ -37,6 +37,19 @@ EMULATOR_CONFIG = {
 }
 
 
+class EmulatorError(RuntimeError):
+    """The emulator cannot start here (its port is taken, or not a port)."""
+
+
+def check_port_free(port: int) -> None:
+    """EmulatorError now, instead of a server thread that dies while the caller waits forever."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise EmulatorError(f"port {port} on 127.0.0.1 is not free: {error.strerror}") from None
+
+
 def free_port() -> int:
     """Ask the kernel for an unused TCP port on the loopback interface."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -121,6 +134,8 @@ def start(port: int = 0, region: str = DEFAULT_REGION) -> Emulator:
     with _lock:
         if _running is not None:
             return _running
+        if port:
+            check_port_free(port)
         port = port or free_port()
         # moto's Step Functions interpreter calls Lambda through this port.
         os.environ["MOTO_PORT"] = str(port)
@@ -143,19 +158,35 @@ def running(port: int = 0) -> Iterator[Emulator]:
     yield start(port)
 
 
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535; 0: any free one)")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the local AWS emulator (moto server).")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: free)")
+    parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: free)")
     parser.add_argument(
         "--env-file",
         type=Path,
         help="write the AWS_* variables for the emulator to this file (shell `export` lines)",
     )
     args = parser.parse_args(argv)
-    emulator = start(args.port)
-    lines = [f"export {key}={value}" for key, value in sorted(emulator.env().items())]
-    if args.env_file:
-        args.env_file.write_text("\n".join(lines) + "\n")
+    try:
+        if args.env_file:  # (a fresh clone has no .local/ yet)
+            args.env_file.parent.mkdir(parents=True, exist_ok=True)
+        emulator = start(args.port)
+        lines = [f"export {key}={value}" for key, value in sorted(emulator.env().items())]
+        if args.env_file:
+            args.env_file.write_text("\n".join(lines) + "\n")
+    except (EmulatorError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"emulator listening on {emulator.endpoint_url}", flush=True)
     print("\n".join(lines), flush=True)
     stop = threading.Event()

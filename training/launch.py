@@ -10,12 +10,15 @@ Two jobs: SageMaker's built-in image-classification algorithm on the staged chan
 container running `python -m training.train`, the entry point that also trains locally).
 Role, buckets, KMS key and region come from arguments, the environment (`TRAINING_*`), the SSM
 parameters the stage's Terraform writes, or the stage's Terraform outputs; nothing is
-hard-coded. Image URIs are resolved offline by the SDK. `--dry-run` prints the request.
+hard-coded. Image URIs are resolved offline by the SDK. `--dry-run` prints the request and sends
+nothing: no AWS call, no upload, no credentials needed (when the settings and, for the built-in
+algorithm, `--num-training-samples` are arguments).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -25,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +98,7 @@ class Settings:
     max_wait_s: int = 6 * 3600
     stage: str = "dev"
     tags: dict[str, str] = field(default_factory=dict)
+    dry_run: bool = False  # build the request only: no credentials, no AWS call, no upload
 
     def __post_init__(self) -> None:
         checks = (
@@ -188,7 +192,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
             f"missing settings {missing}: pass --parameter-path/--terraform-stage or "
             "--role-arn --data --output --kms-key-arn --region"
         )
-    tags = dict(tag.split("=", 1) for tag in args.tag)
+    tags = dict(args.tag)
     return Settings(
         role_arn=resolved["role_arn"],
         data_uri=resolved["data_uri"],
@@ -201,6 +205,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         max_wait_s=max(args.max_wait, args.max_runtime) if not args.no_spot else 0,
         stage=args.terraform_stage or os.environ.get("TRAINING_STAGE", "dev"),
         tags=tags,
+        dry_run=args.dry_run,
     )
 
 
@@ -298,13 +303,26 @@ def builtin_channels(settings: Settings, input_format: str) -> list[Any]:
     raise LaunchError(f"input format {input_format!r}: use 'lst' or 'manifest'")
 
 
+class DryRunCallError(LaunchError):
+    """A dry run reached for AWS (the SDK changed, or a new call slipped in)."""
+
+
+def _refuse_request(request: Any, **_: Any) -> None:
+    raise DryRunCallError(
+        f"a dry run sends nothing, but the SDK tried {request.method} {request.url}"
+    )
+
+
 def _session(settings: Settings) -> Any:
     import boto3
     from sagemaker.core.helper.session_helper import Session
 
     bucket, _, prefix = settings.output_uri.removeprefix("s3://").partition("/")
+    boto_session = boto3.Session(region_name=settings.region)
+    if settings.dry_run:  # every request the SDK would send stops here, before signing
+        boto_session.events.register_first("before-sign", _refuse_request)
     return Session(
-        boto_session=boto3.Session(region_name=settings.region),
+        boto_session=boto_session,
         default_bucket=bucket,
         default_bucket_prefix=prefix.strip("/") or None,
     )
@@ -330,41 +348,82 @@ def _trainer(
         StoppingCondition,
         Tag,
     )
-    from sagemaker.train import ModelTrainer
 
     output = settings.output_uri.rstrip("/")
-    trainer = ModelTrainer(
-        sagemaker_session=_session(settings),
-        role=settings.role_arn,
-        base_job_name=f"vc-{job_kind}",
-        training_image=image_uri,
-        source_code=source_code,
-        compute=Compute(
-            instance_type=instance_type,
-            instance_count=1,
-            volume_size_in_gb=30,
-            volume_kms_key_id=settings.kms_key_arn,
-            enable_managed_spot_training=settings.spot,
-        ),
-        stopping_condition=StoppingCondition(
-            max_runtime_in_seconds=settings.max_runtime_s,
-            max_wait_time_in_seconds=settings.max_wait_s if settings.spot else None,
-        ),
-        output_data_config=OutputDataConfig(
-            s3_output_path=f"{output}/{job_kind}", kms_key_id=settings.kms_key_arn
-        ),
-        # Spot interruptions resume from here (the built-in algorithm checkpoints per epoch).
-        checkpoint_config=(
-            CheckpointConfig(s3_uri=f"{output}/checkpoints/{job_kind}") if settings.spot else None
-        ),
-        hyperparameters=hyperparameters,
-        input_data_config=channels,
-        training_input_mode=input_mode,
-        tags=[Tag(key=k, value=v) for k, v in settings.all_tags(job_kind).items()],
-    )
+    with _role_check(enabled=not settings.dry_run):
+        trainer = _trainer_class(settings.dry_run)(
+            sagemaker_session=_session(settings),
+            role=settings.role_arn,
+            base_job_name=f"vc-{job_kind}",
+            training_image=image_uri,
+            source_code=source_code,
+            compute=Compute(
+                instance_type=instance_type,
+                instance_count=1,
+                volume_size_in_gb=30,
+                volume_kms_key_id=settings.kms_key_arn,
+                enable_managed_spot_training=settings.spot,
+            ),
+            stopping_condition=StoppingCondition(
+                max_runtime_in_seconds=settings.max_runtime_s,
+                max_wait_time_in_seconds=settings.max_wait_s if settings.spot else None,
+            ),
+            output_data_config=OutputDataConfig(
+                s3_output_path=f"{output}/{job_kind}", kms_key_id=settings.kms_key_arn
+            ),
+            # Spot interruptions resume from here (the built-in algorithm checkpoints per epoch).
+            checkpoint_config=(
+                CheckpointConfig(s3_uri=f"{output}/checkpoints/{job_kind}")
+                if settings.spot
+                else None
+            ),
+            hyperparameters=hyperparameters,
+            input_data_config=channels,
+            training_input_mode=input_mode,
+            tags=[Tag(key=k, value=v) for k, v in settings.all_tags(job_kind).items()],
+        )
     return trainer.with_metric_definitions(
         [MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in metrics]
     )
+
+
+@contextlib.contextmanager
+def _role_check(*, enabled: bool) -> Iterator[None]:
+    """The SDK checks the role with iam:SimulatePrincipalPolicy as it builds a trainer; a dry
+    run skips that call (the SDK's own switch is this environment variable)."""
+    if enabled:
+        yield
+        return
+    saved = os.environ.get("SAGEMAKER_VALIDATE_ROLE")
+    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("SAGEMAKER_VALIDATE_ROLE", None)
+        else:
+            os.environ["SAGEMAKER_VALIDATE_ROLE"] = saved
+
+
+def _trainer_class(dry_run: bool) -> Any:
+    from sagemaker.train import ModelTrainer
+
+    if not dry_run:
+        return ModelTrainer
+
+    class DryRunTrainer(ModelTrainer):
+        """Names where local code would be staged instead of uploading it (a dry run writes
+        nothing and needs no credentials)."""
+
+        def create_input_data_channel(
+            self, channel_name: str, data_source: Any, *args: Any, **kwargs: Any
+        ) -> Any:
+            if isinstance(data_source, str) and not data_source.startswith("s3://"):
+                output = str(self.output_data_config.s3_output_path).rstrip("/")
+                data_source = f"{output}/dry-run-not-uploaded/{channel_name}"
+            return super().create_input_data_channel(channel_name, data_source, *args, **kwargs)
+
+    return DryRunTrainer
 
 
 def builtin_trainer(
@@ -551,8 +610,28 @@ def launch(args: argparse.Namespace) -> Launched:
         return Launched(kind, str(name))
 
 
+def _tag(value: str) -> tuple[str, str]:
+    key, separator, text = value.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"{value!r} is not key=value")
+    return key, text
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    # allow_abbrev=False: `--epoch` is an error, not silently `--epochs`
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None, allow_abbrev=False
+    )
     parser.add_argument("kind", choices=("builtin", "script", "tune-builtin", "tune-script"))
     parser.add_argument("--backend", help=argparse.SUPPRESS)  # when called via training.train
     parser.add_argument("--parameter-path", help="SSM path written by terraform (training module)")
@@ -564,24 +643,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region")
     parser.add_argument("--instance-type")
     parser.add_argument("--no-spot", action="store_true", help="on-demand instead of spot")
-    parser.add_argument("--max-runtime", type=int, default=3 * 3600)
-    parser.add_argument("--max-wait", type=int, default=6 * 3600)
-    parser.add_argument("--tag", action="append", default=[], help="extra tag key=value")
+    parser.add_argument("--max-runtime", type=_count, default=3 * 3600)
+    parser.add_argument("--max-wait", type=_count, default=6 * 3600)
+    parser.add_argument("--tag", type=_tag, action="append", default=[], help="extra tag key=value")
     parser.add_argument("--input-format", choices=("lst", "manifest"), default="lst")
-    parser.add_argument("--num-training-samples", type=int, help="default: the dataset card")
-    parser.add_argument("--epochs", type=int)
+    parser.add_argument(
+        "--num-training-samples", type=_count, help="default: the dataset card (read from S3)"
+    )
+    parser.add_argument("--epochs", type=_count)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--max-jobs", type=int, default=12)
-    parser.add_argument("--max-parallel-jobs", type=int, default=3)
-    parser.add_argument("--dry-run", action="store_true", help="print the request, submit none")
+    parser.add_argument("--max-jobs", type=_count, default=12)
+    parser.add_argument("--max-parallel-jobs", type=_count, default=3)
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the request; no AWS call, upload or credentials (settings and the train "
+        "count read from SSM/S3 only when not given as arguments)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    args, unknown = build_parser().parse_known_args(argv)
-    if unknown:
-        log.warning("ignoring arguments %s", unknown)
+    args = build_parser().parse_args(argv)  # an unknown flag is a usage error naming it
     from botocore.exceptions import BotoCoreError, ClientError
     from pydantic import ValidationError
 

@@ -460,34 +460,85 @@ def _sagemaker_hyperparameters() -> dict[str, Any]:
         return {}
     try:
         values = json.loads(raw)
-    except json.JSONDecodeError:
-        return {}
-    return values if isinstance(values, dict) else {}
+    except (ValueError, RecursionError):
+        values = None
+    if not isinstance(values, dict):
+        raise ValueError("SM_HPS is not a JSON object of hyperparameters")
+    return values
+
+
+# Entries SageMaker itself adds to the hyperparameters (a tuning job's
+# `_tuning_objective_metric`, framework containers' `sagemaker_program`, ...): not the recipe's.
+_PLATFORM_PREFIXES = ("_", "sagemaker_")
+
+
+def extra_hyperparameters(tokens: Sequence[str]) -> dict[str, str]:
+    """`--name value` / `--name=value` pairs after the known flags (how SageMaker passes
+    hyperparameters on the command line); ValueError for anything else."""
+    values: dict[str, str] = {}
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if not token.startswith("--") or len(token) == 2:
+            raise ValueError(f"unrecognized argument {token!r}")
+        name, separator, value = token[2:].partition("=")
+        if not separator:
+            if index + 1 >= len(tokens):
+                raise ValueError(f"hyperparameter --{name} has no value")
+            index += 1
+            value = tokens[index]
+        values[name] = value
+        index += 1
+    return values
+
+
+def _hyperparameter_value(name: str, current: object, value: object) -> object:
+    """`value` (a string from SageMaker or the command line) as the recipe field's type."""
+    text = str(value).strip()
+    try:
+        if isinstance(current, list):
+            return [int(v) for v in text.strip("[]").split(",") if v.strip()]
+        if isinstance(current, bool):
+            if text.lower() not in {"1", "true", "yes", "0", "false", "no"}:
+                raise ValueError
+            return text.lower() in {"1", "true", "yes"}
+        converted = type(current)(text)  # type: ignore[call-arg]
+    except ValueError:
+        kind = "a boolean" if isinstance(current, bool) else type(current).__name__
+        raise ValueError(f"hyperparameter {name}={text[:100]!r} is not {kind}") from None
+    if isinstance(converted, float) and not math.isfinite(converted):
+        raise ValueError(f"hyperparameter {name}={text!r} is not a finite number")
+    return converted
 
 
 def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
     """Defaults, then SageMaker hyperparameters, then explicit command-line values."""
     recipe = Recipe()
-    known = {f.name: f for f in fields(Recipe)}
+    known = {f.name for f in fields(Recipe)}
+    unknown = sorted(
+        name
+        for name in overrides
+        if name.replace("-", "_") not in known and not name.startswith(_PLATFORM_PREFIXES)
+    )
+    if unknown:  # a typo (`--epocs 3`) must not train with the default silently
+        raise ValueError(
+            f"unknown hyperparameter(s) {', '.join(unknown)}; "
+            f"the recipe has {', '.join(sorted(known))}"
+        )
     for name, value in overrides.items():
         key = name.replace("-", "_")
-        if key not in known:
-            log.warning("ignoring unknown hyperparameter %s", name)
-            continue
-        current = getattr(recipe, key)
-        if isinstance(current, list):
-            parsed = [int(v) for v in str(value).strip("[]").split(",") if v.strip()]
-            setattr(recipe, key, parsed)
-        elif isinstance(current, bool):
-            setattr(recipe, key, str(value).lower() in {"1", "true", "yes"})
-        else:
-            setattr(recipe, key, type(current)(value))
+        if key in known:
+            setattr(recipe, key, _hyperparameter_value(name, getattr(recipe, key), value))
     for key in ("epochs", "seed", "ensemble", "lr", "batch_size"):
         value = getattr(args, key, None)
         if value is not None:
             setattr(recipe, key, value)
     if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.ensemble < 1:
         raise ValueError("epochs, batch_size and ensemble must be positive")
+    if not (recipe.lr > 0 and recipe.weight_decay >= 0 and 0 <= recipe.label_smoothing < 1):
+        raise ValueError("need lr > 0, weight_decay >= 0 and 0 <= label_smoothing < 1")
+    if not 0 < recipe.validation_fraction < 1 or min(recipe.workers, recipe.threads) < 0:
+        raise ValueError("need 0 < validation_fraction < 1 and workers, threads >= 0")
     if not 32 <= recipe.pretrained_resolution <= 512 or recipe.pretrained_inverse_l2 <= 0:
         raise ValueError("pretrained_resolution must be 32-512 and pretrained_inverse_l2 > 0")
     from training.serving.network import LITE_VARIANTS
@@ -508,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
         # The recipe's other fields come through parse_known_args, as SageMaker hyperparameters do.
         epilog=f"The recipe's other fields are accepted as `--name value` too: {knobs} "
         "(e.g. --pretrained false trains the from-scratch members only).",
+        # allow_abbrev=False: an abbreviation must not swallow a hyperparameter's name
+        allow_abbrev=False,
     )
     parser.add_argument("--backend", choices=("local", "builtin", "script"), default="local")
     parser.add_argument(
@@ -537,16 +590,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training import launch
 
         return launch.main([args.backend, *(argv if argv is not None else sys.argv[1:])])
-    # SageMaker passes hyperparameters as `--name value` too; SM_HPS holds them all.
-    overrides = _sagemaker_hyperparameters()
-    for flag, value in zip(extra[::2], extra[1::2], strict=False):
-        overrides[flag.lstrip("-")] = value
     if args.data is None or args.output is None:
         parser.error("--data and --output are required (or SM_CHANNEL_TRAIN/SM_OUTPUT_DATA_DIR)")
     from training.dataset import DatasetError
     from training.pretrained import PretrainedWeightsError
 
     try:
+        # SageMaker passes hyperparameters as `--name value` too; SM_HPS holds them all.
+        overrides = _sagemaker_hyperparameters() | extra_hyperparameters(extra)
         recipe = recipe_from(args, overrides)
         metrics = run_local(
             args.data,
