@@ -240,14 +240,25 @@ def test_empty_folder_has_no_target_labels(tmp_path):
         read_image_folder(tmp_path / "empty", progress=False)
 
 
-def test_names_that_would_collide_are_refused(tmp_path):
+def test_names_that_would_collide_are_both_kept_and_reported(tmp_path):
     root = tmp_path / "collide"
     (root / "bicycle").mkdir(parents=True)
     (root / "motorcycle").mkdir()
     Image.new("RGB", (32, 32)).save(root / "bicycle" / "a b.png")
     Image.new("RGB", (32, 32), (1, 1, 1)).save(root / "bicycle" / "a_b.png")
-    with pytest.raises(ImageFolderError, match="both be staged"):
-        read_image_folder(root, progress=False)
+    Image.new("RGB", (32, 32), (2, 2, 2)).save(root / "bicycle" / "a_b_2.png")  # a taken name
+    data = read_image_folder(root, progress=False)
+    assert sorted(data.train.ids) == ["a_b", "a_b_2", "a_b_3"]
+    assert data.description["name_collisions"] == {
+        "count": 1,
+        "renamed": [
+            {
+                "file": "collide/bicycle/a_b.png",
+                "clashed_with": "collide/bicycle/a b.png",
+                "staged_as": "bicycle/a_b_3",
+            }
+        ],
+    }
 
 
 def test_image_with_too_many_pixels_is_refused_before_decoding(image_folder):

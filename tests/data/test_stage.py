@@ -206,3 +206,27 @@ def test_crash_while_writing_leaves_no_trusted_output(small_archive, tmp_path, m
         stage(str(small_archive[0]), out, seed=2, progress=False)
     assert tree_bytes(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_label_alias_folders_never_overwrite_and_the_card_counts_collisions(tmp_path, capsys):
+    """`0/` and `bicycle/` are the same label: same-named files in both are both staged."""
+    root = tmp_path / "aliases"
+    rng = np.random.default_rng(5)
+    for folder, count in (("0", 6), ("bicycle", 6), ("1", 6), ("Motorcycle", 6)):
+        (root / folder).mkdir(parents=True)
+        for index in range(count):
+            pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / folder / f"img_{index}.png")
+    out = tmp_path / "out"
+    code = main(["stage", "--source", str(root), "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    card = json.loads((out / "dataset_card.json").read_text())
+    staged = [p for p in out.rglob("*.png")]
+    assert len(staged) == len(card["files"]) == 24  # every source image, none overwritten
+    assert sum(split["count"] for split in card["splits"].values()) == 24
+    collisions = card["source"]["name_collisions"]
+    assert collisions["count"] == len(collisions["renamed"]) == 12
+    assert {entry["staged_as"].split("/")[0] for entry in collisions["renamed"]} == {
+        "bicycle",
+        "motorcycle",
+    }

@@ -347,8 +347,21 @@ def _stem_for(path: Path) -> str:
     return stem if suffix == ".png" else f"{stem}_{suffix.lstrip('.')}"
 
 
-def read_label_folder(root: Path, *, progress: bool = True) -> ImageSet:
-    """Images of `root/<label>/*` with label a class name or index; hidden files are ignored."""
+def _unique_stem(stem: str, taken: set[str]) -> str:
+    number = 2
+    while f"{stem}_{number}" in taken:
+        number += 1
+    return f"{stem}_{number}"
+
+
+def read_label_folder(
+    root: Path, *, progress: bool = True, collisions: list[dict[str, str]] | None = None
+) -> ImageSet:
+    """Images of `root/<label>/*` with label a class name or index; hidden files are ignored.
+
+    Two files that would be staged under one name (`0/a.png` and `bicycle/a.png`, or `a b.png`
+    and `a_b.png`) are both kept: the later one gets a numbered stem (`a_2`), and each such
+    renaming is appended to `collisions` (for the dataset card); nothing is overwritten."""
     entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
     stray = [p.name for p in entries if not p.is_dir()]
     unknown = [p.name for p in entries if p.is_dir() and label_of_dir(p.name) is None]
@@ -357,11 +370,10 @@ def read_label_folder(root: Path, *, progress: bool = True) -> ImageSet:
             f"{root}: expected only label directories {list(CLASS_NAMES)} (or 0/1), "
             f"found {sorted(unknown + stray)}"
         )
-    files: list[tuple[Path, int, str]] = []
+    candidates: list[tuple[Path, int, str]] = []
     for label_dir in entries:
         label = label_of_dir(label_dir.name)
         assert label is not None
-        seen: dict[str, Path] = {}
         for path in sorted(label_dir.iterdir()):
             if path.name.startswith("."):
                 continue
@@ -369,12 +381,29 @@ def read_label_folder(root: Path, *, progress: bool = True) -> ImageSet:
                 raise ImageFolderError(f"{path}: a directory inside a label directory")
             if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise ImageFolderError(f"{path}: not a .png/.jpg/.jpeg file")
-            stem = _stem_for(path)
-            key = f"{CLASS_NAMES[label]}/{stem}"
-            if key in seen:
-                raise ImageFolderError(f"{path} and {seen[key]} would both be staged as {key}")
-            seen[key] = path
-            files.append((path, label, stem))
+            candidates.append((path, label, _stem_for(path)))
+    # Names are unique per label across alias folders (`0/` and `bicycle/` both stage to
+    # `bicycle/`); the natural stems are reserved first so a renamed file never takes one.
+    taken = {f"{CLASS_NAMES[label]}/{stem}" for _, label, stem in candidates}
+    first: dict[str, Path] = {}
+    files: list[tuple[Path, int, str]] = []
+    for path, label, natural in candidates:
+        key = f"{CLASS_NAMES[label]}/{natural}"
+        if key not in first:
+            first[key] = path
+            files.append((path, label, natural))
+            continue
+        renamed = _unique_stem(key, taken)
+        taken.add(renamed)
+        if collisions is not None:
+            collisions.append(
+                {
+                    "file": str(path.relative_to(root.parent)),
+                    "clashed_with": str(first[key].relative_to(root.parent)),
+                    "staged_as": renamed,
+                }
+            )
+        files.append((path, label, renamed.split("/", 1)[1]))
     if not files:
         return ImageSet.empty()
     pixels = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
@@ -399,6 +428,7 @@ def read_image_folder(root: Path, *, progress: bool = True) -> SourceData:
     Without a `train/` subfolder the whole folder is the train split and the test split is
     empty (test images never come from the train split).
     """
+    collisions: list[dict[str, str]] = []
     if (root / "train").is_dir():
         extra = sorted(
             p.name
@@ -407,14 +437,22 @@ def read_image_folder(root: Path, *, progress: bool = True) -> SourceData:
         )
         if extra:
             raise ImageFolderError(f"{root}: expected only train/ and test/, found {extra}")
-        train = read_label_folder(root / "train", progress=progress)
+        train = read_label_folder(root / "train", progress=progress, collisions=collisions)
         test_dir = root / "test"
-        test = read_label_folder(test_dir, progress=progress) if test_dir.is_dir() else None
+        test = (
+            read_label_folder(test_dir, progress=progress, collisions=collisions)
+            if test_dir.is_dir()
+            else None
+        )
     else:
-        train, test = read_label_folder(root, progress=progress), None
+        train, test = read_label_folder(root, progress=progress, collisions=collisions), None
     if len(train) == 0 and (test is None or len(test) == 0):
         raise NoTargetLabelsError(f"{root} holds no images under {list(CLASS_NAMES)}")
-    return SourceData(train=train, test=test if test is not None else ImageSet.empty())
+    return SourceData(
+        train=train,
+        test=test if test is not None else ImageSet.empty(),
+        description={"name_collisions": {"count": len(collisions), "renamed": collisions}},
+    )
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -440,7 +478,8 @@ def resolve_source(
         location = str(archive)
         if archive.is_dir():
             data = read_image_folder(archive, progress=progress)
-            return SourceData(data.train, data.test, {"kind": "image-folder", "location": location})
+            description = {"kind": "image-folder", "location": location, **data.description}
+            return SourceData(data.train, data.test, description)
         if not archive.is_file():
             raise SourceError(
                 f"source {source!r} is neither '{CIFAR100_SOURCE_NAME}', an http(s) URL, "

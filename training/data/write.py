@@ -128,6 +128,8 @@ def write_dataset(
                 start=next_index,
             ):
                 relative = image_path(split, int(label), stem)
+                if relative in files:  # ids must be unique per set: never overwrite an image
+                    raise OutputError(f"two images would be staged as {relative}")
                 (work / relative).write_bytes(png)
                 digest = hashlib.sha256(png).hexdigest()
                 files[relative] = {"sha256": digest, "origin": origin}
