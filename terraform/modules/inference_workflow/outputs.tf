@@ -55,3 +55,8 @@ output "log_group_names" {
     [for g in aws_cloudwatch_log_group.state_machine : g.name],
   )
 }
+
+output "reviewer_policy_arn" {
+  description = "IAM policy for the people who answer reviews (`python -m review`): attach it to their role or group. Null until the stage has a review state machine."
+  value       = try(aws_iam_policy.reviewer[0].arn, null)
+}

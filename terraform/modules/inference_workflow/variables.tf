@@ -253,3 +253,31 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "review_state_machine_arn" {
+  description = "The state machine that waits for reviewers (`.waitForTaskToken`); null means this module's `review` machine. The reviewer policy is created only when one of them exists."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.review_state_machine_arn == null ? true : can(regex("^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9_-]{1,80}$", var.review_state_machine_arn))
+    error_message = "review_state_machine_arn must be a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>)."
+  }
+}
+
+variable "labels_bucket_arn" {
+  description = "Bucket of the label records reviewers may write; null means the images bucket."
+  type        = string
+  default     = null
+}
+
+variable "labels_prefix" {
+  description = "Key prefix of the label records (ends with /); the reviewer policy may write only there."
+  type        = string
+  default     = "labels/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_/-]*/$", var.labels_prefix))
+    error_message = "labels_prefix must be a key prefix ending in '/', e.g. labels/."
+  }
+}

@@ -67,3 +67,8 @@ output "dashboard_name" {
   description = "CloudWatch dashboard."
   value       = module.monitoring.dashboard_name
 }
+
+output "reviewer_policy_arn" {
+  description = "IAM policy for reviewers (`python -m review`) to attach to their role or group; null until the stage has a review state machine."
+  value       = module.inference_workflow.reviewer_policy_arn
+}

@@ -14,3 +14,8 @@ output "system" {
     dashboard_name          = module.system.dashboard_name
   }
 }
+
+output "reviewer_policy_arn" {
+  description = "Attach to the reviewers' role or group: answer reviews with `python -m review` (null until the stage has a review state machine)."
+  value       = module.system.reviewer_policy_arn
+}
