@@ -95,6 +95,7 @@ class Desk:
         key = f"{self.name}/{key}"  # tests share the bucket
         if image is not None:
             self.s3.put_object(Bucket=BUCKET, Key=key, Body=image)
+        before = self.visible()  # counted first: the execution may send its message at once
         execution = self.sfn.start_execution(
             stateMachineArn=self.machine_arn,
             name=name,
@@ -107,7 +108,7 @@ class Desk:
                 }
             ),
         )["executionArn"]
-        self.wait_for_messages(self.visible() + 1)
+        self.wait_for_messages(before + 1)
         return str(execution)
 
     def visible(self) -> int:

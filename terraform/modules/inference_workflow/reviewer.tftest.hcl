@@ -3,7 +3,8 @@ mock_provider "aws" {
 }
 
 variables {
-  name = "vehicle-classifier-test"
+  name    = "vehicle-classifier-test"
+  runtime = "python3.13"
   functions = {
     serialize_image = {
       filename         = "serialize_image.zip"
