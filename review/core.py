@@ -29,6 +29,8 @@ MAX_SCANNED = 1000
 # Step Functions' answers for a token whose task is over: expired, answered, or its execution
 # ended or was deleted.
 CLOSED_TASK_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
+# The review machine's outcomes after a reviewer's answer (stepfunctions/README.md).
+ANSWERED_OUTCOMES = {"RoutedByReviewer", "Rejected"}
 MISSING_OBJECT_ERRORS = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
 
 
@@ -322,7 +324,8 @@ class ReviewDesk:
         status = described["status"]
         output = _parse_json(described.get("output"))
         answered = _answer_in(output)
-        if answered or (status == "RUNNING" and sfn_error is not None):
+        outcome = output.get("outcome") if isinstance(output, dict) else None
+        if answered or outcome in ANSWERED_OUTCOMES or (status == "RUNNING" and sfn_error):
             # A closed token on a running execution: it got an answer and is acting on it.
             return AlreadyAnswered(f"review {review_id} was already answered{answered}")
         if status == "RUNNING":
@@ -331,7 +334,6 @@ class ReviewDesk:
                 "runs (just answered, or another reviewer holds it for a moment): `list` again"
             )
         if status == "SUCCEEDED":
-            outcome = output.get("outcome") if isinstance(output, dict) else None
             ended = f" with outcome {outcome}" if outcome else ""
             return ReviewClosed(
                 f"review {review_id} can no longer be answered: its execution finished{ended}"

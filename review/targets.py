@@ -89,32 +89,32 @@ def stage_outputs(
     stage: str, endpoint_url: str | None = None, work_dir: Path | None = None
 ) -> dict[str, Any]:
     """The plain output values of terraform/stages/<stage>."""
-    from devkit import terraform
-
+    if stage not in STAGES:
+        raise TargetError(f"unknown stage {stage!r}: one of {', '.join(STAGES)}")
+    env: dict[str, str] = {}
     if stage == "local":
         from devkit.local_stage import LocalStage
 
         if not endpoint_url:
             raise TargetError("--stage local needs the emulator's URL (--endpoint-url)")
-        try:
-            return LocalStage(
-                endpoint_url, (work_dir or DEFAULT_LOCAL_WORK_DIR).resolve()
-            ).outputs()
-        except terraform.TerraformError as error:
-            raise TargetError(
-                f"cannot read the local stage's outputs: {_first_line(error)}"
-            ) from error
-    if stage not in STAGES:
-        raise TargetError(f"unknown stage {stage!r}: one of {', '.join(STAGES)}")
+        # The local stage keeps its state and Terraform data in its work directory.
+        env = LocalStage(endpoint_url, (work_dir or DEFAULT_LOCAL_WORK_DIR).resolve()).env()
+    return terraform_outputs(REPO_ROOT / "terraform" / "stages" / stage, env)
+
+
+def terraform_outputs(root: Path, env: dict[str, str]) -> dict[str, Any]:
+    from devkit import terraform
+
     try:
         result = terraform.run(
-            [f"-chdir={REPO_ROOT / 'terraform' / 'stages' / stage}", "output", "-json"],
-            capture=True,
+            [f"-chdir={root}", "output", "-json", "-no-color"], env=env, check=False, capture=True
         )
     except terraform.TerraformError as error:
-        raise TargetError(
-            f"cannot read the {stage} stage's outputs: {_first_line(error)}"
-        ) from error
+        raise TargetError(str(error)) from error
+    if result.returncode != 0:
+        errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+        reason = errors[0] if errors else f"exit {result.returncode}"
+        raise TargetError(f"cannot read the outputs of {root.name} ({reason})")
     return {key: value["value"] for key, value in json.loads(result.stdout or "{}").items()}
 
 
@@ -154,8 +154,3 @@ def resolve(
         endpoint_url=endpoint_url,
         review_state_machine_arn=state_machine_arn,
     )
-
-
-def _first_line(error: Exception) -> str:
-    text = " ".join(str(error).split())
-    return text[:300]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -201,6 +202,26 @@ def test_the_default_reviewer_is_the_callers_aws_identity(desk, capsys):
     output = json.loads(wait_for_execution(desk.sfn, execution)["output"])
     caller = boto3.client("sts").get_caller_identity()["Arn"]
     assert output["review"] == {"label": "not_a_vehicle", "reviewer": caller}
+
+
+def test_show_opens_the_image_with_the_desktop_viewer(desk, capsys, tmp_path, monkeypatch):
+    # A stand-in `xdg-open` on PATH (a real program) records the file it was asked to open.
+    opened = tmp_path / "opened"
+    viewer = tmp_path / "bin" / "xdg-open"
+    viewer.parent.mkdir()
+    viewer.write_text(f'#!/bin/sh\ncp "$1" {opened}.part && mv {opened}.part {opened}\n')
+    viewer.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{viewer.parent}:{os.environ['PATH']}")
+    image = png((10, 200, 10))
+    desk.start("r-1", "incoming/a.png", image=image)
+
+    assert desk.cli("show", "r-1") == 0
+    deadline = time.monotonic() + 30
+    while not opened.exists():
+        assert time.monotonic() < deadline, "the viewer was never started"
+        time.sleep(0.05)
+    assert opened.read_bytes() == image
+    assert "image: " in capsys.readouterr().out
 
 
 def test_answering_twice_says_who_answered_first(desk, capsys):
