@@ -29,33 +29,60 @@ from review.core import LABELS, ReviewDesk, ReviewError
 from review.targets import STAGES, resolve
 
 
+def add_target_options(parser: argparse.ArgumentParser, default: object) -> None:
+    where = parser.add_argument_group("target (a stage, or the queue itself)")
+    where.add_argument(
+        "--stage", choices=STAGES, default=default, help="read the stage's Terraform outputs"
+    )
+    where.add_argument(
+        "--queue-url", default=default, help="the review queue (overrides the stage's)"
+    )
+    where.add_argument(
+        "--region", default=default, help="AWS region (default: from the queue URL or environment)"
+    )
+    where.add_argument(
+        "--endpoint-url",
+        default=default,
+        help="AWS endpoint, e.g. the emulator's for --stage local",
+    )
+    where.add_argument(
+        "--state-machine-arn",
+        default=default,
+        help="the review state machine (default: the stage's); tells answered ids from unknown",
+    )
+    where.add_argument(
+        "--work-dir",
+        type=Path,
+        default=default,
+        help="the local stage's work directory (default .local/stage)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="python -m review",
         description="Review the images the classifier was not sure about (or audits).",
     )
-    where = top.add_argument_group("target (a stage, or the queue itself)")
-    where.add_argument("--stage", choices=STAGES, help="read the stage's Terraform outputs")
-    where.add_argument("--queue-url", help="the review queue (overrides the stage's)")
-    where.add_argument("--region", help="AWS region (default: from the queue URL or environment)")
-    where.add_argument("--endpoint-url", help="AWS endpoint, e.g. the emulator's for --stage local")
-    where.add_argument(
-        "--state-machine-arn",
-        help="the review state machine (default: the stage's); tells answered ids from unknown",
-    )
-    where.add_argument(
-        "--work-dir", type=Path, help="the local stage's work directory (default .local/stage)"
-    )
+    add_target_options(top, default=None)
+    # The same options after the command (`list --stage dev`); given there, they win.
+    after = argparse.ArgumentParser(add_help=False)
+    add_target_options(after, default=argparse.SUPPRESS)
     commands = top.add_subparsers(dest="command", required=True)
 
-    listing = commands.add_parser("list", help="pending reviews: id, reason, prediction, age")
+    listing = commands.add_parser(
+        "list", parents=[after], help="pending reviews: id, reason, prediction, age"
+    )
     listing.add_argument("--json", action="store_true", help="one JSON object per review")
 
-    show = commands.add_parser("show", help="print a review's details and open its image")
+    show = commands.add_parser(
+        "show", parents=[after], help="print a review's details and open its image"
+    )
     show.add_argument("id")
     show.add_argument("--out", type=Path, help="write the image here instead of opening it")
 
-    answer = commands.add_parser("answer", help="answer a review with the true label")
+    answer = commands.add_parser(
+        "answer", parents=[after], help="answer a review with the true label"
+    )
     answer.add_argument("id")
     answer.add_argument("label", help=" | ".join(LABELS))
     answer.add_argument("--reviewer", help="your id (default: your AWS identity's ARN)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from review.cli import main
+from review.cli import main, parser
 from review.targets import Target, TargetError, from_outputs, region_of_queue, resolve
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/vehicle-classifier-dev-review"
@@ -66,3 +66,10 @@ def test_a_local_stage_never_applied_exits_2_with_terraforms_reason(tmp_path, ca
         "error: cannot read the outputs of local "
         '(Error: Backend initialization required, please run "terraform init")\n'
     )
+
+
+def test_target_options_go_before_or_after_the_command():
+    before = parser().parse_args(["--stage", "dev", "answer", "r-1", "bicycle"])
+    after = parser().parse_args(["answer", "r-1", "bicycle", "--stage", "dev", "--region", "x"])
+    assert (before.stage, before.region) == ("dev", None)
+    assert (after.stage, after.region, after.id, after.label) == ("dev", "x", "r-1", "bicycle")
