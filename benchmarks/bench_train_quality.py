@@ -71,6 +71,10 @@ def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) ->
     if checkpoint.get("pretrained"):
         answer = model_from_checkpoint({**checkpoint, "members": []})(images).numpy()
         pretrained_alone = float((answer.argmax(1) == test.labels).mean())
+    # Raw (uncalibrated) member answers on the carved validation and the held-out fold, so that
+    # calibration and threshold choices can be explored later without retraining.
+    raw = member_predictions(checkpoint, part.subset(carved), test)
+    raw.update(validation_index=rest[carved], test_index=held_out)
     return {
         "train": len(kept),
         "validation": len(carved),
@@ -83,7 +87,165 @@ def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) ->
         "wall_s": wall,
         "cpu_s": cpu,
         "load": os.getloadavg()[0],
+        "raw": raw,
     }
+
+
+def member_predictions(
+    checkpoint: dict[str, Any], validation: ImageSet, test: ImageSet
+) -> dict[str, np.ndarray]:
+    """Each member's probabilities (mirror-averaged, as served) on validation and test:
+    `<split>_scratch` (members, n, 2), `<split>_pretrained` (n, 2) or empty, and labels."""
+    from training.serving.inference import arrays_to_tensor, model_from_checkpoint
+
+    raw: dict[str, np.ndarray] = {}
+    for name, images in (("validation", validation), ("test", test)):
+        tensor = arrays_to_tensor(images.images)
+        raw[f"{name}_labels"] = images.labels
+        raw[f"{name}_scratch"] = np.stack(
+            [
+                model_from_checkpoint(
+                    {**checkpoint, "pretrained": None, "members": [m], "calibration": None}
+                )(tensor).numpy()
+                for m in checkpoint["members"]
+            ]
+        )
+        raw[f"{name}_pretrained"] = (
+            model_from_checkpoint({**checkpoint, "members": [], "calibration": None})(
+                tensor
+            ).numpy()
+            if checkpoint.get("pretrained")
+            else np.zeros((0, 2))
+        )
+    return raw
+
+
+class _Done:
+    """A finished future's stand-in for a fold read from the cache."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+
+    def result(self) -> dict[str, Any]:
+        return self.row
+
+
+def _fold_file(cache: Path, repeat: int, index: int) -> Path:
+    return cache / f"seed{1000 + repeat}_fold{index}"
+
+
+def save_fold(cache: Path, repeat: int, index: int, row: dict[str, Any]) -> None:
+    base = _fold_file(cache, repeat, index)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(base.with_suffix(".npz"), **row["raw"])
+    summary = {k: v for k, v in row.items() if k != "raw"}
+    base.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def load_fold(cache: Path, repeat: int, index: int) -> dict[str, Any] | None:
+    base = _fold_file(cache, repeat, index)
+    if not (base.with_suffix(".json").is_file() and base.with_suffix(".npz").is_file()):
+        return None
+    row = json.loads(base.with_suffix(".json").read_text())
+    row["accuracy_by_members"] = {int(k): v for k, v in row["accuracy_by_members"].items()}
+    with np.load(base.with_suffix(".npz")) as raw:
+        row["raw"] = {key: raw[key] for key in raw.files}
+    return row
+
+
+def _cached_or_run(
+    pool: ProcessPoolExecutor,
+    cache: Path | None,
+    data: ImageSet,
+    held_out: np.ndarray,
+    recipe: Recipe,
+    seed: int,
+    repeat: int,
+    index: int,
+) -> Any:
+    row = load_fold(cache, repeat, index) if cache is not None else None
+    if row is not None:
+        return _Done(row)
+    return pool.submit(run_fold, data, held_out, recipe, seed)
+
+
+def ensemble_of(raw: dict[str, np.ndarray], split: str) -> np.ndarray:
+    """The served (uncalibrated) average: from-scratch mean and pretrained member, half each."""
+    groups = [raw[f"{split}_scratch"].mean(axis=0)] if len(raw[f"{split}_scratch"]) else []
+    if len(raw[f"{split}_pretrained"]):
+        groups.append(raw[f"{split}_pretrained"])
+    return np.mean(groups, axis=0)
+
+
+def decide_fold(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, Any]:
+    """What training does after fitting (calibration, threshold: `calibrate_and_choose`),
+    replayed on a fold's cached raw answers, then scored on its held-out part."""
+    import torch
+
+    from training.decision import routing_at
+    from training.evaluate import expected_calibration_error
+    from training.serving.inference import calibrate
+    from training.train import calibrate_and_choose
+
+    decision, calibration, _ = calibrate_and_choose(
+        raw["validation_labels"], ensemble_of(raw, "validation"), recipe
+    )
+    labels, test_raw = raw["test_labels"], ensemble_of(raw, "test")
+    served = torch.from_numpy(test_raw.astype(np.float32))
+    test = calibrate(served, calibration["temperature"]).numpy().astype(np.float64)
+    return {
+        "decision": decision,
+        "calibration": calibration,
+        "labels": labels,
+        "probabilities": test,
+        "accuracy": float((test.argmax(1) == labels).mean()),
+        "ece_before": expected_calibration_error(labels, test_raw),
+        "ece_after": expected_calibration_error(labels, test),
+        "at_threshold": routing_at(labels, test, decision["decision_threshold"]),
+    }
+
+
+def report_decisions(results: list[dict[str, Any]], recipe: Recipe) -> None:
+    """Per fold and pooled: ECE before/after calibration, coverage and routed accuracy at the
+    fold's own threshold, and the pooled risk-coverage table."""
+    from training.decision import TABLE_THRESHOLDS, routing_at
+
+    print(
+        f"\ncalibration and decision (target misroute rate {recipe.max_misroute_rate}, "
+        f"{recipe.decision_confidence:.0%} Clopper-Pearson on the fold's validation):"
+    )
+    folds = [decide_fold(row["raw"], recipe) for row in results]
+    for index, fold in enumerate(folds):
+        d, c, at = fold["decision"], fold["calibration"], fold["at_threshold"]
+        print(
+            f"  fold {index}: T {c['temperature']:.3f} | val ECE {c['ece_before']:.4f} -> "
+            f"{c['ece_after']:.4f} | held-out ECE {fold['ece_before']:.4f} -> "
+            f"{fold['ece_after']:.4f} | threshold {d['decision_threshold']:.4f} "
+            f"(certified {d['certified']}, val {d['routed_validation_images']}/"
+            f"{d['validation_images']} routed, {d['validation_misroutes']} wrong, bound "
+            f"{d['misroute_upper_bound']:.4f}) | held-out coverage {at['coverage']:.3f} "
+            f"routed accuracy {_fmt(at['routed_accuracy'])} ({at['misrouted']} misrouted)"
+        )
+    routed = sum(f["at_threshold"]["routed"] for f in folds)
+    misrouted = sum(f["at_threshold"]["misrouted"] for f in folds)
+    total = sum(len(f["labels"]) for f in folds)
+    mean = statistics.mean
+    print(
+        f"at each fold's own threshold, pooled over {len(folds)} folds: coverage "
+        f"{routed / total:.4f} (goal >= 0.85), routed accuracy "
+        f"{1 - misrouted / max(routed, 1):.4f} (goal >= 0.99; {misrouted} of {routed} misrouted)"
+        f"\n  accuracy {mean(f['accuracy'] for f in folds):.4f} (goal >= 0.959), held-out ECE "
+        f"{mean(f['ece_before'] for f in folds):.4f} -> {mean(f['ece_after'] for f in folds):.4f}"
+        f" (goal <= 0.03), thresholds "
+        + ", ".join(f"{f['decision']['decision_threshold']:.3f}" for f in folds)
+    )
+    print("risk-coverage, held-out folds pooled (calibrated probabilities, fixed thresholds):")
+    print("  threshold  coverage  routed accuracy  misrouted/routed")
+    for threshold in TABLE_THRESHOLDS:
+        rows = [routing_at(f["labels"], f["probabilities"], threshold) for f in folds]
+        n, k = sum(r["routed"] for r in rows), sum(r["misrouted"] for r in rows)
+        accuracy = f"{1 - k / n:.4f}" if n else "-"
+        print(f"  {threshold:9.2f}  {n / total:8.3f}  {accuracy:>15}  {k}/{n}")
 
 
 def _fmt(value: float | None) -> str:
@@ -112,6 +274,12 @@ def main() -> None:
     parser.add_argument("--first-repeat", type=int, default=0, help="partition seed 1000 + this")
     parser.add_argument("--jobs", type=int, default=2, help="folds trained in parallel")
     parser.add_argument("--set", action="append", default=[], help="recipe override key=value")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="folder of per-fold results with raw member predictions: a fold found there is "
+        "read, not retrained (the recipe is not checked: use one folder per recipe)",
+    )
     args = parser.parse_args()
     recipe = parse_recipe(args.set)
     data = load_folder(args.data)
@@ -128,12 +296,18 @@ def main() -> None:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
         futures = [
-            (repeat, index, pool.submit(run_fold, data, held_out, fold_recipe, seed))
+            (
+                repeat,
+                index,
+                _cached_or_run(pool, args.cache, data, held_out, fold_recipe, seed, repeat, index),
+            )
             for repeat, index, held_out, fold_recipe, seed in tasks
         ]
         results = []
         for repeat, index, future in futures:
             row = future.result()
+            if args.cache is not None:
+                save_fold(args.cache, repeat, index, row)
             results.append(row)
             print(
                 f"repeat {repeat} fold {index}: train {row['train']} val {row['validation']} "
@@ -169,6 +343,7 @@ def main() -> None:
         f"cpu mean {statistics.mean(cpu):.0f} s max {max(cpu):.0f} s; "
         f"wall mean {statistics.mean(wall):.0f} s max {max(wall):.0f} s"
     )
+    report_decisions(results, recipe)
     print(f"benchmark wall time {time.perf_counter() - started:.0f} s")
 
 

@@ -1,9 +1,12 @@
 """Evaluate a model archive on a `<label>/*.png` folder.
 
     python -m training.evaluate --model model.tar.gz --data FOLDER [--plot confusion_matrix.png]
+        [--risk-plot risk_coverage.png] [--threshold T]
 
-prints JSON (accuracy, per-class precision/recall, confusion matrix, expected calibration error)
-and writes a confusion-matrix PNG. The metric functions need only numpy.
+prints JSON (accuracy, per-class precision/recall, confusion matrix, expected calibration error,
+and routing at the archive's decision threshold: coverage, routed accuracy, a risk-coverage
+table) and writes a confusion-matrix PNG and a risk-coverage PNG. The metric functions need
+only numpy.
 """
 
 from __future__ import annotations
@@ -99,17 +102,44 @@ def plot_confusion_matrix(matrix: np.ndarray, path: Path, title: str = "") -> No
     plt.close(figure)
 
 
-def evaluate(model: Path, data: Path, plot: Path | None) -> dict[str, Any]:
+def evaluate(
+    model: Path,
+    data: Path,
+    plot: Path | None,
+    risk_plot: Path | None = None,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """The report, plus routing at `threshold` (default: the archive's `decision.json`; an
+    archive older than it has none, and then only the risk-coverage table is given)."""
     from training.dataset import load_folder
+    from training.decision import read_decision, risk_coverage_table, routing_at
     from training.predict import Predictor
 
     predictor = Predictor.from_archive(model)
+    decision = read_decision(model)
+    source = "--threshold" if threshold is not None else None
+    if threshold is None and decision is not None:
+        threshold, source = float(decision["decision_threshold"]), "decision.json"
     images = load_folder(data, require_all_classes=False)
     probabilities = predictor.predict_arrays(images.images)
     report = classification_report(images.labels, probabilities)
+    at = routing_at(images.labels, probabilities, threshold) if threshold is not None else {}
+    report["threshold"] = threshold
+    report["threshold_source"] = source
+    report["coverage"] = at.get("coverage")
+    report["routed_accuracy"] = at.get("routed_accuracy")
+    report["misrouted"] = at.get("misrouted")
+    report["decision"] = decision
+    extra = (threshold,) if threshold is not None else ()
+    report["risk_coverage"] = risk_coverage_table(images.labels, probabilities, extra)
     if plot is not None:
         plot_confusion_matrix(np.asarray(report["confusion_matrix"]), plot, f"{data.name}")
         report["confusion_matrix_png"] = str(plot)
+    if risk_plot is not None:
+        from training.decision import plot_risk_coverage
+
+        plot_risk_coverage(images.labels, probabilities, risk_plot, threshold)
+        report["risk_coverage_png"] = str(risk_plot)
     return report
 
 
@@ -122,14 +152,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         help="confusion-matrix PNG (default: confusion_matrix.png beside the model)",
     )
+    parser.add_argument(
+        "--risk-plot",
+        type=Path,
+        help="risk-coverage PNG (default: risk_coverage.png beside the model)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="route at this threshold instead of the archive's decision_threshold",
+    )
     args = parser.parse_args(argv)
     from training.dataset import DatasetError
+    from training.decision import DecisionError
     from training.predict import ModelArchiveError
 
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        parser.error(f"--threshold {args.threshold} is not in [0, 1]")
     plot = args.plot or args.model.resolve().parent / "confusion_matrix.png"
+    risk_plot = args.risk_plot or args.model.resolve().parent / "risk_coverage.png"
     try:
-        report = evaluate(args.model, args.data, plot)
-    except (DatasetError, ModelArchiveError) as error:
+        report = evaluate(args.model, args.data, plot, risk_plot, args.threshold)
+    except (DatasetError, ModelArchiveError, DecisionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2))

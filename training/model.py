@@ -6,6 +6,7 @@ The network itself lives in `training/serving/network.py` because it ships insid
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import tarfile
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from typing import Any
 
 import torch
 
+from training.decision import DECISION_FILE
 from training.labels import CLASS_NAMES
 from training.serving import inference
 from training.serving.network import SmallResNet, build_network
@@ -30,11 +32,12 @@ def make_checkpoint(
     arch: dict[str, Any],
     tta_hflip: bool = True,
     pretrained: dict[str, Any] | None = None,
+    temperature: float = 1.0,
 ) -> dict[str, Any]:
     """The `model.pth` payload, plain values and tensors loadable with `weights_only=True`.
 
     `members`: each from-scratch network's state dict; `pretrained`: the pretrained member's
-    `{"backbones", "resolution", "state"}`, if any.
+    `{"backbones", "resolution", "state"}`, if any; `temperature`: the calibration.
     """
     checkpoint = {
         "format": inference.ARCHIVE_FORMAT,
@@ -42,6 +45,7 @@ def make_checkpoint(
         "class_names": list(CLASS_NAMES),
         "arch": dict(arch),
         "tta_hflip": tta_hflip,
+        "calibration": {"method": "temperature", "temperature": float(temperature)},
         "members": [
             {key: value.detach().cpu().clone() for key, value in state.items()} for state in members
         ],
@@ -55,24 +59,37 @@ def make_checkpoint(
     return checkpoint
 
 
-def write_model_dir(checkpoint: dict[str, Any], model_dir: Path) -> None:
-    """Write `model.pth` and `code/` into `model_dir` (what SageMaker tars from SM_MODEL_DIR)."""
+def write_model_dir(
+    checkpoint: dict[str, Any], model_dir: Path, decision: dict[str, Any] | None = None
+) -> None:
+    """Write `model.pth`, `decision.json` and `code/` into `model_dir` (what SageMaker tars
+    from SM_MODEL_DIR)."""
     model_dir.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, model_dir / inference.WEIGHTS_FILE)
+    if decision is not None:
+        (model_dir / DECISION_FILE).write_text(_decision_json(decision))
     code_dir = model_dir / "code"
     code_dir.mkdir(exist_ok=True)
     for name in SERVING_FILES:
         shutil.copyfile(SERVING_DIR / name, code_dir / name)
 
 
-def write_archive(checkpoint: dict[str, Any], archive: Path) -> None:
-    """Write `model.tar.gz` with `model.pth` and `code/` at its root."""
+def write_archive(
+    checkpoint: dict[str, Any], archive: Path, decision: dict[str, Any] | None = None
+) -> None:
+    """Write `model.tar.gz` with `model.pth`, `decision.json` and `code/` at its root."""
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     with tarfile.open(archive, "w:gz") as tar:
         _add_bytes(tar, inference.WEIGHTS_FILE, buffer.getvalue())
+        if decision is not None:
+            _add_bytes(tar, DECISION_FILE, _decision_json(decision).encode())
         for name in SERVING_FILES:
             _add_bytes(tar, f"code/{name}", (SERVING_DIR / name).read_bytes())
+
+
+def _decision_json(decision: dict[str, Any]) -> str:
+    return json.dumps(decision, indent=2, allow_nan=False) + "\n"
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

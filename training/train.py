@@ -2,9 +2,11 @@
 `--backend builtin|script` to launch SageMaker training jobs.
 
     python -m training.train --backend local --data DIR --output DIR [--epochs N] [--seed S]
+        [--max-misroute-rate 0.01]
 
-writes `DIR/model.tar.gz` (SageMaker layout), `metrics.json` and `training_curves.png`. Inside a
-SageMaker training container the SM_* environment supplies the data, model and output
+writes `DIR/model.tar.gz` (SageMaker layout, with the calibration and `decision.json`: the
+routing threshold the model earned on validation), `metrics.json` and `training_curves.png`.
+Inside a SageMaker training container the SM_* environment supplies the data, model and output
 directories and the hyperparameters, so the same entry point runs there unchanged.
 """
 
@@ -56,6 +58,10 @@ class Recipe:
     colour_jitter: float = 0.2
     tta_hflip: bool = True
     validation_fraction: float = 0.1
+    # The routing threshold the model earns on validation (training.decision): the misroute
+    # rate among routed images certified <= max_misroute_rate at this confidence level.
+    max_misroute_rate: float = 0.01
+    decision_confidence: float = 0.95
     seed: int = 0
     workers: int = 0  # processes training members at once; 0: one per core (at most `ensemble`)
     threads: int = 0  # torch threads per process; 0: the cores shared out among the workers
@@ -68,8 +74,10 @@ class Recipe:
 class TrainResult:
     checkpoint: dict[str, Any]
     history: list[dict[str, float]]
-    validation: dict[str, Any]
+    validation: dict[str, Any]  # of the calibrated model
     seconds: float
+    decision: dict[str, Any]  # decision.json: the threshold and the calibration
+    calibration: dict[str, Any]  # what calibration did on validation (ECE, log loss)
 
 
 def augment(images: Any, padding: int, jitter: float, generator: Any) -> Any:
@@ -330,13 +338,77 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
     finally:
         epochs.close()
     checkpoint = make_checkpoint(states, recipe.arch(), recipe.tta_hflip, pretrained)
-    model = model_from_checkpoint(checkpoint)
-    x_val = arrays_to_tensor(validation.images)
-    probabilities = model(x_val).numpy()
-    from training.evaluate import classification_report
+    raw = model_from_checkpoint(checkpoint).uncalibrated(arrays_to_tensor(validation.images))
+    decision, calibration, report = calibrate_and_choose(validation.labels, raw.numpy(), recipe)
+    checkpoint["calibration"] = dict(decision["calibration"])
+    log.info(
+        "calibration: temperature %.3f, validation ECE %.4f -> %.4f; decision threshold %.4f "
+        "(certified %s: %d of %d validation images routed, %d misrouted, %.0f%% upper bound "
+        "%.4f, target %.4f)",
+        calibration["temperature"],
+        calibration["ece_before"],
+        calibration["ece_after"],
+        decision["decision_threshold"],
+        decision["certified"],
+        decision["routed_validation_images"],
+        decision["validation_images"],
+        decision["validation_misroutes"],
+        100 * decision["confidence"],
+        decision["misroute_upper_bound"],
+        decision["max_misroute_rate"],
+    )
+    if not decision["certified"]:
+        log.warning(
+            "%d validation images cannot certify a misroute rate <= %g at %g confidence (that "
+            "needs >= %d routed images): threshold %.4f is the fallback, certified: false",
+            decision["validation_images"],
+            recipe.max_misroute_rate,
+            recipe.decision_confidence,
+            decision["images_needed_to_certify"],
+            decision["decision_threshold"],
+        )
+    return TrainResult(
+        checkpoint,
+        epochs.history,
+        report,
+        time.perf_counter() - started,
+        decision,
+        calibration,
+    )
 
-    report = classification_report(validation.labels, probabilities)
-    return TrainResult(checkpoint, epochs.history, report, time.perf_counter() - started)
+
+def calibrate_and_choose(
+    labels: Any, uncalibrated: Any, recipe: Recipe
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(decision.json, calibration figures, calibrated validation report) from the model's
+    uncalibrated validation probabilities: temperature scaling, then the threshold."""
+    import numpy as np
+    import torch
+
+    from training.decision import choose_threshold, decision_document, fit_temperature
+    from training.evaluate import classification_report
+    from training.serving.inference import calibrate
+
+    before = classification_report(labels, uncalibrated)
+    temperature = fit_temperature(labels, uncalibrated)
+    # In float32 through the serving code: the threshold is chosen on what the endpoint answers.
+    as_served = torch.from_numpy(np.asarray(uncalibrated, dtype=np.float32))
+    calibrated = calibrate(as_served, temperature).numpy().astype(np.float64)
+    report = classification_report(labels, calibrated)
+    choice = choose_threshold(
+        labels, calibrated, recipe.max_misroute_rate, recipe.decision_confidence
+    )
+    document = decision_document(choice, temperature)
+    calibration = {
+        "method": "temperature",
+        "temperature": temperature,
+        "ece_before": before["ece"],
+        "ece_after": report["ece"],
+        "log_loss_before": before["log_loss"],
+        "log_loss_after": report["log_loss"],
+        "fitted_on": "validation",
+    }
+    return document, calibration, report
 
 
 def plot_curves(history: list[dict[str, float]], path: Path) -> None:
@@ -393,6 +465,9 @@ def run_local(
     result = fit(train, validation, recipe, progress=progress)
     metrics: dict[str, Any] = {
         "validation": result.validation,
+        "calibration": result.calibration,
+        "decision_threshold": result.decision["decision_threshold"],
+        "decision": result.decision,
         "train_seconds": round(result.seconds, 1),
         "num_train": len(train),
         "num_validation": len(validation),
@@ -402,16 +477,24 @@ def run_local(
     # SageMaker metric definitions and tuning read these lines from the log.
     print(f"validation_accuracy={result.validation['accuracy']:.4f}", flush=True)
     print(f"validation_ece={result.validation['ece']:.4f}", flush=True)
+    print(f"decision_threshold={result.decision['decision_threshold']:.4f}", flush=True)
     test_dir = data_dir / "test"
     if (data_dir / "train").is_dir() and test_dir.is_dir():
         # A staged directory's test split is never trained or selected on: report it as is.
-        metrics["test"] = evaluate_split(result.checkpoint, test_dir)
-        print(f"test_accuracy={metrics['test']['accuracy']:.4f}", flush=True)
+        # A folder source is staged with an empty test split: there is nothing to report.
+        if _holds_images(test_dir):
+            threshold = result.decision["decision_threshold"]
+            metrics["test"] = evaluate_split(result.checkpoint, test_dir, threshold)
+            print(f"test_accuracy={metrics['test']['accuracy']:.4f}", flush=True)
+        else:
+            metrics["test"] = None
+            metrics["test_skipped"] = f"{test_dir} holds no images: no test split to report"
+            log.warning("%s", metrics["test_skipped"])
     # Everything is written into temporary directories beside its destination (the same
     # filesystem: SM_MODEL_DIR and SM_OUTPUT_DATA_DIR are different mounts), then renamed.
     if model_dir is not None:
         with _staging(model_dir) as staging:
-            write_model_dir(result.checkpoint, staging)
+            write_model_dir(result.checkpoint, staging, result.decision)
             _publish(staging, model_dir)
     with _staging(output_dir) as staging:
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -420,19 +503,36 @@ def run_local(
         except ImportError:  # matplotlib may be missing in a bare training container
             log.warning("matplotlib is not installed: no training_curves.png")
         if model_dir is None:
-            write_archive(result.checkpoint, staging / "model.tar.gz")
+            write_archive(result.checkpoint, staging / "model.tar.gz", result.decision)
         _publish(staging, output_dir)
     return metrics
 
 
-def evaluate_split(checkpoint: dict[str, Any], folder: Path) -> dict[str, Any]:
+def _holds_images(folder: Path) -> bool:
+    from training.dataset import IMAGE_SUFFIXES
+
+    return any(
+        path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+        for path in folder.glob("*/*")
+    )
+
+
+def evaluate_split(checkpoint: dict[str, Any], folder: Path, threshold: float) -> dict[str, Any]:
+    """The calibrated model's report on `folder`, its uncalibrated ECE, and routing at
+    `threshold` (coverage, routed accuracy)."""
     from training.dataset import load_folder
-    from training.evaluate import classification_report
+    from training.decision import routing_at
+    from training.evaluate import classification_report, expected_calibration_error
     from training.serving.inference import arrays_to_tensor, model_from_checkpoint
 
     images = load_folder(folder, require_all_classes=False)
-    probabilities = model_from_checkpoint(checkpoint)(arrays_to_tensor(images.images)).numpy()
-    return classification_report(images.labels, probabilities)
+    model = model_from_checkpoint(checkpoint)
+    raw = model.uncalibrated(arrays_to_tensor(images.images))
+    probabilities = model(arrays_to_tensor(images.images)).numpy()
+    report = classification_report(images.labels, probabilities)
+    report["ece_uncalibrated"] = expected_calibration_error(images.labels, raw.numpy())
+    report["routing"] = routing_at(images.labels, probabilities, threshold)
+    return report
 
 
 @contextlib.contextmanager
@@ -529,7 +629,7 @@ def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
         key = name.replace("-", "_")
         if key in known:
             setattr(recipe, key, _hyperparameter_value(name, getattr(recipe, key), value))
-    for key in ("epochs", "seed", "ensemble", "lr", "batch_size"):
+    for key in ("epochs", "seed", "ensemble", "lr", "batch_size", "max_misroute_rate"):
         value = getattr(args, key, None)
         if value is not None:
             setattr(recipe, key, value)
@@ -539,6 +639,8 @@ def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
         raise ValueError("need lr > 0, weight_decay >= 0 and 0 <= label_smoothing < 1")
     if not 0 < recipe.validation_fraction < 1 or min(recipe.workers, recipe.threads) < 0:
         raise ValueError("need 0 < validation_fraction < 1 and workers, threads >= 0")
+    if not 0 < recipe.max_misroute_rate < 1 or not 0 < recipe.decision_confidence < 1:
+        raise ValueError("max_misroute_rate and decision_confidence must lie in (0, 1)")
     if not 32 <= recipe.pretrained_resolution <= 512 or recipe.pretrained_inverse_l2 <= 0:
         raise ValueError("pretrained_resolution must be 32-512 and pretrained_inverse_l2 > 0")
     from training.serving.network import LITE_VARIANTS
@@ -552,7 +654,7 @@ def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
 
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ
-    explicit = {"epochs", "seed", "ensemble", "lr", "batch_size"}
+    explicit = {"epochs", "seed", "ensemble", "lr", "batch_size", "max_misroute_rate"}
     knobs = ", ".join(f"--{f.name}" for f in fields(Recipe) if f.name not in explicit)
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0] if __doc__ else None,
@@ -578,6 +680,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ensemble", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
+    parser.add_argument(
+        "--max-misroute-rate",
+        type=float,
+        help="target misroute rate among routed images the threshold must certify (0.01)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -611,7 +718,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     log.info(
-        "validation %s", json.dumps({k: metrics["validation"][k] for k in ("accuracy", "ece")})
+        "validation %s; decision threshold %.4f (certified: %s)",
+        json.dumps({k: metrics["validation"][k] for k in ("accuracy", "ece")}),
+        metrics["decision_threshold"],
+        metrics["decision"]["certified"],
     )
     return 0
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.decision import read_decision
 from training.evaluate import (
     classification_report,
     confusion_matrix,
@@ -80,6 +81,44 @@ def test_cli_prints_json_and_writes_the_plot(trained_archive, staged_dir, tmp_pa
     assert report["accuracy"] >= 0.9
     assert sum(map(sum, report["confusion_matrix"])) == report["count"] == 20
     assert plot.read_bytes()[:4] == b"\x89PNG"
+    # Routing at the archive's own threshold, and the risk-coverage table and plot.
+    decision = read_decision(trained_archive)
+    assert decision is not None
+    assert report["threshold"] == decision["decision_threshold"]
+    assert report["threshold_source"] == "decision.json"
+    assert 0.0 <= report["coverage"] <= 1.0 and "ece" in report
+    routed = [row for row in report["risk_coverage"] if row["threshold"] == report["threshold"]]
+    assert routed and routed[0]["coverage"] == report["coverage"]
+    assert routed[0]["routed_accuracy"] == report["routed_accuracy"]
+    risk_plot = trained_archive.parent / "risk_coverage.png"
+    assert report["risk_coverage_png"] == str(risk_plot)
+    assert risk_plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_threshold_override_and_an_archive_without_decision(
+    trained_archive, staged_dir, tmp_path, capsys
+) -> None:
+    import tarfile
+
+    # An archive from before decision.json: no threshold unless one is given.
+    old = tmp_path / "old.tar.gz"
+    with tarfile.open(trained_archive) as source, tarfile.open(old, "w:gz") as target:
+        for member in source.getmembers():
+            if member.name != "decision.json":
+                target.addfile(member, source.extractfile(member))
+    folder = str(staged_dir / "test")
+    assert main(["--model", str(old), "--data", folder, "--plot", str(tmp_path / "a.png")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["threshold"] is None and report["coverage"] is None
+    assert report["decision"] is None and len(report["risk_coverage"]) >= 10
+    plots = ["--plot", str(tmp_path / "b.png"), "--risk-plot", str(tmp_path / "r.png")]
+    code = main(["--model", str(old), "--data", folder, "--threshold", "0.5", *plots])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    # At 0.5 every image of a two-class model is routed.
+    assert report["threshold"] == 0.5 and report["coverage"] == 1.0
+    assert report["routed_accuracy"] == report["accuracy"]
+    assert report["threshold_source"] == "--threshold"
 
 
 def test_cli_refuses_an_archive_that_is_not_ours(tmp_path: Path, staged_dir, capsys) -> None:

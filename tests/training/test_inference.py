@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tests.training.conftest import png_bytes, synthetic_image
+from training.decision import apply_temperature
 from training.predict import (
     InferenceError,
     InvalidImageError,
@@ -255,8 +256,9 @@ def test_version_1_archives_without_a_pretrained_member_still_load(
     tmp_path: Path, trained_archive
 ) -> None:
     checkpoint = _checkpoint_of(trained_archive)
-    assert checkpoint["format_version"] == 2 and checkpoint["pretrained"]["resolution"] == 64
-    old = {k: v for k, v in checkpoint.items() if k != "pretrained"} | {"format_version": 1}
+    assert checkpoint["format_version"] == 3 and checkpoint["pretrained"]["resolution"] == 64
+    dropped = ("pretrained", "calibration")
+    old = {k: v for k, v in checkpoint.items() if k not in dropped} | {"format_version": 1}
     archive = _tar(tmp_path / "v1.tar.gz", {"model.pth": _saved(old), "code/inference.py": b""})
     predictor = Predictor.from_archive(archive)
     assert predictor._model.pretrained is None
@@ -284,4 +286,55 @@ def test_a_malformed_pretrained_member_is_refused(
         tmp_path / "m.tar.gz", {"model.pth": _saved(checkpoint), "code/inference.py": b""}
     )
     with pytest.raises(ModelArchiveError):
+        Predictor.from_archive(archive)
+
+
+def test_the_endpoint_serves_calibrated_probabilities(trained_archive: Path) -> None:
+    checkpoint = _checkpoint_of(trained_archive)
+    temperature = checkpoint["calibration"]["temperature"]
+    assert checkpoint["calibration"]["method"] == "temperature" and temperature != 1.0
+    model = inference.model_from_checkpoint(checkpoint)
+    images = inference.arrays_to_tensor(
+        np.random.default_rng(0).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
+    )
+    raw = model.uncalibrated(images).numpy().astype(np.float64)
+    served = json.loads(inference.output_fn(inference.predict_fn(images, model), "*/*"))
+    expected = apply_temperature(raw, temperature)
+    assert np.allclose(served, expected, atol=1e-5)
+    assert not np.allclose(served, raw, atol=1e-3)  # calibration changed the answer
+
+
+def test_version_2_archives_without_calibration_are_served_uncalibrated(
+    tmp_path: Path, trained_archive
+) -> None:
+    checkpoint = _checkpoint_of(trained_archive)
+    old = {k: v for k, v in checkpoint.items() if k != "calibration"} | {"format_version": 2}
+    archive = _tar(tmp_path / "v2.tar.gz", {"model.pth": _saved(old), "code/inference.py": b""})
+    predictor = Predictor.from_archive(archive)
+    assert predictor._model.temperature == 1.0
+    image = np.full((1, 3, 32, 32), 90, dtype=np.uint8)
+    raw = inference.model_from_checkpoint(checkpoint).uncalibrated(
+        inference.arrays_to_tensor(image)
+    )
+    assert np.allclose(predictor.predict_arrays(image), raw.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "calibration",
+    [
+        {"method": "temperature", "temperature": 0.0},
+        {"method": "temperature", "temperature": float("nan")},
+        {"method": "isotonic", "temperature": 0.5},
+        {"method": "temperature"},
+        "0.5",
+    ],
+)
+def test_a_malformed_calibration_is_refused(
+    tmp_path: Path, trained_archive, calibration: object
+) -> None:
+    checkpoint = _checkpoint_of(trained_archive) | {"calibration": calibration}
+    archive = _tar(
+        tmp_path / "m.tar.gz", {"model.pth": _saved(checkpoint), "code/inference.py": b""}
+    )
+    with pytest.raises(ModelArchiveError, match="calibration"):
         Predictor.from_archive(archive)

@@ -16,6 +16,7 @@ import torch
 
 from tests.training.conftest import TINY_RECIPE, write_label_folder, write_staged
 from training.dataset import DatasetError, load_folder
+from training.decision import read_decision
 from training.train import Recipe, build_parser, main, run_local
 
 
@@ -43,6 +44,59 @@ def test_archive_has_sagemaker_layout_and_outputs(trained_archive: Path) -> None
     assert set(metrics["validation"]) >= {"accuracy", "ece", "confusion_matrix", "per_class"}
     assert metrics["test"]["count"] == 20 and metrics["test"]["accuracy"] >= 0.9  # staged test/
     assert not list(output.glob(".train-*")), "temporary directory left behind"
+    # The calibration and the threshold, in metrics.json and decision.json alike.
+    calibration = metrics["calibration"]
+    assert calibration["ece_after"] <= calibration["ece_before"]
+    decision = read_decision(trained_archive)
+    assert decision is not None and decision == metrics["decision"]
+    assert decision["decision_threshold"] == metrics["decision_threshold"]
+    assert 0.5 <= decision["decision_threshold"] <= 1.0
+    assert decision["format"] == 1 and decision["max_misroute_rate"] == 0.01
+    assert decision["validation_images"] == metrics["num_validation"] == 20
+    # 20 validation images cannot certify 1% (299 needed): the fallback says so.
+    assert decision["certified"] is False and "not certifiable" in decision["method"]
+    assert decision["calibration"]["temperature"] == calibration["temperature"]
+    routing = metrics["test"]["routing"]
+    assert routing["threshold"] == decision["decision_threshold"]
+    assert 0.0 <= routing["coverage"] <= 1.0
+    assert "ece_uncalibrated" in metrics["test"]
+
+
+def test_readme_flow_trains_on_a_folder_staged_without_a_test_split(tmp_path: Path, caplog) -> None:
+    """`python -m training.data stage --source FOLDER` leaves test/ empty; training must still
+    write the model and say that there was no test split to report."""
+    folder = write_label_folder(tmp_path / "photos", per_class=15, seed=11)
+    staged = tmp_path / "staged"
+    completed = subprocess.run(
+        [sys.executable, "-m", "training.data", "stage", "--source", str(folder),
+         "--out", str(staged), "--quiet"],
+        capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert not list((staged / "test").glob("*/*.png"))  # the premise: an empty test split
+    output = tmp_path / "run"
+    code = main(
+        [
+            "--backend", "local", "--data", str(staged), "--output", str(output),
+            "--epochs", "1", "--no-progress",
+            "--widths", "4,8,8", "--threads", "1", "--pretrained", "false",
+            "--max-misroute-rate", "0.05",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["test"] is None
+    assert "no test split to report" in metrics["test_skipped"]
+    assert "no test split to report" in caplog.text
+    assert read_decision(output / "model.tar.gz")["max_misroute_rate"] == 0.05
+    assert metrics["num_validation"] == 6  # the staged validation split (20 %), not a carve
+
+
+def test_a_bad_misroute_target_is_a_cli_error(tmp_path: Path, capsys) -> None:
+    data = write_label_folder(tmp_path / "data", per_class=3, seed=1)
+    code = main(["--data", str(data), "--output", str(tmp_path / "o"), "--max-misroute-rate", "1"])
+    assert code == 2
+    assert "max_misroute_rate" in capsys.readouterr().err
 
 
 def test_cli_carves_validation_from_a_plain_label_folder(tmp_path: Path) -> None:
@@ -163,7 +217,8 @@ def test_sagemaker_environment_runs_the_same_entry_point(tmp_path: Path) -> None
     assert "validation_accuracy=" in completed.stdout  # what the metric definitions parse
     assert (model_dir / "model.pth").is_file()
     assert (model_dir / "code" / "inference.py").is_file()
-    assert sorted(p.name for p in model_dir.iterdir()) == ["code", "model.pth"]  # SageMaker tars it
+    # SageMaker tars it as it is: decision.json lands at the archive's root.
+    assert sorted(p.name for p in model_dir.iterdir()) == ["code", "decision.json", "model.pth"]
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert metrics["recipe"]["epochs"] == 1
     assert metrics["num_validation"] == 2 * 2  # the validation channel, not a carved part
@@ -187,9 +242,13 @@ def test_ensemble_members_are_averaged(tmp_path: Path) -> None:
     with torch.inference_mode():
         scratch = [torch.softmax(m(view), dim=1) for m in model.members for view in views]
         pretrained = [torch.softmax(model.pretrained(view), dim=1) for view in views]
-    # The from-scratch members' mean and the pretrained member count half each.
+    # The from-scratch members' mean and the pretrained member count half each; then the
+    # calibration fitted on validation.
     expected = (torch.stack(scratch).mean(0) + torch.stack(pretrained).mean(0)) / 2
-    np.testing.assert_allclose(model(images).numpy(), expected.numpy(), atol=1e-6)
+    np.testing.assert_allclose(model.uncalibrated(images).numpy(), expected.numpy(), atol=1e-6)
+    temperature = checkpoint["calibration"]["temperature"]
+    calibrated = torch.softmax(expected.log() / temperature, dim=1)
+    np.testing.assert_allclose(model(images).numpy(), calibrated.numpy(), atol=1e-5)
 
 
 def test_members_trained_in_parallel_processes_match_serial_training(tmp_path: Path) -> None:

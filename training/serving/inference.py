@@ -25,9 +25,10 @@ except ImportError:  # the serving container puts `code/` itself on sys.path
     from network import PretrainedLinear, SmallResNet, build_network  # type: ignore[no-redef]
 
 ARCHIVE_FORMAT = "vehicle-classifier/small-resnet"
-# 2 added the optional pretrained member; version 1 archives (from-scratch members only) load.
-ARCHIVE_FORMAT_VERSION = 2
-READABLE_FORMAT_VERSIONS = frozenset({1, 2})
+# 2 added the optional pretrained member, 3 the calibration (temperature) fitted on validation;
+# versions 1 and 2 still load, served uncalibrated (temperature 1).
+ARCHIVE_FORMAT_VERSION = 3
+READABLE_FORMAT_VERSIONS = frozenset({1, 2, 3})
 # The pretrained member upscales each image, so a large batch is scored in slices.
 PRETRAINED_BATCH = 64
 WEIGHTS_FILE = "model.pth"
@@ -81,21 +82,29 @@ class ModelArchiveError(RuntimeError):
 
 class Ensemble(torch.nn.Module):
     """Averages class probabilities over the mirrored image and over the from-scratch members;
-    with a pretrained member, its answer and theirs count half each."""
+    with a pretrained member, its answer and theirs count half each. The average is then
+    calibrated: softmax(log p / temperature)."""
 
     def __init__(
         self,
         members: list[SmallResNet],
         tta_hflip: bool,
         pretrained: PretrainedLinear | None = None,
+        temperature: float = 1.0,
     ) -> None:
         super().__init__()
         self.members = torch.nn.ModuleList(members)
         self.tta_hflip = tta_hflip
         self.pretrained = pretrained
+        self.temperature = temperature
 
     @torch.inference_mode()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return calibrate(self.uncalibrated(images), self.temperature)
+
+    @torch.inference_mode()
+    def uncalibrated(self, images: torch.Tensor) -> torch.Tensor:
+        """The averaged probabilities before calibration (what calibration is fitted on)."""
         views = [images, torch.flip(images, dims=[3])] if self.tta_hflip else [images]
         groups = []
         if len(self.members):
@@ -115,6 +124,27 @@ def _mean_softmax(
         for view in views
     ]
     return torch.stack(probabilities).mean(dim=0)
+
+
+def calibrate(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Temperature scaling of probabilities: softmax(log p / T); T = 1 changes nothing."""
+    if temperature == 1.0:
+        return probabilities
+    return torch.softmax(torch.log(probabilities.clamp_min(1e-12)) / temperature, dim=1)
+
+
+def _temperature(checkpoint: dict[str, Any]) -> float:
+    """The checkpoint's calibration temperature; 1 for archives written before calibration."""
+    calibration = checkpoint.get("calibration")
+    if calibration is None:
+        return 1.0
+    try:
+        method, temperature = calibration["method"], float(calibration["temperature"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelArchiveError(f"bad calibration {calibration!r}: {error}") from error
+    if method != "temperature" or not 0.0 < temperature < float("inf"):
+        raise ModelArchiveError(f"bad calibration {calibration!r}: need a positive temperature")
+    return temperature
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:
@@ -158,7 +188,8 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> Ensemble:
             raise ModelArchiveError(f"bad pretrained member: {error}") from error
         _load(pretrained, entry.get("state"))
         pretrained.eval()
-    return Ensemble(members, bool(checkpoint.get("tta_hflip", True)), pretrained).eval()
+    tta_hflip = bool(checkpoint.get("tta_hflip", True))
+    return Ensemble(members, tta_hflip, pretrained, _temperature(checkpoint)).eval()
 
 
 def model_fn(model_dir: str) -> Ensemble:
