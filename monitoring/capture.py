@@ -154,19 +154,46 @@ def _b64(data: object) -> bytes:
 
 def _loads(line: bytes | str) -> Any:
     """The bounded parse (size, depth, integer length): a hostile line is one NOT_JSON, never a
-    RecursionError that would lose the hour's report (orjson first, json for what it refuses)."""
-    return bounded_json.loads(line, max_bytes=MAX_LINE_BYTES, what="capture line")
+    RecursionError that would lose the hour's report (orjson first, json for what it refuses).
+    Depth: orjson's own bound, as nothing here recurses into a record or repr()s it (fields
+    are read with .get, strings only through `_text`, outputs unwrapped by a bounded loop)."""
+    return bounded_json.loads(
+        line,
+        max_bytes=MAX_LINE_BYTES,
+        max_depth=bounded_json.FAST_PARSER_MAX_DEPTH,
+        what="capture line",
+    )
+
+
+def _text(value: object) -> str:
+    """A string field, or "" (never str() of a nested value: its repr could recurse out)."""
+    return value if isinstance(value, str) else ""
+
+
+# An output is unwrapped at most this often ({"predictions": [[p0, p1]]} takes 2).
+_MAX_UNWRAP = 4
+_PROBABILITY_KEYS = ("probabilities", "predictions", "scores", "probability")
 
 
 def _parse_probabilities(value: object) -> list[float]:
     """JSON output value -> list of class probabilities; raises ValueError when it is not."""
-    if isinstance(value, dict):
-        for key in ("probabilities", "predictions", "scores", "probability"):
-            if key in value:
-                return _parse_probabilities(value[key])
-        raise ValueError("no probabilities in the output object")
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list | dict):
-        return _parse_probabilities(value[0])  # a batch of one
+    for _ in range(_MAX_UNWRAP):  # a loop, not recursion: outputs can nest 1,024 deep
+        if isinstance(value, dict):
+            key = next(
+                (
+                    k
+                    for k in ("probabilities", "predictions", "scores", "probability")
+                    if k in value
+                ),
+                None,
+            )
+            if key is None:
+                raise ValueError("no probabilities in the output object")
+            value = value[key]
+        elif isinstance(value, list) and len(value) == 1 and isinstance(value[0], list | dict):
+            value = value[0]  # a batch of one
+        else:
+            break
     if not isinstance(value, list) or len(value) < 2:
         raise ValueError("output is not a list of class probabilities")
     probabilities = []
@@ -220,7 +247,7 @@ def parse_output(output: object) -> list[float]:
     """endpointOutput -> probabilities. Raises KeyError (unknown encoding) or ValueError."""
     if not isinstance(output, dict):
         raise ValueError("endpointOutput is not an object")
-    encoding = str(output.get("encoding", "JSON")).upper()
+    encoding = _text(output.get("encoding", "JSON")).upper()
     data = output.get("data")
     if encoding == "BASE64":
         return _parse_output_text(_b64(data).decode("utf-8"))
@@ -250,8 +277,8 @@ def parse_line(line: bytes | str) -> CaptureRecord:
     content_type = ""
     endpoint_input = capture.get("endpointInput")
     if isinstance(endpoint_input, dict):
-        content_type = str(endpoint_input.get("observedContentType", ""))
-        encoding = str(endpoint_input.get("encoding", "")).upper()
+        content_type = _text(endpoint_input.get("observedContentType"))
+        encoding = _text(endpoint_input.get("encoding")).upper()
         if encoding == "BASE64":
             try:
                 image_bytes = _b64(endpoint_input.get("data"))

@@ -28,6 +28,10 @@ except ImportError:  # pragma: no cover - the workflow Lambdas run without orjso
 # far below Python's recursion limit (1 000), so nothing that walks a parsed value recurses out.
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+# orjson's own limit. A caller whose code never recurses into the value (nor repr()s it) may pass
+# it as max_depth: orjson's result then needs no walk (~2 us per capture line on the drift job's
+# hot path); the standard library's path still refuses anything deeper before parsing.
+FAST_PARSER_MAX_DEPTH = 1024
 # Integers as orjson reads them, on both paths: exact within 64 bits (signed or unsigned), a
 # float beyond, refused when even a float cannot hold them (so float() of a parsed number never
 # raises OverflowError further on, and int()'s 4,300-digit ValueError cannot happen).
@@ -79,39 +83,51 @@ def loads(
         document = bytes(document)
     if len(document) > max_bytes:
         raise JsonError(f"{what} of {len(document):,} bytes exceeds the {max_bytes:,}-byte limit")
-    # a document with fewer brackets than the limit cannot nest deeper (the usual case: cheap)
+    if _fast_loads is not None:
+        try:  # orjson never recurses in Python and stops at 1,024 levels; the tighter bound
+            value = _fast_loads(document)  # is checked on its result (cheaper than a scan)
+        except ValueError:
+            pass  # the standard library decides (NaN literals, big integers, lone surrogates)
+        else:
+            if max_depth < FAST_PARSER_MAX_DEPTH and not _within_depth(value, max_depth):
+                raise JsonError(f"{what} nests deeper than {max_depth} levels")
+            return value
+    # json recurses per level: a document with fewer brackets than the limit cannot nest
+    # deeper (cheap); otherwise the string-aware scan decides before parsing
     if isinstance(document, str):
         brackets = document.count("[") + document.count("{")
     else:
         brackets = document.count(b"[") + document.count(b"{")
     if brackets > max_depth and text_depth(document) > max_depth:
         raise JsonError(f"{what} nests deeper than {max_depth} levels")
-    if _fast_loads is not None:
-        try:
-            return _fast_loads(document)
-        except ValueError:
-            pass  # the standard library decides (NaN literals, big integers, lone surrogates)
     try:
         return json.loads(document, parse_int=_int)
     except JsonError as error:
         raise JsonError(f"{what}: {error}") from None
-    except RecursionError:  # pragma: no cover - excluded by the depth check above
-        raise JsonError(f"{what} nests too deep") from None
+    except RecursionError:  # only with max_depth near the interpreter's recursion limit
+        raise JsonError(f"{what} nests deeper than {max_depth} levels") from None
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
         raise JsonError(f"{what} is not valid JSON: {str(error)[:200]}") from None
 
 
+def _within_depth(value: object, max_depth: int) -> bool:
+    """Level by level (no recursion): does `value` nest at most `max_depth` lists/dicts?"""
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            return False
+        below = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+    return True
+
+
 def check_depth(value: object, max_depth: int = DEFAULT_MAX_DEPTH, what: str = "value") -> None:
     """Raise JsonError when a parsed value nests lists/dicts deeper than `max_depth`."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        if depth > max_depth:
-            raise JsonError(f"{what} nests deeper than {max_depth} levels")
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    if not _within_depth(value, max_depth):
+        raise JsonError(f"{what} nests deeper than {max_depth} levels")

@@ -50,7 +50,10 @@ def optional_str(event: Mapping[str, Any], name: str, max_len: int = 1024) -> st
 def require_number(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidEvent(f"{what} must be a number, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond a double (the runtime parses JSON ints exactly)
+        raise InvalidEvent(f"{what} must be finite") from None
     if not math.isfinite(number):
         raise InvalidEvent(f"{what} must be finite")
     return number

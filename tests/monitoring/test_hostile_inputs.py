@@ -24,6 +24,20 @@ HOSTILE_LINES = {  # line -> the one problem it must be counted under
     synthetic.capture_line(PNG, [0.5, 0.5], datetime(9999, 12, 31, 23, 59, tzinfo=UTC)): (
         capture.BAD_INFERENCE_TIME
     ),
+    # nested values (not strings) 1,000 deep inside a record: within orjson's bound, so only
+    # code that never recurses into them (or repr()s them) keeps this from a RecursionError
+    synthetic.capture_line(PNG)
+    .replace('"encoding": "JSON"}', '"encoding": "JSON", "x": 1}')
+    .replace('"data": "[0.1, 0.9]"', '"data": ' + "[" * 1000 + "0.5" + "]" * 1000): (
+        capture.BAD_OUTPUT
+    ),
+    synthetic.capture_line(PNG)
+    .replace(
+        '"observedContentType": "image/png"', '"observedContentType": ' + "[" * 1000 + "]" * 1000
+    )
+    .replace('"encoding": "BASE64"', '"encoding": ' + "[" * 1000 + "]" * 1000): (
+        capture.UNKNOWN_INPUT_ENCODING
+    ),
 }
 
 

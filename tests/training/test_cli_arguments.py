@@ -4,12 +4,19 @@ name them, values are checked where they are parsed, and a dry run sends nothing
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import math
 import os
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from tests.hostile import PROPERTY, cli_tokens
 from training import launch
 from training.train import Recipe, extra_hyperparameters, main, recipe_from
 
@@ -121,3 +128,52 @@ def test_a_request_during_a_dry_run_is_refused(no_aws) -> None:
     session = launch._session(settings)
     with pytest.raises(launch.DryRunCallError, match="sends nothing"):
         session.boto_session.client("s3").list_buckets()
+
+
+LAUNCH_OPTIONS = [
+    "--max-runtime",
+    "--max-wait",
+    "--tag",
+    "--epochs",
+    "--max-jobs",
+    "--instance-type",
+]
+RECIPE_NAMES = [f.name for f in fields(Recipe)]
+
+
+@PROPERTY
+@given(cli_tokens(LAUNCH_OPTIONS))
+def test_launch_arguments_become_settings_or_a_usage_error(tokens) -> None:
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        try:
+            args = launch.build_parser().parse_args(["script", *SETTINGS, *tokens])
+        except SystemExit as exit_:
+            assert exit_.code == 2 and "error:" in stderr.getvalue()
+            return
+    try:
+        settings = launch.resolve_settings(args)
+    except launch.LaunchError:
+        return
+    assert settings.max_runtime_s >= 60 and all(key for key in settings.tags)
+    assert set(tokens) & {"--bogus", "--epocs", "-x", "stray"} == set()
+
+
+@PROPERTY
+@given(
+    st.dictionaries(
+        st.sampled_from([*RECIPE_NAMES, "epocs", "_tuning_objective_metric", "sagemaker_x"]),
+        st.sampled_from(["0", "1", "-1", "0.5", "nan", "inf", "true", "maybe", "4,8", "", "x"]),
+        max_size=4,
+    )
+)
+def test_hyperparameters_become_a_recipe_or_a_named_error(overrides) -> None:
+    try:
+        recipe = recipe_from(NO_ARGS, overrides)
+    except ValueError as error:
+        assert any(name in str(error) for name in [*overrides, "need", "must"])
+        return
+    assert "epocs" not in overrides
+    for field in fields(Recipe):
+        value = getattr(recipe, field.name)
+        assert not isinstance(value, float) or math.isfinite(value)
+    assert recipe.epochs >= 1 and recipe.lr > 0
