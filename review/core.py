@@ -20,6 +20,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lambdas.shared import bounded_json
+
 LABELS = ("bicycle", "motorcycle", "not_a_vehicle")
 # How long a scan hides the messages it reads before putting them back (and the worst case for
 # a scan that dies half-way). Short, so other reviewers barely notice a listing.
@@ -80,7 +82,8 @@ class Review:
     def from_message(cls, message: Mapping[str, Any]) -> Review:
         message_id = str(message.get("MessageId", "?"))
         try:
-            body = json.loads(message["Body"])
+            # bounded: anyone who may send to the queue chooses these bytes
+            body = bounded_json.loads(message["Body"], max_bytes=256 * 1024, what="message body")
         except (KeyError, TypeError, ValueError) as error:
             raise MalformedReview(f"message {message_id} is not JSON: {error}") from error
         if not isinstance(body, dict) or not isinstance(body.get("task_token"), str):
@@ -355,7 +358,7 @@ class ReviewDesk:
 
 def _parse_json(text: object) -> object:
     try:
-        return json.loads(text) if isinstance(text, str) else None
+        return bounded_json.loads(text, max_bytes=256 * 1024) if isinstance(text, str) else None
     except ValueError:
         return None
 

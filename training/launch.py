@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lambdas.shared import bounded_json
+
 log = logging.getLogger("training.launch")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -251,7 +253,8 @@ def num_training_samples_from_card(settings: Settings, s3: Any = None) -> int:
     bucket, _, prefix = settings.data_uri.removeprefix("s3://").partition("/")
     key = f"{prefix.strip('/')}/dataset_card.json".lstrip("/")
     try:
-        card = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        card = bounded_json.loads(body, max_bytes=64 * 1024 * 1024, what="dataset card")
         return int(card["splits"]["train"]["count"])
     except Exception as error:
         raise LaunchError(
