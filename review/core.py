@@ -179,8 +179,9 @@ class ReviewDesk:
 
     # --- reading the queue ---------------------------------------------------------------------
 
-    def _scan(self) -> Iterator[dict[str, Any]]:
-        """Receive every visible message once (each hidden for HOLD_SECONDS until released)."""
+    def _scan(self) -> Iterator[list[dict[str, Any]]]:
+        """Receive every visible message once, in batches; each message stays hidden for
+        HOLD_SECONDS unless the caller releases or deletes it."""
         seen: set[str] = set()
         while len(seen) < MAX_SCANNED:
             batch = self.sqs.receive_message(
@@ -193,12 +194,12 @@ class ReviewDesk:
                 AttributeNames=["SentTimestamp"],
             ).get("Messages", [])
             fresh = [m for m in batch if m["MessageId"] not in seen]
+            # A standard queue may deliver a message twice: hand the copies back at once.
+            self._release([m for m in batch if m["MessageId"] in seen])
             if not fresh:
-                self._release(batch)  # duplicates of a standard queue: hand them back too
                 return
-            for message in fresh:
-                seen.add(message["MessageId"])
-                yield message
+            seen.update(m["MessageId"] for m in fresh)
+            yield fresh
 
     def _release(self, messages: list[dict[str, Any]]) -> None:
         """Make messages visible again now (batches of 10, the SQS limit)."""
@@ -214,7 +215,7 @@ class ReviewDesk:
 
     def pending(self) -> Listing:
         """Every pending review, oldest first; the queue is left as it was."""
-        messages = list(self._scan())
+        messages = [m for batch in self._scan() for m in batch]
         self._release(messages)
         reviews, unreadable = [], 0
         for message in messages:
@@ -228,15 +229,18 @@ class ReviewDesk:
         """Find a review by id and keep its message hidden; every other message is released."""
         found: tuple[Review, dict[str, Any]] | None = None
         others = []
-        for message in self._scan():
-            try:
-                review = Review.from_message(message)
-            except MalformedReview:
-                review = None
-            if found is None and review is not None and review_id in (review.id, review.message_id):
-                found = (review, message)
-            else:
-                others.append(message)
+        for batch in self._scan():
+            for message in batch:
+                try:
+                    review: Review | None = Review.from_message(message)
+                except MalformedReview:
+                    review = None
+                if found is None and review and review_id in (review.id, review.message_id):
+                    found = (review, message)
+                else:
+                    others.append(message)
+            if found is not None:
+                break  # the rest of the queue stays untouched
         self._release(others)
         return found
 

@@ -345,3 +345,25 @@ def desk_of(desk: Desk) -> core.ReviewDesk:
         queue_url=desk.queue_url,
         review_state_machine_arn=desk.machine_arn,
     )
+
+
+def test_a_long_queue_is_listed_whole_and_left_whole(desk, capsys):
+    # More than one ReceiveMessage batch (10); listing and finding one must hand all back.
+    for n in range(23):
+        body = {
+            "task_token": f"token-{n}",
+            "execution_id": f"{desk.machine_arn.replace(':stateMachine:', ':execution:')}:r-{n}",
+            "s3_bucket": BUCKET,
+            "s3_key": f"incoming/{n}.png",
+            "reason": "low_confidence",
+        }
+        desk.sqs.send_message(QueueUrl=desk.queue_url, MessageBody=json.dumps(body))
+
+    assert desk.cli("list", "--json") == 0
+    listed = [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()]
+    assert sorted(listed) == sorted(f"r-{n}" for n in range(23))
+    assert desk.visible() == 23
+
+    review = desk_of(desk).get("r-17")
+    assert (review.s3_key, review.reason) == ("incoming/17.png", "low_confidence")
+    assert desk.visible() == 23
