@@ -112,7 +112,7 @@ def warm_overheads(images: list[bytes]) -> dict[str, float]:
     def serialize_warm(event: dict, context: object) -> dict:
         request = parse_request(event)
         stored = StoredObject(data=event["_bytes"], etag='"e"', version_id=None)
-        return hand_off(request, stored, validate(stored, settings), settings)
+        return hand_off(request, stored, validate(stored, settings))
 
     @instrumented(logger, metrics)
     def classify_warm(event: dict, context: object) -> dict:

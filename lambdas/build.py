@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from contract import source_files
+
 PACKAGE_ROOT = Path(__file__).resolve().parent
 FUNCTIONS = ("serialize_image", "classify_image", "filter_inferences")
 SHARED_LAYER = "shared_layer"
@@ -93,11 +95,14 @@ def function_entries(function: str) -> list[tuple[str, bytes]]:
 
 
 def shared_layer_entries() -> list[tuple[str, bytes]]:
+    """`lambdas.shared` and the `contract` package (class names, image limits and the one image
+    preparation) under `python/`, importable by every function."""
     directory = PACKAGE_ROOT / "shared"
-    return [
+    shared = [
         (f"python/lambdas/shared/{path.relative_to(directory).as_posix()}", path.read_bytes())
         for path in _sources(directory)
     ]
+    return shared + [(f"python/{name}", content) for name, content in source_files()]
 
 
 def python_version(runtime: str) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from contract import CLASS_NAMES
 from lambdas.shared import bounded_json
 from monitoring.features import (
     CATEGORICAL_FEATURES,
@@ -41,7 +42,6 @@ from monitoring.features import (
 )
 
 SCHEMA_VERSION = 1
-CLASS_NAMES = ("bicycle", "motorcycle")  # index 0 = bicycle, 1 = motorcycle (training/labels.py)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 QUANTILE_STEPS = 100  # fine bins: every 1% of the baseline (KS resolution, see stats.py)
 # A baseline is ~30 KB (a dozen features x ~100 bins); anything near this is not one of ours.
@@ -359,9 +359,8 @@ def build_baseline(
 
 
 def model_predict(model_path: Path) -> Predict:
-    """`training.predict.Predictor` on image files, in batches."""
-    from PIL import Image
-
+    """`training.predict.Predictor` on image files, in batches, each image prepared from its
+    bytes exactly as the endpoint prepares a request (`contract.images.prepare_image`)."""
     from training.predict import Predictor
 
     predictor = Predictor.from_archive(model_path)
@@ -369,11 +368,8 @@ def model_predict(model_path: Path) -> Predict:
     def predict(paths: Sequence[Path]) -> np.ndarray:
         parts = []
         for start in tqdm(range(0, len(paths), 256), desc="baseline predictions", disable=None):
-            images = []
-            for path in paths[start : start + 256]:
-                with Image.open(path) as image:
-                    images.append(image.convert("RGB"))
-            parts.append(predictor.predict_images(images))
+            bodies = [path.read_bytes() for path in paths[start : start + 256]]
+            parts.append(predictor.predict_encoded(bodies))
         return np.concatenate(parts) if parts else np.zeros((0, len(CLASS_NAMES)))
 
     return predict

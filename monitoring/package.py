@@ -2,9 +2,10 @@
 
     python -m monitoring.package --out build/monitoring [--with-deps]
 
-- `monitoring_lambda.zip`: the `monitoring/` package and the shared module it imports
-  (`lambdas/shared/bounded_json.py`; handler `monitoring.handler.lambda_handler`, runtime
-  `lambdas.build.RUNTIME`, python3.13), reproducible byte for byte through
+- `monitoring_lambda.zip`: the `monitoring/` package, the shared module it imports
+  (`lambdas/shared/bounded_json.py`) and the `contract/` package (handler
+  `monitoring.handler.lambda_handler`, runtime `lambdas.build.RUNTIME`, python3.13), reproducible
+  byte for byte through
   `lambdas.build.deterministic_zip` (sorted entries, fixed timestamps and modes), so Terraform's
   `source_code_hash` changes only when the code does.
 - `monitoring_deps_layer.zip` (`--with-deps`, needs PyPI): numpy, Pillow, matplotlib, tqdm,
@@ -32,6 +33,7 @@ import json
 import sys
 from pathlib import Path
 
+from contract import source_files
 from lambdas.build import RUNTIME, SUPPORTED_RUNTIMES, deterministic_zip, pip_layer_entries
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -63,13 +65,14 @@ SHARED_MODULES = (
 
 
 def code_entries() -> list[tuple[str, bytes]]:
+    """The `monitoring/` package, the shared modules and the `contract` package it imports."""
     own = [
         (f"monitoring/{path.relative_to(PACKAGE_ROOT).as_posix()}", path.read_bytes())
         for path in sorted(PACKAGE_ROOT.rglob("*"))
         if path.is_file() and path.suffix in (".py", ".md") and "__pycache__" not in path.parts
     ]
     shared = [(name, (PACKAGE_ROOT.parent / name).read_bytes()) for name in SHARED_MODULES]
-    return sorted(own + shared)
+    return sorted(own + shared + source_files())
 
 
 def dependency_entries(runtime: str = RUNTIME) -> tuple[list[tuple[str, bytes]], dict[str, str]]:

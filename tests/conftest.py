@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -84,3 +86,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent")
     return SHARED_DATA
+
+
+def endpoint_bodies(endpoint: str) -> list[bytes]:
+    """The request bodies the emulated endpoint has answered (moto memoises them)."""
+    from moto.sagemakerruntime.models import sagemakerruntime_backends
+
+    return [
+        base64.b64decode(json.loads(base64.b64decode(key))["Body"])
+        for regions in sagemakerruntime_backends.values()
+        for backend in regions.values()
+        for key in backend.results.get(endpoint, {})
+    ]

@@ -1,15 +1,16 @@
-"""The label contract shared by every part of the project.
+"""The labels as training sees them: the contract's classes, and where CIFAR-100 keeps them.
 
-Class index 0 = bicycle, 1 = motorcycle everywhere: the endpoint answers
-`[p_bicycle, p_motorcycle]`, the .lst files and manifests use these indices.
+Class names, indices and the image size are defined once in `contract` (shipped inside every
+artifact); they are re-exported here for the training code.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-CLASS_NAMES: Final[tuple[str, ...]] = ("bicycle", "motorcycle")
-CLASS_INDEX: Final[dict[str, int]] = {name: index for index, name in enumerate(CLASS_NAMES)}
+from contract import CLASS_INDEX, CLASS_NAMES, IMAGE_SIZE
+
+__all__ = ["CIFAR100_FINE_TO_CLASS", "CLASS_INDEX", "CLASS_NAMES", "IMAGE_SIZE"]
+
 # CIFAR-100 fine label -> our class index.
 CIFAR100_FINE_TO_CLASS: Final[dict[int, int]] = {8: 0, 48: 1}
-IMAGE_SIZE: Final[int] = 32

@@ -78,6 +78,11 @@ SCRIPT_SOURCES = (
     "training/serving/__init__.py",
     "training/serving/inference.py",
     "training/serving/network.py",
+    # the serving code imports the contract package (shipped beside it in the archive's code/)
+    "contract/__init__.py",
+    "contract/images.py",
+    "contract/labels.py",
+    "contract/limits.py",
 )
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,16 +14,22 @@ from typing import Any
 
 import torch
 
+from contract import CLASS_NAMES, source_files
 from training.decision import DECISION_FILE
-from training.labels import CLASS_NAMES
 from training.serving import inference
 from training.serving.network import SmallResNet, build_network
 
 __all__ = ["SmallResNet", "build_network", "make_checkpoint", "write_archive", "write_model_dir"]
 
 SERVING_DIR = Path(inference.__file__).resolve().parent
-# Shipped as `code/`: the handlers and the network they import, nothing else.
+# Shipped as `code/`: the handlers, the network and the contract package they import.
 SERVING_FILES = ("inference.py", "network.py")
+
+
+def code_files() -> list[tuple[str, bytes]]:
+    """The archive's `code/` directory as (path under code/, content) pairs."""
+    serving = [(name, (SERVING_DIR / name).read_bytes()) for name in SERVING_FILES]
+    return serving + source_files()
 
 
 def make_checkpoint(
@@ -68,10 +73,10 @@ def write_model_dir(
     torch.save(checkpoint, model_dir / inference.WEIGHTS_FILE)
     if decision is not None:
         (model_dir / DECISION_FILE).write_text(_decision_json(decision))
-    code_dir = model_dir / "code"
-    code_dir.mkdir(exist_ok=True)
-    for name in SERVING_FILES:
-        shutil.copyfile(SERVING_DIR / name, code_dir / name)
+    for name, content in code_files():
+        destination = model_dir / "code" / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(content)
 
 
 def write_archive(
@@ -84,8 +89,8 @@ def write_archive(
         _add_bytes(tar, inference.WEIGHTS_FILE, buffer.getvalue())
         if decision is not None:
             _add_bytes(tar, DECISION_FILE, _decision_json(decision).encode())
-        for name in SERVING_FILES:
-            _add_bytes(tar, f"code/{name}", (SERVING_DIR / name).read_bytes())
+        for name, content in code_files():
+            _add_bytes(tar, f"code/{name}", content)
 
 
 def _decision_json(decision: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.labels import CLASS_NAMES
+from contract import CLASS_NAMES
 from training.serving import inference
 from training.serving.inference import (
     InferenceError,
@@ -76,6 +76,14 @@ class Predictor:
         prediction = inference.predict_fn(tensor, self._model)
         answer = json.loads(inference.output_fn(prediction, "application/json"))
         return [float(p) for p in answer]
+
+    def predict_encoded(self, bodies: Sequence[bytes]) -> np.ndarray:
+        """Encoded images -> probabilities (n, 2), each prepared exactly as the endpoint does
+        (`InvalidImageError` for one it would refuse)."""
+        if not bodies:
+            return np.zeros((0, len(CLASS_NAMES)), dtype=np.float64)
+        images = [inference.decode_image(body) for body in bodies]
+        return self.predict_arrays(np.stack([inference.image_to_array(i) for i in images]))
 
     def predict_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Decoded PIL images -> probabilities of shape (n, 2)."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract import CLASS_NAMES
 from lambdas.shared import bounded_json
 from lambdas.shared.aws import error_code, http_status
 from lambdas.shared.config import env_float, env_int, env_str
@@ -25,7 +26,7 @@ from lambdas.shared.errors import (
 from lambdas.shared.events import optional_str, require_event, require_mapping, s3_location
 from lambdas.shared.formats import CONTENT_TYPES, DEFAULT_MAX_IMAGE_BYTES
 
-LABELS = ("bicycle", "motorcycle")  # class index 0, 1 everywhere in the project
+LABELS = CLASS_NAMES
 MAX_ANSWER_BYTES = 64 * 1024  # two probabilities are ~50 bytes
 _THROTTLED = {"ThrottlingException", "ModelNotReadyException", "TooManyRequestsException"}
 _UNAVAILABLE = {
@@ -53,7 +54,9 @@ class ClassifySettings:
 
 @dataclass(frozen=True)
 class ImageDocument:
-    """What serialize_image handed over: the bytes inline, or where to read them."""
+    """What serialize_image handed over: the model's input it prepared (`prepared`, sent to the
+    endpoint as image/png), or, in documents from before it prepared images, the uploaded bytes
+    inline or where to read them."""
 
     content_type: str
     s3_bucket: str
@@ -62,6 +65,36 @@ class ImageDocument:
     etag: str | None
     inline: bytes | None
     sha256: str | None
+    prepared: bytes | None = None
+
+
+def _decode_inline(document: Mapping[str, Any], field: str) -> bytes | None:
+    """`document["inline_b64"]` decoded and checked against `document["sha256"]`, if present."""
+    inline_b64 = document.get("inline_b64")
+    if inline_b64 is None:
+        return None
+    if not isinstance(inline_b64, str):
+        raise InvalidEvent(f"{field}.inline_b64 must be a base64 string")
+    try:
+        inline = base64.b64decode(inline_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidEvent(f"{field}.inline_b64 is not valid base64") from None
+    sha256 = optional_str(document, "sha256", 64)
+    if sha256 is not None and hashlib.sha256(inline).hexdigest() != sha256:
+        raise InvalidEvent(f"{field}.inline_b64 does not match {field}.sha256")
+    return inline
+
+
+def _prepared(image: Mapping[str, Any]) -> bytes | None:
+    if image.get("prepared") is None:
+        return None
+    prepared = require_mapping(image["prepared"], "image.prepared")
+    if prepared.get("content_type") != "image/png":
+        raise InvalidEvent("image.prepared.content_type must be image/png")
+    data = _decode_inline(prepared, "image.prepared")
+    if data is None:
+        raise InvalidEvent("image.prepared must carry inline_b64")
+    return data
 
 
 def parse_event(event: object) -> ImageDocument:
@@ -71,26 +104,15 @@ def parse_event(event: object) -> ImageDocument:
     if content_type not in CONTENT_TYPES.values():
         raise InvalidEvent(f"image.content_type must be one of {sorted(CONTENT_TYPES.values())}")
     bucket, key = s3_location(image)
-    inline = None
-    inline_b64 = image.get("inline_b64")
-    if inline_b64 is not None:
-        if not isinstance(inline_b64, str):
-            raise InvalidEvent("image.inline_b64 must be a base64 string")
-        try:
-            inline = base64.b64decode(inline_b64, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidEvent("image.inline_b64 is not valid base64") from None
-    sha256 = optional_str(image, "sha256", 64)
-    if inline is not None and sha256 is not None and hashlib.sha256(inline).hexdigest() != sha256:
-        raise InvalidEvent("image.inline_b64 does not match image.sha256")
     return ImageDocument(
         content_type=str(content_type),
         s3_bucket=bucket,
         s3_key=key,
         version_id=optional_str(image, "version_id", 1024),
         etag=optional_str(image, "etag", 1024),
-        inline=inline,
-        sha256=sha256,
+        inline=_decode_inline(image, "image"),
+        sha256=optional_str(image, "sha256", 64),
+        prepared=_prepared(image),
     )
 
 

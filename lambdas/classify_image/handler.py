@@ -28,9 +28,12 @@ def settings() -> ClassifySettings:
     return ClassifySettings.from_env(os.environ)
 
 
-def image_bytes(document: ImageDocument, config: ClassifySettings) -> bytes:
+def image_bytes(document: ImageDocument, config: ClassifySettings) -> tuple[bytes, str]:
+    """What to send to the endpoint, and its content type."""
+    if document.prepared is not None:
+        return document.prepared, "image/png"
     if document.inline is not None:
-        return document.inline
+        return document.inline, document.content_type
     stored = read_object(
         client("s3"),
         document.s3_bucket,
@@ -39,7 +42,7 @@ def image_bytes(document: ImageDocument, config: ClassifySettings) -> bytes:
         version_id=document.version_id,
         etag=document.etag,
     )
-    return check_referenced_bytes(document, stored.data)
+    return check_referenced_bytes(document, stored.data), document.content_type
 
 
 def invoke_endpoint(body: bytes, content_type: str, config: ClassifySettings) -> dict[str, Any]:
@@ -64,7 +67,7 @@ def invoke_endpoint(body: bytes, content_type: str, config: ClassifySettings) ->
 def handler(event: Any, context: Any) -> dict[str, Any]:
     config = settings()
     document = parse_event(event)
-    response = invoke_endpoint(image_bytes(document, config), document.content_type, config)
+    response = invoke_endpoint(*image_bytes(document, config), config)
     probabilities = parse_prediction(response["Body"], config.probability_tolerance)
     result = classification(
         probabilities, config.endpoint_name, response.get("InvokedProductionVariant")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract import CLASS_NAMES
 from lambdas.shared.config import env_float, env_json
 from lambdas.shared.errors import ConfigurationError, InvalidEvent
 from lambdas.shared.events import (
@@ -15,7 +16,7 @@ from lambdas.shared.events import (
     require_probabilities,
 )
 
-LABELS = ("bicycle", "motorcycle")
+LABELS = CLASS_NAMES
 DEFAULT_THRESHOLD = 0.93
 # Where each vehicle type loads and how far its orders may be; overridden by ROUTING_RULES.
 DEFAULT_ROUTING_RULES: dict[str, dict[str, Any]] = {

@@ -9,37 +9,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdas.shared.config import env_float, env_int
-from lambdas.shared.errors import InvalidEvent
+from lambdas.shared.errors import ConfigurationError, InvalidEvent
 from lambdas.shared.events import require_event, require_mapping, s3_location
-from lambdas.shared.images import ImageInfo, ImageLimits, inspect_image
+from lambdas.shared.images import ImageLimits, PreparedImage, prepare_upload
 from lambdas.shared.storage import StoredObject
-
-# Step Functions caps a state's data at 256 KiB; an inlined image must leave room for the rest.
-DEFAULT_INLINE_MAX_BYTES = 150_000
-# Hard cap whatever the setting: leaves > 60 KB of the 256 KiB for the request, results, ids.
-MAX_INLINE_BYTES = 200_000
 
 
 @dataclass(frozen=True)
 class SerializeSettings:
     limits: ImageLimits
-    inline_max_bytes: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SerializeSettings:
         defaults = ImageLimits()
-        limits = ImageLimits(
-            max_bytes=env_int(env, "MAX_IMAGE_BYTES", defaults.max_bytes, minimum=1),
-            min_side=env_int(env, "MIN_IMAGE_SIDE", defaults.min_side, minimum=1),
-            max_side=env_int(env, "MAX_IMAGE_SIDE", defaults.max_side, minimum=1),
-            max_pixels=env_int(env, "MAX_IMAGE_PIXELS", defaults.max_pixels, minimum=1),
-            max_aspect_ratio=env_float(
-                env, "MAX_ASPECT_RATIO", defaults.max_aspect_ratio, 1.0, 1000.0
-            ),
-        )
-        inline = env_int(env, "INLINE_MAX_BYTES", DEFAULT_INLINE_MAX_BYTES, minimum=0)
-        inline = min(inline, MAX_INLINE_BYTES)
-        return cls(limits=limits, inline_max_bytes=inline)
+        try:
+            limits = ImageLimits(
+                max_bytes=env_int(env, "MAX_IMAGE_BYTES", defaults.max_bytes, minimum=1),
+                min_side=env_int(env, "MIN_IMAGE_SIDE", defaults.min_side, minimum=1),
+                max_side=env_int(env, "MAX_IMAGE_SIDE", defaults.max_side, minimum=1),
+                max_pixels=env_int(env, "MAX_IMAGE_PIXELS", defaults.max_pixels, minimum=1),
+                max_aspect_ratio=env_float(
+                    env, "MAX_ASPECT_RATIO", defaults.max_aspect_ratio, 1.0, 1000.0
+                ),
+            )
+        except ValueError as error:  # e.g. MIN_IMAGE_SIDE above MAX_IMAGE_SIDE
+            raise ConfigurationError(str(error)) from None
+        return cls(limits=limits)
 
 
 @dataclass(frozen=True)
@@ -63,30 +58,38 @@ def parse_event(event: object) -> ImageRequest:
     return ImageRequest(s3_bucket=bucket, s3_key=key)
 
 
-def validate(stored: StoredObject, settings: SerializeSettings) -> ImageInfo:
-    return inspect_image(stored.data, settings.limits)
+def validate(stored: StoredObject, settings: SerializeSettings) -> PreparedImage:
+    """The uploaded bytes checked and prepared for the model (`contract.images`)."""
+    return prepare_upload(stored.data, settings.limits)
 
 
 def hand_off(
-    request: ImageRequest, stored: StoredObject, info: ImageInfo, settings: SerializeSettings
+    request: ImageRequest, stored: StoredObject, prepared: PreparedImage
 ) -> dict[str, Any]:
-    """The `image` document classify_image reads: inline base64 when small, else a reference.
+    """The `image` document classify_image reads: the upload's reference and header, and the
+    model's input made from it (`prepared`, a small PNG inline: about 3 KB whatever the upload,
+    far inside Step Functions' 256 KiB of state data).
 
     The reference pins the validated bytes by version id (versioned bucket) or ETag.
     """
-    image: dict[str, Any] = {
-        "s3_bucket": request.s3_bucket,
-        "s3_key": request.s3_key,
-        "version_id": stored.version_id,
-        "etag": stored.etag,
-        "format": info.format,
-        "content_type": info.content_type,
-        "width": info.width,
-        "height": info.height,
-        "size_bytes": info.size_bytes,
-        "sha256": hashlib.sha256(stored.data).hexdigest(),
+    info = prepared.info
+    return {
+        "image": {
+            "s3_bucket": request.s3_bucket,
+            "s3_key": request.s3_key,
+            "version_id": stored.version_id,
+            "etag": stored.etag,
+            "format": info.format,
+            "content_type": info.content_type,
+            "width": info.width,
+            "height": info.height,
+            "size_bytes": info.size_bytes,
+            "sha256": hashlib.sha256(stored.data).hexdigest(),
+            "prepared": {
+                "content_type": "image/png",
+                "size_bytes": len(prepared.png),
+                "sha256": hashlib.sha256(prepared.png).hexdigest(),
+                "inline_b64": base64.b64encode(prepared.png).decode("ascii"),
+            },
+        }
     }
-    encoded_size = 4 * ((info.size_bytes + 2) // 3)
-    if encoded_size <= settings.inline_max_bytes:
-        image["inline_b64"] = base64.b64encode(stored.data).decode("ascii")
-    return {"image": image}

@@ -25,9 +25,16 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     config = settings()
     request = parse_event(event)
     stored = read_object(client("s3"), request.s3_bucket, request.s3_key, config.limits.max_bytes)
-    info = validate(stored, config)
+    prepared = validate(stored, config)
+    info = prepared.info
     logger.info(
         "image accepted",
-        extra={"s3_key": request.s3_key, "format": info.format, "size_bytes": info.size_bytes},
+        extra={
+            "s3_key": request.s3_key,
+            "format": info.format,
+            "size_bytes": info.size_bytes,
+            "width": info.width,
+            "height": info.height,
+        },
     )
-    return hand_off(request, stored, info, config)
+    return hand_off(request, stored, prepared)

@@ -41,7 +41,8 @@ def test_zip_contents_and_metadata(tmp_path):
     with zipfile.ZipFile(artifacts[build.SHARED_LAYER].path) as archive:
         names = archive.namelist()
     assert "python/lambdas/shared/errors.py" in names
-    assert all(n.startswith("python/lambdas/shared/") for n in names)
+    assert {"python/contract/__init__.py", "python/contract/images.py"} <= set(names)
+    assert all(n.startswith(("python/lambdas/shared/", "python/contract/")) for n in names)
     everything = " ".join(n for a in artifacts.values() for n in zipfile.ZipFile(a.path).namelist())
     assert "boto" not in everything and "lambdas/__init__.py" not in everything
     assert max(a.size for a in artifacts.values()) < 50_000
@@ -76,7 +77,10 @@ def test_handlers_import_from_the_deployed_layout(tmp_path):
         task = tmp_path / name
         zipfile.ZipFile(artifacts[name].path).extractall(task)
         module = build.handler_of(name).rsplit(".", 1)[0]
-        probe = f"import {module} as m, lambdas; print(m.handler.__name__, list(lambdas.__path__))"
+        probe = (
+            f"import {module} as m, lambdas, contract; "
+            "print(m.handler.__name__, list(lambdas.__path__), contract.__file__)"
+        )
         result = subprocess.run(
             [sys.executable, "-S", "-c", probe],
             capture_output=True,
@@ -87,6 +91,8 @@ def test_handlers_import_from_the_deployed_layout(tmp_path):
         )
         assert result.returncode == 0, result.stderr
         assert "handler" in result.stdout and str(build.PACKAGE_ROOT) not in result.stdout
+        # the contract package comes from the layer (each artifact carries its own copy)
+        assert str(layer / "python" / "contract" / "__init__.py") in result.stdout
 
 
 def test_unsupported_runtime_is_refused_before_anything_is_built(tmp_path):

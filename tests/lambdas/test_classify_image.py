@@ -15,6 +15,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from contract import DEFAULT_LIMITS
 from devkit.moto_patches import sagemaker_runtime
 from lambdas.classify_image import handler as classify
 from lambdas.classify_image.core import (
@@ -33,6 +34,8 @@ from lambdas.shared.errors import (
     InvalidImage,
     ModelError,
 )
+from lambdas.shared.images import prepare_upload
+from tests.conftest import endpoint_bodies
 from tests.lambdas.conftest import Context, image_bytes
 
 
@@ -125,9 +128,36 @@ def test_events_are_validated():
         document(data, content_type="image/gif"),
         document(data, inline=False, inline_b64="***"),
         document(data, sha256="0" * 64),
+        document(data, prepared="yes"),
+        document(data, prepared={**prepared_part(data), "content_type": "image/jpeg"}),
+        document(data, prepared={"content_type": "image/png"}),  # no inline_b64
+        document(data, prepared={**prepared_part(data), "sha256": "0" * 64}),
     ):
         with pytest.raises(InvalidEvent):
             parse_event(bad)
+    assert parse_event(document(data, prepared=prepared_part(b"png"))).prepared == b"png"
+
+
+def prepared_part(png: bytes) -> dict:
+    """The `prepared` part of serialize_image's document, for bytes `png`."""
+    return {
+        "content_type": "image/png",
+        "sha256": hashlib.sha256(png).hexdigest(),
+        "inline_b64": base64.b64encode(png).decode(),
+    }
+
+
+@pytest.mark.integration
+def test_handler_sends_the_prepared_image_not_the_upload(aws, monkeypatch):
+    monkeypatch.setenv("ENDPOINT_NAME", "prepared-endpoint")
+    upload = image_bytes((640, 480), "JPEG", color=(9, 90, 9))
+    png = prepare_upload(upload, DEFAULT_LIMITS).png
+    event = document(upload, inline=False, content_type="image/jpeg", prepared=prepared_part(png))
+    aws.set_sagemaker_results([{"Body": "[0.2, 0.8]", "ContentType": "application/json"}])
+    # no bucket exists: the prepared image travels in the document, nothing is read from S3
+    result = classify.handler(event, Context())["classification"]
+    assert result["probabilities"] == {"bicycle": 0.2, "motorcycle": 0.8}
+    assert endpoint_bodies("prepared-endpoint") == [png]
 
 
 def test_endpoint_name_is_required_configuration():

@@ -29,10 +29,11 @@ def test_grayscale_and_rgba_pngs_pass():
     [
         (b"", "empty"),
         (b"hello world", "magic"),
-        (image_bytes(fmt="GIF"), "magic"),
-        (image_bytes(fmt="BMP"), "magic"),
+        (image_bytes(fmt="GIF"), "GIF images are not supported"),
+        (image_bytes(fmt="BMP"), "BMP images are not supported"),
+        (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 32, "HEIC/HEIF photos are not supported"),
         (image_bytes()[:40], "PNG"),
-        (image_bytes(fmt="JPEG")[:200], "corrupt"),
+        (image_bytes(fmt="JPEG")[:200], "JPEG"),
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, "PNG"),
         (png_declaring(100_000, 100_000), "bomb"),
         (png_declaring(0, 10), "PNG"),
@@ -57,4 +58,5 @@ def test_maximum_side():
 
 def test_sniff_format_reads_magic_bytes_only():
     assert sniff_format(b"\xff\xd8\xff\xe0rest") == "JPEG"
-    assert sniff_format(b"GIF89a") is None
+    assert sniff_format(b"GIF89a") == "GIF"  # named, to be refused by name
+    assert sniff_format(b"hello") is None

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 
 import boto3
+import numpy as np
 import pytest
+from PIL import Image
 
+from contract import DEFAULT_LIMITS
+from contract.images import prepare_image
 from lambdas.serialize_image import handler as serialize
-from lambdas.serialize_image.core import SerializeSettings, hand_off, parse_event
+from lambdas.serialize_image.core import SerializeSettings, hand_off, parse_event, validate
 from lambdas.shared.errors import ConfigurationError, ImageNotFound, InvalidEvent, InvalidImage
-from lambdas.shared.images import inspect_image
 from lambdas.shared.storage import StoredObject
 from tests.lambdas.conftest import Context, image_bytes
+
+
+def assert_same_pixels(png: bytes, expected: np.ndarray) -> None:
+    with Image.open(io.BytesIO(png)) as image:
+        assert (image.format, image.mode, image.size) == ("PNG", "RGB", (32, 32))
+        np.testing.assert_array_equal(np.asarray(image), expected)
 
 
 @pytest.mark.parametrize(
@@ -52,27 +62,34 @@ def test_malformed_events_are_invalid_event(event):
 
 
 def test_settings_from_env_and_their_errors():
-    settings = SerializeSettings.from_env({"MAX_IMAGE_BYTES": "1000", "INLINE_MAX_BYTES": "10"})
-    assert (settings.limits.max_bytes, settings.inline_max_bytes) == (1000, 10)
-    assert SerializeSettings.from_env({}).inline_max_bytes == 150_000
-    assert SerializeSettings.from_env({"INLINE_MAX_BYTES": "999999"}).inline_max_bytes == 200_000
-    for bad in ({"MAX_IMAGE_BYTES": "lots"}, {"MAX_IMAGE_BYTES": "0"}, {"MAX_ASPECT_RATIO": "0.5"}):
+    settings = SerializeSettings.from_env({"MAX_IMAGE_BYTES": "1000", "MAX_IMAGE_SIDE": "500"})
+    assert (settings.limits.max_bytes, settings.limits.max_side) == (1000, 500)
+    assert SerializeSettings.from_env({}).limits == DEFAULT_LIMITS
+    for bad in (
+        {"MAX_IMAGE_BYTES": "lots"},
+        {"MAX_IMAGE_BYTES": "0"},
+        {"MAX_ASPECT_RATIO": "0.5"},
+        {"MIN_IMAGE_SIDE": "600", "MAX_IMAGE_SIDE": "500"},
+    ):
         with pytest.raises(ConfigurationError):
             SerializeSettings.from_env(bad)
 
 
-def test_small_images_travel_inline_large_ones_by_reference():
-    data = image_bytes((32, 32))
+def test_hand_off_describes_the_upload_and_carries_the_prepared_image():
+    data = image_bytes((64, 48), "JPEG")
     stored = StoredObject(data=data, etag='"e"', version_id="v1")
-    request = parse_event({"s3_bucket": "uploads", "s3_key": "k.png"})
-    info = inspect_image(data, SerializeSettings.from_env({}).limits)
-    inline = hand_off(request, stored, info, SerializeSettings.from_env({}))["image"]
-    assert base64.b64decode(inline["inline_b64"]) == data
-    assert inline["sha256"] == hashlib.sha256(data).hexdigest()
-    small = SerializeSettings.from_env({"INLINE_MAX_BYTES": "10"})
-    reference = hand_off(request, stored, info, small)["image"]
-    assert "inline_b64" not in reference
-    assert (reference["version_id"], reference["etag"]) == ("v1", '"e"')
+    request = parse_event({"s3_bucket": "uploads", "s3_key": "k.jpg"})
+    prepared = validate(stored, SerializeSettings.from_env({}))
+    image = hand_off(request, stored, prepared)["image"]
+    assert (image["format"], image["width"], image["height"]) == ("JPEG", 64, 48)
+    assert image["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (image["version_id"], image["etag"]) == ("v1", '"e"')
+    assert "inline_b64" not in image  # the upload itself is not carried: the model's input is
+    png = base64.b64decode(image["prepared"]["inline_b64"])
+    assert image["prepared"]["sha256"] == hashlib.sha256(png).hexdigest()
+    assert image["prepared"]["content_type"] == "image/png"
+    # exactly the pixels the endpoint prepares from the upload itself
+    assert_same_pixels(png, np.asarray(prepare_image(data)))
 
 
 @pytest.mark.integration
@@ -89,7 +106,8 @@ def test_handler_reads_and_checks_the_object(aws):
         40,
         30,
     )
-    assert base64.b64decode(image["inline_b64"]) == data
+    png = base64.b64decode(image["prepared"]["inline_b64"])
+    assert_same_pixels(png, np.asarray(prepare_image(data)))
 
 
 @pytest.mark.integration
@@ -111,10 +129,7 @@ def test_handler_errors_are_typed(aws, monkeypatch):
 
 
 def noise_png(side: int) -> bytes:
-    import io
     import random
-
-    from PIL import Image
 
     rng = random.Random(side)
     image = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
@@ -123,12 +138,11 @@ def noise_png(side: int) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("side", [150, 200, 400])
+@pytest.mark.parametrize("side", [150, 400, 1500])
 def test_hand_off_always_fits_the_state_limit(side):
+    """Noise is the worst case for PNG size; the document stays a few KB whatever the upload."""
     data = noise_png(side)
-    settings = SerializeSettings.from_env({})
     stored = StoredObject(data=data, etag='"e"', version_id=None)
     request = parse_event({"s3_bucket": "uploads", "s3_key": "k" * 1024})
-    image = hand_off(request, stored, inspect_image(data, settings.limits), settings)["image"]
-    assert ("inline_b64" in image) == (len(base64.b64encode(data)) <= 150_000)
-    assert len(json.dumps(image)) < 200 * 1024
+    image = hand_off(request, stored, validate(stored, SerializeSettings.from_env({})))["image"]
+    assert len(json.dumps(image)) < 8 * 1024  # of Step Functions' 256 KiB

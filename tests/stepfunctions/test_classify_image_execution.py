@@ -6,11 +6,15 @@ review message and the retry behaviour seen in the execution history.
 
 from __future__ import annotations
 
+import base64
 import json
 
 import boto3
 import pytest
 
+from contract.images import encode_png, prepare_image
+from devkit.photos import phone_jpeg
+from tests.conftest import endpoint_bodies
 from tests.stepfunctions.conftest import png_bytes
 
 pytestmark = pytest.mark.integration
@@ -162,19 +166,28 @@ def test_garbage_prediction_is_a_model_error(workflow):
     assert "sum to 1" in output["cause"]
 
 
-def test_large_image_travels_by_reference(deploy_workflow):
-    workflow = deploy_workflow({"serialize_image": {"INLINE_MAX_BYTES": "100"}})
-    workflow.put_image("large.png", png_bytes("large", size=(48, 48), noise=True))
-    workflow.answer([0.04, 0.96])
-    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "large.png"})
+def test_a_24_megapixel_phone_photo_travels_as_the_prepared_image(workflow):
+    """5712x4284 (an iPhone's default): the gate makes the model's input once, the endpoint
+    receives that small PNG, and the state data stays a few KB."""
+    photo = phone_jpeg(24, seed=24)
+    workflow.put_image("phone/IMG_0001.jpg", photo)
+    workflow.answer([0.03, 0.97])
+    output, execution_arn = workflow.run(
+        {"s3_bucket": workflow.bucket, "s3_key": "phone/IMG_0001.jpg"}
+    )
     assert output["outcome"] == "Routed", output.get("cause")
+    assert output["decision"]["label"] == "motorcycle"
     handed_over = next(
         json.loads(e["taskSucceededEventDetails"]["output"])["Payload"]["image"]
         for e in workflow.history(execution_arn)
         if e["type"] == "TaskSucceeded" and '"image"' in e["taskSucceededEventDetails"]["output"]
     )
-    assert "inline_b64" not in handed_over
-    assert handed_over["etag"] and handed_over["sha256"]
+    assert (handed_over["width"], handed_over["height"]) == (5712, 4284)
+    assert handed_over["size_bytes"] == len(photo) and "inline_b64" not in handed_over
+    assert len(json.dumps(handed_over)) < 8 * 1024
+    prepared = base64.b64decode(handed_over["prepared"]["inline_b64"])
+    assert prepared == encode_png(prepare_image(photo))  # the one preparation, made once
+    assert prepared in endpoint_bodies(workflow.endpoint_name)
 
 
 def test_logs_are_json_with_the_execution_id(workflow):

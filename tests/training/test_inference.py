@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 import tarfile
 import zlib
@@ -16,8 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from contract import DEFAULT_LIMITS
+from contract.images import ImageRejected, read_header
 from tests.training.conftest import png_bytes, synthetic_image
 from training.decision import apply_temperature
+from training.model import code_files
 from training.predict import (
     InferenceError,
     InvalidImageError,
@@ -72,12 +76,13 @@ def _gif() -> bytes:
     ("body", "message"),
     [
         (b"", "empty"),
-        (b"hello, I am not an image", "not a readable"),
+        (b"hello, I am not an image", "not a PNG or JPEG"),
         (SAMPLE[:40], "not a readable"),  # truncated PNG
-        (png_header_only(0, 16), "zero-size|not a readable"),  # zero width
-        (png_header_only(16, 0), "zero-size|not a readable"),  # zero height
-        (png_header_only(5000, 5000), "exceeds"),  # decompression bomb: checked before decoding
-        (b"\x89PNG" + b"\x00" * (inference.MAX_BODY_BYTES + 1), "exceeds"),
+        (png_header_only(0, 16), "no pixels|not a readable"),  # zero width
+        (png_header_only(16, 0), "no pixels|not a readable"),  # zero height
+        (png_header_only(9000, 9000), "pixel limit"),  # decompression bomb: before decoding
+        (png_header_only(5000, 5000), "pixels per byte"),  # 25 MP in a few bytes: a bomb
+        (b"\x89PNG" + b"\x00" * (DEFAULT_LIMITS.max_bytes + 1), "above the limit"),
         (_gif(), "GIF"),
     ],
 )
@@ -122,13 +127,24 @@ def test_fuzzed_corruptions_of_a_real_png(extra: int, position: int, value: int)
     st.sampled_from(["RGB", "RGBA", "L", "P", "LA", "I;16"]),
     st.sampled_from(["PNG", "JPEG"]),
 )
-def test_any_real_image_mode_and_size_is_accepted(width, height, mode, image_format) -> None:
+def test_any_real_image_mode_is_accepted_within_the_contract_limits(
+    width, height, mode, image_format
+) -> None:
+    """Inside the limits every mode gives a tensor; outside, the gate's own refusal (the endpoint
+    and the gate share `contract.images`)."""
     image = Image.new(mode, (width, height))
     if image_format == "JPEG" and mode not in {"RGB", "L"}:
         image = image.convert("RGB")
     buffer = io.BytesIO()
     image.save(buffer, format=image_format)
-    assert inference.input_fn(buffer.getvalue(), "application/x-image").shape == (1, 3, 32, 32)
+    body = buffer.getvalue()
+    try:
+        read_header(body)
+    except ImageRejected as refusal:
+        with pytest.raises(InvalidImageError, match=re.escape(str(refusal))):
+            inference.input_fn(body, "application/x-image")
+        return
+    assert inference.input_fn(body, "application/x-image").shape == (1, 3, 32, 32)
 
 
 def test_output_is_the_builtin_algorithms_json() -> None:
@@ -217,14 +233,14 @@ class BaseInferenceToolkitError(Exception):
 
 
 def test_errors_are_toolkit_errors_in_the_serving_container(tmp_path: Path) -> None:
-    import shutil
     import subprocess
     import sys
 
     code = tmp_path / "code"
     code.mkdir()
-    for name in ("inference.py", "network.py"):
-        shutil.copy(Path(inference.__file__).with_name(name), code / name)
+    for name, content in code_files():  # what the archive's code/ holds
+        (code / name).parent.mkdir(parents=True, exist_ok=True)
+        (code / name).write_bytes(content)
     (tmp_path / "sagemaker_inference").mkdir()
     (tmp_path / "sagemaker_inference" / "__init__.py").write_text("")
     (tmp_path / "sagemaker_inference" / "errors.py").write_text(TOOLKIT_ERRORS)

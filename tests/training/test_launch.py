@@ -244,3 +244,11 @@ def test_builtin_hyperparameters_are_sized_for_cifar() -> None:
     assert hyper["mini_batch_size"] == "64"
     with pytest.raises(launch.LaunchError):
         launch.builtin_hyperparameters(1)
+
+
+def test_script_sources_carry_the_contract_package() -> None:
+    """The script-mode job writes the archive's code/ from its source: every contract file."""
+    from contract import source_files
+    from training.launch import SCRIPT_SOURCES
+
+    assert {name for name, _ in source_files()} <= set(SCRIPT_SOURCES)

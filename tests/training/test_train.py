@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from contract import source_files
 from tests.training.conftest import TINY_RECIPE, write_label_folder, write_staged
 from training.dataset import DatasetError, load_folder
 from training.decision import read_decision
@@ -38,6 +39,9 @@ def test_archive_has_sagemaker_layout_and_outputs(trained_archive: Path) -> None
     with tarfile.open(trained_archive) as tar:
         names = set(tar.getnames())
     assert {"model.pth", "code/inference.py", "code/network.py"} <= names
+    assert {name for name, _ in source_files()} == {
+        name.removeprefix("code/") for name in names if name.startswith("code/contract/")
+    }
     output = trained_archive.parent
     assert (output / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((output / "metrics.json").read_text())
@@ -97,6 +101,25 @@ def test_a_bad_misroute_target_is_a_cli_error(tmp_path: Path, capsys) -> None:
     code = main(["--data", str(data), "--output", str(tmp_path / "o"), "--max-misroute-rate", "1"])
     assert code == 2
     assert "max_misroute_rate" in capsys.readouterr().err
+
+
+def test_archive_code_imports_its_own_contract(trained_archive: Path, tmp_path: Path) -> None:
+    """As the serving container does: `code/` first on sys.path, the repository nowhere."""
+    with tarfile.open(trained_archive) as tar:
+        tar.extractall(tmp_path, filter="data")
+    probe = (
+        "import sys; sys.path[:0] = ['code'];"
+        "import inference, contract; print(contract.__file__, inference.CLASS_NAMES)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith(str(tmp_path / "code" / "contract" / "__init__.py"))
 
 
 def test_cli_carves_validation_from_a_plain_label_folder(tmp_path: Path) -> None:

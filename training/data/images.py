@@ -1,65 +1,39 @@
-"""Image decoding and encoding shared by staging (and usable by prediction code).
+"""Image decoding and encoding for staging, through the contract's one image preparation.
 
-Every image the project trains on is a 32x32 RGB PNG. `to_model_pixels` is the one place that
-turns an arbitrary PNG/JPEG into those pixels, so staging and inference can agree on it.
+Every image the project trains on is a 32x32 RGB PNG made by `contract.images.prepare_image`,
+the function the upload gate and the endpoint use too, so training and serving see the same
+pixels for the same bytes.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from training.labels import IMAGE_SIZE
+from contract import DEFAULT_LIMITS
+from contract.images import ImageRejected, fit_to_model, prepare_image
 
-SUPPORTED_FORMATS = frozenset({"PNG", "JPEG"})
-# A 32x32 classifier has no use for huge images; refusing them early bounds memory and time.
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
-MAX_IMAGE_PIXELS = 4096 * 4096
-
-
-class ImageDecodeError(ValueError):
-    """The bytes are not a supported, readable image of acceptable size."""
+# Staging's typed decode error is the contract's (a ValueError naming the problem).
+ImageDecodeError = ImageRejected
+MAX_IMAGE_BYTES = DEFAULT_LIMITS.max_bytes
 
 
 def to_model_pixels(image: Image.Image) -> np.ndarray:
-    """RGB uint8 array (32, 32, 3): EXIF-rotated, alpha dropped, centre-cropped and resized."""
-    image = ImageOps.exif_transpose(image)
-    rgb = image.convert("RGB")
-    if rgb.size != (IMAGE_SIZE, IMAGE_SIZE):
-        # Crop to a centred square first so the aspect ratio is not distorted.
-        rgb = ImageOps.fit(rgb, (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
-    return np.asarray(rgb, dtype=np.uint8)
+    """RGB uint8 array (32, 32, 3) of an already decoded image, by the contract's geometry."""
+    return np.asarray(fit_to_model(image), dtype=np.uint8)
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """Decode PNG/JPEG bytes into model pixels; raise `ImageDecodeError` naming the problem."""
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageDecodeError(f"{len(data)} bytes is over the {MAX_IMAGE_BYTES} byte limit")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                if image.format not in SUPPORTED_FORMATS:
-                    raise ImageDecodeError(f"unsupported image format {image.format}")
-                width, height = image.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise ImageDecodeError(f"{width}x{height} pixels is over the limit")
-                image.load()
-                return to_model_pixels(image)
-    except ImageDecodeError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as error:
-        # PIL signals truncated/corrupt data with OSError, SyntaxError or ValueError.
-        raise ImageDecodeError(f"not a readable image ({error})") from error
+    """PNG/JPEG bytes -> model pixels (32, 32, 3); `ImageDecodeError` naming the problem."""
+    return np.asarray(prepare_image(data, DEFAULT_LIMITS), dtype=np.uint8)
 
 
 def decode_image_file(path: Path) -> np.ndarray:
     size = path.stat().st_size
-    if size > MAX_IMAGE_BYTES:
+    if size > MAX_IMAGE_BYTES:  # refused before reading it
         raise ImageDecodeError(f"{size} bytes is over the {MAX_IMAGE_BYTES} byte limit")
     return decode_image(path.read_bytes())
 

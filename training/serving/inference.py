@@ -9,15 +9,17 @@ JSON `[p_bicycle, p_motorcycle]`. Bad requests raise an `InferenceError` subclas
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
+
+# `contract` ships beside this file in `code/` (and is a top-level package everywhere else).
+from contract import CLASS_NAMES, DEFAULT_LIMITS
+from contract.images import ImageRejected, fit_to_model, prepare_image
 
 try:  # imported as part of the `training` package (local prediction, tests)
     from .network import PretrainedLinear, SmallResNet, build_network
@@ -32,15 +34,8 @@ READABLE_FORMAT_VERSIONS = frozenset({1, 2, 3})
 # The pretrained member upscales each image, so a large batch is scored in slices.
 PRETRAINED_BATCH = 64
 WEIGHTS_FILE = "model.pth"
-CLASS_NAMES = ("bicycle", "motorcycle")
-IMAGE_SIZE = 32
 SUPPORTED_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image"})
-DECODED_FORMATS = frozenset({"PNG", "JPEG"})
 JSON_ACCEPT = frozenset({"", "*/*", "application/json"})
-# A real-time endpoint accepts at most 6 MB; anything larger is not a photo we should decode.
-MAX_BODY_BYTES = 6 * 1024 * 1024
-# Bounds the decoded size (a small PNG can declare a huge canvas: a decompression bomb).
-MAX_PIXELS = 4096 * 4096
 
 
 try:  # In the serving container the inference toolkit answers its own errors with their status
@@ -199,40 +194,19 @@ def model_fn(model_dir: str) -> Ensemble:
 
 
 def decode_image(body: bytes) -> Image.Image:
-    """Decode PNG/JPEG bytes into an RGB image, or raise `InvalidImageError`."""
+    """PNG/JPEG bytes -> the model's input image (`contract.images.prepare_image`: the same
+    preparation as staging and the upload gate), or `InvalidImageError` saying why not."""
     if not body:
         raise InvalidImageError("empty request body")
-    if len(body) > MAX_BODY_BYTES:
-        raise InvalidImageError(f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(body))
-            if image.format not in DECODED_FORMATS:
-                raise InvalidImageError(f"{image.format} images are not supported: PNG or JPEG")
-            width, height = image.size
-            if width <= 0 or height <= 0:
-                raise InvalidImageError(f"zero-size image ({width}x{height})")
-            if width * height > MAX_PIXELS:
-                raise InvalidImageError(f"image of {width}x{height} exceeds {MAX_PIXELS} pixels")
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-    except InvalidImageError:
-        raise
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise InvalidImageError(f"image too large: {error}") from error
-    except Exception as error:  # Pillow raises many types for corrupt data
-        raise InvalidImageError(f"not a readable PNG/JPEG image: {error}") from error
-    return upright.convert("RGB")
+        return prepare_image(body, DEFAULT_LIMITS)
+    except ImageRejected as error:
+        raise InvalidImageError(str(error)) from None
 
 
 def image_to_array(image: Image.Image) -> np.ndarray:
-    """RGB uint8 array (3, 32, 32): the one preprocessing used in training and serving."""
-    image = image.convert("RGB")
-    if image.size != (IMAGE_SIZE, IMAGE_SIZE):
-        # Pillow's resampling filters widen their support when shrinking (antialiasing).
-        image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC)
-    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1).copy()
+    """A decoded image -> RGB uint8 array (3, 32, 32) through the contract's geometry."""
+    return np.asarray(fit_to_model(image), dtype=np.uint8).transpose(2, 0, 1).copy()
 
 
 def arrays_to_tensor(arrays: np.ndarray) -> torch.Tensor:

@@ -21,6 +21,11 @@ locals {
   function_layers = {
     serialize_image = ["shared_layer", "pillow_layer"]
   }
+  # serialize_image decodes uploads up to 48 MP (contract/limits.py): a PNG photo decodes at full
+  # size (about 340 MB with alpha), and Lambda's CPU share grows with its memory.
+  function_memory = {
+    serialize_image = 1024
+  }
 
   # The public Powertools v3 layer is published per runtime: AWSLambdaPowertoolsPythonV3-python313-x86_64.
   powertools_layer_arns = var.powertools_layer_version == null ? [] : [
@@ -84,6 +89,7 @@ module "inference_workflow" {
       environment      = lookup(local.function_environment, k, {})
       layers           = [for l in lookup(local.function_layers, k, ["shared_layer"]) : l if contains(keys(local.manifest.layers), l)]
       permissions      = lookup(local.function_permissions, k, [])
+      memory_size      = lookup(local.function_memory, k, 256)
     }
   }
   layers = {
