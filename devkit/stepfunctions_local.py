@@ -88,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render an ASL template with dummy values.")
     parser.add_argument("template", help="a file in stepfunctions/")
     args = parser.parse_args(argv)
+    if not (TEMPLATES / args.template).is_file():
+        known = ", ".join(sorted(path.name for path in TEMPLATES.glob("*.asl.json")))
+        print(
+            f"error: no template {args.template!r} in {TEMPLATES} (there: {known})", file=sys.stderr
+        )
+        return 2
     sys.stdout.write(render_file(args.template, DUMMY_VALUES))
     return 0
 

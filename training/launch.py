@@ -55,6 +55,7 @@ KMS_KEY = re.compile(
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 TAG_KEY = re.compile(r"^[\w.:/=+\-@ ]{1,128}$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # The built-in algorithm logs "Epoch[3] Validation-accuracy=0.81"; our entry point logs
 # "validation_accuracy=0.95". SageMaker turns these lines into CloudWatch metrics.
@@ -172,8 +173,10 @@ def parameter_path_from_terraform(stage: str) -> str:
         check=False,
         cwd=REPO_ROOT,
     )
-    if completed.returncode != 0:
-        raise LaunchError(f"terraform output failed: {completed.stderr.strip()[-500:]}")
+    if completed.returncode != 0:  # one line: Terraform's box-drawn, coloured message flattened
+        plain = _ANSI.sub("", completed.stderr).translate({ord(c): " " for c in "│╷╵"})
+        message = " ".join(plain.split())
+        raise LaunchError(f"terraform output of stage {stage!r} failed: {message[:300]}")
     outputs = json.loads(completed.stdout or "{}")
     path = outputs.get("system", {}).get("value", {}).get("training_parameter_path")
     if not path:

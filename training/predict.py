@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,8 +69,12 @@ class Predictor:
                 return cls(inference.model_fn(workdir))
         except ModelArchiveError:
             raise
-        except (OSError, tarfile.TarError) as error:
-            raise ModelArchiveError(f"cannot read model archive {path}: {error}") from error
+        except (OSError, tarfile.TarError, EOFError, zlib.error) as error:
+            # (a truncated or corrupt gzip stream is EOFError or zlib.error, not OSError)
+            reason = " ".join(str(error).split())  # (tarfile lists each method on a line)
+            raise ModelArchiveError(f"cannot read model archive {path}: {reason}") from error
+        except (RuntimeError, ValueError, pickle.UnpicklingError) as error:  # torch.load's
+            raise ModelArchiveError(f"{path}: the weights do not load: {error}") from error
 
     def predict_bytes(self, body: bytes, content_type: str) -> list[float]:
         """One encoded image -> `[p_bicycle, p_motorcycle]`, exactly the endpoint's answer."""

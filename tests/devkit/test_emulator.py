@@ -73,3 +73,13 @@ def test_cli_with_a_taken_port_fails_at_once_with_one_line(tmp_path: Path):
     assert completed.returncode == 2
     assert completed.stderr.startswith(f"error: port {port} on 127.0.0.1 is not free")
     assert completed.stderr.count("\n") == 1
+
+
+def test_rendering_an_unknown_template_is_one_line_error(capsys):
+    from devkit import stepfunctions_local
+
+    assert stepfunctions_local.main(["nonexistent.json"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: no template 'nonexistent.json'") and "classify_image.asl.json" in err
+    )

@@ -177,3 +177,16 @@ def test_hyperparameters_become_a_recipe_or_a_named_error(overrides) -> None:
         value = getattr(recipe, field.name)
         assert not isinstance(value, float) or math.isfinite(value)
     assert recipe.epochs >= 1 and recipe.lr > 0
+
+
+@pytest.mark.parametrize(
+    "content", [b"\x1f\x8b\x08\x00truncated gzip", b"\x1f\x8b" + bytes(range(256))]
+)
+def test_corrupt_model_archive_is_one_line_error(tmp_path: Path, capsys, content: bytes) -> None:
+    from training.predict import main as predict_main
+
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(content)
+    assert predict_main(["--model", str(archive), str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read model archive") and err.count("\n") == 1
