@@ -6,7 +6,9 @@ installed, `ImageBatcher` gets the same statistics from `png_kernel`, which unfi
 and computes them in one compiled loop (about twice as fast again). PNGs are decoded
 through Pillow's C inflate+unfilter decoder directly (`Image.frombytes(..., "zip")`), which skips
 `Image.open`'s per-file plugin machinery and halves the decode time of a 32x32 capture; anything
-else (JPEG, palettes, interlaced or 16-bit PNGs) goes through `Image.open`. The drift job
+else (JPEG, palettes, interlaced or 16-bit PNGs) goes through `Image.open` and the contract's
+colour conversion (`contract.images.to_rgb`: 16-bit scaled, CMYK, transparency over white; the
+8-bit fast paths drop alpha, which the workflow's RGB captures never carry). The drift job
 hands whole encoded images to `ImageBatcher.add_later` where `png_records.png_records` is
 available: a batch of records from bytes to statistics in one compiled call, the rest through
 the per-record path above.
@@ -25,6 +27,7 @@ from typing import Final
 import numpy as np
 from PIL import Image
 
+from contract.images import ImageRejected, to_rgb
 from monitoring import png_kernel, png_records
 
 # libdeflate inflates a capture PNG about twice as fast as zlib and checks the exact size and
@@ -223,7 +226,11 @@ def decode_image(data: bytes) -> tuple[np.ndarray, str]:
             if image.format == "JPEG":
                 image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode JPEGs at reduced size
             image_format = str(image.format or "UNKNOWN")
-            array = _to_rgb_array(image)
+            # every other mode to RGB as the model's input is made (16-bit scaled, CMYK,
+            # transparency over white): contract.images
+            array = _to_rgb_array(to_rgb(image))
+    except ImageRejected as error:
+        raise ImageDecodeError(f"undecodable image: {error}") from None
     except ImageDecodeError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:

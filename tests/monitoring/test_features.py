@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
+from contract.images import to_rgb
 from monitoring import features, png_records
 from tests.monitoring import synthetic
 
@@ -19,7 +20,13 @@ SCENE = synthetic.scene(RNG)
 
 
 def _pillow_rgb(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    """Pillow's pixels, converted to RGB as the contract converts (16-bit scaled, not clipped)."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return np.asarray(image.convert("RGB") if image.mode in _EIGHT_BIT else to_rgb(image))
+
+
+_EIGHT_BIT = {"L", "LA", "RGB", "RGBA"}  # the fast paths: alpha dropped
 
 
 @pytest.mark.parametrize(
@@ -40,6 +47,13 @@ def test_png_decoding_matches_pillow(mode, save):
     assert image_format == "PNG"
     assert array.dtype == np.uint8 and array.shape == (32, 32, 3)
     np.testing.assert_array_equal(array, _pillow_rgb(data))
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped():
+    """A mid-grey 16-bit PNG is mid-grey to the drift job too (convert("RGB") made it white)."""
+    data = synthetic.png(np.full((32, 32), 32896, np.uint16), mode="I;16")
+    array, _ = features.decode_image(data)
+    assert (array == 128).all()
 
 
 def test_jpeg_and_other_formats_go_through_pillow():
