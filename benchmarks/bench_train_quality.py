@@ -193,9 +193,24 @@ def decide_fold(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, Any]:
     labels, test_raw = raw["test_labels"], ensemble_of(raw, "test")
     served = torch.from_numpy(test_raw.astype(np.float32))
     test = calibrate(served, calibration["temperature"]).numpy().astype(np.float64)
+    validation = calibrate(
+        torch.from_numpy(ensemble_of(raw, "validation").astype(np.float32)),
+        calibration["temperature"],
+    ).numpy()
     return {
         "decision": decision,
         "calibration": calibration,
+        "rules": {
+            name: routing_at(labels, probabilities, rule(raw["validation_labels"], validation))
+            for name, (rule, probabilities) in {
+                "today: 0.93 on uncalibrated probabilities": (lambda *_: 0.93, test_raw),
+                "calibrated expected risk <= target": (
+                    lambda y, p: expected_risk_threshold(p, recipe.max_misroute_rate),
+                    test,
+                ),
+                "no misroute on validation (point estimate)": (clean_threshold, test),
+            }.items()
+        },
         "labels": labels,
         "probabilities": test,
         "accuracy": float((test.argmax(1) == labels).mean()),
@@ -203,6 +218,25 @@ def decide_fold(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, Any]:
         "ece_after": expected_calibration_error(labels, test),
         "at_threshold": routing_at(labels, test, decision["decision_threshold"]),
     }
+
+
+def expected_risk_threshold(probabilities: np.ndarray, target: float) -> float:
+    """Lowest threshold where the calibrated mean of (1 - confidence) among routed images,
+    the model's own estimate of its misroute rate, is <= target (an uncertified rule)."""
+    top = np.sort(probabilities.max(axis=1))[::-1]
+    risk = np.cumsum(1 - top) / np.arange(1, len(top) + 1)
+    passing = np.flatnonzero(risk <= target)
+    return float(top[passing[-1]]) if len(passing) else 1.0
+
+
+def clean_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """Lowest threshold that routes no validation mistake (just above the most confident one)."""
+    top = probabilities.max(axis=1)
+    wrong = probabilities.argmax(axis=1) != labels
+    if not wrong.any():
+        return float(top.min())
+    above = top[top > top[wrong].max()]
+    return float(above.min()) if len(above) else 1.0
 
 
 def report_decisions(results: list[dict[str, Any]], recipe: Recipe) -> None:
@@ -239,6 +273,14 @@ def report_decisions(results: list[dict[str, Any]], recipe: Recipe) -> None:
         f" (goal <= 0.03), thresholds "
         + ", ".join(f"{f['decision']['decision_threshold']:.3f}" for f in folds)
     )
+    print("other threshold rules, same folds (each fold's own threshold where it has one):")
+    for name in folds[0]["rules"]:
+        n = sum(f["rules"][name]["routed"] for f in folds)
+        k = sum(f["rules"][name]["misrouted"] for f in folds)
+        print(
+            f"  {name}: coverage {n / total:.4f}, routed accuracy "
+            f"{(1 - k / n) if n else float('nan'):.4f} ({k} of {n} misrouted)"
+        )
     print("risk-coverage, held-out folds pooled (calibrated probabilities, fixed thresholds):")
     print("  threshold  coverage  routed accuracy  misrouted/routed")
     for threshold in TABLE_THRESHOLDS:
@@ -280,7 +322,14 @@ def main() -> None:
         help="folder of per-fold results with raw member predictions: a fold found there is "
         "read, not retrained (the recipe is not checked: use one folder per recipe)",
     )
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="report the folds found in --cache and train none (a partial run's figures)",
+    )
     args = parser.parse_args()
+    if args.cached_only and args.cache is None:
+        parser.error("--cached-only needs --cache")
     recipe = parse_recipe(args.set)
     data = load_folder(args.data)
     print(f"data: {len(data)} images {data.class_counts()} from {args.data}")
@@ -291,7 +340,11 @@ def main() -> None:
         for index, held_out in enumerate(stratified_folds(data.labels, args.folds, 1000 + repeat)):
             seed = repeat * args.folds + index
             fold_recipe = Recipe(**{**recipe.__dict__, "seed": recipe.seed + seed})
+            if args.cached_only and load_fold(args.cache, repeat, index) is None:
+                continue
             tasks.append((repeat, index, held_out, fold_recipe, seed))
+    if not tasks:
+        parser.error(f"no fold of these partitions is cached in {args.cache}")
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:

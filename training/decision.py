@@ -4,8 +4,9 @@ Pure numpy + the standard library (no torch), so the promotion tooling can read 
 and tests can check every rule against hand-computed cases.
 
 - **Calibration**: temperature scaling. One parameter T, fitted by minimising the validation
-  log loss; served probabilities are `softmax(log p / T)`. T < 1 sharpens an under-confident
-  model. With one parameter it is hard to overfit the ~100 validation images we have.
+  log loss under a weak prior on log T; served probabilities are `softmax(log p / T)`. T < 1
+  sharpens an under-confident model. With one parameter it is hard to overfit the ~100
+  validation images we have.
 - **Threshold**: an image is routed when its top calibrated probability is >= the threshold
   (the filter Lambda's rule). We choose the lowest threshold at which the misroute rate among
   routed validation images is certified <= `max_misroute_rate` by the exact one-sided
@@ -37,6 +38,8 @@ DEFAULT_CONFIDENCE = 0.95
 # Temperatures outside this range mean a degenerate validation set (e.g. all predictions right:
 # the log loss keeps falling as T -> 0), not a model that needs them.
 TEMPERATURE_RANGE = (0.05, 20.0)
+# The standard deviation of the prior on log T (see fit_temperature).
+TEMPERATURE_PRIOR_SD = 0.5
 # Thresholds the risk-coverage table always lists (plus the model's own).
 TABLE_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99)
 
@@ -64,18 +67,27 @@ def _log_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:
     return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())
 
 
-def fit_temperature(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """The T in TEMPERATURE_RANGE minimising the log loss of `apply_temperature(p, T)`.
+def fit_temperature(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    prior_sd: float | None = TEMPERATURE_PRIOR_SD,
+) -> float:
+    """The T in TEMPERATURE_RANGE minimising the log loss of `apply_temperature(p, T)`, plus,
+    with `prior_sd`, a normal prior on log T centred on 0 (T = 1): the MAP estimate.
 
-    The loss is smooth and unimodal in log T for practical inputs: a golden-section search on
-    log T, to 1e-6 relative precision.
+    The prior matters only when the validation set holds (almost) no mistakes: the log loss
+    alone then keeps falling as T -> 0 and would serve every answer as 1.0. With ~100 images
+    and a few mistakes the data dominate it. A golden-section search on log T (the loss is
+    smooth and unimodal there), to 1e-6 relative precision.
     """
     labels = np.asarray(labels, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     _check(labels, probabilities)
+    penalty = 0.0 if prior_sd is None else 1.0 / (2 * prior_sd**2 * len(labels))
 
     def loss(log_t: float) -> float:
-        return _log_loss(labels, apply_temperature(probabilities, math.exp(log_t)))
+        nll = _log_loss(labels, apply_temperature(probabilities, math.exp(log_t)))
+        return nll + penalty * log_t**2
 
     low, high = (math.log(t) for t in TEMPERATURE_RANGE)
     ratio = (math.sqrt(5) - 1) / 2

@@ -213,3 +213,14 @@ def test_read_decision_old_archive_is_none_and_bad_documents_are_errors(tmp_path
         path = _archive(tmp_path / "bad.tar.gz", {"decision.json": json.dumps(bad).encode()})
         with pytest.raises(DecisionError):
             read_decision(path)
+
+
+def test_a_validation_set_without_mistakes_does_not_serve_certainty() -> None:
+    # The log loss alone falls all the way to the search's lower bound (0.05: p = 0.9 served as
+    # 1 - 1e-19); the prior on log T keeps the answer a probability a threshold can split.
+    labels, probabilities = np.zeros(100, dtype=np.int64), np.tile([0.9, 0.1], (100, 1))
+    assert fit_temperature(labels, probabilities, prior_sd=None) == pytest.approx(0.05, rel=1e-3)
+    temperature = fit_temperature(labels, probabilities)
+    assert 0.3 < temperature < 0.6
+    served = apply_temperature(probabilities, temperature)[0, 0]
+    assert 0.99 < served < 0.999
