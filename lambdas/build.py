@@ -210,11 +210,23 @@ def main(argv: list[str] | None = None) -> int:
         help=f"Lambda runtime the layers are built for (default {RUNTIME})",
     )
     args = parser.parse_args(argv)
-    artifacts = build(args.out, args.with_pillow, args.runtime)
-    document = json.dumps(manifest(artifacts, args.runtime), indent=2) + "\n"
-    (args.out / "manifest.json").write_text(document)
+    try:
+        artifacts = build(args.out, args.with_pillow, args.runtime)
+        document = json.dumps(manifest(artifacts, args.runtime), indent=2) + "\n"
+        (args.out / "manifest.json").write_text(document)
+    except (OSError, subprocess.CalledProcessError) as error:  # --out a file; pip offline
+        print(f"error: {build_failure(error)}", file=sys.stderr)
+        return 2
     sys.stdout.write(document)
     return 0
+
+
+def build_failure(error: OSError | subprocess.CalledProcessError) -> str:
+    """One line for the expected ways a build fails."""
+    if isinstance(error, subprocess.CalledProcessError):
+        return f"pip could not fetch the layer's wheels (exit {error.returncode}; offline?)"
+    where = f": {error.filename}" if error.filename else ""
+    return f"cannot write the build{where}: {error.strerror or error}"
 
 
 if __name__ == "__main__":

@@ -30,11 +30,18 @@ import argparse
 import base64
 import hashlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 from contract import source_files
-from lambdas.build import RUNTIME, SUPPORTED_RUNTIMES, deterministic_zip, pip_layer_entries
+from lambdas.build import (
+    RUNTIME,
+    SUPPORTED_RUNTIMES,
+    build_failure,
+    deterministic_zip,
+    pip_layer_entries,
+)
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 HANDLER = "monitoring.handler.lambda_handler"
@@ -122,8 +129,15 @@ def main(argv: list[str] | None = None) -> int:
         help=f"Lambda runtime the layer is built for (default {RUNTIME})",
     )
     args = parser.parse_args(argv)
-    document = json.dumps(build(args.out, args.with_deps, args.runtime), indent=2) + "\n"
-    (args.out / "manifest.json").write_text(document)
+    try:
+        document = json.dumps(build(args.out, args.with_deps, args.runtime), indent=2) + "\n"
+        (args.out / "manifest.json").write_text(document)
+    except (OSError, subprocess.CalledProcessError) as error:  # --out a file; pip offline
+        print(f"error: {build_failure(error)}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # over Lambda's unpacked limit
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     sys.stdout.write(document)
     return 0
 

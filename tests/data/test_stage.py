@@ -230,3 +230,22 @@ def test_label_alias_folders_never_overwrite_and_the_card_counts_collisions(tmp_
         "bicycle",
         "motorcycle",
     }
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--seed", "-1"], "--seed: -1 is below 0"),
+        (["--workers", "0"], "--workers: 0 is below 1"),
+        (["--validation-fraction", "nan"], "is not in [0, 1)"),
+        (["--md5", "xyz"], "is not an MD5"),
+        (["--md5", "0" * 32], "--md5 checks an archive"),
+    ],
+)
+def test_cli_arguments_are_checked_where_parsed(image_folder, tmp_path, capsys, extra, message):
+    root = image_folder({"bicycle": 2, "motorcycle": 2})
+    with pytest.raises(SystemExit) as exit_:
+        main(["stage", "--source", str(root), "--out", str(tmp_path / "out"), "--quiet", *extra])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

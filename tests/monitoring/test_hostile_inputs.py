@@ -200,3 +200,33 @@ def test_window_cap_is_a_month(baseline):
     capture.check_window(start, start + capture.MAX_WINDOW)
     with pytest.raises(capture.WindowError):
         capture.check_window(start, start + capture.MAX_WINDOW + timedelta(seconds=1))
+
+
+def test_package_and_build_into_a_file_are_one_line_errors(tmp_path: Path, capsys):
+    from lambdas import build
+    from monitoring import package
+
+    target = tmp_path / "a-file"
+    target.write_text("not a folder")
+    for main in (package.main, build.main):
+        assert main(["--out", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: cannot write the build") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("count", ["0", "-5", "many"])
+def test_inject_count_must_be_positive(tmp_path: Path, image_folder: Path, capsys, count):
+    with pytest.raises(SystemExit) as exit_:
+        inject.main(
+            [
+                "--images",
+                str(image_folder),
+                "--scenario",
+                "blur",
+                "--count",
+                count,
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+    assert exit_.value.code == 2 and "--count" in capsys.readouterr().err

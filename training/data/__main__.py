@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from training.data.errors import DataStagingError
@@ -17,6 +19,36 @@ from training.data.stage import (
 )
 
 EXIT_STAGING_ERROR = 2
+_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+        if number < low:
+            raise argparse.ArgumentTypeError(f"{number} is below {low}")
+        return number
+
+    return parse
+
+
+def _fraction(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0.0 <= number < 1.0:  # (False for NaN)
+        raise argparse.ArgumentTypeError(f"{value} is not in [0, 1)")
+    return number
+
+
+def _md5(value: str) -> str:
+    if not _MD5.match(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an MD5 (32 hex digits)")
+    return value.lower()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,14 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--out", type=Path, required=True, help="output directory (replaced)")
     cmd.add_argument("--s3-uri", help="also sync the dataset to s3://bucket/prefix")
     cmd.add_argument("--kms-key-id", help="SSE-KMS key (id, ARN or alias) for the S3 objects")
-    cmd.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split seed")
+    cmd.add_argument("--seed", type=_at_least(0), default=DEFAULT_SEED, help="split seed")
     cmd.add_argument(
         "--validation-fraction",
-        type=float,
+        type=_fraction,
         default=DEFAULT_VALIDATION_FRACTION,
         help="share of each label of the train split used for validation",
     )
-    cmd.add_argument("--md5", help="expected MD5 of the archive (the official one by default)")
+    cmd.add_argument(
+        "--md5", type=_md5, help="expected MD5 of the archive (the official one by default)"
+    )
     cmd.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="downloads")
     cmd.add_argument(
         "--duplicates",
@@ -51,13 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="drop",
         help="pixel-identical images: drop them (keeping test's copy) or refuse to stage",
     )
-    cmd.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="upload threads")
+    cmd.add_argument("--workers", type=_at_least(1), default=DEFAULT_WORKERS, help="upload threads")
     cmd.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.md5 and Path(args.source).is_dir():
+        parser.error("--md5 checks an archive, but --source is an image folder")
     try:
         result = stage(
             args.source,
