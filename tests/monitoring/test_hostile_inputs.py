@@ -230,3 +230,19 @@ def test_inject_count_must_be_positive(tmp_path: Path, image_folder: Path, capsy
             ]
         )
     assert exit_.value.code == 2 and "--count" in capsys.readouterr().err
+
+
+def test_hostile_lines_count_the_same_in_the_process_pool(tmp_path: Path, baseline):
+    """The drift job's two code paths: one process, and a pool of workers (one file each)."""
+    good = synthetic.window_lines(20, seed=4)
+    (tmp_path / "a.jsonl").write_text("\n".join(good[:10] + list(HOSTILE_LINES)[:4]))
+    (tmp_path / "b.jsonl").write_text("\n".join(list(HOSTILE_LINES)[4:] + good[10:]))
+    window = capture.Window(synthetic.T0, synthetic.T0 + timedelta(hours=1))
+    outcomes = []
+    for workers in (1, 2):
+        report, summary = drift.analyse(
+            tmp_path, baseline, drift.DriftSettings(), window, workers=workers
+        )
+        outcomes.append((report["records"], report["invalid_records"], dict(summary.problems)))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][:2] == (20 + len(HOSTILE_LINES), len(HOSTILE_LINES))
