@@ -174,6 +174,10 @@ def test_stage_plans_with_its_values(stage, emulator, tmp_path):
     assert f'{prefix}inference_workflow.aws_lambda_layer_version.this["pillow_layer"]' in resources
     assert f"{prefix}monitoring.aws_lambda_layer_version.deps[0]" in resources
     assert serialize["runtime"] == drift["runtime"] == "python3.13"
+    # the gate decodes photos up to 48 MP (contract.limits); the other functions keep the default
+    assert serialize["memory_size"] == 1024
+    classify = resources[f'{prefix}inference_workflow.aws_lambda_function.this["classify_image"]']
+    assert classify["memory_size"] == 256
     schedule = resources[f"{prefix}monitoring.aws_scheduler_schedule.drift_job"]
     assert schedule["schedule_expression"] == "cron(5 * * * ? *)"
     _assert_every_alarm_has_a_runbook_entry(resources, stage)
