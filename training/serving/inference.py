@@ -196,8 +196,6 @@ def model_fn(model_dir: str) -> Ensemble:
 def decode_image(body: bytes) -> Image.Image:
     """PNG/JPEG bytes -> the model's input image (`contract.images.prepare_image`: the same
     preparation as staging and the upload gate), or `InvalidImageError` saying why not."""
-    if not body:
-        raise InvalidImageError("empty request body")
     try:
         return prepare_image(body, DEFAULT_LIMITS)
     except ImageRejected as error:
