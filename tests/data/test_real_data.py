@@ -31,4 +31,8 @@ def test_real_image_folder_stages_all_1000_images(shared_data, tmp_path):
         assert a.mode == "RGBA" and b.mode == "RGB"
         assert np.array_equal(np.asarray(a.convert("RGB")), np.asarray(b))
     card = json.loads((out / "dataset_card.json").read_text())
-    assert card["source"] == {"kind": "image-folder", "location": str(source)}
+    assert card["source"] == {
+        "kind": "image-folder",
+        "location": str(source),
+        "name_collisions": {"count": 0, "renamed": []},  # 1000 files, 1000 staged names
+    }
