@@ -27,6 +27,7 @@ from typing import Final
 import numpy as np
 from PIL import Image
 
+from contract import DEFAULT_LIMITS
 from contract.images import ImageRejected, to_rgb
 from monitoring import png_kernel, png_records
 
@@ -70,7 +71,7 @@ DEFAULT_THRESHOLD: Final = 0.93
 # Larger images are shrunk to this many pixels on the long side before statistics: bounded cost
 # and memory per record whatever a client uploads.
 MAX_SIDE: Final = 512
-MAX_PIXELS: Final = 50_000_000  # refuse decompression bombs before decoding
+MAX_PIXELS: Final = DEFAULT_LIMITS.max_pixels  # the contract's: bombs refused before decoding
 # Encoded bytes ImageBatcher.add_later holds before a batch is due, whatever the batch size.
 MAX_LATER_BYTES: Final = 8_000_000
 
