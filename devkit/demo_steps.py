@@ -107,8 +107,9 @@ def evaluate_model(ctx: DemoContext) -> None:
 
 
 def promote_model(ctx: DemoContext) -> None:
-    """Upload the archive, record the promotion, and `terraform apply` again to deploy it."""
-    from training.promote import build_promotion, write_promotion
+    """Upload the archive, record the promotion (with the threshold from the archive's
+    decision.json), and `terraform apply` again to deploy it."""
+    from training.promote import PromotionError, archive_threshold, build_promotion, write_promotion
 
     assert ctx.stage is not None
     version = time.strftime("local-%Y%m%d-%H%M%S")
@@ -120,24 +121,40 @@ def promote_model(ctx: DemoContext) -> None:
         ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": ctx.kms_key_arn},
     )
     region = ctx.emulator.region if ctx.emulator else "us-east-1"
-    promotion = build_promotion(
-        STAGE,
-        model_data_url=f"s3://{ctx.bucket}/{key}",
-        framework="pytorch",
-        image_uri=None,
-        region=region,
-        version=version,
-    )
+    model_data_url = f"s3://{ctx.bucket}/{key}"
+    try:
+        promotion = build_promotion(
+            STAGE,
+            model_data_url=model_data_url,
+            framework="pytorch",
+            image_uri=None,
+            region=region,
+            version=version,
+            # Streamed from the uploaded object, as `python -m training.promote` does.
+            archive_threshold=archive_threshold("pytorch", model_data_url, None),
+        )
+    except PromotionError as error:
+        raise DemoError(f"promotion refused: {error}") from error
     # The record goes beside the run, not into terraform/stages/local (a user's promotion).
     (ctx.out / "promotion" / STAGE).mkdir(parents=True, exist_ok=True)
     record = write_promotion(promotion, ctx.out / "promotion")
     _say(f"promotion record {record}")
-    ctx.stage.variables.update(promotion.tfvars())
+    ctx.stage.variables.update({key: str(value) for key, value in promotion.tfvars().items()})
     ctx.system = _system(ctx.stage.apply())
     _say(
         f"endpoint {ctx.system['endpoint_name']} now serves {promotion.model_data_url} "
         f"({ctx.stage.timings.get('apply', 0):.0f} s apply)"
     )
+    outputs = ctx.stage.outputs()
+    _say(
+        f"decision threshold {promotion.decision_threshold} (the model's) -> filter Lambda and "
+        f"drift job use {outputs.get('effective_decision_threshold')}"
+    )
+    ctx.summary["promotion"] = {
+        "model_data_url": promotion.model_data_url,
+        "decision_threshold": promotion.decision_threshold,
+        "effective_decision_threshold": outputs.get("effective_decision_threshold"),
+    }
 
 
 # -- the workflow ------------------------------------------------------------------------------
@@ -299,6 +316,11 @@ def _drift_job(ctx: DemoContext, name: str, window: tuple[datetime, datetime]) -
         "--stage",
         STAGE,
     ]
+    # The drift job judges at the stage's threshold, as the deployed job does (it must equal
+    # the baseline's, which was counted at the promoted model's).
+    effective = ctx.summary.get("promotion", {}).get("effective_decision_threshold")
+    if effective is not None:
+        argv += ["--threshold", str(effective)]
     code = drift.main(argv)
     if code not in {0, 3}:
         raise DemoError(f"the drift job failed on the {name} window (exit {code})")

@@ -30,10 +30,13 @@ from devkit import terraform
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGE_DIR = REPO_ROOT / "terraform" / "stages" / "local"
-# Used when the stage has no model.auto.tfvars.json from `python -m training.promote --stage local`.
+# Used when the stage has no model.auto.tfvars.json from `python -m training.promote --stage local`:
+# a placeholder model (no archive behind it) for the first apply, before any model is trained.
+# Its threshold is a stand-in too; a promotion replaces it with the one the model earned.
 DEFAULT_MODEL = {
     "model_data_url": "s3://vehicle-classifier-local-artifacts/models/local/model.tar.gz",
     "model_image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/vehicle-classifier:local",
+    "decision_threshold": "0.9",
 }
 
 

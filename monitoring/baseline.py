@@ -1,12 +1,18 @@
 """The drift baseline: feature histograms of the training images and the model's predictions.
 
-    python -m monitoring.baseline --images DIR [--model model.tar.gz] --out baseline.json
+    python -m monitoring.baseline --images DIR [--model model.tar.gz [--threshold X]] \
+        --out baseline.json
 
 DIR is a `<label>/*.png` folder or a staged folder (`train/`, `validation/`, `test/` splits, each
 `<label>/*.png`). Image statistics come from the training images (the whole folder when it has no
 splits); with `--model`, the model's predictions on the validation split (the whole folder when
 there is none; such a model may have trained on those images and look over-confident, which
 the baseline records in `source.prediction_images`).
+
+With `--model`, `below_threshold` is counted at the model's own threshold (the archive's
+decision.json, as promotion deploys it; `model.decision_threshold` records it); `--threshold`
+replaces it for a stage that pins its own. The drift job refuses a baseline whose `threshold`
+differs from the stage's (monitoring/README.md).
 
 The artifact is versioned JSON: `schema_version`, `created_at`, `content_sha256` (over everything
 else, checked on load), and `model.sha256` of the model archive, so a drift run can tell that a
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -34,7 +41,6 @@ from contract import CLASS_NAMES
 from lambdas.shared import bounded_json
 from monitoring.features import (
     CATEGORICAL_FEATURES,
-    DEFAULT_THRESHOLD,
     IMAGE_NUMERIC,
     ImageBatcher,
     ImageDecodeError,
@@ -89,7 +95,7 @@ def bin_counts(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
 class Baseline:
     numeric: dict[str, NumericReference]
     categorical: dict[str, dict[str, int]]
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float | None = None  # below_threshold's; None when there are no predictions
     class_names: tuple[str, ...] = CLASS_NAMES
     label_counts: dict[str, int] = field(default_factory=dict)
     model: dict[str, Any] | None = None
@@ -157,7 +163,7 @@ class Baseline:
                     k: {str(c): int(n) for c, n in v.items()}
                     for k, v in data["categorical"].items()
                 },
-                threshold=float(data["threshold"]),
+                threshold=None if data["threshold"] is None else float(data["threshold"]),
                 class_names=tuple(data["class_names"]),
                 label_counts={str(k): int(v) for k, v in data.get("label_counts", {}).items()},
                 model=data.get("model"),
@@ -316,13 +322,18 @@ def build_baseline(
     prediction_images: Sequence[tuple[Path, str]] = (),
     predict: Predict | None = None,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     model: dict[str, Any] | None = None,
     source: dict[str, Any] | None = None,
 ) -> Baseline:
-    """Histograms of image features (+ prediction features when `predict` is given)."""
+    """Histograms of image features (+ prediction features when `predict` is given, with
+    below_threshold counted at `threshold`, required then)."""
     if not stats_images:
         raise BaselineError("no images to build a baseline from")
+    if threshold is not None and not (math.isfinite(threshold) and 0.0 < threshold < 1.0):
+        raise BaselineError(f"threshold {threshold} must lie strictly between 0 and 1")
+    if predict is not None and prediction_images and threshold is None:
+        raise BaselineError("predictions need the routing threshold to count below_threshold")
     values, formats, failures = image_feature_values(path for path, _ in stats_images)
     if values[IMAGE_NUMERIC[0]].size == 0:
         raise BaselineError("none of the baseline images could be decoded")
@@ -341,7 +352,8 @@ def build_baseline(
         categorical["predicted_class"] = {
             str(index): int((predicted == index).sum()) for index in range(len(CLASS_NAMES))
         }
-        below = int((confidence < threshold).sum())
+        assert threshold is not None
+        below = int((confidence < threshold).sum())  # routed iff confidence >= threshold
         categorical["below_threshold"] = {"True": below, "False": int(confidence.size - below)}
         info["prediction_count"] = int(confidence.size)
     assert set(categorical) <= set(CATEGORICAL_FEATURES)
@@ -356,6 +368,17 @@ def build_baseline(
         source=info,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def archive_threshold(model_path: Path) -> float | None:
+    """The model's routing threshold from its archive's decision.json (None: it has none)."""
+    from training.decision_file import DecisionFileError, read_decision
+
+    try:
+        decision = read_decision(model_path)
+    except DecisionFileError as error:
+        raise BaselineError(str(error)) from error
+    return None if decision is None else decision.decision_threshold
 
 
 def model_predict(model_path: Path) -> Predict:
@@ -380,22 +403,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--images", type=Path, required=True, help="<label>/*.png or staged dir")
     parser.add_argument("--model", type=Path, help="model.tar.gz: add its predictions")
     parser.add_argument("--out", required=True, help="baseline.json path or s3:// URI")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="count below_threshold at this threshold instead of the model's decision.json "
+        "(a stage that pins its own)",
+    )
     args = parser.parse_args(argv)
     try:
         stats_images, prediction_images, layout = discover(args.images)
         predict = None
         model = None
+        threshold = args.threshold
         if args.model is not None:
             if not args.model.is_file():
                 raise BaselineError(f"model archive not found: {args.model}")
+            model_threshold = archive_threshold(args.model)
+            if threshold is None and model_threshold is None:
+                raise BaselineError(
+                    f"{args.model} has no decision.json: give --threshold (the stage's)"
+                )
+            threshold = model_threshold if threshold is None else threshold
             predict = model_predict(args.model)
-            model = {"sha256": file_sha256(args.model), "path": str(args.model)}
+            model = {
+                "sha256": file_sha256(args.model),
+                "path": str(args.model),
+                "decision_threshold": model_threshold,
+            }
         baseline = build_baseline(
             stats_images,
             prediction_images,
             predict,
-            threshold=args.threshold,
+            threshold=threshold,
             model=model,
             source={
                 "images": str(args.images),
@@ -416,6 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "out": str(args.out),
                 "images": baseline.source["image_count"],
                 "predictions": baseline.source.get("prediction_count", 0),
+                "threshold": baseline.threshold,
                 "content_sha256": baseline.to_dict()["content_sha256"],
             }
         )

@@ -58,9 +58,40 @@ DEFAULT_MIN_KS_STATISTIC = 0.1
 DEFAULT_MIN_CATEGORY_SHIFT = 0.03
 
 
+class ThresholdMismatch(BaselineError):
+    """The job's routing threshold is not the one the baseline counted below_threshold at."""
+
+
+def window_threshold(baseline: Baseline, threshold: float | None) -> float:
+    """The threshold the window is judged at: the job's (the stage's), else the baseline's.
+
+    One rule, no silent fallback: a baseline with predictions counted below_threshold at its
+    `threshold`; judging the window at another one would compare two different questions, so the
+    job refuses (ThresholdMismatch: the Lambda fails and publishes JobFailed) until the baseline
+    is rebuilt at the stage's threshold.
+    """
+    if threshold is not None and not (math.isfinite(threshold) and 0.0 < threshold < 1.0):
+        raise BaselineError(f"threshold {threshold} must lie strictly between 0 and 1")
+    if threshold is None:
+        if baseline.threshold is None:
+            raise BaselineError(
+                "no routing threshold: the baseline has no predictions and the job was given "
+                "none (CONFIDENCE_THRESHOLD / --threshold)"
+            )
+        return baseline.threshold
+    if baseline.has_predictions and baseline.threshold != threshold:
+        raise ThresholdMismatch(
+            f"the stage routes at threshold {threshold} but the baseline counted "
+            f"below_threshold at {baseline.threshold}: rebuild it at the stage's threshold "
+            f"(python -m monitoring.baseline --images DIR --model model.tar.gz "
+            f"--threshold {threshold} --out ...)"
+        )
+    return threshold
+
+
 @dataclass(frozen=True)
 class DriftSettings:
-    threshold: float | None = None  # None: the baseline's
+    threshold: float | None = None  # the stage's; None: the baseline's
     min_records: int = DEFAULT_MIN_RECORDS
     false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE
     min_class_shift: float = DEFAULT_MIN_CLASS_SHIFT
@@ -376,11 +407,7 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
             f"{baseline.model_sha256[:12]}, the endpoint serves {settings.model_sha256[:12]}; "
             "prediction features are not tested"
         )
-    if summary.threshold != baseline.threshold:
-        warnings.append(
-            f"threshold {summary.threshold} differs from the baseline's {baseline.threshold}: "
-            "below_threshold is not tested"
-        )
+    window_threshold(baseline, summary.threshold)  # refuses a mismatch (ThresholdMismatch)
     # A model's predictions on its own training images are over-confident: not a reference for
     # confidence (clean traffic would look "drifted"); the class mix then uses the label rule.
     trained_on = baseline.has_predictions and baseline.predictions_on_training_images
@@ -445,9 +472,6 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
             continue
         if name == "predicted_class" and trained_on:
             reference = None
-        if name == "below_threshold" and summary.threshold != baseline.threshold:
-            skip(name, kind, "threshold_differs_from_baseline", n)
-            continue
         if n < settings.min_records:
             skip(name, kind, "insufficient_data", n)
             continue
@@ -564,7 +588,7 @@ def summarise(
     progress: bool = False,
     workers: int = 1,
 ) -> WindowSummary:
-    threshold = baseline.threshold if settings.threshold is None else settings.threshold
+    threshold = window_threshold(baseline, settings.threshold)
     summary = WindowSummary(baseline=baseline, threshold=threshold, window=window)
     if workers > 1:
         return _summarise_parallel(files, summary, workers, progress)
@@ -690,7 +714,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--endpoint-name", default="unknown")
     parser.add_argument("--variant-name", default="AllTraffic")
     parser.add_argument("--stage", default="dev")
-    parser.add_argument("--threshold", type=_rate, default=None)
+    parser.add_argument(
+        "--threshold",
+        type=_rate,
+        default=None,
+        help="the stage's routing threshold (default: the baseline's; must equal it when the "
+        "baseline has predictions)",
+    )
     parser.add_argument("--min-records", type=_positive_int, default=DEFAULT_MIN_RECORDS)
     parser.add_argument("--false-alarm-rate", type=_rate, default=DEFAULT_FALSE_ALARM_RATE)
     parser.add_argument("--model-sha256", default=None, help="sha256 of the served model.tar.gz")

@@ -67,7 +67,6 @@ NUMERIC_FEATURES: Final = IMAGE_NUMERIC + PREDICTION_NUMERIC
 CATEGORICAL_FEATURES: Final = IMAGE_CATEGORICAL + PREDICTION_CATEGORICAL
 PREDICTION_FEATURES: Final = PREDICTION_NUMERIC + PREDICTION_CATEGORICAL
 
-DEFAULT_THRESHOLD: Final = 0.93
 # Larger images are shrunk to this many pixels on the long side before statistics: bounded cost
 # and memory per record whatever a client uploads.
 MAX_SIDE: Final = 512
@@ -475,10 +474,9 @@ class ImageBatcher:
         ]
 
 
-def prediction_features(
-    probabilities: list[float], threshold: float = DEFAULT_THRESHOLD
-) -> tuple[int, float, bool]:
-    """[p_bicycle, p_motorcycle] -> (predicted class, confidence, below threshold)."""
+def prediction_features(probabilities: list[float], threshold: float) -> tuple[int, float, bool]:
+    """[p_bicycle, p_motorcycle] -> (predicted class, confidence, below threshold); routed iff
+    confidence >= threshold, so below means confidence < threshold (filter_inferences' rule)."""
     confidence = max(probabilities)
     predicted = probabilities.index(confidence)
     return predicted, confidence, confidence < threshold

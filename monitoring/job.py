@@ -62,6 +62,19 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     return value
 
 
+def _threshold(env: Mapping[str, str], name: str) -> float:
+    """The stage's routing threshold, required (Terraform sets it), in the open interval (0, 1)
+    as filter_inferences reads it; a below_threshold record has top probability < it."""
+    raw = _text(env, name)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not (math.isfinite(value) and 0.0 < value < 1.0):
+        raise SettingsError(f"{name}={value} must lie strictly between 0 and 1")
+    return value
+
+
 def _s3_uri(env: Mapping[str, str], name: str) -> str:
     value = _text(env, name)
     if not value.startswith("s3://") or len(value) <= 5:
@@ -88,7 +101,6 @@ class JobSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> JobSettings:
-        threshold = env.get("CONFIDENCE_THRESHOLD", "").strip()
         return cls(
             capture_uri=_s3_uri(env, "CAPTURE_S3_URI"),
             baseline_uri=_s3_uri(env, "BASELINE_S3_URI"),
@@ -97,7 +109,7 @@ class JobSettings:
             variant_name=_text(env, "VARIANT_NAME", "AllTraffic"),
             stage=_text(env, "STAGE", "dev"),
             namespace=_text(env, "METRICS_NAMESPACE", metrics.DEFAULT_NAMESPACE),
-            threshold=_number(env, "CONFIDENCE_THRESHOLD", 0.5, 0.0, 1.0) if threshold else None,
+            threshold=_threshold(env, "CONFIDENCE_THRESHOLD"),
             min_records=int(_number(env, "MIN_RECORDS", DEFAULT_MIN_RECORDS, 1, 1e9)),
             false_alarm_rate=_number(env, "FALSE_ALARM_RATE", DEFAULT_FALSE_ALARM_RATE, 1e-9, 0.5),
             window_hours=int(_number(env, "WINDOW_HOURS", 1, 1, 24 * 31)),
@@ -162,7 +174,9 @@ def run_job(
 ) -> dict[str, Any]:
     """One window: analyse, write the report to S3, publish metrics; returns a short summary.
 
-    Raises BaselineError / CaptureSourceError for a missing baseline or capture bucket.
+    Raises BaselineError / CaptureSourceError for a missing baseline or capture bucket, and
+    ThresholdMismatch (a BaselineError) for a baseline built at another threshold than the
+    stage's.
     """
     baseline = load_baseline(settings.baseline_uri, s3_client=s3_client)
     result, summary = analyse(

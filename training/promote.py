@@ -1,14 +1,21 @@
 """Promote a trained model to a stage: record it where the stage's Terraform reads it.
 
     python -m training.promote --stage dev --model-data s3://bucket/.../model.tar.gz \
-        [--framework pytorch|builtin] [--image-uri URI | --region REGION] [--version LABEL]
+        [--framework pytorch|builtin] [--image-uri URI | --region REGION] [--version LABEL] \
+        [--archive local/model.tar.gz] [--decision-threshold X]
 
 writes `terraform/stages/<stage>/model.auto.tfvars.json` with `model_data_url`,
-`model_image_uri`, `model_framework` and `model_version`; the next `terraform apply` of that
-stage deploys the model (a new SageMaker model + endpoint configuration, then an endpoint
-update). Without `--image-uri` the serving image is resolved offline by the SageMaker SDK for
+`model_image_uri`, `model_framework`, `model_version` and `decision_threshold`; the next
+`terraform apply` of that stage deploys the model (a new SageMaker model + endpoint
+configuration, then an endpoint update) and gives its threshold to the filter Lambda and the
+drift job. Without `--image-uri` the serving image is resolved offline by the SageMaker SDK for
 the region: the PyTorch inference container for our script-mode model, the image-classification
 image for the built-in algorithm's model. Needs no torch.
+
+The threshold is the one the model earned in training: the archive's `decision.json`, read from
+`--archive` (a local copy) or else streamed from `--model-data`. `--decision-threshold` is for
+archives without one (the built-in algorithm's); given beside an archive value that differs, it
+is refused as ambiguous (a stage pins its own value in Terraform, visibly, instead).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from training.decision_file import DecisionFileError, check_threshold, read_decision
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES_DIR = REPO_ROOT / "terraform" / "stages"
@@ -52,14 +61,40 @@ class Promotion:
     model_image_uri: str
     model_framework: str
     model_version: str
+    decision_threshold: float
 
-    def tfvars(self) -> dict[str, str]:
+    def tfvars(self) -> dict[str, str | float]:
         return {
             "model_data_url": self.model_data_url,
             "model_image_uri": self.model_image_uri,
             "model_framework": self.model_framework,
             "model_version": self.model_version,
+            "decision_threshold": self.decision_threshold,
         }
+
+
+def resolve_threshold(from_archive: float | None, given: float | None) -> float:
+    """The archive's threshold, or the one given where the archive has none; never both."""
+    try:
+        if given is not None:
+            given = check_threshold(given, "--decision-threshold")
+        if from_archive is not None:
+            from_archive = check_threshold(from_archive, "the archive's decision_threshold")
+    except DecisionFileError as error:
+        raise PromotionError(str(error)) from None
+    if from_archive is None and given is None:
+        raise PromotionError(
+            "the archive has no decision.json: give --decision-threshold (in (0, 1))"
+        )
+    if from_archive is not None and given is not None and given != from_archive:
+        raise PromotionError(
+            f"ambiguous threshold: the archive's decision.json says {from_archive}, "
+            f"--decision-threshold says {given}; drop the flag, or pin the stage's value with "
+            "decision_threshold_override in its Terraform"
+        )
+    threshold = from_archive if from_archive is not None else given
+    assert threshold is not None
+    return threshold
 
 
 def resolve_image_uri(framework: str, region: str) -> str:
@@ -84,17 +119,7 @@ def default_version(model_data_url: str) -> str:
     return "sha256-" + hashlib.sha256(model_data_url.encode()).hexdigest()[:12]
 
 
-def build_promotion(
-    stage: str,
-    *,
-    model_data_url: str,
-    framework: str,
-    image_uri: str | None,
-    region: str | None,
-    version: str | None,
-    stages_dir: Path | None = None,
-) -> Promotion:
-    """Validate every input; resolve the image and the version label."""
+def check_stage_and_model(stage: str, model_data_url: str, stages_dir: Path | None = None) -> None:
     stages_dir = stages_dir or STAGES_DIR
     if not STAGE_NAME.match(stage) or not (stages_dir / stage).is_dir():
         known = (
@@ -105,6 +130,22 @@ def build_promotion(
         raise PromotionError(f"stage {stage!r} is not one of {known}")
     if not MODEL_DATA_URL.match(model_data_url):
         raise PromotionError(f"model data {model_data_url!r} is not an s3://bucket/key.tar.gz URL")
+
+
+def build_promotion(
+    stage: str,
+    *,
+    model_data_url: str,
+    framework: str,
+    image_uri: str | None,
+    region: str | None,
+    version: str | None,
+    decision_threshold: float | None = None,
+    archive_threshold: float | None = None,
+    stages_dir: Path | None = None,
+) -> Promotion:
+    """Validate every input; resolve the image, the version label and the threshold."""
+    check_stage_and_model(stage, model_data_url, stages_dir)
     if framework not in FRAMEWORKS:
         raise PromotionError(f"framework {framework!r} is not one of {FRAMEWORKS}")
     if region is not None and not REGION.match(region):
@@ -121,7 +162,28 @@ def build_promotion(
     version = version or default_version(model_data_url)
     if not VERSION.match(version):
         raise PromotionError(f"version label {version!r} is not valid")
-    return Promotion(stage, model_data_url, image_uri, framework, version)
+    threshold = resolve_threshold(archive_threshold, decision_threshold)
+    return Promotion(stage, model_data_url, image_uri, framework, version, threshold)
+
+
+def archive_threshold(framework: str, model_data_url: str, archive: str | None) -> float | None:
+    """decision.json's threshold (local `archive` first, else the S3 object); None for built-in
+    algorithm models, whose archives are not ours and carry none."""
+    if framework == "builtin" and archive is None:
+        return None
+    try:
+        decision = read_decision(archive or model_data_url)
+    except DecisionFileError as error:
+        raise PromotionError(str(error)) from None
+    if decision is None:
+        return None
+    if decision.certified is False:
+        print(
+            f"warning: the model's threshold {decision.decision_threshold} is not certified for "
+            f"its misroute target (decision.json: {dict(decision.fields)})",
+            file=sys.stderr,
+        )
+    return decision.decision_threshold
 
 
 def write_promotion(promotion: Promotion, stages_dir: Path | None = None) -> Path:
@@ -160,8 +222,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--region", default=os.environ.get("AWS_REGION"))
     parser.add_argument("--version", help="label (default: training job name or hash)")
     parser.add_argument("--check-exists", action="store_true", help="HEAD the artifact in S3")
+    parser.add_argument(
+        "--archive", help="local copy of the archive to read decision.json from (default: S3)"
+    )
+    parser.add_argument(
+        "--decision-threshold",
+        type=float,
+        help="routing threshold in (0, 1), only for archives without decision.json (builtin)",
+    )
     args = parser.parse_args(argv)
     try:
+        check_stage_and_model(args.stage, args.model_data)
         promotion = build_promotion(
             args.stage,
             model_data_url=args.model_data,
@@ -169,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             image_uri=args.image_uri,
             region=args.region,
             version=args.version,
+            decision_threshold=args.decision_threshold,
+            archive_threshold=archive_threshold(args.framework, args.model_data, args.archive),
         )
         if args.check_exists:
             check_artifact_exists(promotion.model_data_url)

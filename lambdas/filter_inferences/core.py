@@ -1,4 +1,10 @@
-"""Pure logic of filter_inferences: the confidence threshold and the routing decision."""
+"""Pure logic of filter_inferences: the confidence threshold and the routing decision.
+
+The threshold is the stage's (`CONFIDENCE_THRESHOLD`, required: Terraform sets it from the
+promoted model's decision.json or the stage's pin). An image is routed iff its top probability
+is >= the threshold. A per-execution `threshold` may only raise it: a lower one is refused
+(`ThresholdBelowDeployed`), since it would route on less confidence than the model earned.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any
 
 from contract import CLASS_NAMES
 from lambdas.shared.config import env_float, env_json
-from lambdas.shared.errors import ConfigurationError, InvalidEvent
+from lambdas.shared.errors import ConfigurationError, InvalidEvent, ThresholdBelowDeployed
 from lambdas.shared.events import (
     require_event,
     require_mapping,
@@ -17,7 +23,6 @@ from lambdas.shared.events import (
 )
 
 LABELS = CLASS_NAMES
-DEFAULT_THRESHOLD = 0.93
 # Where each vehicle type loads and how far its orders may be; overridden by ROUTING_RULES.
 DEFAULT_ROUTING_RULES: dict[str, dict[str, Any]] = {
     "bicycle": {"loading_bay": "bay-bicycle", "order_radius_km": 3.0},
@@ -41,7 +46,7 @@ class FilterSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FilterSettings:
-        threshold = env_float(env, "CONFIDENCE_THRESHOLD", DEFAULT_THRESHOLD, 0.0, 1.0)
+        threshold = env_float(env, "CONFIDENCE_THRESHOLD", None, 0.0, 1.0)
         rules = env_json(env, "ROUTING_RULES", DEFAULT_ROUTING_RULES)
         return cls(threshold=threshold, routes=parse_routes(rules))
 
@@ -77,11 +82,12 @@ class Classification:
     confidence: float
 
 
-def parse_event(event: object, default_threshold: float) -> tuple[Classification, float]:
+def parse_event(event: object, deployed_threshold: float) -> tuple[Classification, float]:
     """The classification to judge and the threshold that applies to this execution.
 
     A per-execution override comes as `request.threshold` or `request.options.threshold` (the
-    batch's item shape), or top-level `threshold`; null or absent means the configured default.
+    batch's item shape), or top-level `threshold`; null or absent means the deployed threshold.
+    An override below the deployed threshold raises `ThresholdBelowDeployed`.
     """
     body = require_event(event)
     found = require_mapping(body.get("classification"), "classification")
@@ -100,11 +106,16 @@ def parse_event(event: object, default_threshold: float) -> tuple[Classification
         options = request.get("options")
         if override is None and isinstance(options, Mapping):
             override = options.get("threshold")
-    threshold = default_threshold
+    threshold = deployed_threshold
     if override is not None:
         threshold = require_number(override, "threshold")
         if not 0.0 < threshold < 1.0:
             raise InvalidEvent(f"threshold {threshold} must lie strictly between 0 and 1")
+        if threshold < deployed_threshold:
+            raise ThresholdBelowDeployed(
+                f"threshold {threshold} is below the deployed threshold {deployed_threshold}: "
+                "an execution may only raise it"
+            )
     return Classification(label=str(label), confidence=values[str(label)]), threshold
 
 

@@ -35,10 +35,14 @@ def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -
     return value
 
 
-def env_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    """A float in the open interval (low, high)."""
+def env_float(
+    env: Mapping[str, str], name: str, default: float | None, low: float, high: float
+) -> float:
+    """A float in the open interval (low, high); required when `default` is None."""
     raw = env.get(name, "").strip()
     if not raw:
+        if default is None:
+            raise ConfigurationError(f"environment variable {name} is required")
         return default
     try:
         value = float(raw)

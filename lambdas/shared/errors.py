@@ -18,6 +18,11 @@ class InvalidEvent(WorkflowError):
     """The event is malformed (missing fields, wrong types, bad values)."""
 
 
+class ThresholdBelowDeployed(InvalidEvent):
+    """A per-execution threshold override below the deployed one: an execution may only raise
+    the stage's threshold, never route on less confidence than the model earned."""
+
+
 class InvalidImage(WorkflowError):
     """The object is not an image the endpoint accepts (format, size, dimensions, corrupt)."""
 

@@ -217,6 +217,7 @@ MODEL_TFVARS = {
     ),
     "model_framework": "pytorch",
     "model_version": "job-1",
+    "decision_threshold": 0.9,
 }
 
 

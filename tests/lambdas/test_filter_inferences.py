@@ -1,4 +1,5 @@
-"""filter_inferences: threshold, per-execution override, routing rules from configuration."""
+"""filter_inferences: threshold, per-execution override (may only raise it), routing rules from
+configuration."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from lambdas.filter_inferences.core import (
     parse_event,
     parse_routes,
 )
-from lambdas.shared.errors import ConfigurationError, InvalidEvent
+from lambdas.shared.errors import ConfigurationError, InvalidEvent, ThresholdBelowDeployed
 from tests.lambdas.conftest import Context
 
 ROUTES = parse_routes(DEFAULT_ROUTING_RULES)
+DEPLOYED = 0.85  # any stage threshold; the real one comes from the promoted model
 
 
 def event(label="bicycle", p=(0.95, 0.05), **extra) -> dict:
@@ -27,12 +29,12 @@ def event(label="bicycle", p=(0.95, 0.05), **extra) -> dict:
 
 
 def test_confident_classification_is_routed():
-    found, threshold = parse_event(event(), 0.93)
+    found, threshold = parse_event(event(), DEPLOYED)
     decision = decide(found, threshold, ROUTES)["decision"]
     assert decision == {
         "label": "bicycle",
         "confidence": 0.95,
-        "threshold": 0.93,
+        "threshold": DEPLOYED,
         "action": "route",
         "loading_bay": "bay-bicycle",
         "order_radius_km": 3.0,
@@ -40,28 +42,48 @@ def test_confident_classification_is_routed():
 
 
 def test_threshold_is_inclusive_and_below_goes_to_review():
-    at, _ = parse_event(event(p=(0.93, 0.07)), 0.93)
-    assert decide(at, 0.93, ROUTES)["decision"]["action"] == "route"
-    below, _ = parse_event(event("motorcycle", (0.08, 0.92)), 0.93)
-    assert decide(below, 0.93, ROUTES)["decision"]["action"] == "review"
+    at, _ = parse_event(event(p=(0.85, 0.15)), DEPLOYED)
+    assert decide(at, DEPLOYED, ROUTES)["decision"]["action"] == "route"
+    below, _ = parse_event(event("motorcycle", (0.151, 0.849)), DEPLOYED)
+    assert decide(below, DEPLOYED, ROUTES)["decision"]["action"] == "review"
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"threshold": 0.97},
+        {"request": {"threshold": 0.97}},
+        {"request": {"options": {"threshold": 0.97}}},
+    ],
+)
+def test_threshold_override_may_raise_the_deployed_one(override):
+    found, threshold = parse_event(event(**override), DEPLOYED)
+    assert threshold == 0.97
+    assert decide(found, threshold, ROUTES)["decision"]["action"] == "review"  # 0.95 < 0.97
+
+
+def test_an_override_equal_to_the_deployed_threshold_is_accepted():
+    assert parse_event(event(threshold=DEPLOYED), DEPLOYED)[1] == DEPLOYED
 
 
 @pytest.mark.parametrize(
     "override",
     [
         {"threshold": 0.5},
-        {"request": {"threshold": 0.5}},
-        {"request": {"options": {"threshold": 0.5}}},
+        {"request": {"threshold": 0.84}},
+        {"request": {"options": {"threshold": 0.1}}},
     ],
 )
-def test_threshold_override_per_execution(override):
-    assert parse_event(event(**override), 0.93)[1] == 0.5
+def test_threshold_override_below_the_deployed_one_is_refused(override):
+    with pytest.raises(ThresholdBelowDeployed, match=r"below the deployed threshold 0\.85"):
+        parse_event(event(**override), DEPLOYED)
+    assert issubclass(ThresholdBelowDeployed, InvalidEvent)
 
 
 @pytest.mark.parametrize("threshold", [0, 1, 1.5, -0.1, "0.9", True, float("nan")])
 def test_invalid_threshold_override(threshold):
     with pytest.raises(InvalidEvent):
-        parse_event(event(threshold=threshold), 0.93)
+        parse_event(event(threshold=threshold), DEPLOYED)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +99,7 @@ def test_invalid_threshold_override(threshold):
 )
 def test_malformed_classifications(bad):
     with pytest.raises(InvalidEvent):
-        parse_event(bad, 0.93)
+        parse_event(bad, DEPLOYED)
 
 
 @pytest.mark.parametrize(
@@ -106,9 +128,25 @@ def test_settings_from_env():
     )
     assert settings.threshold == 0.8
     assert settings.routes["motorcycle"].loading_bay == "M1"
-    for bad in ({"CONFIDENCE_THRESHOLD": "1"}, {"ROUTING_RULES": "{nope"}):
+    for bad in (
+        {"CONFIDENCE_THRESHOLD": "1"},
+        {"CONFIDENCE_THRESHOLD": "0.8", "ROUTING_RULES": "{nope"},
+    ):
         with pytest.raises(ConfigurationError):
             FilterSettings.from_env(bad)
+
+
+@pytest.mark.parametrize("env", [{}, {"CONFIDENCE_THRESHOLD": " "}, {"ROUTING_RULES": "{}"}])
+def test_the_threshold_setting_is_required(env):
+    """No built-in default: the stage's threshold comes from the promoted model only."""
+    with pytest.raises(ConfigurationError, match="CONFIDENCE_THRESHOLD is required"):
+        FilterSettings.from_env(env)
+
+
+@pytest.mark.parametrize("raw", ["0", "1", "-0.2", "nan", "inf", "high"])
+def test_an_invalid_threshold_setting_is_a_configuration_error(raw):
+    with pytest.raises(ConfigurationError, match="CONFIDENCE_THRESHOLD"):
+        FilterSettings.from_env({"CONFIDENCE_THRESHOLD": raw})
 
 
 def json_lines(text: str) -> list[dict]:
@@ -117,6 +155,7 @@ def json_lines(text: str) -> list[dict]:
 
 def test_handler_logs_json_with_the_execution_id(monkeypatch, capsys):
     monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.9")
+    filter_handler.settings.cache_clear()
     log_stream = io.StringIO()
     monkeypatch.setattr(filter_handler.logger.registered_handler, "stream", log_stream)
     result = filter_handler.handler(event(execution_id="arn:aws:states:exec-1"), Context())
@@ -130,8 +169,26 @@ def test_handler_logs_json_with_the_execution_id(monkeypatch, capsys):
     assert names == {"Routed", "Succeeded"}
 
 
-def test_handler_counts_errors_and_reraises_them_typed(capsys):
+def test_handler_counts_errors_and_reraises_them_typed(monkeypatch, capsys):
+    monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.9")
+    filter_handler.settings.cache_clear()
     with pytest.raises(InvalidEvent):
         filter_handler.handler({"classification": "?"}, Context())
     metrics = next(line for line in json_lines(capsys.readouterr().out) if "_aws" in line)
     assert metrics["InvalidEvent"] == [1.0]
+
+
+def test_handler_refuses_a_lower_override_typed(monkeypatch, capsys):
+    monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.9")
+    filter_handler.settings.cache_clear()
+    with pytest.raises(ThresholdBelowDeployed):
+        filter_handler.handler(event(threshold=0.5), Context())
+    metrics = next(line for line in json_lines(capsys.readouterr().out) if "_aws" in line)
+    assert metrics["ThresholdBelowDeployed"] == [1.0]
+
+
+def test_handler_without_the_setting_fails_as_a_configuration_error(monkeypatch):
+    monkeypatch.delenv("CONFIDENCE_THRESHOLD", raising=False)
+    filter_handler.settings.cache_clear()
+    with pytest.raises(ConfigurationError, match="CONFIDENCE_THRESHOLD is required"):
+        filter_handler.handler(event(), Context())

@@ -32,7 +32,11 @@ def _label_predict(paths):
 def baseline(image_folder: Path) -> Baseline:
     stats, predictions, _ = discover(image_folder)
     built = build_baseline(
-        stats, predictions, _label_predict, model={"sha256": "a" * 64, "path": "model.tar.gz"}
+        stats,
+        predictions,
+        _label_predict,
+        threshold=synthetic.THRESHOLD,
+        model={"sha256": "a" * 64, "path": "model.tar.gz"},
     )
     return Baseline.from_dict(built.to_dict())
 

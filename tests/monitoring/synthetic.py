@@ -12,6 +12,9 @@ import numpy as np
 from PIL import Image
 
 T0 = datetime(2026, 1, 1, 10, tzinfo=UTC)
+# The stage's routing threshold in these tests (a promoted model's decision.json gives the real
+# one): the baseline counts below_threshold at it and the job runs with it.
+THRESHOLD = 0.9
 
 
 def scene(rng: np.random.Generator, size: int = 32) -> np.ndarray:

@@ -123,7 +123,7 @@ def analyse_lines(baseline, lines):
     from monitoring.drift import WindowSummary, evaluate
 
     window = capture.Window(HOUR, HOUR + timedelta(hours=1))
-    summary = WindowSummary(baseline=baseline, threshold=0.93, window=window)
+    summary = WindowSummary(baseline=baseline, threshold=synthetic.THRESHOLD, window=window)
     for line in lines:
         summary.add_line(line.encode())
     summary.finish()
@@ -141,6 +141,7 @@ def lambda_env(s3, baseline, monkeypatch, tmp_path):
         "ENDPOINT_NAME": "vehicle-ep",
         "STAGE": "test",
         "METRICS_NAMESPACE": "Test/Lambda",
+        "CONFIDENCE_THRESHOLD": str(synthetic.THRESHOLD),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -212,6 +213,7 @@ def test_settings_and_window_validation():
         "REPORT_S3_URI": "s3://a/r",
         "ENDPOINT_NAME": "ep",
         "MIN_RECORDS": "-3",
+        "CONFIDENCE_THRESHOLD": "0.9",
     }
     with pytest.raises(SettingsError, match="MIN_RECORDS"):
         JobSettings.from_env(env)

@@ -89,7 +89,7 @@ def test_real_capture_sample(shared_data: Path, baseline):
     assert all(r.problems == [] for r in records)
     assert records[0].probabilities == pytest.approx([0.0261, 0.9739], abs=1e-4)
     assert records[1].inference_time == datetime(2024, 10, 16, 9, 24, 9, tzinfo=UTC)
-    summary = WindowSummary(baseline=baseline, threshold=0.93)
+    summary = WindowSummary(baseline=baseline, threshold=synthetic.THRESHOLD)
     summary.add_file(capture.LocalCaptureFile(files[0]))
     summary.finish()
     assert (summary.records, summary.images, summary.low_confidence) == (2, 2, 1)
@@ -128,7 +128,7 @@ def test_streaming_consumes_a_generator_lazily(baseline):
             produced += 1
             yield template[index % 50].encode()
 
-    summary = WindowSummary(baseline=baseline, threshold=0.93)
+    summary = WindowSummary(baseline=baseline, threshold=synthetic.THRESHOLD)
     stream = lines()
     for count, line in enumerate(stream, start=1):
         summary.add_line(line)
@@ -161,7 +161,7 @@ def test_fuzzed_lines_never_crash_the_job(baseline, cut, junk, field, value):
     line = json.dumps(record).encode()
     summary = WindowSummary(
         baseline=baseline,
-        threshold=0.93,
+        threshold=synthetic.THRESHOLD,
         window=capture.Window(synthetic.T0 - timedelta(hours=1), synthetic.T0 + timedelta(hours=1)),
     )
     for candidate in (line[:cut] + junk, junk + line, line):

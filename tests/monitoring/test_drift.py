@@ -13,16 +13,24 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
 from monitoring import drift
-from monitoring.baseline import Baseline, content_hash, save_baseline
+from monitoring.baseline import Baseline, BaselineError, content_hash, save_baseline
 from monitoring.capture import Window
-from monitoring.drift import DriftSettings, WindowSummary, evaluate
+from monitoring.drift import (
+    DriftSettings,
+    ThresholdMismatch,
+    WindowSummary,
+    evaluate,
+    window_threshold,
+)
 from tests.monitoring import synthetic
 
 
 def run(baseline: Baseline, lines, settings=None, window=None) -> dict:
     settings = settings or DriftSettings()
     window = window or Window()
-    summary = WindowSummary(baseline=baseline, threshold=baseline.threshold, window=window)
+    # The stage's threshold: the baseline's, which an image-only baseline does not have.
+    threshold = baseline.threshold or synthetic.THRESHOLD
+    summary = WindowSummary(baseline=baseline, threshold=threshold, window=window)
     for line in lines:
         summary.add_line(line.encode() if isinstance(line, str) else line)
     summary.finish()
@@ -125,16 +133,54 @@ def test_baseline_from_another_model_skips_prediction_tests(baseline):
     assert report["status"] == "ok"  # image features still tested
 
 
-def test_threshold_override_skips_the_flag_test_and_changes_the_rate(baseline):
-    lines = synthetic.window_lines(100, seed=29)
-    default = run(baseline, lines)
+def test_a_job_threshold_other_than_the_baselines_is_refused(baseline):
+    """Never silent: a baseline counted below_threshold at its threshold; a window judged at
+    another one would be compared with the wrong reference."""
+    assert baseline.threshold == synthetic.THRESHOLD
+    lines = synthetic.window_lines(20, seed=29)
+    with pytest.raises(ThresholdMismatch, match=r"routes at threshold 0\.99 .* at 0\.9: rebuild"):
+        window_threshold(baseline, 0.99)
     summary = WindowSummary(baseline=baseline, threshold=0.99)
     for line in lines:
         summary.add_line(line.encode())
     summary.finish()
-    strict = evaluate(summary, DriftSettings(threshold=0.99))
-    assert strict["low_confidence_rate"] > default["low_confidence_rate"]
-    assert strict["features"]["below_threshold"]["skipped"] == "threshold_differs_from_baseline"
+    with pytest.raises(ThresholdMismatch):
+        evaluate(summary, DriftSettings(threshold=0.99))
+    # The same threshold, given or taken from the baseline, is tested as usual.
+    same = run(baseline, lines, DriftSettings(threshold=synthetic.THRESHOLD, min_records=10))
+    assert "skipped" not in same["features"]["below_threshold"]
+    assert same["threshold"] == synthetic.THRESHOLD
+
+
+def test_without_predictions_the_jobs_threshold_sets_the_rate(image_only_baseline):
+    """An image-only baseline has no below_threshold reference to mismatch: the stage's
+    threshold only sets LowConfidenceRate, routed iff confidence >= threshold."""
+    assert image_only_baseline.threshold is None
+    lines = synthetic.window_lines(100, seed=29)
+    rates = {}
+    for threshold in (0.6, 0.99):
+        used = window_threshold(image_only_baseline, threshold)
+        summary = WindowSummary(baseline=image_only_baseline, threshold=used)
+        for line in lines:
+            summary.add_line(line.encode())
+        summary.finish()
+        rates[threshold] = evaluate(summary, DriftSettings(threshold=threshold))
+    assert rates[0.99]["low_confidence_rate"] > rates[0.6]["low_confidence_rate"]
+    with pytest.raises(BaselineError, match="no routing threshold"):
+        window_threshold(image_only_baseline, None)
+
+
+def test_cli_refuses_a_threshold_mismatch_with_one_clear_error(tmp_path, baseline, capsys):
+    captures = tmp_path / "captures"
+    captures.mkdir()
+    (captures / "a.jsonl").write_text("\n".join(synthetic.window_lines(10, seed=31)))
+    save_baseline(baseline, tmp_path / "baseline.json")
+    argv = ["--captures", str(captures), "--baseline", str(tmp_path / "baseline.json"),
+            "--output", str(tmp_path / "out"), "--threshold", "0.95"]  # fmt: skip
+    assert drift.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "threshold 0.95" in err and "rebuild" in err
+    assert not (tmp_path / "out" / "report.json").exists()
 
 
 def test_cli_writes_report_json_and_html(tmp_path: Path, baseline: Baseline, capsys):

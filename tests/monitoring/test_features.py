@@ -136,8 +136,10 @@ def test_batcher_groups_by_size_and_flushes_everything():
 
 
 def test_prediction_features():
-    assert features.prediction_features([0.2, 0.8]) == (1, 0.8, True)
-    assert features.prediction_features([0.95, 0.05]) == (0, 0.95, False)
+    """Below means top probability < threshold: exactly the filter's complement of routed."""
+    assert features.prediction_features([0.2, 0.8], 0.9) == (1, 0.8, True)
+    assert features.prediction_features([0.95, 0.05], 0.9) == (0, 0.95, False)
+    assert features.prediction_features([0.1, 0.9], 0.9) == (1, 0.9, False)  # routed at equality
 
 
 def test_png_with_idat_letters_in_text_and_several_idat_chunks():

@@ -23,6 +23,10 @@ from devkit.moto_patches import sagemaker_runtime
 from devkit.stepfunctions_local import render_file, wait_for_execution
 from lambdas import build
 
+# The stage threshold the filter Lambda is deployed with (Terraform sets it from the promoted
+# model's decision.json); any value in (0, 1) would do.
+DEPLOYED_THRESHOLD = 0.9
+
 ROLE_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
@@ -126,6 +130,8 @@ def deploy(emulator, zips: dict[str, bytes], env: dict[str, dict[str, str]]) -> 
         variables = {"POWERTOOLS_METRICS_NAMESPACE": "VehicleClassifierTest", **env.get(name, {})}
         if name == "classify_image":
             variables.setdefault("ENDPOINT_NAME", endpoint_name)
+        if name == "filter_inferences":
+            variables.setdefault("CONFIDENCE_THRESHOLD", str(DEPLOYED_THRESHOLD))
         lam.create_function(
             FunctionName=function_name,
             Runtime=build.RUNTIME,

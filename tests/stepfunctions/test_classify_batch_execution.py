@@ -11,7 +11,7 @@ import json
 import pytest
 
 from devkit.stepfunctions_local import TEMPLATES
-from tests.stepfunctions.conftest import png_bytes
+from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD, png_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,17 @@ def test_batch_without_threshold_uses_the_configured_one(workflow):
     workflow.answer([0.94, 0.06])
     output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_prefix": "in/"}, batch=True)
     [result] = batch_results(workflow, output).values()
-    assert (result["outcome"], result["decision"]["threshold"]) == ("Routed", 0.93)
+    assert (result["outcome"], result["decision"]["threshold"]) == ("Routed", DEPLOYED_THRESHOLD)
+
+
+def test_batch_items_refuse_a_threshold_below_the_deployed_one(workflow):
+    workflow.put_image("low/y.png", png_bytes("batch-y"))
+    workflow.answer([0.8, 0.2])
+    output, _ = workflow.run(
+        {"s3_bucket": workflow.bucket, "s3_prefix": "low/", "threshold": 0.5}, batch=True
+    )
+    [result] = batch_results(workflow, output).values()
+    assert (result["outcome"], result["error"]) == ("Failed", "ThresholdBelowDeployed")
 
 
 def test_batch_request_without_prefix_is_reported(workflow):

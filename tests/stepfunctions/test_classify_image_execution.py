@@ -15,7 +15,7 @@ import pytest
 from contract.images import encode_png, prepare_image
 from devkit.photos import phone_jpeg
 from tests.conftest import endpoint_bodies
-from tests.stepfunctions.conftest import png_bytes
+from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD, png_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def test_confident_bicycle_is_routed_to_its_bay(workflow):
         "action": "route",
         "label": "bicycle",
         "confidence": 0.97,
-        "threshold": 0.93,
+        "threshold": DEPLOYED_THRESHOLD,
         "loading_bay": "bay-7",
         "order_radius_km": 2.5,
     }
@@ -75,14 +75,28 @@ def test_low_confidence_goes_to_the_review_queue(workflow):
     assert message["classification"]["confidence"] == 0.61
 
 
-def test_threshold_is_overridable_per_execution(workflow):
-    workflow.put_image("a.png", png_bytes("override-a"))
-    workflow.put_image("b.png", png_bytes("override-b"))
-    workflow.answer([0.9, 0.1], [0.9, 0.1])
-    lenient, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "a.png", "threshold": 0.85})
-    default, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "b.png"})
-    assert (lenient["outcome"], lenient["decision"]["threshold"]) == ("Routed", 0.85)
-    assert (default["outcome"], default["decision"]["threshold"]) == ("NeedsReview", 0.93)
+def test_threshold_override_may_only_raise_the_deployed_one(workflow):
+    for key in ("a.png", "b.png", "c.png"):
+        workflow.put_image(key, png_bytes(f"override-{key}"))
+    workflow.answer([0.92, 0.08], [0.92, 0.08], [0.92, 0.08])
+    stricter, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "a.png", "threshold": 0.95})
+    deployed, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "b.png"})
+    lower, execution_arn = workflow.run(
+        {"s3_bucket": workflow.bucket, "s3_key": "c.png", "threshold": 0.5}
+    )
+    assert (stricter["outcome"], stricter["decision"]["threshold"]) == ("NeedsReview", 0.95)
+    assert (deployed["outcome"], deployed["decision"]["threshold"]) == (
+        "Routed",
+        DEPLOYED_THRESHOLD,
+    )
+    # A lower override would route on less confidence than the model earned: refused, typed,
+    # the execution's existing error outcome; nothing is routed or queued.
+    assert (lower["outcome"], lower["error"]) == ("Failed", "ThresholdBelowDeployed")
+    assert "below the deployed threshold 0.9" in json.loads(lower["cause"])["errorMessage"]
+    assert lambda_failures(workflow, execution_arn, "FilterInferences") == [
+        "ThresholdBelowDeployed"
+    ]
+    assert len(workflow.review_messages()) == 1  # only the stricter one
 
 
 def test_invalid_threshold_fails_cleanly(workflow):

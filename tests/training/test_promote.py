@@ -1,17 +1,41 @@
-"""Promotion: the stage's tfvars file, validated inputs, image URIs resolved offline."""
+"""Promotion: the stage's tfvars file, validated inputs, image URIs resolved offline, and the
+model's threshold read from the archive's decision.json (local or streamed from S3)."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import tarfile
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 from training import promote
+from training.decision_file import DecisionFileError, read_decision
 from training.promote import PromotionError, build_promotion, write_promotion
 
 MODEL = "s3://vc-artifacts/models/script/vc-script-2026/output/model.tar.gz"
+
+
+def decision(threshold: object = 0.8125, **fields: object) -> bytes:
+    body = {"format": 1, "decision_threshold": threshold, "max_misroute_rate": 0.01,
+            "method": "test", "certified": True, "validation_images": 500, **fields}  # fmt: skip
+    return json.dumps(body).encode()
+
+
+def archive_bytes(decision_json: bytes | None, weights: bytes = b"w" * 1000) -> bytes:
+    """A model.tar.gz as training writes it: decision.json first, then the (large) weights."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        members = [("decision.json", decision_json)] if decision_json is not None else []
+        for name, data in [*members, ("model.pt", weights), ("code/inference.py", b"# x")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -24,12 +48,16 @@ def stages(tmp_path: Path) -> Path:
 def test_script_model_gets_the_pytorch_inference_image(stages: Path) -> None:
     promotion = build_promotion(
         "dev", model_data_url=MODEL, framework="pytorch", image_uri=None, region="eu-west-1",
-        version=None, stages_dir=stages,
+        version=None, archive_threshold=0.8125, stages_dir=stages,
     )  # fmt: skip
     path = write_promotion(promotion, stages)
     assert path == stages / "dev" / "model.auto.tfvars.json"
     written = json.loads(path.read_text())
-    assert set(written) == {"model_data_url", "model_image_uri", "model_framework", "model_version"}
+    assert set(written) == {
+        "model_data_url", "model_image_uri", "model_framework", "model_version",
+        "decision_threshold",
+    }  # fmt: skip
+    assert written["decision_threshold"] == 0.8125
     assert written["model_data_url"] == MODEL
     assert written["model_image_uri"].startswith("763104351884.dkr.ecr.eu-west-1.amazonaws.com/")
     assert "pytorch-inference:" in written["model_image_uri"]
@@ -42,7 +70,7 @@ def test_script_model_gets_the_pytorch_inference_image(stages: Path) -> None:
 def test_builtin_model_gets_the_algorithm_image(stages: Path) -> None:
     promotion = build_promotion(
         "prod", model_data_url="s3://b-1/x/model.tar.gz", framework="builtin", image_uri=None,
-        region="us-west-2", version="v7", stages_dir=stages,
+        region="us-west-2", version="v7", decision_threshold=0.9, stages_dir=stages,
     )  # fmt: skip
     assert promotion.model_image_uri.endswith(
         ".dkr.ecr.us-west-2.amazonaws.com/image-classification:1"
@@ -71,12 +99,17 @@ IMAGE = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.6-cpu-
         ({"image_uri": None, "region": None}, "--region"),
         ({"region": "moon-1"}, "region"),
         ({"version": "has spaces"}, "version"),
+        ({"archive_threshold": None}, "has no decision.json: give --decision-threshold"),
+        ({"decision_threshold": 0.95}, "ambiguous threshold"),
+        ({"archive_threshold": None, "decision_threshold": 1.0}, "strictly between 0 and 1"),
+        ({"archive_threshold": None, "decision_threshold": 0.0}, "strictly between 0 and 1"),
+        ({"archive_threshold": None, "decision_threshold": float("nan")}, "between 0 and 1"),
     ],
 )
 def test_bad_inputs_are_refused_and_nothing_is_written(stages, overrides, message) -> None:
     values = {
         "stage": "dev", "model_data_url": MODEL, "framework": "pytorch", "image_uri": IMAGE,
-        "region": "eu-west-1", "version": None, **overrides,
+        "region": "eu-west-1", "version": None, "archive_threshold": 0.9, **overrides,
     }  # fmt: skip
     stage = values.pop("stage")
     with pytest.raises(PromotionError, match=message):
@@ -84,15 +117,86 @@ def test_bad_inputs_are_refused_and_nothing_is_written(stages, overrides, messag
     assert not list(stages.rglob("*.json"))
 
 
-def test_cli_writes_into_the_repo_stage(monkeypatch, tmp_path: Path, capsys) -> None:
+def test_the_same_threshold_given_twice_is_not_ambiguous(stages: Path) -> None:
+    promotion = build_promotion(
+        "dev", model_data_url=MODEL, framework="pytorch", image_uri=IMAGE, region=None,
+        version=None, archive_threshold=0.9, decision_threshold=0.9, stages_dir=stages,
+    )  # fmt: skip
+    assert promotion.decision_threshold == 0.9
+
+
+def test_cli_writes_the_archives_threshold_into_the_repo_stage(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
     (tmp_path / "dev").mkdir()
+    local = tmp_path / "model.tar.gz"
+    local.write_bytes(archive_bytes(decision(0.8125)))
     monkeypatch.setattr(promote, "STAGES_DIR", tmp_path)
     code = promote.main(["--stage", "dev", "--model-data", MODEL, "--image-uri", IMAGE,
-                         "--region", "eu-west-1"])  # fmt: skip
+                         "--region", "eu-west-1", "--archive", str(local)])  # fmt: skip
     assert code == 0
     assert json.loads(capsys.readouterr().out)["model_image_uri"] == IMAGE
-    assert json.loads((tmp_path / "dev" / "model.auto.tfvars.json").read_text())["model_data_url"]
+    written = json.loads((tmp_path / "dev" / "model.auto.tfvars.json").read_text())
+    assert (written["model_data_url"], written["decision_threshold"]) == (MODEL, 0.8125)
     assert promote.main(["--stage", "nope", "--model-data", MODEL, "--image-uri", IMAGE]) == 2
+
+
+def _cli(tmp_path: Path, *extra: str) -> int:
+    (tmp_path / "dev").mkdir(exist_ok=True)
+    base = ["--stage", "dev", "--model-data", MODEL, "--image-uri", IMAGE, "--region", "eu-west-1"]
+    return promote.main([*base, *extra])
+
+
+@pytest.mark.parametrize(
+    ("archive", "extra", "message"),
+    [
+        (archive_bytes(None), [], "has no decision.json: give --decision-threshold"),
+        (archive_bytes(decision(0.8)), ["--decision-threshold", "0.7"], "ambiguous threshold"),
+        (archive_bytes(decision(1.5)), [], "strictly between 0 and 1"),
+        (archive_bytes(decision("0.9")), [], "must be a number"),
+        (archive_bytes(decision(0.9, format=2)), [], "format 2 is not supported"),
+        (archive_bytes(b"{not json"), [], "not JSON"),
+        (b"not a tar archive", [], "not a readable .tar.gz archive"),
+        (archive_bytes(None), ["--decision-threshold", "1"], "strictly between 0 and 1"),
+    ],
+)
+def test_cli_refuses_a_missing_ambiguous_or_bad_threshold(
+    monkeypatch, tmp_path: Path, capsys, archive: bytes, extra: list[str], message: str
+) -> None:
+    local = tmp_path / "model.tar.gz"
+    local.write_bytes(archive)
+    monkeypatch.setattr(promote, "STAGES_DIR", tmp_path)
+    assert _cli(tmp_path, "--archive", str(local), *extra) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "dev" / "model.auto.tfvars.json").exists()
+
+
+def test_cli_takes_the_flag_where_the_archive_has_none(monkeypatch, tmp_path: Path) -> None:
+    local = tmp_path / "model.tar.gz"
+    local.write_bytes(archive_bytes(None))
+    monkeypatch.setattr(promote, "STAGES_DIR", tmp_path)
+    assert _cli(tmp_path, "--archive", str(local), "--decision-threshold", "0.85") == 0
+    written = json.loads((tmp_path / "dev" / "model.auto.tfvars.json").read_text())
+    assert written["decision_threshold"] == 0.85
+
+
+def test_builtin_models_need_the_flag_and_their_archive_is_not_read(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """The built-in algorithm's archive carries no decision.json; nothing is fetched from S3
+    (no emulator runs here: a read would fail)."""
+    monkeypatch.setattr(promote, "STAGES_DIR", tmp_path)
+    assert _cli(tmp_path, "--framework", "builtin") == 2
+    assert "give --decision-threshold" in capsys.readouterr().err
+    assert _cli(tmp_path, "--framework", "builtin", "--decision-threshold", "0.9") == 0
+
+
+def test_uncertified_threshold_is_promoted_with_a_warning(monkeypatch, tmp_path: Path, capsys):
+    local = tmp_path / "model.tar.gz"
+    local.write_bytes(archive_bytes(decision(0.97, certified=False)))
+    monkeypatch.setattr(promote, "STAGES_DIR", tmp_path)
+    assert _cli(tmp_path, "--archive", str(local)) == 0
+    assert "not certified" in capsys.readouterr().err
 
 
 def test_the_repo_stages_accept_the_written_keys() -> None:
@@ -100,7 +204,7 @@ def test_the_repo_stages_accept_the_written_keys() -> None:
     stages_dir = Path(promote.__file__).resolve().parents[1] / "terraform" / "stages"
     for stage in ("dev", "prod", "local"):
         variables = (stages_dir / stage / "variables.tf").read_text()
-        for key in ("model_data_url", "model_image_uri", "model_framework", "model_version"):
+        for key in promote.Promotion("dev", MODEL, IMAGE, "pytorch", "v", 0.9).tfvars():
             assert f'variable "{key}"' in variables, (stage, key)
 
 
@@ -112,3 +216,46 @@ def test_check_exists_against_the_emulator(aws) -> None:
         promote.check_artifact_exists(MODEL)
     s3.put_object(Bucket="vc-artifacts", Key=MODEL.split("/", 3)[3], Body=b"x")
     promote.check_artifact_exists(MODEL)
+
+
+class CountingBody:
+    """The emulator's real response body, counting the bytes the reader took from it."""
+
+    def __init__(self, body: Any) -> None:
+        self.body, self.read_bytes = body, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.body.read(size)
+        self.read_bytes += len(data)
+        return bytes(data)
+
+    def close(self) -> None:
+        self.body.close()
+
+
+@pytest.mark.integration
+def test_decision_is_streamed_from_s3_without_the_weights(aws, monkeypatch, tmp_path) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="vc-artifacts")
+    weights = os.urandom(8_000_000)  # incompressible: the whole archive is ~8 MB
+    key = MODEL.split("/", 3)[3]
+    s3.put_object(Bucket="vc-artifacts", Key=key, Body=archive_bytes(decision(0.75), weights))
+    bodies: list[CountingBody] = []
+
+    class Client:  # the real emulator client; only the body is wrapped to count what is read
+        def get_object(self, **kwargs: Any) -> dict[str, Any]:
+            response = s3.get_object(**kwargs)
+            bodies.append(CountingBody(response["Body"]))
+            return {**response, "Body": bodies[-1]}
+
+    found = read_decision(MODEL, s3_client=Client())
+    assert found is not None and found.decision_threshold == 0.75
+    assert bodies[0].read_bytes < 1_000_000, "only the archive's head is read"
+
+    monkeypatch.setattr(promote, "STAGES_DIR", tmp_path)
+    assert _cli(tmp_path) == 0  # --model-data streamed from the emulator
+    written = json.loads((tmp_path / "dev" / "model.auto.tfvars.json").read_text())
+    assert written["decision_threshold"] == 0.75
+
+    with pytest.raises(DecisionFileError, match="cannot read"):
+        read_decision("s3://vc-artifacts/models/missing/model.tar.gz")

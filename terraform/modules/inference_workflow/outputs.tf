@@ -13,6 +13,11 @@ output "function_runtimes" {
   value       = { for k, f in aws_lambda_function.this : k => f.runtime }
 }
 
+output "function_environments" {
+  description = "Environment variables of each deployed function by short name (the settings it reads)."
+  value       = { for k, f in aws_lambda_function.this : k => f.environment[0].variables }
+}
+
 output "function_role_arns" {
   description = "Execution role ARN of each function."
   value       = { for k, r in aws_iam_role.function : k => r.arn }

@@ -218,7 +218,7 @@ resource "aws_lambda_function" "drift_job" {
         VARIANT_NAME            = var.variant_name
         STAGE                   = var.stage
         METRICS_NAMESPACE       = var.metric_namespace
-        CONFIDENCE_THRESHOLD    = tostring(var.confidence_threshold)
+        CONFIDENCE_THRESHOLD    = tostring(var.decision_threshold)
         POWERTOOLS_SERVICE_NAME = "drift_job"
       },
       var.drift_job.environment,

@@ -22,6 +22,7 @@ variables {
   baseline_bucket_arn = "arn:aws:s3:::vehicle-classifier-test-data"
   kms_key_arn         = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
   oncall_emails       = ["oncall@example.com"]
+  decision_threshold  = 0.8125
 }
 
 run "alarms_page_oncall" {
@@ -209,4 +210,23 @@ run "rejects_unsupported_runtime" {
   }
 
   expect_failures = [var.runtime]
+}
+
+run "the_stage_threshold_reaches_the_job" {
+  command = apply
+
+  assert {
+    condition     = output.drift_job_environment.CONFIDENCE_THRESHOLD == "0.8125"
+    error_message = "the drift job reads the stage's decision threshold as CONFIDENCE_THRESHOLD"
+  }
+}
+
+run "rejects_a_decision_threshold_outside_0_1" {
+  command = plan
+
+  variables {
+    decision_threshold = 0
+  }
+
+  expect_failures = [var.decision_threshold]
 }

@@ -13,6 +13,11 @@ output "drift_job_runtime" {
   value       = aws_lambda_function.drift_job.runtime
 }
 
+output "drift_job_environment" {
+  description = "Environment variables of the deployed drift job (its settings, monitoring/README.md)."
+  value       = aws_lambda_function.drift_job.environment[0].variables
+}
+
 output "drift_job_function_arn" {
   description = "ARN of the drift job function."
   value       = aws_lambda_function.drift_job.arn

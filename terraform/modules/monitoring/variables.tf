@@ -211,14 +211,13 @@ variable "drift_score_threshold" {
   }
 }
 
-variable "confidence_threshold" {
-  description = "Top-class probability below which a prediction counts as low-confidence (given to the job); in (0, 1)."
+variable "decision_threshold" {
+  description = "The stage's routing threshold (the model's, or the stage's pin): a prediction whose top probability is below it counts as low-confidence (below_threshold, LowConfidenceRate); in (0, 1). Must equal the baseline's threshold, or the job refuses to run."
   type        = number
-  default     = 0.93
 
   validation {
-    condition     = var.confidence_threshold > 0 && var.confidence_threshold < 1
-    error_message = "confidence_threshold must be strictly between 0 and 1."
+    condition     = var.decision_threshold > 0 && var.decision_threshold < 1
+    error_message = "decision_threshold must be strictly between 0 and 1."
   }
 }
 

@@ -7,6 +7,9 @@ locals {
   manifest_dir = dirname(var.lambda_manifest_path)
   # lambdas/README.md: {"functions": {name: {path, sha256, handler}}, "layers": {name: {path, sha256}}}
   manifest = jsondecode(file(var.lambda_manifest_path))
+  # One threshold for routing (filter Lambda) and for the drift job's below_threshold: the
+  # model's own, unless the stage pins its own.
+  decision_threshold = coalesce(var.decision_threshold_override, var.decision_threshold)
 
   # What each workflow function may do besides logging and tracing (lambdas/README.md).
   function_permissions = {
@@ -15,7 +18,7 @@ locals {
   }
   function_environment = {
     classify_image    = { ENDPOINT_NAME = module.model_endpoint.endpoint_name }
-    filter_inferences = { CONFIDENCE_THRESHOLD = tostring(var.monitoring.confidence_threshold) }
+    filter_inferences = { CONFIDENCE_THRESHOLD = tostring(local.decision_threshold) }
   }
   # The Pillow layer (built with --with-pillow) only where images are decoded.
   function_layers = {
@@ -132,7 +135,7 @@ module "monitoring" {
   runtime                  = var.lambda_runtime
   schedule_expression      = var.monitoring.schedule_expression
   drift_score_threshold    = var.monitoring.drift_score_threshold
-  confidence_threshold     = var.monitoring.confidence_threshold
+  decision_threshold       = local.decision_threshold
   low_confidence_threshold = var.monitoring.low_confidence_threshold
   no_data_periods          = var.monitoring.no_data_periods
   oncall_emails            = var.monitoring.oncall_emails

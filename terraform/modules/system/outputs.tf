@@ -48,6 +48,11 @@ output "function_names" {
   value       = module.inference_workflow.function_names
 }
 
+output "function_environments" {
+  description = "Environment variables of each workflow Lambda and of the drift job (drift_job), by short name."
+  value       = merge(module.inference_workflow.function_environments, { drift_job = module.monitoring.drift_job_environment })
+}
+
 output "review_queue_url" {
   description = "Low-confidence review queue."
   value       = module.inference_workflow.review_queue_url
@@ -71,4 +76,14 @@ output "dashboard_name" {
 output "reviewer_policy_arn" {
   description = "IAM policy for reviewers (`python -m review`) to attach to their role or group; null until the stage has a review state machine."
   value       = module.inference_workflow.reviewer_policy_arn
+}
+
+output "effective_decision_threshold" {
+  description = "The routing threshold the filter Lambda and the drift job use: the stage's decision_threshold_override when set, else the model's decision_threshold."
+  value       = local.decision_threshold
+}
+
+output "decision_threshold_pinned" {
+  description = "True when the stage pins its own threshold (decision_threshold_override) instead of the model's."
+  value       = var.decision_threshold_override != null
 }

@@ -7,6 +7,7 @@ variables {
   stage                = "dev"
   model_data_url       = "s3://vehicle-classifier-dev-data/models/run-1/output/model.tar.gz"
   model_image_uri      = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.1.0-cpu-py310"
+  decision_threshold   = 0.8125
   lambda_manifest_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
   # Any file: the mock provider never uploads it, the module only hashes it.
   drift_job_zip_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
@@ -39,6 +40,58 @@ run "stage_wiring" {
     condition     = length(module.monitoring.alarm_names) == 11
     error_message = "drift, low confidence, no data, job errors, job failed, one failure alarm per state machine and four workflow error alarms"
   }
+}
+
+run "the_models_threshold_reaches_the_filter_and_the_drift_job" {
+  command = apply
+
+  assert {
+    condition     = output.function_environments.filter_inferences.CONFIDENCE_THRESHOLD == "0.8125" && output.function_environments.drift_job.CONFIDENCE_THRESHOLD == "0.8125"
+    error_message = "the filter Lambda and the drift job get the model's decision_threshold"
+  }
+
+  assert {
+    condition     = output.effective_decision_threshold == 0.8125 && !output.decision_threshold_pinned
+    error_message = "without a pin the effective threshold is the model's, and the outputs say so"
+  }
+}
+
+run "a_stage_pin_wins_visibly" {
+  command = apply
+
+  variables {
+    decision_threshold_override = 0.97
+  }
+
+  assert {
+    condition     = output.function_environments.filter_inferences.CONFIDENCE_THRESHOLD == "0.97" && output.function_environments.drift_job.CONFIDENCE_THRESHOLD == "0.97"
+    error_message = "the stage's pin reaches both the filter Lambda and the drift job"
+  }
+
+  assert {
+    condition     = output.effective_decision_threshold == 0.97 && output.decision_threshold_pinned
+    error_message = "the outputs show the pin"
+  }
+}
+
+run "rejects_a_threshold_outside_0_1" {
+  command = plan
+
+  variables {
+    decision_threshold = 1
+  }
+
+  expect_failures = [var.decision_threshold]
+}
+
+run "rejects_a_pin_outside_0_1" {
+  command = plan
+
+  variables {
+    decision_threshold_override = 0
+  }
+
+  expect_failures = [var.decision_threshold_override]
 }
 
 run "rejects_unknown_stage" {

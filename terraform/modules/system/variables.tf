@@ -29,6 +29,27 @@ variable "model_image_uri" {
   type        = string
 }
 
+variable "decision_threshold" {
+  description = "The promoted model's routing threshold (its decision.json, written by `python -m training.promote`): an image is routed iff its top probability is >= it; in (0, 1)."
+  type        = number
+
+  validation {
+    condition     = var.decision_threshold > 0 && var.decision_threshold < 1
+    error_message = "decision_threshold must lie strictly between 0 and 1 (run python -m training.promote)."
+  }
+}
+
+variable "decision_threshold_override" {
+  description = "The stage's own routing threshold instead of the model's; null uses the model's. In (0, 1); the output effective_decision_threshold shows which applies."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.decision_threshold_override == null ? true : var.decision_threshold_override > 0 && var.decision_threshold_override < 1
+    error_message = "decision_threshold_override must be null or lie strictly between 0 and 1."
+  }
+}
+
 variable "model_environment" {
   description = "Environment of the inference container."
   type        = map(string)
@@ -96,11 +117,10 @@ variable "stepfunctions_dir" {
 }
 
 variable "monitoring" {
-  description = "Drift monitoring: schedule expression, DriftScore alarm threshold, confidence and low-confidence-rate thresholds in (0, 1), hours without data before paging, on-call e-mails, baseline key in the data bucket."
+  description = "Drift monitoring: schedule expression, DriftScore alarm threshold, low-confidence-rate alarm threshold in (0, 1), hours without data before paging, on-call e-mails, baseline key in the data bucket (the low-confidence threshold is the effective decision threshold)."
   type = object({
     schedule_expression      = optional(string, "cron(5 * * * ? *)")
     drift_score_threshold    = optional(number, 1.0)
-    confidence_threshold     = optional(number, 0.93)
     low_confidence_threshold = optional(number, 0.5)
     no_data_periods          = optional(number, 2)
     oncall_emails            = optional(list(string), [])

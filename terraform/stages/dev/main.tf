@@ -18,4 +18,11 @@ module "system" {
   }
   log_retention_days       = 30
   kms_deletion_window_days = 7
+
+  # The promoted model's routing threshold (model.auto.tfvars.json). null: route with it; a
+  # number in (0, 1) pins this stage's own instead (rebuild the drift baseline with it:
+  # monitoring/README.md); the outputs effective_decision_threshold / decision_threshold_pinned
+  # show which applies.
+  decision_threshold          = var.decision_threshold
+  decision_threshold_override = null
 }

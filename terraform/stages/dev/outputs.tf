@@ -19,3 +19,13 @@ output "reviewer_policy_arn" {
   description = "Attach to the reviewers' role or group: answer reviews with `python -m review` (null until the stage has a review state machine)."
   value       = module.system.reviewer_policy_arn
 }
+
+output "effective_decision_threshold" {
+  description = "Routing threshold of the filter Lambda and the drift job (the model's, or the stage's pin)."
+  value       = module.system.effective_decision_threshold
+}
+
+output "decision_threshold_pinned" {
+  description = "True when this stage pins its own threshold instead of the promoted model's."
+  value       = module.system.decision_threshold_pinned
+}

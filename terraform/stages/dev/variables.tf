@@ -19,6 +19,16 @@ variable "model_image_uri" {
   }
 }
 
+variable "decision_threshold" {
+  description = "Routing threshold the promoted model earned in training (its decision.json): routed iff top probability >= it."
+  type        = number
+
+  validation {
+    condition     = var.decision_threshold > 0 && var.decision_threshold < 1
+    error_message = "decision_threshold must lie strictly between 0 and 1 (run python -m training.promote)."
+  }
+}
+
 variable "model_framework" {
   description = "Framework of the promoted model (informational, tagged on the stack)."
   type        = string
