@@ -179,7 +179,10 @@ class Baseline:
         missing = [name for name in IMAGE_NUMERIC if name not in numeric]
         if missing:
             raise BaselineError(f"malformed baseline: no reference for {', '.join(missing)}")
-        if not 0.0 < baseline.threshold < 1.0:
+        if baseline.threshold is None:
+            if baseline.has_predictions:
+                raise BaselineError("malformed baseline: predictions without a threshold")
+        elif not 0.0 < baseline.threshold < 1.0:
             raise BaselineError(f"malformed baseline: threshold {baseline.threshold} not in (0, 1)")
         if len(baseline.class_names) < 2 or not all(
             isinstance(name, str) for name in baseline.class_names
