@@ -52,12 +52,19 @@ def test_reduced_local_run(aws, tmp_path, capsys):
     assert outcomes.get("NeedsReview", 0) >= 1  # the 0.9999 threshold always goes to review
     assert summary["workflow"]["review_queue_messages"] == outcomes.get("NeedsReview", 0)
 
+    # One threshold: the one the model earned (its decision.json) is what the stage routes with
+    # and what the drift job judges at.
+    promotion = summary["promotion"]
+    assert 0 < promotion["decision_threshold"] < 1
+    assert promotion["effective_decision_threshold"] == promotion["decision_threshold"]
+
     # Monitoring: the injected drift is detected and scores above the clean window.
     drift = summary["drift"]
     assert drift["darken"]["drift_detected"] is True
     assert drift["darken"]["drift_score"] > drift["clean"]["drift_score"]
     clean_report = json.loads((out / "monitoring" / "clean" / "report.json").read_text())
     assert clean_report["records"] == 80 and clean_report["invalid_records"] == 0
+    assert clean_report["threshold"] == promotion["decision_threshold"]
     assert "vehicle-classifier-local-drift" in printed and "-> ALARM" in printed
 
     # Pictures a person looks at.
