@@ -4,13 +4,14 @@ The stage is the real system (terraform/stages/local -> modules/system) with the
 pointed at the moto server; state and Terraform's working data live in a work directory outside
 the tree, and the Lambda packages are built into it first.
 
-    python -m devkit.local_stage cycle --endpoint http://127.0.0.1:5000   # apply, re-plan, destroy
+    python -m devkit.local_stage cycle --endpoint http://127.0.0.1:5000 # apply, verify, destroy
     python -m devkit.local_stage apply --endpoint ... --work-dir .local/stage
 
 From Python (the local main job, tests):
 
     stage = LocalStage(emulator.endpoint_url, work_dir)
     outputs = stage.apply()          # builds packages, init, apply; returns the outputs
+    stage.verify()                   # the endpoint serves the promoted model, the workflow answers
     assert not stage.plan_has_changes()
     stage.destroy()
 """
@@ -27,6 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devkit import terraform
+from devkit.verify_rollout import (
+    Deployed,
+    Promoted,
+    RolloutError,
+    Verified,
+    boto3_clients,
+    verify,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGE_DIR = REPO_ROOT / "terraform" / "stages" / "local"
@@ -103,6 +112,34 @@ class LocalStage:
             values.update(DEFAULT_MODEL)
         values.update(self.variables)
         return [f"-var={key}={value}" for key, value in values.items()]
+
+    def promoted_model(self) -> dict[str, str]:
+        """The model values the stage is applied with: the promotion's tfvars, else the
+        placeholder, overridden by `variables`."""
+        tfvars = STAGE_DIR / "model.auto.tfvars.json"
+        values = dict(json.loads(tfvars.read_text())) if tfvars.exists() else dict(DEFAULT_MODEL)
+        values.update({k: v for k, v in self.variables.items() if k.startswith("model_")})
+        return values
+
+    def verify(self, *, smoke: bool = True, timeout_s: float = 120.0) -> Verified:
+        """After apply: the endpoint serves the promoted model and the workflow answers
+        (devkit.verify_rollout, as the deploy job runs it); RolloutError says why not."""
+        import boto3
+
+        session = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - the emulator's dummy credentials
+            region_name=self.env()["AWS_REGION"],
+        )
+        clients = boto3_clients(session, endpoint_url=self.endpoint_url)
+        return verify(
+            clients,
+            Promoted.from_tfvars(self.promoted_model()),
+            Deployed.from_outputs(self.outputs()),
+            timeout_s=timeout_s,
+            poll_s=1.0,
+            smoke=smoke,
+        )
 
     def packages(self) -> Packages:
         if self._packages is None:
@@ -200,12 +237,27 @@ def main(argv: list[str] | None = None) -> int:
         help="state, Terraform data and packages (default .local/stage, git-ignored)",
     )
     parser.add_argument("--var", action="append", default=[], help="extra KEY=VALUE variables")
+    parser.add_argument(
+        "--no-smoke",
+        action="store_true",
+        help="after apply, verify the endpoint only (no request through the workflow)",
+    )
     args = parser.parse_args(argv)
     variables = dict(item.split("=", 1) for item in args.var)
     stage = LocalStage(args.endpoint, args.work_dir.resolve(), variables)
+    rollout_failed = False
     try:
         if args.action in {"apply", "cycle"}:
             print(json.dumps(stage.apply(), indent=2))
+            # The placeholder model has no artifact to serve: only the endpoint is checked.
+            smoke = not args.no_smoke and stage.promoted_model() != DEFAULT_MODEL
+            try:
+                print(stage.verify(smoke=smoke).summary())
+            except RolloutError as error:
+                print(f"rollout failed: {' '.join(str(error).split())}", file=sys.stderr)
+                rollout_failed = True
+                if args.action == "apply":
+                    return 2
         if args.action in {"plan", "cycle"}:
             changes = stage.plan_has_changes()
             print("plan: changes pending" if changes else "plan: no changes")
@@ -217,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print("timings (s): " + ", ".join(f"{k} {v}" for k, v in stage.timings.items()))
-    return 0
+    return 2 if rollout_failed else 0
 
 
 if __name__ == "__main__":

@@ -5,20 +5,29 @@
 #                                           OUTDIR/plan.txt, OUTDIR/comment.md (pull-request
 #                                           comment, first line = the stage's marker), the job
 #                                           summary and the `changes` step output (true|false)
-#   terraform-stage.sh apply STAGE OUTDIR   apply exactly the saved plan OUTDIR/tfplan
+#   terraform-stage.sh apply STAGE OUTDIR   apply exactly the saved plan OUTDIR/tfplan, then verify
+#   terraform-stage.sh verify STAGE OUTDIR  the rollout check alone (devkit.verify_rollout): the
+#                                           endpoint InService on the endpoint config Terraform
+#                                           applied, serving the promoted model data URL and image
+#                                           (model.auto.tfvars.json), and a smoke request through
+#                                           classify_image routed; else exit 2 with the reason on
+#                                           one line (monitoring/RUNBOOK.md: "Provider and
+#                                           SageMaker disagree")
 #
 # Environment: TF_STATE_BUCKET (required: the stage roots use a partial S3 backend; passed as
 # -backend-config=bucket=..., with region=$AWS_REGION), PLAN_LOCK (true|false, default true:
 # pull-request plans pass false so they never hold the state lock). AWS credentials and
 # AWS_REGION come from the calling job (OIDC role assumption). The packages the stage deploys
 # are built first by build-packages.sh (or named by TF_VAR_lambda_manifest_path and
-# TF_VAR_drift_job_zip_path).
+# TF_VAR_drift_job_zip_path). ROLLOUT_TIMEOUT (seconds to InService, default 1800) and
+# ROLLOUT_SMOKE (true|false, default true) tune the verification; PYTHON is the interpreter with
+# the repository's dependencies (default python).
 set -euo pipefail
 
-usage() { echo "usage: $0 plan|apply STAGE OUTDIR" >&2; exit 2; }
+usage() { echo "usage: $0 plan|apply|verify STAGE OUTDIR" >&2; exit 2; }
 [[ $# -eq 3 ]] || usage
 mode=$1 stage=$2 out=$3
-[[ "$mode" == plan || "$mode" == apply ]] || usage
+[[ "$mode" == plan || "$mode" == apply || "$mode" == verify ]] || usage
 [[ "$stage" =~ ^[a-z][a-z0-9_-]*$ ]] || { echo "invalid stage name: $stage" >&2; exit 2; }
 
 cd "$(dirname "$0")/../.."
@@ -41,13 +50,38 @@ if [[ -n "${AWS_REGION:-}" ]]; then
 fi
 terraform -chdir="$root" init "${init_args[@]}"
 
+# After an apply Terraform may report success while SageMaker rolled the update back: ask
+# SageMaker what it serves, and the workflow to answer.
+verify_rollout() {
+  local verdict rc=0
+  local smoke=()
+  [[ "${ROLLOUT_SMOKE:-true}" == true ]] || smoke=(--no-smoke)
+  terraform -chdir="$root" output -json > "$out/outputs.json"
+  verdict=$("${PYTHON:-python}" -m devkit.verify_rollout --outputs "$out/outputs.json" \
+    --tfvars "$root/model.auto.tfvars.json" --timeout "${ROLLOUT_TIMEOUT:-1800}" "${smoke[@]}" \
+    2>&1) || rc=$?
+  echo "$verdict"
+  if [[ $rc -ne 0 ]]; then
+    printf '### rollout of %s: FAILED\n\n%s\n\nRunbook: monitoring/RUNBOOK.md.\n' \
+      "$stage" "$(tail -n 1 <<< "$verdict")" >> "$summary"
+    return 2
+  fi
+  printf '### rollout of %s: verified\n\n%s\n' "$stage" "$verdict" >> "$summary"
+}
+
+if [[ "$mode" == verify ]]; then
+  verify_rollout
+  exit $?
+fi
+
 if [[ "$mode" == apply ]]; then
   [[ -f "$out/tfplan" ]] || { echo "::error::no saved plan at $out/tfplan" >&2; exit 1; }
   terraform -chdir="$root" apply -input=false -no-color "$out/tfplan"
   # shellcheck disable=SC2016 # markdown backticks, not a command substitution
   printf '### terraform apply (%s): done\n\nCommit `%s`.\n' "$stage" "${GITHUB_SHA:-local}" \
     >> "$summary"
-  exit 0
+  verify_rollout
+  exit $?
 fi
 
 set +e

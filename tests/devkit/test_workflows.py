@@ -324,3 +324,92 @@ def test_stage_script_plans_dev_against_the_emulator(aws: Any, tmp_path: Path) -
     comment = (tmp_path / "failed" / "comment.md").read_text()
     assert "FAILED" in comment
     assert "model_data_url" in comment
+
+
+def _state_with_outputs(system: dict[str, str]) -> bytes:
+    """A Terraform state (format 4) holding only the stage's `system` output."""
+    return json.dumps(
+        {
+            "version": 4,
+            "terraform_version": "1.11.4",
+            "serial": 1,
+            "lineage": "00000000-0000-0000-0000-000000000001",
+            "outputs": {
+                "system": {
+                    "value": system,
+                    "type": ["object", {name: "string" for name in system}],
+                }
+            },
+            "resources": [],
+            "check_results": None,
+        }
+    ).encode()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_stage_script_verifies_the_rollout_against_the_emulator(aws: Any, tmp_path: Path) -> None:
+    """After apply the deploy job asks SageMaker what it serves: it passes when the endpoint
+    serves the promoted model on the config in Terraform's state, and fails (exit 2, the
+    reason on one line, in the job summary too) when SageMaker serves another config."""
+    import boto3
+
+    root = tmp_path / "checkout"
+    ignore = shutil.ignore_patterns(".terraform", "*.tfstate*", "__pycache__")
+    shutil.copytree(REPO / "terraform", root / "terraform", ignore=ignore)
+    shutil.copytree(REPO / "devkit", root / "devkit", ignore=ignore)
+    (root / ".github" / "scripts").mkdir(parents=True)
+    shutil.copy2(STAGE_SCRIPT, root / ".github" / "scripts" / STAGE_SCRIPT.name)
+    (root / "terraform" / "stages" / "dev" / "model.auto.tfvars.json").write_text(
+        json.dumps(MODEL_TFVARS)
+    )
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="tfstate-dev")
+    s3.put_object(
+        Bucket="tfstate-dev",
+        Key="vehicle-classifier/dev/terraform.tfstate",
+        Body=_state_with_outputs(
+            {"endpoint_name": "vehicle-classifier-dev", "endpoint_config_name": "dev-c1"}
+        ),
+    )
+    sagemaker = boto3.client("sagemaker")
+    for config, url in (("dev-c1", MODEL_TFVARS["model_data_url"]), ("dev-c2", "s3://x/m.tar.gz")):
+        sagemaker.create_model(
+            ModelName=f"{config}-model",
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+            PrimaryContainer={"Image": MODEL_TFVARS["model_image_uri"], "ModelDataUrl": url},
+        )
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=config,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": f"{config}-model",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                }
+            ],
+        )
+    sagemaker.create_endpoint(EndpointName="vehicle-classifier-dev", EndpointConfigName="dev-c1")
+    env = {
+        **stage_env(tmp_path, "tfstate-dev"),
+        "PYTHON": sys.executable,
+        "ROLLOUT_SMOKE": "false",
+        "ROLLOUT_TIMEOUT": "10",
+    }
+
+    verified = run_stage(root, env, "verify", "dev", str(tmp_path / "ok"))
+    assert verified.returncode == 0, verified.stdout[-2000:] + verified.stderr[-2000:]
+    assert "rollout verified: vehicle-classifier-dev InService on dev-c1" in verified.stdout
+    assert "### rollout of dev: verified" in (tmp_path / "summary.md").read_text()
+
+    # A blue/green update that SageMaker rolled back elsewhere: state says dev-c1, it serves dev-c2.
+    sagemaker.update_endpoint(EndpointName="vehicle-classifier-dev", EndpointConfigName="dev-c2")
+    failed = run_stage(root, env, "verify", "dev", str(tmp_path / "failed"))
+    assert failed.returncode == 2
+    reason = (
+        "rollout failed: endpoint vehicle-classifier-dev serves endpoint config dev-c2, but "
+        "Terraform applied dev-c1 (update rolled back or never finished)"
+    )
+    assert reason in failed.stdout.splitlines()
+    assert reason in (tmp_path / "summary.md").read_text()

@@ -17,17 +17,20 @@ from PIL import Image
 
 from devkit.local_stage import LocalStage, LocalStageError
 from devkit.stepfunctions_local import wait_for_execution
+from devkit.verify_rollout import RolloutError
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _assert_deployed(system: dict[str, object]) -> None:
     s3 = boto3.client("s3")
+    keys = set()
     for bucket in (system["data_bucket"], system["capture_bucket"], system["reports_bucket"]):
         rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"][
             "Rules"
         ][0]["ApplyServerSideEncryptionByDefault"]
         assert rule["SSEAlgorithm"] == "aws:kms"
+        keys.add(rule["KMSMasterKeyID"])
         block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
         assert all(block.values())
         policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
@@ -57,12 +60,18 @@ def _assert_deployed(system: dict[str, object]) -> None:
     )["ScalableTargets"]
     assert [(t["MinCapacity"], t["MaxCapacity"]) for t in scaling] == [(1, 2)]
 
+    (stage_key,) = keys  # one customer key per stage, the state machines' too
     sfn = boto3.client("stepfunctions")
     for arn in system["state_machine_arns"].values():
         machine = sfn.describe_state_machine(stateMachineArn=arn)
         assert machine["tracingConfiguration"]["enabled"] is True
         assert machine["loggingConfiguration"]["level"] == "ALL"
         assert "$LATEST" not in machine["definition"]
+        assert machine["encryptionConfiguration"] == {
+            "type": "CUSTOMER_MANAGED_KMS_KEY",
+            "kmsKeyId": stage_key,
+            "kmsDataKeyReusePeriodSeconds": 300,
+        }
 
     alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=system["name"])
     actions = {a["AlarmName"]: a["AlarmActions"] for a in alarms["MetricAlarms"]}
@@ -98,6 +107,42 @@ def _classify_through_the_deployed_workflow(aws, system: dict[str, object]) -> d
     return json.loads(described["output"])
 
 
+def _provider_and_sagemaker_disagree(stage: LocalStage, applied_config: str) -> None:
+    """SageMaker serves another config than the one in Terraform's state (what a silently
+    rolled-back blue/green update leaves): the verification fails and says so; then the
+    endpoint is put back."""
+    sagemaker = boto3.client("sagemaker")
+    endpoint = stage.outputs()["system"]["endpoint_name"]  # type: ignore[index]
+    applied = sagemaker.describe_endpoint_config(EndpointConfigName=applied_config)
+    model = sagemaker.describe_model(ModelName=applied["ProductionVariants"][0]["ModelName"])
+    sagemaker.create_model(
+        ModelName="rolled-back",
+        ExecutionRoleArn=model["ExecutionRoleArn"],
+        PrimaryContainer={
+            "Image": model["PrimaryContainer"]["Image"],
+            "ModelDataUrl": "s3://vehicle-classifier-local-artifacts/models/v1/model.tar.gz",
+        },
+    )
+    variant = {**applied["ProductionVariants"][0], "ModelName": "rolled-back"}
+    sagemaker.create_endpoint_config(EndpointConfigName="rolled-back", ProductionVariants=[variant])
+    # Updates keep the blue/green deployment config, as SageMaker's own rollback does.
+    deployment = sagemaker.describe_endpoint(EndpointName=endpoint)["LastDeploymentConfig"]
+    sagemaker.update_endpoint(
+        EndpointName=endpoint, EndpointConfigName="rolled-back", DeploymentConfig=deployment
+    )
+    with pytest.raises(RolloutError) as failed:
+        stage.verify(smoke=False)
+    assert str(failed.value) == (
+        f"endpoint {endpoint} serves endpoint config rolled-back, but Terraform applied "
+        f"{applied_config} (update rolled back or never finished)"
+    )
+    sagemaker.update_endpoint(
+        EndpointName=endpoint, EndpointConfigName=applied_config, DeploymentConfig=deployment
+    )
+    sagemaker.delete_endpoint_config(EndpointConfigName="rolled-back")
+    sagemaker.delete_model(ModelName="rolled-back")
+
+
 def test_local_stage_applies_replans_empty_and_destroys(aws, tmp_path):
     stage = LocalStage(aws.endpoint_url, tmp_path / "stage")
 
@@ -108,6 +153,11 @@ def test_local_stage_applies_replans_empty_and_destroys(aws, tmp_path):
     output = _classify_through_the_deployed_workflow(aws, system)
     assert output["outcome"] == "Routed", output
     assert output["decision"]["label"] == "motorcycle"
+    # What the deploy job checks after every apply: the endpoint serves the promoted model and
+    # a smoke request through the workflow is routed (its upload is removed again).
+    verified = stage.verify()
+    assert verified.smoke_outcome == "Routed"
+    assert verified.models and verified.endpoint_config_name.startswith(f"{system['name']}-")
 
     # A promotion: a new artifact makes a new model and endpoint config (name_prefix +
     # create_before_destroy) and the endpoint switches over in place.
@@ -129,6 +179,8 @@ def test_local_stage_applies_replans_empty_and_destroys(aws, tmp_path):
     ][0]["ModelName"]
     container = sagemaker.describe_model(ModelName=model)["PrimaryContainer"]
     assert container["ModelDataUrl"].endswith("/models/v2/model.tar.gz")
+    assert stage.verify(smoke=False).endpoint_config_name == after["EndpointConfigName"]
+    _provider_and_sagemaker_disagree(stage, after["EndpointConfigName"])
 
     assert not stage.plan_has_changes(), (tmp_path / "stage" / "plan.log").read_text()[-4000:]
 

@@ -181,5 +181,15 @@ def test_stage_plans_with_its_values(stage, emulator, tmp_path):
     schedule = resources[f"{prefix}monitoring.aws_scheduler_schedule.drift_job"]
     assert schedule["schedule_expression"] == "cron(5 * * * ? *)"
     _assert_every_alarm_has_a_runbook_entry(resources, stage)
+    machines = {
+        address: values
+        for address, values in resources.items()
+        if ".aws_sfn_state_machine." in address
+    }
+    assert len(machines) >= 2
+    for values in machines.values():
+        (encryption,) = values["encryption_configuration"]
+        assert encryption["type"] == "CUSTOMER_MANAGED_KMS_KEY"
+        assert encryption["kms_data_key_reuse_period_seconds"] == 300
     logs = resources[f"{prefix}model_endpoint.aws_cloudwatch_log_group.this"]
     assert logs["retention_in_days"] == (400 if stage == "prod" else 30)

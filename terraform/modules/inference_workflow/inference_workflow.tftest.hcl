@@ -113,6 +113,27 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
+    condition     = length(aws_sfn_state_machine.this) == 2 && alltrue([for sm in aws_sfn_state_machine.this : one(sm.encryption_configuration).type == "CUSTOMER_MANAGED_KMS_KEY" && one(sm.encryption_configuration).kms_key_id == var.kms_key_arn && one(sm.encryption_configuration).kms_data_key_reuse_period_seconds == 300])
+    error_message = "every state machine encrypts its execution data with the stage key"
+  }
+
+  assert {
+    condition = [for s in data.aws_iam_policy_document.state_machine.statement : [for c in s.condition : [c.variable, toset(c.values)]] if s.sid == "EncryptExecutionData"] == [[[
+      "kms:EncryptionContext:aws:states:stateMachineArn",
+      toset([
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-classify-batch",
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-classify-image",
+      ]),
+    ]]]
+    error_message = "the role may use the key for execution data only with its own state machines as encryption context"
+  }
+
+  assert {
+    condition     = strcontains(aws_iam_role_policy.trigger[0].policy, "kms:EncryptionContext:aws:states:stateMachineArn")
+    error_message = "the upload trigger may encrypt the workflow input, for the triggered state machine only"
+  }
+
+  assert {
     condition     = alltrue([for k, sm in aws_sfn_state_machine.this : !can(regex("[$][{]", sm.definition)) && !strcontains(sm.definition, "$LATEST")])
     error_message = "the ASL must be fully rendered and call qualified function ARNs"
   }
@@ -168,4 +189,14 @@ run "rejects_unsupported_runtime" {
   }
 
   expect_failures = [var.runtime]
+}
+
+run "rejects_data_key_reuse_outside_the_service_range" {
+  command = plan
+
+  variables {
+    kms_data_key_reuse_period_seconds = 30
+  }
+
+  expect_failures = [var.kms_data_key_reuse_period_seconds]
 }

@@ -268,6 +268,32 @@ data "aws_iam_policy_document" "state_machine" {
     resources = [var.kms_key_arn]
   }
 
+  # Execution history and definitions are encrypted with the stage key (encryption_configuration);
+  # Step Functions calls KMS with the state machine's ARN as encryption context.
+  statement {
+    sid       = "EncryptExecutionData"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+      values   = values(local.state_machine_arns)
+    }
+  }
+
+  # Execution logs (include_execution_data) of a CMK-encrypted state machine: the role makes the
+  # data key for the log delivery, with the log group as encryption context.
+  statement {
+    sid       = "EncryptExecutionLogs"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:SourceArn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:*"]
+    }
+  }
+
   # Batch: the Distributed Map lists the input prefix, starts child executions of its own
   # state machine and writes its results under batch_results_prefix.
   statement {
@@ -360,6 +386,14 @@ resource "aws_sfn_state_machine" "this" {
     enabled = true
   }
 
+  # The stage's key, not an AWS-owned one: execution input/output (S3 references, probabilities,
+  # reviewers' answers) and the definition are encrypted like every other store of the stage.
+  encryption_configuration {
+    type                              = "CUSTOMER_MANAGED_KMS_KEY"
+    kms_key_id                        = var.kms_key_arn
+    kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
+  }
+
   tags = var.tags
 
   depends_on = [aws_iam_role_policy.state_machine]
@@ -413,12 +447,26 @@ resource "aws_iam_role_policy" "trigger" {
   role = aws_iam_role.trigger[0].id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Sid      = "StartWorkflow"
-      Effect   = "Allow"
-      Action   = ["states:StartExecution"]
-      Resource = [aws_sfn_state_machine.this[var.trigger_state_machine].arn]
-    }]
+    Statement = [
+      {
+        Sid      = "StartWorkflow"
+        Effect   = "Allow"
+        Action   = ["states:StartExecution"]
+        Resource = [aws_sfn_state_machine.this[var.trigger_state_machine].arn]
+      },
+      {
+        # The execution input is encrypted with the stage key on StartExecution.
+        Sid      = "EncryptWorkflowInput"
+        Effect   = "Allow"
+        Action   = ["kms:GenerateDataKey"]
+        Resource = [var.kms_key_arn]
+        Condition = {
+          StringEquals = {
+            "kms:EncryptionContext:aws:states:stateMachineArn" = aws_sfn_state_machine.this[var.trigger_state_machine].arn
+          }
+        }
+      },
+    ]
   })
 }
 

@@ -141,8 +141,19 @@ variable "images_prefix" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key for log groups, the review queue, Lambda environments and the images bucket."
+  description = "KMS key for log groups, the review queue, Lambda environments, the images bucket and the state machines' execution data."
   type        = string
+}
+
+variable "kms_data_key_reuse_period_seconds" {
+  description = "How long Step Functions reuses a data key of kms_key_arn before asking KMS for a new one (60-900 s): fewer KMS calls against a shorter exposure of one key."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.kms_data_key_reuse_period_seconds >= 60 && var.kms_data_key_reuse_period_seconds <= 900
+    error_message = "kms_data_key_reuse_period_seconds must be between 60 and 900."
+  }
 }
 
 variable "state_machines" {

@@ -75,6 +75,23 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # Vended log delivery of the state machines' execution logs: Step Functions encrypts the
+  # execution data with this key, the delivery service decrypts it to write the log group.
+  statement {
+    sid       = "StepFunctionsLogDelivery"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["delivery.logs.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
   # EventBridge and EventBridge Scheduler deliver to encrypted targets in this account.
   statement {
     sid       = "EventDeliveryToEncryptedTargets"

@@ -28,6 +28,11 @@ output "endpoint_name" {
   value       = module.model_endpoint.endpoint_name
 }
 
+output "endpoint_config_name" {
+  description = "Endpoint config Terraform applied (devkit.verify_rollout checks that SageMaker serves it)."
+  value       = module.model_endpoint.endpoint_config_name
+}
+
 output "training_role_arn" {
   description = "SageMaker execution role for training jobs."
   value       = module.training.execution_role_arn

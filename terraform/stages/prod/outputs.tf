@@ -6,6 +6,7 @@ output "system" {
     capture_bucket          = module.system.capture_bucket
     reports_bucket          = module.system.reports_bucket
     endpoint_name           = module.system.endpoint_name
+    endpoint_config_name    = module.system.endpoint_config_name
     training_role_arn       = module.system.training_role_arn
     training_parameter_path = module.system.training_parameter_path
     state_machine_arns      = module.system.state_machine_arns
