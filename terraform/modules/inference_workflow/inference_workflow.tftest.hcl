@@ -68,6 +68,14 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
+    condition = alltrue([
+      for s in data.aws_iam_policy_document.state_machine.statement :
+      alltrue([for r in s.resources : r == "arn:aws:logs:eu-west-1:123456789012:*"]) if anytrue([for a in s.actions : contains(["logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"], a)])
+    ])
+    error_message = "the log resource-policy actions must be scoped to this account and region, not *"
+  }
+
+  assert {
     condition     = one([for s in data.aws_iam_policy_document.function["classify_image"].statement : s.resources if s.sid == "InvokeEndpoint"]) == toset([var.endpoint_arn])
     error_message = "classify_image may invoke only the stage's endpoint"
   }
@@ -108,8 +116,8 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
-    condition     = alltrue([for sm in aws_sfn_state_machine.this : one(sm.tracing_configuration).enabled && one(sm.logging_configuration).level == "ALL" && one(sm.logging_configuration).include_execution_data])
-    error_message = "state machines must trace with X-Ray and log every event"
+    condition     = alltrue([for sm in aws_sfn_state_machine.this : one(sm.tracing_configuration).enabled && one(sm.logging_configuration).level == "ALL" && !one(sm.logging_configuration).include_execution_data])
+    error_message = "state machines must trace with X-Ray and log every event, without execution data (image bytes, full inputs)"
   }
 
   assert {

@@ -335,6 +335,8 @@ data "aws_iam_policy_document" "state_machine" {
     resources = [for n in values(local.state_machine_names) : "arn:${local.partition}:states:${local.region}:${local.account_id}:mapRun:${n}/*"]
   }
 
+  # Log deliveries are account-level objects: these actions have no resource type in the IAM
+  # reference, so AWS requires "*" for them (Step Functions "IAM policies for logging").
   statement {
     sid = "DeliverExecutionLogs"
     actions = [
@@ -343,11 +345,20 @@ data "aws_iam_policy_document" "state_machine" {
       "logs:UpdateLogDelivery",
       "logs:DeleteLogDelivery",
       "logs:ListLogDeliveries",
+    ]
+    resources = ["*"]
+  }
+
+  # The log-group resource policy that lets delivery write: scoped to this account and region
+  # (the scope AWS documents), never "*" across accounts.
+  statement {
+    sid = "ManageLogDeliveryResourcePolicy"
+    actions = [
       "logs:PutResourcePolicy",
       "logs:DescribeResourcePolicies",
       "logs:DescribeLogGroups",
     ]
-    resources = ["*"] # CloudWatch Logs vended delivery has no resource-level permissions.
+    resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:*"]
   }
 
   statement {
@@ -369,6 +380,7 @@ resource "aws_iam_role_policy" "state_machine" {
 }
 
 resource "aws_sfn_state_machine" "this" {
+  #checkov:skip=CKV_AWS_285:Execution data (base64 images, full inputs) stays out of the logs on purpose; level ALL logs every event, decisions are in the functions' logs, payloads in the execution history.
   for_each = var.state_machines
 
   name       = local.state_machine_names[each.key]
@@ -376,9 +388,13 @@ resource "aws_sfn_state_machine" "this" {
   type       = each.value.type
   definition = templatefile(each.value.template, merge(local.template_variables, each.value.variables))
 
+  # Every state event (entered, succeeded, failed with its error name) for the log retention, but
+  # no inputs or outputs: those carry the base64 image and the full endpoint answer. Decisions are
+  # in the functions' structured logs ("decided"); full payloads stay in the Standard execution
+  # history (90 days, states:GetExecutionHistory).
   logging_configuration {
     log_destination        = "${aws_cloudwatch_log_group.state_machine[each.key].arn}:*"
-    include_execution_data = true
+    include_execution_data = false
     level                  = "ALL"
   }
 

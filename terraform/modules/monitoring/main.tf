@@ -242,6 +242,29 @@ resource "aws_sqs_queue" "schedule_dlq" {
   tags                      = var.tags
 }
 
+data "aws_iam_policy_document" "schedule_dlq" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.schedule_dlq.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "schedule_dlq" {
+  queue_url = aws_sqs_queue.schedule_dlq.id
+  policy    = data.aws_iam_policy_document.schedule_dlq.json
+}
+
 data "aws_iam_policy_document" "scheduler_assume" {
   statement {
     actions = ["sts:AssumeRole"]

@@ -114,6 +114,15 @@ run "alarms_page_oncall" {
   }
 
   assert {
+    condition = aws_sqs_queue_policy.schedule_dlq.queue_url == aws_sqs_queue.schedule_dlq.id && anytrue([
+      for s in data.aws_iam_policy_document.schedule_dlq.statement : s.effect == "Deny" && contains(s.actions, "sqs:*") && anytrue([
+        for c in s.condition : c.test == "Bool" && c.variable == "aws:SecureTransport" && contains(c.values, "false")
+      ])
+    ])
+    error_message = "the schedule's dead-letter queue must refuse requests without TLS"
+  }
+
+  assert {
     condition     = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets) == 6
     error_message = "the dashboard shows endpoint, drift, capture, workflow and alarm widgets"
   }

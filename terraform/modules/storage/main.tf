@@ -55,6 +55,8 @@ data "aws_iam_policy_document" "kms" {
       type        = "Service"
       identifiers = ["logs.${local.region}.amazonaws.com"]
     }
+    # The encryption context names the log group, so only this account's log groups in this
+    # region can use the key (the condition AWS documents for CloudWatch Logs; confused deputy).
     condition {
       test     = "ArnLike"
       variable = "kms:EncryptionContext:aws:logs:arn"
@@ -72,6 +74,11 @@ data "aws_iam_policy_document" "kms" {
     principals {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
     }
   }
 

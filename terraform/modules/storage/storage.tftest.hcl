@@ -48,6 +48,16 @@ run "encrypted_private_tls_only_buckets" {
   }
 
   assert {
+    condition = alltrue([
+      for s in data.aws_iam_policy_document.kms.statement : anytrue([
+        for c in s.condition : (c.variable == "aws:SourceAccount" && length(c.values) == 1 && contains(c.values, data.aws_caller_identity.current.account_id)) ||
+        (c.variable == "kms:EncryptionContext:aws:logs:arn" && alltrue([for v in c.values : startswith(v, "arn:aws:logs:${data.aws_region.current.id}:${data.aws_caller_identity.current.account_id}:log-group:")]))
+      ]) if anytrue([for p in s.principals : p.type == "Service"])
+    ])
+    error_message = "every key policy statement for an AWS service must be pinned to this account (aws:SourceAccount or the logs encryption context)"
+  }
+
+  assert {
     condition     = alltrue([for v in aws_s3_bucket_versioning.this : one(v.versioning_configuration).status == "Enabled"])
     error_message = "versioning must be on"
   }

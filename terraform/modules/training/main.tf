@@ -57,8 +57,21 @@ data "aws_iam_policy_document" "execution" {
 
   statement {
     sid       = "UseDataKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
     resources = [var.kms_key_arn]
+  }
+
+  # SageMaker creates grants on the key for the job's volumes and output; only for AWS resources,
+  # so the role cannot hand the key to an arbitrary principal.
+  statement {
+    sid       = "GrantKeyToSageMakerResources"
+    actions   = ["kms:CreateGrant"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
   }
 
   statement {

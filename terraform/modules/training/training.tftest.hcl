@@ -36,6 +36,15 @@ run "scoped_execution_role" {
   }
 
   assert {
+    condition = alltrue([
+      for s in data.aws_iam_policy_document.execution.statement : anytrue([
+        for c in s.condition : c.test == "Bool" && c.variable == "kms:GrantIsForAWSResource" && length(c.values) == 1 && contains(c.values, "true")
+      ]) if contains(s.actions, "kms:CreateGrant")
+    ]) && length([for s in data.aws_iam_policy_document.execution.statement : s if contains(s.actions, "kms:CreateGrant")]) == 1
+    error_message = "kms:CreateGrant only with kms:GrantIsForAWSResource = true (grants for SageMaker's resources, never to a principal)"
+  }
+
+  assert {
     condition     = toset(keys(aws_ssm_parameter.training)) == toset(["role_arn", "data_bucket", "input_prefix", "output_prefix", "kms_key_arn", "region"])
     error_message = "the launchers' settings must all be published"
   }
