@@ -130,7 +130,7 @@ def _assert_every_alarm_has_a_runbook_entry(resources: dict[str, dict], stage: s
         for address, values in resources.items()
         if ".aws_cloudwatch_metric_alarm." in address
     }
-    assert len(alarms) == 13, sorted(alarms)
+    assert len(alarms) == 18, sorted(alarms)
     prefix = f"vehicle-classifier-{stage}-"
     assert all(name.startswith(prefix) for name in alarms)
     missing = {name.replace(prefix, "<name>-", 1) for name in alarms} - _runbook_alarms()
@@ -176,6 +176,10 @@ def test_stage_plans_with_its_values(stage, emulator, tmp_path):
     assert serialize["runtime"] == drift["runtime"] == "python3.13"
     # the gate decodes photos up to 48 MP (contract.limits); the other functions keep the default
     assert serialize["memory_size"] == 1024
+    # prod caps each upload-path function (cost an uploader can cause); dev keeps the shared pool
+    for function in ("serialize_image", "classify_image", "filter_inferences"):
+        planned = resources[f'{prefix}inference_workflow.aws_lambda_function.this["{function}"]']
+        assert planned["reserved_concurrent_executions"] == (20 if stage == "prod" else -1)
     classify = resources[f'{prefix}inference_workflow.aws_lambda_function.this["classify_image"]']
     assert classify["memory_size"] == 256
     schedule = resources[f"{prefix}monitoring.aws_scheduler_schedule.drift_job"]

@@ -208,3 +208,25 @@ run "rejects_data_key_reuse_outside_the_service_range" {
 
   expect_failures = [var.kms_data_key_reuse_period_seconds]
 }
+
+run "reserved_concurrency_caps_every_function" {
+  command = apply
+
+  variables {
+    reserved_concurrency = 7
+  }
+
+  assert {
+    condition     = alltrue([for f in aws_lambda_function.this : f.reserved_concurrent_executions == 7]) && length(aws_lambda_function.this) > 0
+    error_message = "reserved_concurrency must cap every workflow function"
+  }
+}
+
+run "unreserved_by_default" {
+  command = apply
+
+  assert {
+    condition     = alltrue([for f in aws_lambda_function.this : f.reserved_concurrent_executions == -1])
+    error_message = "without reserved_concurrency the functions stay on the unreserved pool"
+  }
+}

@@ -469,6 +469,46 @@ resource "aws_cloudwatch_metric_alarm" "workflow_errors" {
   tags                = var.tags
 }
 
+# Overflow of the upload path's caps is counted, not silent: a throttled Lambda invoke (reserved
+# concurrency reached) and a throttled state transition or StartExecution each page on-call.
+resource "aws_cloudwatch_metric_alarm" "function_throttles" {
+  for_each = var.throttle_function_names
+
+  alarm_name          = "${var.name}-${replace(each.key, "_", "-")}-throttles"
+  alarm_description   = "${each.value} was throttled (reserved concurrency or account quota reached). Runbook: monitoring/RUNBOOK.md."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "workflow_throttled" {
+  for_each = var.state_machine_arns
+
+  alarm_name          = "${var.name}-${replace(each.key, "_", "-")}-throttled"
+  alarm_description   = "Executions of ${each.key} were throttled by Step Functions. Runbook: monitoring/RUNBOOK.md."
+  namespace           = "AWS/States"
+  metric_name         = "ExecutionThrottled"
+  dimensions          = { StateMachineArn = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
 # --- dashboard --------------------------------------------------------------------------------
 
 locals {

@@ -23,6 +23,10 @@ variables {
   kms_key_arn         = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
   oncall_emails       = ["oncall@example.com"]
   decision_threshold  = 0.8125
+  throttle_function_names = {
+    serialize_image = "vehicle-classifier-test-serialize-image"
+    classify_image  = "vehicle-classifier-test-classify-image"
+  }
 }
 
 run "alarms_page_oncall" {
@@ -39,6 +43,8 @@ run "alarms_page_oncall" {
         [aws_cloudwatch_metric_alarm.drift, aws_cloudwatch_metric_alarm.low_confidence, aws_cloudwatch_metric_alarm.no_data, aws_cloudwatch_metric_alarm.drift_job_errors, aws_cloudwatch_metric_alarm.drift_job_failed],
         values(aws_cloudwatch_metric_alarm.workflow_failures),
         values(aws_cloudwatch_metric_alarm.workflow_errors),
+        values(aws_cloudwatch_metric_alarm.function_throttles),
+        values(aws_cloudwatch_metric_alarm.workflow_throttled),
       ) : a.alarm_actions == toset([aws_sns_topic.oncall.arn]) && a.ok_actions == toset([aws_sns_topic.oncall.arn])
     ])
     error_message = "every alarm must notify the on-call topic when it fires and when it recovers"
@@ -111,6 +117,22 @@ run "alarms_page_oncall" {
   assert {
     condition     = one([for s in data.aws_iam_policy_document.drift_job.statement : s.resources if s.sid == "WriteReports"]) == toset(["arn:aws:s3:::vehicle-classifier-test-reports/drift/*"])
     error_message = "the job may write only under the reports prefix"
+  }
+
+  assert {
+    condition = alltrue([
+      for k, a in aws_cloudwatch_metric_alarm.function_throttles :
+      a.namespace == "AWS/Lambda" && a.metric_name == "Throttles" && a.dimensions == tomap({ FunctionName = var.throttle_function_names[k] }) && a.threshold == 1
+    ]) && length(aws_cloudwatch_metric_alarm.function_throttles) == 2
+    error_message = "every upload-path function's throttles (its reserved-concurrency overflow) must page on-call"
+  }
+
+  assert {
+    condition = alltrue([
+      for k, a in aws_cloudwatch_metric_alarm.workflow_throttled :
+      a.namespace == "AWS/States" && a.metric_name == "ExecutionThrottled" && a.dimensions == tomap({ StateMachineArn = var.state_machine_arns[k] })
+    ]) && length(aws_cloudwatch_metric_alarm.workflow_throttled) == length(var.state_machine_arns)
+    error_message = "throttled executions of every workflow must page on-call"
   }
 
   assert {

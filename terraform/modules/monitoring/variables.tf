@@ -105,6 +105,12 @@ variable "state_machine_arns" {
   default     = {}
 }
 
+variable "throttle_function_names" {
+  description = "Upload-path Lambda functions by short name (FunctionName values); each gets an alarm on its Throttles, the overflow of its reserved concurrency."
+  type        = map(string)
+  default     = {}
+}
+
 variable "workflow_metric_namespace" {
   description = "EMF namespace of the workflow functions' metrics (lambdas/shared/observability.py)."
   type        = string

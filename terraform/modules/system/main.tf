@@ -112,6 +112,7 @@ module "inference_workflow" {
     classify_batch = { template = "${local.asl_dir}/classify_batch.asl.json" }
   }
   trigger_state_machine = "classify_image"
+  reserved_concurrency  = var.workflow_reserved_concurrency
   log_retention_days    = var.log_retention_days
   tags                  = var.tags
 }
@@ -143,6 +144,7 @@ module "monitoring" {
   variant_name             = module.model_endpoint.variant_name
   endpoint_alarm_arns      = module.model_endpoint.alarm_arns
   state_machine_arns       = module.inference_workflow.state_machine_arns
+  throttle_function_names  = module.inference_workflow.function_names
   capture_bucket           = module.storage.capture_bucket
   capture_bucket_arn       = module.storage.capture_bucket_arn
   reports_bucket           = module.storage.reports_bucket

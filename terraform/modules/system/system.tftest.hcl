@@ -37,8 +37,8 @@ run "stage_wiring" {
   }
 
   assert {
-    condition     = length(module.monitoring.alarm_names) == 11
-    error_message = "drift, low confidence, no data, job errors, job failed, one failure alarm per state machine and four workflow error alarms"
+    condition     = length(module.monitoring.alarm_names) == 16
+    error_message = "drift, low confidence, no data, job errors, job failed, one failure and one throttled alarm per state machine, four workflow error alarms and one throttles alarm per workflow function"
   }
 }
 
@@ -123,4 +123,14 @@ run "rejects_runtime_the_packages_were_not_built_for" {
   }
 
   expect_failures = [var.lambda_runtime]
+}
+
+run "rejects_fractional_or_huge_reserved_concurrency" {
+  command = plan
+
+  variables {
+    workflow_reserved_concurrency = 2.5
+  }
+
+  expect_failures = [var.workflow_reserved_concurrency]
 }

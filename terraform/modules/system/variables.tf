@@ -129,6 +129,17 @@ variable "monitoring" {
   default = {}
 }
 
+variable "workflow_reserved_concurrency" {
+  description = "Reserved concurrent executions of each upload-path function: caps the endpoint calls (cost) an uploader can cause; overflow is retried by the workflow and alarmed (Throttles). null: unreserved pool (accounts with the 10-execution starter quota cannot reserve)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.workflow_reserved_concurrency == null ? true : (var.workflow_reserved_concurrency >= 1 && var.workflow_reserved_concurrency <= 100 && floor(var.workflow_reserved_concurrency) == var.workflow_reserved_concurrency)
+    error_message = "workflow_reserved_concurrency must be null or a whole number from 1 to 100."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of every log group of the stage."
   type        = number

@@ -16,6 +16,9 @@ module "system" {
     canary_percentage = 10
   }
   log_retention_days = 400
+  # Each upload-path function: at most 20 at once, so an uploader cannot run up endpoint cost
+  # beyond what 6 instances serve; overflow is retried by the workflow and pages (Throttles).
+  workflow_reserved_concurrency = 20
 
   # The promoted model's routing threshold (model.auto.tfvars.json). null: route with it; a
   # number in (0, 1) pins this stage's own instead (rebuild the drift baseline with it:
