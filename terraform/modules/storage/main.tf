@@ -347,11 +347,36 @@ data "aws_iam_policy_document" "tls_only" {
   }
 }
 
+# What the system trusts (models, baselines, layer zips) shares the data bucket with uploads: only
+# the release and training roles may write or delete there, whatever an IAM grant says.
+data "aws_iam_policy_document" "protected_artifacts" {
+  source_policy_documents = [data.aws_iam_policy_document.tls_only["data"].json]
+
+  dynamic "statement" {
+    for_each = length(var.artifact_writer_arns) == 0 ? [] : [1]
+    content {
+      sid       = "OnlyArtifactWritersChangeTrustedPrefixes"
+      effect    = "Deny"
+      actions   = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:RestoreObject"]
+      resources = [for p in var.protected_prefixes : "${aws_s3_bucket.this["data"].arn}/${p}*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "ArnNotLike"
+        variable = "aws:PrincipalArn"
+        values   = var.artifact_writer_arns
+      }
+    }
+  }
+}
+
 resource "aws_s3_bucket_policy" "this" {
   for_each = local.buckets
 
   bucket = aws_s3_bucket.this[each.key].id
-  policy = data.aws_iam_policy_document.tls_only[each.key].json
+  policy = each.key == "data" ? data.aws_iam_policy_document.protected_artifacts.json : data.aws_iam_policy_document.tls_only[each.key].json
 
   depends_on = [aws_s3_bucket_public_access_block.this]
 }
@@ -360,4 +385,34 @@ resource "aws_s3_bucket_policy" "this" {
 resource "aws_s3_bucket_notification" "data" {
   bucket      = aws_s3_bucket.this["data"].id
   eventbridge = true
+}
+
+# --- uploader policy: write images under uploads_prefix, nothing else ------------------------------
+
+data "aws_iam_policy_document" "uploader" {
+  statement {
+    sid       = "PutImagesUnderUploadsPrefix"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${aws_s3_bucket.this["data"].arn}/${var.uploads_prefix}*"]
+  }
+
+  # The bucket encrypts with the stage key by default; S3 asks KMS for a data key on the
+  # uploader's behalf, and only S3 may use the key this way.
+  statement {
+    sid       = "EncryptUploads"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_policy" "uploader" {
+  name_prefix = "${substr(var.name, 0, 30)}-uploader-"
+  description = "${var.name}: upload images to s3://${aws_s3_bucket.this["data"].id}/${var.uploads_prefix} (starts the workflow); no read, no other prefix."
+  policy      = data.aws_iam_policy_document.uploader.json
+  tags        = var.tags
 }

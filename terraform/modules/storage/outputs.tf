@@ -42,3 +42,13 @@ output "access_logs_bucket" {
   description = "Name of the S3 server access-log bucket."
   value       = aws_s3_bucket.access_logs.id
 }
+
+output "uploader_policy_arn" {
+  description = "IAM policy for image uploaders: PutObject under uploads_prefix of the data bucket, nothing else."
+  value       = aws_iam_policy.uploader.arn
+}
+
+output "uploads_prefix" {
+  description = "Prefix of the data bucket that uploaders write to."
+  value       = var.uploads_prefix
+}

@@ -91,6 +91,77 @@ run "encrypted_private_tls_only_buckets" {
   }
 }
 
+run "uploader_can_write_only_incoming" {
+  command = apply
+
+  assert {
+    condition = alltrue(flatten([
+      for st in data.aws_iam_policy_document.uploader.statement : [
+        for r in st.resources : startswith(st.sid, "Put") ? r == "${aws_s3_bucket.this["data"].arn}/incoming/*" : r == aws_kms_key.this.arn
+      ]
+    ]))
+    error_message = "the uploader may write only objects under incoming/ of the data bucket (and use the stage key for that)"
+  }
+
+  assert {
+    condition     = toset(flatten([for st in data.aws_iam_policy_document.uploader.statement : st.actions])) == toset(["s3:PutObject", "s3:AbortMultipartUpload", "kms:GenerateDataKey"])
+    error_message = "the uploader may not read, list, delete or decrypt anything"
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for st in data.aws_iam_policy_document.uploader.statement : [
+        for r in st.resources : !strcontains(r, "/models/") && !strcontains(r, "/baselines/") && !strcontains(r, "/lambda-artifacts/") && !endswith(r, "/*") || endswith(r, "/incoming/*")
+      ]
+    ]))
+    error_message = "no uploader grant may reach models/, baselines/ or lambda-artifacts/"
+  }
+
+  assert {
+    condition     = alltrue([for st in data.aws_iam_policy_document.uploader.statement : anytrue([for c in st.condition : c.variable == "kms:ViaService" && contains(c.values, "s3.eu-west-1.amazonaws.com")]) if startswith(st.sid, "Encrypt")])
+    error_message = "the uploader may use the key only through S3"
+  }
+
+  assert {
+    condition     = length([for st in data.aws_iam_policy_document.protected_artifacts.statement : st if st.effect == "Deny" && st.sid == "OnlyArtifactWritersChangeTrustedPrefixes"]) == 0
+    error_message = "without artifact_writer_arns there is no writer deny (the deployer would lock itself out)"
+  }
+}
+
+run "only_artifact_writers_change_models_and_baselines" {
+  command = apply
+
+  variables {
+    artifact_writer_arns = ["arn:aws:iam::123456789012:role/release", "arn:aws:iam::123456789012:role/training"]
+  }
+
+  assert {
+    condition = anytrue([
+      for st in data.aws_iam_policy_document.protected_artifacts.statement :
+      st.effect == "Deny" && contains(st.actions, "s3:PutObject") && contains(st.actions, "s3:DeleteObject") &&
+      toset(st.resources) == toset(["${aws_s3_bucket.this["data"].arn}/models/*", "${aws_s3_bucket.this["data"].arn}/baselines/*", "${aws_s3_bucket.this["data"].arn}/lambda-artifacts/*"]) &&
+      anytrue([for c in st.condition : c.test == "ArnNotLike" && c.variable == "aws:PrincipalArn" && toset(c.values) == toset(var.artifact_writer_arns)]) &&
+      anytrue([for pr in st.principals : pr.type == "*"])
+    ])
+    error_message = "everyone but the artifact writers must be denied writes and deletes under models/, baselines/, lambda-artifacts/"
+  }
+
+  assert {
+    condition     = aws_s3_bucket_policy.this["data"].policy == data.aws_iam_policy_document.protected_artifacts.json
+    error_message = "the data bucket's policy must carry the artifact-writer deny"
+  }
+}
+
+run "rejects_artifact_writers_that_are_not_roles" {
+  command = plan
+
+  variables {
+    artifact_writer_arns = ["*"]
+  }
+
+  expect_failures = [var.artifact_writer_arns]
+}
+
 run "rejects_bad_names" {
   command = plan
 

@@ -74,3 +74,36 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "uploads_prefix" {
+  description = "Prefix of the data bucket that uploaders write images to (it starts the workflow); the uploader policy can write only here."
+  type        = string
+  default     = "incoming/"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9._-]*/$", var.uploads_prefix))
+    error_message = "uploads_prefix must be one lower-case path segment ending in '/', e.g. incoming/."
+  }
+}
+
+variable "protected_prefixes" {
+  description = "Data-bucket prefixes whose objects the system trusts (model artifacts, drift baselines, Lambda layer zips): only artifact_writer_arns may write or delete there."
+  type        = list(string)
+  default     = ["models/", "baselines/", "lambda-artifacts/"]
+
+  validation {
+    condition     = alltrue([for p in var.protected_prefixes : can(regex("^[a-z0-9][a-z0-9._-]*/$", p))])
+    error_message = "protected_prefixes must be path segments ending in '/'."
+  }
+}
+
+variable "artifact_writer_arns" {
+  description = "IAM role ARNs allowed to write or delete under protected_prefixes (the release/deploy role, the training role). Empty: no such deny (the deployer's role is unknown); set it for every real stage."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.artifact_writer_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", a))])
+    error_message = "artifact_writer_arns must be IAM role ARNs (arn:aws:iam::<account>:role/...)."
+  }
+}

@@ -42,7 +42,9 @@ module "storage" {
   name                     = local.name
   force_destroy            = var.force_destroy
   kms_deletion_window_days = var.kms_deletion_window_days
-  tags                     = var.tags
+  # Training jobs write models/ themselves; the release roles write the rest.
+  artifact_writer_arns = length(var.release_role_arns) == 0 ? [] : concat(var.release_role_arns, [module.training.execution_role_arn])
+  tags                 = var.tags
 }
 
 module "training" {
@@ -105,6 +107,7 @@ module "inference_workflow" {
   runtime           = var.lambda_runtime
   endpoint_arn      = module.model_endpoint.endpoint_arn
   images_bucket     = module.storage.data_bucket
+  images_prefix     = module.storage.uploads_prefix
   images_bucket_arn = module.storage.data_bucket_arn
   kms_key_arn       = module.storage.kms_key_arn
   state_machines = {

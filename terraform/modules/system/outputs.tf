@@ -92,3 +92,8 @@ output "decision_threshold_pinned" {
   description = "True when the stage pins its own threshold (decision_threshold_override) instead of the model's."
   value       = var.decision_threshold_override != null
 }
+
+output "uploader_policy_arn" {
+  description = "IAM policy for image uploaders: PutObject under the data bucket's uploads prefix (incoming/), nothing else."
+  value       = module.storage.uploader_policy_arn
+}

@@ -140,6 +140,12 @@ variable "workflow_reserved_concurrency" {
   }
 }
 
+variable "release_role_arns" {
+  description = "IAM roles that release and deploy (write model artifacts, baselines, layer zips). Non-empty: only these and the training role may write or delete under models/, baselines/, lambda-artifacts/ of the data bucket. Empty: no such deny (set it for every real stage)."
+  type        = list(string)
+  default     = []
+}
+
 variable "log_retention_days" {
   description = "Retention of every log group of the stage."
   type        = number

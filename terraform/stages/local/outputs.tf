@@ -30,3 +30,8 @@ output "decision_threshold_pinned" {
   description = "True when this stage pins its own threshold instead of the promoted model's."
   value       = module.system.decision_threshold_pinned
 }
+
+output "uploader_policy_arn" {
+  description = "Attach to the role or group of whoever uploads images: it can write only under incoming/ of the data bucket."
+  value       = module.system.uploader_policy_arn
+}

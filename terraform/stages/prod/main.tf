@@ -2,6 +2,7 @@ module "system" {
   source = "../../modules/system"
 
   stage                = "prod"
+  release_role_arns    = var.release_role_arns
   model_data_url       = var.model_data_url
   model_image_uri      = var.model_image_uri
   lambda_manifest_path = coalesce(var.lambda_manifest_path, "${path.root}/../../../build/lambda/manifest.json")

@@ -58,3 +58,9 @@ variable "drift_job_deps_layer_path" {
   type        = string
   default     = null
 }
+
+variable "release_role_arns" {
+  description = "IAM roles of the release/deploy pipeline: with any set, only they and the training role may write models/, baselines/ and lambda-artifacts/ of the data bucket."
+  type        = list(string)
+  default     = []
+}
