@@ -97,26 +97,39 @@ def test_a_tie_is_routed_whole() -> None:
     assert clopper_pearson_upper(1, 351) > 0.01  # the premise
 
 
-def test_too_small_a_set_falls_back_to_the_smallest_bound_and_says_so() -> None:
-    # 90 images cannot certify 1% (needs 299). Bounds: 0.95: 40 clean -> 0.0722;
-    # 0.85: 89, 1 wrong -> 0.0522; 0.80: 90, 1 wrong -> 0.0516 (the smallest).
-    labels, probabilities = scored([(0.95, 40, 0), (0.85, 48, 1), (0.8, 1, 0)])
+def test_too_small_a_set_falls_back_to_the_calibrated_expected_risk_and_says_so() -> None:
+    # 100 images cannot certify 1% (needs 299). Calibrated expected misroute rate among routed,
+    # mean(1 - confidence): 0.999: 0.001; 0.99: (50 * 0.001 + 30 * 0.01) / 80 = 0.0044;
+    # 0.95: (0.35 + 10 * 0.05) / 90 = 0.0094 <= 0.01; 0.9: (0.85 + 10 * 0.1) / 100 = 0.0185.
+    labels, probabilities = scored([(0.999, 50, 0), (0.99, 30, 0), (0.95, 9, 1), (0.9, 10, 0)])
     choice = choose_threshold(labels, probabilities, max_misroute_rate=0.01)
     assert not choice.certified
-    assert choice.decision_threshold == 0.8
+    assert choice.decision_threshold == 0.95
+    assert (choice.routed_validation_images, choice.validation_misroutes) == (90, 1)
+    assert choice.expected_misroute_rate == pytest.approx(0.85 / 90)
+    # The exact bound it reaches is still reported, above the target it could not certify.
     assert choice.misroute_upper_bound == pytest.approx(clopper_pearson_upper(1, 90))
     assert choice.misroute_upper_bound > 0.01
     assert choice.images_needed_to_certify == 299
-    assert "not certifiable on 90 images" in choice.method
+    assert "not certifiable on 100 images" in choice.method
+    assert "expected misroute rate" in choice.method
 
 
-def test_fallback_stops_above_a_confident_mistake_when_that_bounds_best() -> None:
-    # A mistake at 0.97 above 60 clean images: routing everything bounds at
-    # CP(1, 61) = 0.0755, routing only the 60 at or above 0.98 bounds at 0.0487: 0.98 it is.
+def test_fallback_ties_route_whole_too() -> None:
+    # At 0.95, 9 right and 1 wrong tie: their expected risk counts all ten together.
+    labels, probabilities = scored([(0.999, 10, 0), (0.95, 9, 1)])
+    choice = choose_threshold(labels, probabilities, max_misroute_rate=0.03)
+    # 0.999: 0.001; 0.95: (0.01 + 0.5) / 20 = 0.0255 <= 0.03: routed whole, 1 misroute.
+    assert choice.decision_threshold == 0.95 and choice.routed_validation_images == 20
+
+
+def test_when_no_answer_expects_few_enough_misroutes_only_certainty_routes() -> None:
+    # Even the most confident answers expect 2% misroutes: nothing below 1.0 routes.
     labels, probabilities = scored([(0.98, 60, 0), (0.97, 0, 1)])
-    choice = choose_threshold(labels, probabilities)
-    assert not choice.certified and choice.decision_threshold == 0.98
-    assert choice.validation_misroutes == 0
+    choice = choose_threshold(labels, probabilities, max_misroute_rate=0.01)
+    assert not choice.certified and choice.decision_threshold == 1.0
+    assert choice.routed_validation_images == 0 and "routes only 1.0" in choice.method
+    assert choice.misroute_upper_bound == 1.0
 
 
 def test_motorcycles_are_judged_by_their_own_probability() -> None:
