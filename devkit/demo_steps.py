@@ -169,67 +169,94 @@ def _sample_images(ctx: DemoContext, per_class: int) -> list[Path]:
     raise DemoError("no staged images to classify")
 
 
-def _run_execution(sfn: Any, arn: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    from devkit.stepfunctions_local import wait_for_execution
-
-    execution = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))
-    try:
-        described = wait_for_execution(sfn, execution["executionArn"], EXECUTION_TIMEOUT_S)
-    except TimeoutError as error:
-        raise DemoError(f"execution {name} did not finish: {error}") from error
-    if described["status"] != "SUCCEEDED":
-        return {"outcome": described["status"], "error": described.get("error")}
-    return dict(json.loads(described.get("output") or "{}"))
-
-
-def _describe_outcome(result: dict[str, Any]) -> str:
+def _describe_outcome(result: dict[str, Any], answered: str | None) -> str:
     decision = result.get("decision") or {}
     outcome = result.get("outcome", "?")
-    if outcome in {"Routed", "NeedsReview"}:
+    model = (result.get("review") or {}).get("model_decision") or decision
+    if outcome in {"Routed", "RoutedByReviewer", "Rejected", "ReviewTimedOut"}:
         text = (
-            f"{outcome:<12} {decision.get('label')} ({decision.get('confidence', 0):.3f} vs "
-            f"threshold {decision.get('threshold')})"
+            f"{outcome:<16} model: {model.get('label')} ({model.get('confidence', 0):.3f} vs "
+            f"threshold {model.get('threshold')})"
         )
-        if outcome == "Routed":
+        if answered:
+            text += f"; reviewer: {answered} ({result.get('review', {}).get('reason')})"
+        if decision.get("action") == "route":
             text += (
                 f" -> bay {decision.get('loading_bay')}, "
                 f"orders within {decision.get('order_radius_km')} km"
             )
-        return text + (" -> review queue" if outcome == "NeedsReview" else "")
-    return f"{outcome:<12} {result.get('error')}"
+        return text
+    return f"{outcome:<16} {result.get('error')}"
 
 
 def run_workflow(ctx: DemoContext) -> None:
-    """Upload sample images (and two bad inputs) and run the real state machine on each."""
-    s3 = boto3.client("s3")
-    sfn = boto3.client("stepfunctions")
+    """Upload sample images (and two bad inputs), run the real state machine on each, and act
+    as the reviewer for those sent to review; then read back the label records."""
+    from devkit.demo_review import Tally, label_records, run_with_reviewer
+
+    s3, sfn, sqs = boto3.client("s3"), boto3.client("stepfunctions"), boto3.client("sqs")
     arn = str(ctx.system["state_machine_arns"]["classify_image"])
-    requests: list[tuple[str, dict[str, Any]]] = []
+    queue = str(ctx.system["review_queue_url"])
+    # (what to print, request, true class or None for no vehicle, counts toward coverage)
+    requests: list[tuple[str, dict[str, Any], str | None, bool]] = []
     for path in _sample_images(ctx, ctx.args.workflow_images):
         key = f"incoming/{path.parent.name}/{path.name}"
         s3.upload_file(str(path), ctx.bucket, key)
-        requests.append(
-            (f"{path.parent.name}/{path.name}", {"s3_bucket": ctx.bucket, "s3_key": key})
-        )
+        request = {"s3_bucket": ctx.bucket, "s3_key": key}
+        requests.append((f"{path.parent.name}/{path.name}", request, path.parent.name, True))
     # A strict per-execution threshold sends a confident image to human review.
-    first = dict(requests[0][1], threshold=0.9999)
-    requests.append((f"{requests[0][0]} (threshold 0.9999)", first))
+    label, first, truth, _ = requests[0]
+    requests.append((f"{label} (threshold 0.9999)", dict(first, threshold=0.9999), truth, False))
     s3.put_object(Bucket=ctx.bucket, Key="incoming/not-an-image.png", Body=b"plain text")
-    requests.append(
-        ("not-an-image.png", {"s3_bucket": ctx.bucket, "s3_key": "incoming/not-an-image.png"})
-    )
-    requests.append(("missing.png", {"s3_bucket": ctx.bucket, "s3_key": "incoming/missing.png"}))
+    not_image = {"s3_bucket": ctx.bucket, "s3_key": "incoming/not-an-image.png"}
+    requests.append(("not-an-image.png", not_image, None, False))
+    missing = {"s3_bucket": ctx.bucket, "s3_key": "incoming/missing.png"}
+    requests.append(("missing.png", missing, None, False))
     outcomes: dict[str, int] = {}
-    for number, (label, payload) in enumerate(requests):
-        result = _run_execution(sfn, arn, f"demo-{int(time.time())}-{number}", payload)
-        outcomes[result.get("outcome", "?")] = outcomes.get(result.get("outcome", "?"), 0) + 1
-        _say(f"{label:<42} {_describe_outcome(result)}")
-    queue = str(ctx.system["review_queue_url"])
-    waiting = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
-    )["Attributes"]["ApproximateNumberOfMessages"]
-    _say(f"outcomes {outcomes}; review queue holds {waiting} message(s)")
-    ctx.summary["workflow"] = {"outcomes": outcomes, "review_queue_messages": int(waiting)}
+    tally = Tally()
+    answered_count = 0
+    for number, (label, payload, truth, counted) in enumerate(requests):
+        start = {
+            "stateMachineArn": arn,
+            "name": f"demo-{int(time.time())}-{number}",
+            "input": json.dumps(payload),
+        }
+        try:
+            run = run_with_reviewer(
+                sfn, sqs, queue, start, truth=truth, timeout_s=EXECUTION_TIMEOUT_S
+            )
+        except TimeoutError as error:
+            raise DemoError(f"execution {start['name']} did not finish: {error}") from error
+        outcome = str(run.output.get("outcome", "?"))
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        answered_count += run.answered is not None
+        if counted and truth is not None:
+            tally.add(run.output, truth)
+        _say(f"{label:<42} {_describe_outcome(run.output, run.answered)}")
+    records = label_records(s3, str(ctx.system["labels_uri"]))
+    by_decision = {
+        kind: sum(r["decision"] == kind for r in records) for kind in ("routed", "reviewed")
+    }
+    quality = tally.summary()
+    _say(f"outcomes {outcomes}; the demo answered {answered_count} review(s) as reviewer")
+    _say(
+        f"label records under {ctx.system['labels_uri']}: {len(records)} "
+        f"({by_decision['routed']} routed, {by_decision['reviewed']} reviewed)"
+    )
+    if quality["images"]:
+        routed_accuracy = quality["routed_accuracy"]
+        _say(
+            f"at threshold {quality['threshold']}: coverage {quality['coverage']:.2f} "
+            f"({quality['routed']}/{quality['images']} routed without review), routed accuracy "
+            + ("n/a (none routed)" if routed_accuracy is None else f"{routed_accuracy:.2f}")
+        )
+    ctx.summary["workflow"] = {
+        "outcomes": outcomes,
+        "reviews_answered": answered_count,
+        "label_records": len(records),
+        "label_records_by_decision": by_decision,
+        "quality": quality,
+    }
 
 
 # -- drift -------------------------------------------------------------------------------------

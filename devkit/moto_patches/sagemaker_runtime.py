@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MARKER = "_keeps_binary_bodies"
+INFERENCE_ID_HEADER = "x-amzn-sagemaker-inference-id"  # InvokeEndpoint's InferenceId
 _lock = threading.Lock()
 _faults: dict[str, list[Fault]] = {}
 
@@ -97,10 +98,11 @@ def _invoke_endpoint(self: Any) -> tuple[int, dict[str, str], str | bytes]:
         }
         return fault.status, headers, json.dumps(error)
     raw = self.raw_body if isinstance(self.raw_body, bytes) else str(self.raw_body or "").encode()
+    # The InferenceId differs on every call; canned answers stay memoised per image.
     unique_repr = {
         key: value
         for key, value in self.headers.items()
-        if key.lower().startswith("x-amzn-sagemaker")
+        if key.lower().startswith("x-amzn-sagemaker") and key.lower() != INFERENCE_ID_HEADER
     }
     unique_repr["Accept"] = self.headers.get("Accept")
     unique_repr["Body"] = base64.b64encode(raw).decode("ascii")

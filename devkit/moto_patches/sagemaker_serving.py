@@ -5,7 +5,8 @@ capture. For the local stage we want the whole path to be real: when the endpoin
 emulator and its model's `ModelDataUrl` points at one of our `model.tar.gz` archives in emulated
 S3, this patch runs the archive's inference code (the same code the PyTorch serving container
 runs) and, when the endpoint config enables data capture, writes SageMaker's JSON Lines capture
-records under `<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/`.
+records under `<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/`, with the call's
+`InferenceId` as `eventMetadata.inferenceId` like SageMaker (labels join to captures by it).
 
 Anything else (no such endpoint, no archive, an archive that is not ours) falls through to
 moto's own canned behaviour, so tests that queue canned results are unaffected.
@@ -103,6 +104,7 @@ def _capture(
     variant_name: str,
     request: tuple[bytes, str],
     response: tuple[str, str],
+    inference_id: str | None = None,
 ) -> None:
     capture = config.data_capture_config or {}
     if not capture.get("EnableCapture") or not capture.get("DestinationS3Uri"):
@@ -142,6 +144,8 @@ def _capture(
         "eventId": event_id,
         "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if inference_id:
+        record["eventMetadata"]["inferenceId"] = inference_id
     record["eventVersion"] = "0"
     bucket, prefix = _split_s3_uri(str(capture["DestinationS3Uri"]).rstrip("/"))
     key = (
@@ -151,7 +155,13 @@ def _capture(
 
 
 def serve(
-    account_id: str, region: str, endpoint_name: str, body: bytes, content_type: str
+    account_id: str,
+    region: str,
+    endpoint_name: str,
+    body: bytes,
+    content_type: str,
+    *,
+    inference_id: str | None = None,
 ) -> tuple[int, dict[str, str], str] | None:
     """Answer an InvokeEndpoint with the endpoint's real model, or None to fall through."""
     found = _endpoint_variant(account_id, region, endpoint_name)
@@ -185,6 +195,7 @@ def serve(
         variant_name=variant_name,
         request=(body, content_type),
         response=(answer, "application/json"),
+        inference_id=inference_id,
     )
     headers = {
         "Content-Type": "application/json",
@@ -206,7 +217,15 @@ def apply() -> None:
         raw = getattr(self, "raw_body", None) or self.body
         body = raw if isinstance(raw, bytes) else str(raw or "").encode()
         content_type = str(self.headers.get("Content-Type") or "application/octet-stream")
-        served = serve(self.current_account, self.region, endpoint_name, body, content_type)
+        inference_id = self.headers.get("X-Amzn-SageMaker-Inference-Id") or None
+        served = serve(
+            self.current_account,
+            self.region,
+            endpoint_name,
+            body,
+            content_type,
+            inference_id=inference_id,
+        )
         if served is None:
             return original(self)
         return served

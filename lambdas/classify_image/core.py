@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,11 +43,13 @@ class ClassifySettings:
     endpoint_name: str
     max_image_bytes: int
     probability_tolerance: float
+    model_version: str = "unknown"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ClassifySettings:
         return cls(
             endpoint_name=env_str(env, "ENDPOINT_NAME"),
+            model_version=env_str(env, "MODEL_VERSION", "unknown"),
             max_image_bytes=env_int(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, minimum=1),
             probability_tolerance=env_float(env, "PROBABILITY_TOLERANCE", 0.01, 0.0, 0.5),
         )
@@ -146,8 +149,19 @@ def parse_prediction(body: bytes, tolerance: float) -> tuple[float, float]:
     return probabilities[0], probabilities[1]
 
 
+def new_inference_id() -> str:
+    """The id passed as InferenceId on InvokeEndpoint: SageMaker writes it into the data
+    capture record (eventMetadata.inferenceId), so a label record joins to its capture."""
+    return str(uuid.uuid4())
+
+
 def classification(
-    probabilities: tuple[float, float], endpoint_name: str, variant: str | None
+    probabilities: tuple[float, float],
+    endpoint_name: str,
+    variant: str | None,
+    *,
+    inference_id: str | None = None,
+    model_version: str | None = None,
 ) -> dict[str, Any]:
     index = 0 if probabilities[0] >= probabilities[1] else 1
     return {
@@ -158,6 +172,8 @@ def classification(
             "probabilities": dict(zip(LABELS, probabilities, strict=True)),
             "endpoint_name": endpoint_name,
             "invoked_variant": variant,
+            "inference_id": inference_id,
+            "model_version": model_version,
         }
     }
 

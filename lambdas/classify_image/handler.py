@@ -12,6 +12,7 @@ from lambdas.classify_image.core import (
     check_referenced_bytes,
     classification,
     endpoint_error,
+    new_inference_id,
     parse_event,
     parse_prediction,
 )
@@ -45,7 +46,9 @@ def image_bytes(document: ImageDocument, config: ClassifySettings) -> tuple[byte
     return check_referenced_bytes(document, stored.data), document.content_type
 
 
-def invoke_endpoint(body: bytes, content_type: str, config: ClassifySettings) -> dict[str, Any]:
+def invoke_endpoint(
+    body: bytes, content_type: str, config: ClassifySettings, inference_id: str
+) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     # One attempt per invocation: the state machine owns retries (backoff, jitter, history).
@@ -56,6 +59,7 @@ def invoke_endpoint(body: bytes, content_type: str, config: ClassifySettings) ->
             ContentType=content_type,
             Accept="application/json",
             Body=body,
+            InferenceId=inference_id,
         )
         response["Body"] = response["Body"].read()
     except (ClientError, BotoCoreError) as error:
@@ -67,10 +71,15 @@ def invoke_endpoint(body: bytes, content_type: str, config: ClassifySettings) ->
 def handler(event: Any, context: Any) -> dict[str, Any]:
     config = settings()
     document = parse_event(event)
-    response = invoke_endpoint(*image_bytes(document, config), config)
+    inference_id = new_inference_id()
+    response = invoke_endpoint(*image_bytes(document, config), config, inference_id)
     probabilities = parse_prediction(response["Body"], config.probability_tolerance)
     result = classification(
-        probabilities, config.endpoint_name, response.get("InvokedProductionVariant")
+        probabilities,
+        config.endpoint_name,
+        response.get("InvokedProductionVariant"),
+        inference_id=inference_id,
+        model_version=config.model_version,
     )
     logger.info("classified", extra=result["classification"])
     return result

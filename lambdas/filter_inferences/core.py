@@ -8,7 +8,8 @@ is >= the threshold. A per-execution `threshold` may only raise it: a lower one 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,10 @@ from lambdas.shared.events import (
 )
 
 LABELS = CLASS_NAMES
+# What a reviewer may answer: one of the vehicle types, or that the image shows neither.
+REVIEW_LABELS = (*LABELS, "not_a_vehicle")
+# Share of confident images sent to review anyway, so routed accuracy is measured live.
+DEFAULT_AUDIT_SAMPLE_RATE = 0.02
 # Where each vehicle type loads and how far its orders may be; overridden by ROUTING_RULES.
 DEFAULT_ROUTING_RULES: dict[str, dict[str, Any]] = {
     "bicycle": {"loading_bay": "bay-bicycle", "order_radius_km": 3.0},
@@ -43,12 +48,30 @@ class Route:
 class FilterSettings:
     threshold: float
     routes: Mapping[str, Route]
+    audit_sample_rate: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FilterSettings:
         threshold = env_float(env, "CONFIDENCE_THRESHOLD", None, 0.0, 1.0)
         rules = env_json(env, "ROUTING_RULES", DEFAULT_ROUTING_RULES)
-        return cls(threshold=threshold, routes=parse_routes(rules))
+        return cls(
+            threshold=threshold,
+            routes=parse_routes(rules),
+            audit_sample_rate=parse_audit_sample_rate(env.get("AUDIT_SAMPLE_RATE", "")),
+        )
+
+
+def parse_audit_sample_rate(raw: str) -> float:
+    """AUDIT_SAMPLE_RATE in [0, 1]: 0 never audits, 1 sends every confident image to review."""
+    if not raw.strip():
+        return DEFAULT_AUDIT_SAMPLE_RATE
+    try:
+        rate = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"AUDIT_SAMPLE_RATE={raw!r} is not a number") from None
+    if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
+        raise ConfigurationError(f"AUDIT_SAMPLE_RATE={rate} must lie in [0, 1]")
+    return rate
 
 
 def parse_routes(rules: object) -> dict[str, Route]:
@@ -119,20 +142,66 @@ def parse_event(event: object, deployed_threshold: float) -> tuple[Classificatio
     return Classification(label=str(label), confidence=values[str(label)]), threshold
 
 
-def decide(found: Classification, threshold: float, routes: Mapping[str, Route]) -> dict[str, Any]:
-    """Route when the top probability reaches the threshold; otherwise ask a human."""
+def decide(
+    found: Classification,
+    threshold: float,
+    routes: Mapping[str, Route],
+    audit_sample_rate: float = 0.0,
+    draw: Callable[[], float] = lambda: 1.0,
+) -> dict[str, Any]:
+    """Route when the top probability reaches the threshold; otherwise ask a human.
+
+    A confident image still goes to review, reason `audit`, when `draw()` (uniform in [0, 1),
+    injected so tests are deterministic) falls below `audit_sample_rate`.
+    """
     decision: dict[str, Any] = {
         "label": found.label,
         "confidence": found.confidence,
         "threshold": threshold,
     }
-    if found.confidence >= threshold:
+    if found.confidence < threshold:
+        decision.update(action="review", reason="low_confidence")
+    elif audit_sample_rate > 0.0 and draw() < audit_sample_rate:
+        decision.update(action="review", reason="audit")
+    else:
         route = routes[found.label]
         decision.update(
             action="route",
             loading_bay=route.loading_bay,
             order_radius_km=route.order_radius_km,
         )
+    return {"decision": decision}
+
+
+@dataclass(frozen=True)
+class ReviewAnswer:
+    label: str
+    reviewer: str
+
+
+def parse_review(event: object) -> ReviewAnswer | None:
+    """The reviewer's answer (`review`: the SendTaskSuccess output), or None when there is none."""
+    body = require_mapping(event, "event")
+    if body.get("review") is None:
+        return None
+    answer = require_mapping(body["review"], "review")
+    label = answer.get("label")
+    if label not in REVIEW_LABELS:
+        raise InvalidEvent(f"review.label must be one of {REVIEW_LABELS}, got {label!r}")
+    reviewer = answer.get("reviewer")
+    if not isinstance(reviewer, str) or not reviewer.strip() or len(reviewer) > 256:
+        raise InvalidEvent("review.reviewer must be a non-empty string of at most 256 characters")
+    return ReviewAnswer(label=str(label), reviewer=reviewer.strip())
+
+
+def decide_reviewed(answer: ReviewAnswer, routes: Mapping[str, Route]) -> dict[str, Any]:
+    """The human's label is final: route by it, or reject an image that shows no vehicle."""
+    decision: dict[str, Any] = {"label": answer.label, "reviewer": answer.reviewer}
+    if answer.label in routes:
+        route = routes[answer.label]
+        decision.update(
+            action="route", loading_bay=route.loading_bay, order_radius_km=route.order_radius_km
+        )
     else:
-        decision.update(action="review", reason="confidence below threshold")
+        decision.update(action="reject")
     return {"decision": decision}

@@ -1,5 +1,9 @@
 """Lambda entry point of filter_inferences (handler: lambdas.filter_inferences.handler.handler).
 
+Two calls: the classify machines ask for a decision on a classification (route, or review with
+reason `low_confidence` / `audit`); the review machine asks for the route of a reviewer's answer
+(`review`: `{"label", "reviewer"}`), which is final.
+
 It only decides; the state machine sends review items to the SQS review queue itself (an SQS
 SendMessage task), so this function needs no permissions at all and the send is retried and
 recorded in the execution history.
@@ -9,11 +13,18 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.filter_inferences.core import FilterSettings, decide, parse_event
+from lambdas.filter_inferences.core import (
+    FilterSettings,
+    decide,
+    decide_reviewed,
+    parse_event,
+    parse_review,
+)
 from lambdas.shared.observability import instrumented, logger_for, metrics_for
 
 logger = logger_for("filter_inferences")
@@ -28,10 +39,19 @@ def settings() -> FilterSettings:
 @instrumented(logger, metrics)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     config = settings()
+    answer = parse_review(event)
+    if answer is not None:  # the review machine asks for the route of the human's label
+        result = decide_reviewed(answer, config.routes)
+        outcome = "RoutedByReviewer" if result["decision"]["action"] == "route" else "Rejected"
+        metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
+        logger.info("reviewed", extra=result["decision"])
+        return result
     found, threshold = parse_event(event, config.threshold)
-    result = decide(found, threshold, config.routes)
-    action = result["decision"]["action"]
-    outcome = "Routed" if action == "route" else "NeedsReview"
+    result = decide(found, threshold, config.routes, config.audit_sample_rate, random.random)
+    decision = result["decision"]
+    outcome = "Routed" if decision["action"] == "route" else "NeedsReview"
     metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
+    if decision.get("reason") == "audit":
+        metrics.add_metric(name="AuditSampled", unit=MetricUnit.Count, value=1)
     logger.info("decided", extra=result["decision"])
     return result

@@ -15,8 +15,10 @@ import zipfile
 import boto3
 import pytest
 
-from devkit.moto_patches import lambda_inprocess, sagemaker_runtime
+from devkit.moto_patches import lambda_inprocess, sagemaker_runtime, stepfunctions_sfn_integration
+from devkit.stepfunctions_local import wait_for_execution
 
+ROLE_ARN = "arn:aws:iam::123456789012:role/r"
 PREAMBLE = """
 import io, json, zipfile, boto3
 from moto import mock_aws
@@ -119,6 +121,63 @@ def test_result_writer_upstream_still_drops_results():
     assert len(result["keys"]) == 1 and result["keys"][0].endswith("manifest.json"), (
         "moto's ResultWriter writes result files now: drop stepfunctions_result_writer"
     )
+
+
+START_CHILD = """
+    import time
+    child = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}}
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    child_arn = sfn.create_state_machine(name="child", definition=json.dumps(child),
+                                         roleArn=ROLE)["stateMachineArn"]
+    parent = {"StartAt": "S", "States": {"S": {
+        "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn": child_arn, "Name": "c1", "Input": {"x": 1}},
+        "OutputPath": "$.Output", "End": True}}}
+    arn = sfn.create_state_machine(name="parent", definition=json.dumps(parent),
+                                   roleArn=ROLE)["stateMachineArn"]
+    run = sfn.start_execution(stateMachineArn=arn, name="e")["executionArn"]
+    while sfn.describe_execution(executionArn=run)["status"] == "RUNNING":
+        time.sleep(0.1)
+    described = sfn.describe_execution(executionArn=run)
+"""
+
+
+def test_start_execution_task_upstream_still_passes_asl_field_names_to_boto():
+    result = run_plain_moto(
+        "with mock_aws(config={'stepfunctions': {'execute_state_machine': True}}):\n"
+        + textwrap.indent(textwrap.dedent(START_CHILD), "    ")
+        + "    print(json.dumps({'status': described['status']}))\n"
+    )
+    assert result["status"] == "FAILED", (
+        "moto maps startExecution's fields now: drop stepfunctions_sfn_integration"
+    )
+    assert stepfunctions_sfn_integration.moto_still_skips_normalisation()
+
+
+@pytest.mark.integration
+def test_patched_start_execution_task_waits_for_the_child_output(aws):
+    sfn = boto3.client("stepfunctions")
+    child = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}}
+    child_arn = sfn.create_state_machine(
+        name="child", definition=json.dumps(child), roleArn=ROLE_ARN
+    )["stateMachineArn"]
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn": child_arn, "Name": "c1", "Input": {"x": 1}},
+        "OutputPath": "$.Output",
+        "End": True,
+    }
+    parent = {"StartAt": "S", "States": {"S": task}}
+    arn = sfn.create_state_machine(name="parent", definition=json.dumps(parent), roleArn=ROLE_ARN)[
+        "stateMachineArn"
+    ]
+    run = sfn.start_execution(stateMachineArn=arn, name="e")["executionArn"]
+    described = wait_for_execution(sfn, run, timeout_s=60)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"ok": 1}
+    [started] = sfn.list_executions(stateMachineArn=child_arn)["executions"]
+    assert started["name"] == "c1"
 
 
 @pytest.mark.integration

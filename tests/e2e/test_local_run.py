@@ -48,9 +48,17 @@ def test_reduced_local_run(aws, tmp_path, capsys):
     # The workflow: 2 images per class + a strict-threshold repeat + a non-image + a missing key.
     outcomes = summary["workflow"]["outcomes"]
     assert outcomes.get("InvalidImage") == 2
-    assert outcomes.get("Routed", 0) + outcomes.get("NeedsReview", 0) == 5
-    assert outcomes.get("NeedsReview", 0) >= 1  # the 0.9999 threshold always goes to review
-    assert summary["workflow"]["review_queue_messages"] == outcomes.get("NeedsReview", 0)
+    # Reviews are answered by the demo with the true class: routed by the reviewer, never rejected.
+    reviewed = outcomes.get("RoutedByReviewer", 0)
+    assert outcomes.get("Routed", 0) + reviewed == 5
+    assert reviewed >= 1  # the 0.9999 threshold always goes to review
+    assert summary["workflow"]["reviews_answered"] == reviewed
+    # Every final decision left one label record.
+    assert summary["workflow"]["label_records"] == 5
+    assert summary["workflow"]["label_records_by_decision"]["reviewed"] == reviewed
+    quality = summary["workflow"]["quality"]
+    assert quality["images"] == 4 and 0 <= quality["coverage"] <= 1
+    assert 0 < quality["threshold"] < 1
 
     # One threshold: the one the model earned (its decision.json) is what the stage routes with
     # and what the drift job judges at.

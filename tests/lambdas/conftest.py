@@ -11,6 +11,7 @@ from PIL import Image
 
 from lambdas.classify_image import handler as classify_handler
 from lambdas.filter_inferences import handler as filter_handler
+from lambdas.record_label import handler as record_handler
 from lambdas.serialize_image import handler as serialize_handler
 from lambdas.shared import aws
 
@@ -41,11 +42,12 @@ def png_declaring(width: int, height: int) -> bytes:
 @pytest.fixture(autouse=True)
 def fresh_containers():
     """Each test is a cold start: settings re-read, clients re-created (new endpoint URL)."""
-    for module in (serialize_handler, classify_handler, filter_handler):
+    modules = (serialize_handler, classify_handler, filter_handler, record_handler)
+    for module in modules:
         module.settings.cache_clear()
     aws.client.cache_clear()
     yield
-    for module in (serialize_handler, classify_handler, filter_handler):
+    for module in modules:
         module.settings.cache_clear()
     aws.client.cache_clear()
 

@@ -175,13 +175,17 @@ def test_handler_inline_and_by_reference(aws, monkeypatch):
             {"Body": "[0.3, 0.7]", "ContentType": "application/json"},
         ]
     )
+    monkeypatch.setenv("MODEL_VERSION", "v12")
     inline = classify.handler(document(first), Context())["classification"]
     assert (inline["label"], inline["endpoint_name"]) == ("bicycle", "unit-endpoint")
+    # The InferenceId sent on InvokeEndpoint comes back, new per call, with the model version.
+    assert len(inline["inference_id"]) == 36 and inline["model_version"] == "v12"
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="uploads")
     etag = s3.put_object(Bucket="uploads", Key="k.png", Body=second)["ETag"]
     referenced = classify.handler(document(second, inline=False, etag=etag), Context())
     assert referenced["classification"]["probabilities"] == {"bicycle": 0.3, "motorcycle": 0.7}
+    assert referenced["classification"]["inference_id"] != inline["inference_id"]
     s3.put_object(Bucket="uploads", Key="k.png", Body=first)  # overwritten after validation
     with pytest.raises(InvalidImage, match="changed"):
         classify.handler(document(second, inline=False, etag=etag), Context())

@@ -12,8 +12,12 @@ from lambdas.filter_inferences import handler as filter_handler
 from lambdas.filter_inferences.core import (
     DEFAULT_ROUTING_RULES,
     FilterSettings,
+    ReviewAnswer,
     decide,
+    decide_reviewed,
+    parse_audit_sample_rate,
     parse_event,
+    parse_review,
     parse_routes,
 )
 from lambdas.shared.errors import ConfigurationError, InvalidEvent, ThresholdBelowDeployed
@@ -155,6 +159,7 @@ def json_lines(text: str) -> list[dict]:
 
 def test_handler_logs_json_with_the_execution_id(monkeypatch, capsys):
     monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.9")
+    monkeypatch.setenv("AUDIT_SAMPLE_RATE", "0")
     filter_handler.settings.cache_clear()
     log_stream = io.StringIO()
     monkeypatch.setattr(filter_handler.logger.registered_handler, "stream", log_stream)
@@ -192,3 +197,75 @@ def test_handler_without_the_setting_fails_as_a_configuration_error(monkeypatch)
     filter_handler.settings.cache_clear()
     with pytest.raises(ConfigurationError, match="CONFIDENCE_THRESHOLD is required"):
         filter_handler.handler(event(), Context())
+
+
+def test_below_the_threshold_is_reviewed_for_low_confidence():
+    found, _ = parse_event(event(p=(0.6, 0.4)), 0.93)
+    decision = decide(found, 0.93, ROUTES, audit_sample_rate=1.0, draw=lambda: 0.0)["decision"]
+    assert (decision["action"], decision["reason"]) == ("review", "low_confidence")
+    assert "loading_bay" not in decision
+
+
+@pytest.mark.parametrize(
+    ("rate", "draw", "action"),
+    [(0.02, 0.0199, "review"), (0.02, 0.02, "route"), (0.0, 0.0, "route"), (1.0, 0.9999, "review")],
+)
+def test_audit_sample_of_confident_images(rate, draw, action):
+    found, _ = parse_event(event(p=(0.99, 0.01)), 0.93)
+    decision = decide(found, 0.93, ROUTES, audit_sample_rate=rate, draw=lambda: draw)["decision"]
+    assert decision["action"] == action
+    if action == "review":
+        assert decision["reason"] == "audit"
+    else:
+        assert decision["loading_bay"] == "bay-bicycle" and "reason" not in decision
+
+
+def test_audit_sample_rate_setting():
+    assert parse_audit_sample_rate("") == 0.02
+    assert parse_audit_sample_rate("0") == 0.0
+    assert parse_audit_sample_rate("1") == 1.0
+    assert FilterSettings.from_env({"AUDIT_SAMPLE_RATE": "0.1"}).audit_sample_rate == 0.1
+    for bad in ("-0.1", "1.5", "nan", "often"):
+        with pytest.raises(ConfigurationError, match="AUDIT_SAMPLE_RATE"):
+            parse_audit_sample_rate(bad)
+
+
+def test_the_reviewers_label_is_routed_or_rejected():
+    routed = decide_reviewed(ReviewAnswer("motorcycle", "rev-1"), ROUTES)["decision"]
+    assert routed == {
+        "label": "motorcycle",
+        "reviewer": "rev-1",
+        "action": "route",
+        "loading_bay": "bay-motorcycle",
+        "order_radius_km": 15.0,
+    }
+    rejected = decide_reviewed(ReviewAnswer("not_a_vehicle", "rev-1"), ROUTES)["decision"]
+    assert rejected == {"label": "not_a_vehicle", "reviewer": "rev-1", "action": "reject"}
+
+
+@pytest.mark.parametrize(
+    "review",
+    [
+        {"label": "cat", "reviewer": "r"},
+        {"label": "bicycle"},
+        {"label": "bicycle", "reviewer": "  "},
+        {"label": "bicycle", "reviewer": 7},
+        {"label": "bicycle", "reviewer": "r" * 257},
+        "bicycle",
+    ],
+)
+def test_invalid_review_answers(review):
+    with pytest.raises(InvalidEvent):
+        parse_review({"review": review})
+
+
+def test_handler_routes_a_review_answer(monkeypatch, capsys):
+    monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.9")
+    filter_handler.settings.cache_clear()
+    answer = {"review": {"label": "bicycle", "reviewer": " rev-9 "}, "execution_id": "e"}
+    result = filter_handler.handler(answer, Context())
+    assert result["decision"]["reviewer"] == "rev-9"
+    assert result["decision"]["loading_bay"] == "bay-bicycle"
+    metrics = next(line for line in json_lines(capsys.readouterr().out) if "_aws" in line)
+    names = {m["Name"] for m in metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert names == {"RoutedByReviewer", "Succeeded"}

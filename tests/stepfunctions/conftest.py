@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,14 +61,22 @@ def png_bytes(seed: object, size: tuple[int, int] = (32, 32), noise: bool = Fals
     return buffer.getvalue()
 
 
+# Test defaults: no audit sample (a test that wants one sets AUDIT_SAMPLE_RATE), a review
+# timeout long enough for a test to answer.
+DEFAULT_ENV = {"filter_inferences": {"AUDIT_SAMPLE_RATE": "0"}}
+REVIEW_TIMEOUT_SECONDS = 60
+
+
 @dataclass
 class Workflow:
     state_machine_arn: str
     batch_state_machine_arn: str
+    review_state_machine_arn: str
     queue_url: str
     endpoint_name: str
     bucket: str
     results_bucket: str
+    labels_bucket: str
     function_names: dict[str, str]
     emulator: Any
     sfn: Any = field(repr=False)
@@ -92,14 +101,51 @@ class Workflow:
     def fail_endpoint(self, status: int, code: str, times: int) -> None:
         sagemaker_runtime.inject_fault(self.endpoint_name, status, code, times)
 
-    def run(self, request: dict[str, Any], batch: bool = False) -> tuple[dict[str, Any], str]:
+    def start(self, request: dict[str, Any], batch: bool = False) -> str:
         arn = self.batch_state_machine_arn if batch else self.state_machine_arn
         started = self.sfn.start_execution(
             stateMachineArn=arn, name=f"t-{uuid.uuid4().hex[:12]}", input=json.dumps(request)
         )
-        described = wait_for_execution(self.sfn, started["executionArn"], timeout_s=180)
+        return str(started["executionArn"])
+
+    def finish(self, execution_arn: str) -> dict[str, Any]:
+        described = wait_for_execution(self.sfn, execution_arn, timeout_s=180)
         assert described["status"] == "SUCCEEDED", described
-        return json.loads(described["output"]), started["executionArn"]
+        return dict(json.loads(described["output"]))
+
+    def run(self, request: dict[str, Any], batch: bool = False) -> tuple[dict[str, Any], str]:
+        execution_arn = self.start(request, batch)
+        return self.finish(execution_arn), execution_arn
+
+    def next_review(self, timeout_s: float = 60.0) -> dict[str, Any]:
+        """The next review message (deleted from the queue, as a reviewer tool would)."""
+        sqs = boto3.client("sqs")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            received = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1
+            )
+            for message in received.get("Messages", []):
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                return dict(json.loads(message["Body"]))
+        raise TimeoutError(f"no review message within {timeout_s} s")
+
+    def answer_review(self, message: dict[str, Any], label: str, reviewer: str = "rev-1") -> None:
+        """What a reviewer does: SendTaskSuccess with the label and the reviewer's identity."""
+        self.sfn.send_task_success(
+            taskToken=message["task_token"],
+            output=json.dumps({"label": label, "reviewer": reviewer}),
+        )
+
+    def label_records(self) -> dict[str, dict[str, Any]]:
+        """Every label record under labels/, by key (each object is one JSON line)."""
+        listed = self.s3.list_objects_v2(Bucket=self.labels_bucket, Prefix="labels/")
+        records = {}
+        for entry in listed.get("Contents", []):
+            body = self.s3.get_object(Bucket=self.labels_bucket, Key=entry["Key"])["Body"].read()
+            [line] = body.decode().splitlines()
+            records[entry["Key"]] = json.loads(line)
+        return records
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
@@ -110,7 +156,12 @@ class Workflow:
         return [json.loads(message["Body"]) for message in received.get("Messages", [])]
 
 
-def deploy(emulator, zips: dict[str, bytes], env: dict[str, dict[str, str]]) -> Workflow:
+def deploy(
+    emulator,
+    zips: dict[str, bytes],
+    env: dict[str, dict[str, str]],
+    review_timeout_seconds: int = REVIEW_TIMEOUT_SECONDS,
+) -> Workflow:
     iam, lam, sfn, s3, sqs = (
         boto3.client(name) for name in ("iam", "lambda", "stepfunctions", "s3", "sqs")
     )
@@ -124,14 +175,23 @@ def deploy(emulator, zips: dict[str, bytes], env: dict[str, dict[str, str]]) -> 
         LayerName=f"shared-{suffix}", Content={"ZipFile": zips[build.SHARED_LAYER]}
     )["LayerVersionArn"]
     endpoint_name = f"classifier-{suffix}"
+    bucket, results_bucket = f"uploads-{suffix}", f"batch-results-{suffix}"
+    labels_bucket = f"labels-{suffix}"
     arns, function_names = {}, {}
     for name in build.FUNCTIONS:
         function_names[name] = function_name = f"{name}-{suffix}"
-        variables = {"POWERTOOLS_METRICS_NAMESPACE": "VehicleClassifierTest", **env.get(name, {})}
+        variables = {
+            "POWERTOOLS_METRICS_NAMESPACE": "VehicleClassifierTest",
+            **DEFAULT_ENV.get(name, {}),
+            **env.get(name, {}),
+        }
         if name == "classify_image":
             variables.setdefault("ENDPOINT_NAME", endpoint_name)
+            variables.setdefault("MODEL_VERSION", "model-v7")
         if name == "filter_inferences":
             variables.setdefault("CONFIDENCE_THRESHOLD", str(DEPLOYED_THRESHOLD))
+        if name == "record_label":
+            variables.setdefault("LABELS_BUCKET", labels_bucket)
         lam.create_function(
             FunctionName=function_name,
             Runtime=build.RUNTIME,
@@ -147,14 +207,16 @@ def deploy(emulator, zips: dict[str, bytes], env: dict[str, dict[str, str]]) -> 
             FunctionName=function_name, Name="live", FunctionVersion=version
         )["AliasArn"]
     queue_url = sqs.create_queue(QueueName=f"review-{suffix}")["QueueUrl"]
-    bucket, results_bucket = f"uploads-{suffix}", f"batch-results-{suffix}"
-    s3.create_bucket(Bucket=bucket)
-    s3.create_bucket(Bucket=results_bucket)
-    values = {
+    for name in (bucket, results_bucket, labels_bucket):
+        s3.create_bucket(Bucket=name)
+    values: dict[str, object] = {
         "serialize_image_function_arn": arns["serialize_image"],
         "classify_image_function_arn": arns["classify_image"],
         "filter_inferences_function_arn": arns["filter_inferences"],
+        "record_label_function_arn": arns["record_label"],
         "review_queue_url": queue_url,
+        "review_timeout_seconds": review_timeout_seconds,
+        "metrics_namespace": "VehicleClassifierTest",
         "retry_interval_seconds": 1,
         "retry_max_delay_seconds": 1,
         "batch_results_bucket": results_bucket,
@@ -162,19 +224,22 @@ def deploy(emulator, zips: dict[str, bytes], env: dict[str, dict[str, str]]) -> 
         "batch_max_concurrency": 4,
     }
     machines = {}
-    for name in ("classify_image", "classify_batch"):
+    for name in ("review", "classify_image", "classify_batch"):
         machines[name] = sfn.create_state_machine(
             name=f"{name}-{suffix}",
             definition=render_file(f"{name}.asl.json", values),
             roleArn=role_arn,
         )["stateMachineArn"]
+        values["review_state_machine_arn"] = machines["review"]
     return Workflow(
         state_machine_arn=machines["classify_image"],
         batch_state_machine_arn=machines["classify_batch"],
+        review_state_machine_arn=machines["review"],
         queue_url=queue_url,
         endpoint_name=endpoint_name,
         bucket=bucket,
         results_bucket=results_bucket,
+        labels_bucket=labels_bucket,
         function_names=function_names,
         emulator=emulator,
         sfn=sfn,
@@ -184,9 +249,10 @@ def deploy(emulator, zips: dict[str, bytes], env: dict[str, dict[str, str]]) -> 
 
 @pytest.fixture
 def deploy_workflow(emulator, lambda_zips):
-    """Call with per-function environment overrides; returns the deployed Workflow."""
+    """Call with per-function environment overrides (and a review timeout); returns the
+    deployed Workflow."""
     sagemaker_runtime.reset_endpoints(emulator.region)
-    yield lambda env=None: deploy(emulator, lambda_zips, env or {})
+    yield lambda env=None, **options: deploy(emulator, lambda_zips, env or {}, **options)
     sagemaker_runtime.reset_endpoints(emulator.region)
 
 

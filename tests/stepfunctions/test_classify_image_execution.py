@@ -1,7 +1,7 @@
 """The real classify_image ASL executed by moto's interpreter, our handlers in the Lambda tasks.
 
-Every execution SUCCEEDS with an `outcome`; these tests assert the outcome, the routing, the
-review message and the retry behaviour seen in the execution history.
+Every execution SUCCEEDS with an `outcome`; these tests assert the outcome, the routing and the
+retry behaviour seen in the execution history (review: test_review_execution.py).
 """
 
 from __future__ import annotations
@@ -61,30 +61,21 @@ def test_confident_motorcycle_is_routed_to_its_bay(workflow):
     assert output["classification"]["probabilities"] == {"bicycle": 0.02, "motorcycle": 0.98}
 
 
-def test_low_confidence_goes_to_the_review_queue(workflow):
-    workflow.put_image("day/unsure.png", png_bytes("unsure"))
-    workflow.answer([0.61, 0.39])
-    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "day/unsure.png"})
-    assert output["outcome"] == "NeedsReview", output
-    assert output["decision"]["action"] == "review"
-    assert output["review_message_id"]
-    [message] = workflow.review_messages()
-    assert message["execution_id"] == execution_arn
-    assert message["s3_bucket"] == workflow.bucket
-    assert message["image"] == "day/unsure.png"
-    assert message["classification"]["confidence"] == 0.61
-
-
 def test_threshold_override_may_only_raise_the_deployed_one(workflow):
     for key in ("a.png", "b.png", "c.png"):
         workflow.put_image(key, png_bytes(f"override-{key}"))
     workflow.answer([0.92, 0.08], [0.92, 0.08], [0.92, 0.08])
-    stricter, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "a.png", "threshold": 0.95})
+    execution_arn = workflow.start(
+        {"s3_bucket": workflow.bucket, "s3_key": "a.png", "threshold": 0.95}
+    )
+    review = workflow.next_review()  # above the deployed threshold, below the stricter one
+    assert (review["reason"], review["decision"]["threshold"]) == ("low_confidence", 0.95)
+    workflow.answer_review(review, "bicycle")
+    assert workflow.finish(execution_arn)["outcome"] == "RoutedByReviewer"
     deployed, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "b.png"})
     lower, execution_arn = workflow.run(
         {"s3_bucket": workflow.bucket, "s3_key": "c.png", "threshold": 0.5}
     )
-    assert (stricter["outcome"], stricter["decision"]["threshold"]) == ("NeedsReview", 0.95)
     assert (deployed["outcome"], deployed["decision"]["threshold"]) == (
         "Routed",
         DEPLOYED_THRESHOLD,
@@ -96,7 +87,7 @@ def test_threshold_override_may_only_raise_the_deployed_one(workflow):
     assert lambda_failures(workflow, execution_arn, "FilterInferences") == [
         "ThresholdBelowDeployed"
     ]
-    assert len(workflow.review_messages()) == 1  # only the stricter one
+    assert workflow.review_messages() == []  # only the stricter one went to review
 
 
 def test_invalid_threshold_fails_cleanly(workflow):

@@ -21,7 +21,9 @@ from lambdas.shared import errors
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = REPO_ROOT / "node_modules" / ".bin" / "asl-validator"
-NAMES = ["classify_image.asl.json", "classify_batch.asl.json"]
+NAMES = ["classify_image.asl.json", "classify_batch.asl.json", "review.asl.json"]
+# Lambda tasks per template: serialize, classify, filter, record (review: filter, record).
+LAMBDA_TASKS = {"classify_image.asl.json": 4, "classify_batch.asl.json": 4, "review.asl.json": 2}
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -84,16 +86,34 @@ def test_render_refuses_missing_and_unknown_values():
     }
 
 
+def _ends_after(states: dict[str, dict], scope: str, name: str, seen: frozenset = frozenset()):
+    """The terminal states a Catch target leads to. On the way only Pass and Choice states, or a
+    Task that is never retried (the timeout metric); revisiting a state is a loop."""
+    assert name not in seen, f"{name} loops"
+    state = states[scope + name]
+    if state.get("End"):
+        return [state]
+    if state["Type"] == "Task":
+        assert not state.get("Retry"), f"a Catch leads to the retried Task {name}"
+    else:
+        assert state["Type"] in {"Pass", "Choice"}, f"a Catch leads to the {state['Type']} {name}"
+    following = [choice["Next"] for choice in state.get("Choices", [])]
+    following += [catcher["Next"] for catcher in state.get("Catch", [])]
+    following += [state[key] for key in ("Next", "Default") if key in state]
+    return [end for step in following for end in _ends_after(states, scope, step, seen | {name})]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_every_catch_ends_in_a_terminal_state(name):
+    """A Catch goes to an outcome, through Pass/Choice states only (the label record's Catch
+    goes on to the decision's outcome), so no Catch can reach a Task again."""
     definition = json.loads(render_file(name, DUMMY_VALUES))
     states = all_states(definition)
     for path, state in states.items():
         scope = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
         for catcher in state.get("Catch", []):
-            target = states[scope + catcher["Next"]]
-            assert target["Type"] == "Pass" and target.get("End") is True, (path, catcher)
-            assert "outcome" in target["Parameters"]
+            for end in _ends_after(states, scope, catcher["Next"]):
+                assert end["Type"] == "Pass" and "outcome" in end["Parameters"], (path, catcher)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -104,7 +124,7 @@ def test_lambda_tasks_retry_transient_errors_with_jitter(name):
         for path, state in all_states(definition).items()
         if state.get("Resource") == "arn:aws:states:::lambda:invoke"
     }
-    assert len(tasks) == 3
+    assert len(tasks) == LAMBDA_TASKS[name]
     for path, state in tasks.items():
         retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
         assert retried >= LAMBDA_TRANSIENT, path
@@ -116,12 +136,13 @@ def test_lambda_tasks_retry_transient_errors_with_jitter(name):
 
 def test_error_names_in_the_definitions_are_raised_by_the_handlers():
     definition = json.loads(render_file("classify_image.asl.json", DUMMY_VALUES))
+    review = json.loads(render_file("review.asl.json", DUMMY_VALUES))
     named = {
         error
-        for state in definition["States"].values()
+        for state in [*definition["States"].values(), *review["States"].values()]
         for rule in state.get("Retry", []) + state.get("Catch", [])
         for error in rule["ErrorEquals"]
-        if not error.startswith(("Lambda.", "States."))
+        if not error.startswith(("Lambda.", "States.", "StepFunctions.", "SQS."))
     }
     defined = {
         name
@@ -137,3 +158,30 @@ def test_error_names_in_the_definitions_are_raised_by_the_handlers():
     }
     assert set(errors.RETRYABLE_ERRORS) <= retried
     assert not retried & {"ModelError", "InvalidImage", "ImageNotFound", "InvalidEvent"}
+
+
+def test_review_waits_with_a_task_token_no_longer_than_the_stage_allows():
+    values = {**DUMMY_VALUES, "review_timeout_seconds": 3600}
+    ask = json.loads(render_file("review.asl.json", values))["States"]["AskReviewer"]
+    assert ask["Resource"] == "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+    assert ask["Parameters"]["MessageBody"]["task_token.$"] == "$$.Task.Token"
+    assert ask["TimeoutSeconds"] == 3600
+    assert ask["Parameters"]["MessageBody"]["timeout_seconds"] == 3600
+    # A timeout is an outcome, never a reason to ask again.
+    assert all("States.Timeout" not in r["ErrorEquals"] for r in ask["Retry"])
+    assert all("States.ALL" not in r["ErrorEquals"] for r in ask["Retry"])
+    assert ask["Catch"][0] == {
+        "ErrorEquals": ["States.Timeout"],
+        "ResultPath": "$.error",
+        "Next": "CountTimeout",
+    }
+
+
+def test_classify_machines_start_the_review_machine_and_wait_for_it():
+    for name in ("classify_image.asl.json", "classify_batch.asl.json"):
+        states = all_states(json.loads(render_file(name, DUMMY_VALUES)))
+        [review] = [s for path, s in states.items() if path.split("/")[-1] == "Review"]
+        assert review["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
+        assert review["Parameters"]["StateMachineArn"] == DUMMY_VALUES["review_state_machine_arn"]
+        assert review["OutputPath"] == "$.Output"  # the caller sees the review's outcome
+        assert review["End"] is True

@@ -76,7 +76,9 @@ def _assert_deployed(system: dict[str, object]) -> None:
 
     alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=system["name"])
     actions = {a["AlarmName"]: a["AlarmActions"] for a in alarms["MetricAlarms"]}
-    assert len(actions) == 18
+    # 19 of monitoring, 2 of the endpoint, the review machine's ReviewTimedOut
+    assert len(actions) == 22
+    assert f"{system['name']}-review-timed-out" in actions
     assert all(v == [system["oncall_topic_arn"]] for v in actions.values())
 
     schedule = boto3.client("scheduler").get_schedule(Name=f"{system['name']}-drift-job")

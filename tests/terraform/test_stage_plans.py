@@ -60,7 +60,7 @@ def _packages(out: Path) -> dict[str, str]:
             **_zip(out / f"{name}.zip", "handler.py"),
             "handler": f"lambdas.{name}.handler.handler",
         }
-        for name in ("serialize_image", "classify_image", "filter_inferences")
+        for name in ("serialize_image", "classify_image", "filter_inferences", "record_label")
     }
     layers = {
         name: _zip(out / f"{name}.zip", "python/x.py") for name in ("shared_layer", "pillow_layer")

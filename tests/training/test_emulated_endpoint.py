@@ -62,7 +62,9 @@ def test_endpoint_answers_with_the_archive_and_captures(aws, trained_archive, pr
     _deploy(trained_archive.read_bytes(), "served")
     image = png_bytes(synthetic_image(1, np.random.default_rng(7)))
     runtime = boto3.client("sagemaker-runtime")
-    response = runtime.invoke_endpoint(EndpointName="served", ContentType="image/png", Body=image)
+    response = runtime.invoke_endpoint(
+        EndpointName="served", ContentType="image/png", Body=image, InferenceId="inf-123"
+    )
     answer = json.loads(response["Body"].read())
     assert answer == pytest.approx(predictor.predict_bytes(image, "image/png"))
     assert response["InvokedProductionVariant"] == "blue"
@@ -75,6 +77,8 @@ def test_endpoint_answers_with_the_archive_and_captures(aws, trained_archive, pr
     parts = keys[0].split("/")
     assert parts[1:3] == ["served", "blue"] and len(parts) == 8  # .../yyyy/mm/dd/hh/file
     body = boto3.client("s3").get_object(Bucket=BUCKET, Key=keys[0])["Body"].read()
+    # Like SageMaker: the call's InferenceId in the capture, so label records join to it.
+    assert json.loads(body)["eventMetadata"]["inferenceId"] == "inf-123"
     record = parse_line(body.decode().strip())
     assert record.probabilities == pytest.approx(answer)
     assert record.image_bytes == image

@@ -27,6 +27,13 @@ variables {
       handler          = "lambdas.filter_inferences.handler.handler"
       layers           = ["shared_layer"]
     }
+    record_label = {
+      filename         = "record_label.zip"
+      source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+      handler          = "lambdas.record_label.handler.handler"
+      layers           = ["shared_layer"]
+      permissions      = ["write_labels"]
+    }
   }
   layers = {
     shared_layer = {
@@ -39,11 +46,15 @@ variables {
   images_bucket     = "vehicle-classifier-test-data"
   images_bucket_arn = "arn:aws:s3:::vehicle-classifier-test-data"
   kms_key_arn       = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  labels_bucket_arn = "arn:aws:s3:::vehicle-classifier-test-data"
   state_machines = {
     classify_image = { template = "../../../stepfunctions/classify_image.asl.json" }
     classify_batch = { template = "../../../stepfunctions/classify_batch.asl.json" }
+    review         = { template = "../../../stepfunctions/review.asl.json" }
   }
-  trigger_state_machine = "classify_image"
+  review_timeout_seconds = 7200
+  alarm_actions          = ["arn:aws:sns:eu-west-1:123456789012:oncall"]
+  trigger_state_machine  = "classify_image"
 }
 
 run "least_privilege_traced_encrypted_workflow" {
@@ -61,10 +72,10 @@ run "least_privilege_traced_encrypted_workflow" {
   assert {
     condition = alltrue(flatten([
       for d in concat(values(data.aws_iam_policy_document.function), [data.aws_iam_policy_document.state_machine]) : [
-        for s in d.statement : alltrue([for a in s.actions : startswith(a, "xray:") || startswith(a, "logs:") && contains(["DeliverExecutionLogs"], s.sid)]) if contains(s.resources, "*")
+        for s in d.statement : alltrue([for a in s.actions : startswith(a, "xray:") || startswith(a, "logs:") && contains(["DeliverExecutionLogs"], s.sid) || a == "cloudwatch:PutMetricData" && length(s.condition) == 1]) if contains(s.resources, "*")
       ]
     ]))
-    error_message = "Resource * is only for X-Ray and log delivery (no resource-level permissions there)"
+    error_message = "Resource * is only for X-Ray, log delivery and namespace-scoped metrics (no resource-level permissions there)"
   }
 
   assert {
@@ -160,6 +171,81 @@ run "least_privilege_traced_encrypted_workflow" {
     condition     = jsondecode(replace(replace(one(aws_cloudwatch_event_target.image_uploaded[0].input_transformer).input_template, "<key>", "1"), "<bucket>", "2")) == { s3_bucket = 2, s3_key = 1 }
     error_message = "the trigger must hand the workflow {s3_bucket, s3_key}"
   }
+}
+
+run "review_machine_waits_records_labels_and_alarms" {
+  command = apply
+
+  assert {
+    condition     = jsondecode(aws_sfn_state_machine.this["review"].definition).States.AskReviewer.TimeoutSeconds == 7200
+    error_message = "the review waits no longer than the stage's review_timeout_seconds"
+  }
+
+  assert {
+    condition     = jsondecode(aws_sfn_state_machine.this["review"].definition).States.AskReviewer.Parameters.QueueUrl == aws_sqs_queue.review.url
+    error_message = "the review machine sends to the stage's review queue"
+  }
+
+  assert {
+    condition     = endswith(jsondecode(aws_sfn_state_machine.this["classify_image"].definition).States.Review.Parameters.StateMachineArn, ":stateMachine:vehicle-classifier-test-review")
+    error_message = "the classify machine must start the stage's review machine"
+  }
+
+  assert {
+    condition     = endswith(jsondecode(aws_sfn_state_machine.this["classify_batch"].definition).States.ClassifyAll.ItemProcessor.States.Review.Parameters.StateMachineArn, ":stateMachine:vehicle-classifier-test-review")
+    error_message = "batch items take the same review path"
+  }
+
+  assert {
+    condition     = strcontains(aws_sfn_state_machine.this["review"].definition, aws_lambda_alias.live["record_label"].arn)
+    error_message = "reviewed decisions are recorded through record_label's live alias"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.function["record_label"].statement : s.resources if s.sid == "WriteLabelRecords"]) == toset(["arn:aws:s3:::vehicle-classifier-test-data/labels/*"])
+    error_message = "record_label may write only under the labels prefix"
+  }
+
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.function["classify_image"].statement : s if s.sid == "WriteLabelRecords"]) == 0
+    error_message = "only record_label writes label records"
+  }
+
+  assert {
+    condition     = toset(flatten([for s in data.aws_iam_policy_document.state_machine.statement : [for c in s.condition : c.values] if s.sid == "CountReviewTimeouts"])) == toset(["VehicleClassifier"])
+    error_message = "the ReviewTimedOut metric may go to the workflow namespace only"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.review_timed_out[0].metric_name == "ReviewTimedOut" && aws_cloudwatch_metric_alarm.review_timed_out[0].dimensions.service == "vehicle-classifier-test-review" && aws_cloudwatch_metric_alarm.review_timed_out[0].alarm_actions == toset(var.alarm_actions)
+    error_message = "unanswered reviews page on-call through the ReviewTimedOut alarm of the review machine"
+  }
+
+  assert {
+    condition     = output.labels_uri == "s3://vehicle-classifier-test-data/labels/" && output.review_state_machine_arn == aws_sfn_state_machine.this["review"].arn
+    error_message = "the module outputs where labels go and the review machine"
+  }
+}
+
+run "rejects_review_timeout_beyond_the_queue_retention" {
+  command = plan
+
+  variables {
+    review_timeout_seconds           = 7200
+    review_message_retention_seconds = 3600
+  }
+
+  expect_failures = [aws_sfn_state_machine.this]
+}
+
+run "rejects_bad_review_timeout" {
+  command = plan
+
+  variables {
+    review_timeout_seconds = 0.5
+  }
+
+  expect_failures = [var.review_timeout_seconds]
 }
 
 run "rejects_unknown_permission" {

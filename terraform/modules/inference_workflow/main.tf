@@ -23,17 +23,25 @@ locals {
   }
 
   batch_results_arn = "${var.images_bucket_arn}/${var.batch_results_prefix}*"
+  labels_arn        = "${local.labels_bucket_arn}/${var.labels_prefix}*"
+  labels_bucket     = split(":::", local.labels_bucket_arn)[1]
+
+  # The review machine (key `review`): the classify machines start it and wait for its outcome.
+  review_state_machine_name = lookup(local.state_machine_names, "review", null)
 
   template_variables = merge(
     # Qualified ARNs (the `live` alias), never $LATEST.
     { for k, a in aws_lambda_alias.live : "${k}_function_arn" => a.arn },
     {
-      review_queue_url        = aws_sqs_queue.review.url
-      retry_interval_seconds  = var.retry_interval_seconds
-      retry_max_delay_seconds = var.retry_max_delay_seconds
-      batch_results_bucket    = var.images_bucket
-      batch_results_prefix    = var.batch_results_prefix
-      batch_max_concurrency   = var.batch_max_concurrency
+      review_queue_url         = aws_sqs_queue.review.url
+      review_state_machine_arn = local.reviewer_enabled ? local.reviewer_machine_arn : ""
+      review_timeout_seconds   = var.review_timeout_seconds
+      metrics_namespace        = local.common_environment.POWERTOOLS_METRICS_NAMESPACE
+      retry_interval_seconds   = var.retry_interval_seconds
+      retry_max_delay_seconds  = var.retry_max_delay_seconds
+      batch_results_bucket     = var.images_bucket
+      batch_results_prefix     = var.batch_results_prefix
+      batch_max_concurrency    = var.batch_max_concurrency
     },
   )
 }
@@ -156,6 +164,15 @@ data "aws_iam_policy_document" "function" {
       sid       = "SendToReviewQueue"
       actions   = ["sqs:SendMessage"]
       resources = [aws_sqs_queue.review.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(each.value.permissions, "write_labels") ? [1] : []
+    content {
+      sid       = "WriteLabelRecords"
+      actions   = ["s3:PutObject"]
+      resources = [local.labels_arn]
     }
   }
 }
@@ -329,6 +346,26 @@ data "aws_iam_policy_document" "state_machine" {
     ]])
   }
 
+  # startExecution.sync:2 (the review machine): Step Functions learns that the child finished
+  # through this managed EventBridge rule.
+  statement {
+    sid       = "TrackSyncExecutions"
+    actions   = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
+    resources = ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"]
+  }
+
+  # The review machine counts unanswered reviews (ReviewTimedOut); only in the workflow namespace.
+  statement {
+    sid       = "CountReviewTimeouts"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # PutMetricData has no resource-level permissions; the namespace condition scopes it.
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [local.common_environment.POWERTOOLS_METRICS_NAMESPACE]
+    }
+  }
+
   statement {
     sid       = "TrackMapRuns"
     actions   = ["states:DescribeMapRun", "states:UpdateMapRun", "states:ListMapRuns"]
@@ -412,7 +449,35 @@ resource "aws_sfn_state_machine" "this" {
 
   tags = var.tags
 
+  lifecycle {
+    precondition {
+      condition     = var.review_timeout_seconds <= var.review_message_retention_seconds
+      error_message = "review_timeout_seconds must not exceed review_message_retention_seconds: the message would vanish while its execution still waits."
+    }
+  }
+
   depends_on = [aws_iam_role_policy.state_machine]
+}
+
+# --- review: unanswered reviews page on-call ------------------------------------------------
+
+resource "aws_cloudwatch_metric_alarm" "review_timed_out" {
+  count = local.review_state_machine_name == null ? 0 : 1
+
+  alarm_name          = "${var.name}-review-timed-out"
+  alarm_description   = "Reviews ended ReviewTimedOut (no answer within ${var.review_timeout_seconds} s): drivers were not routed. Runbook: monitoring/RUNBOOK.md, \"ReviewTimedOut\"."
+  namespace           = local.common_environment.POWERTOOLS_METRICS_NAMESPACE
+  metric_name         = "ReviewTimedOut"
+  dimensions          = { service = local.review_state_machine_name }
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.review_timed_out_alarm_threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
 }
 
 # --- trigger: images uploaded under images_prefix start the workflow ---------------------------

@@ -38,9 +38,29 @@ output "state_machine_arns" {
   value       = { for k, sm in aws_sfn_state_machine.this : k => sm.arn }
 }
 
+output "state_machine_definitions" {
+  description = "Rendered ASL of each state machine by short name."
+  value       = { for k, sm in aws_sfn_state_machine.this : k => sm.definition }
+}
+
 output "state_machine_role_arn" {
   description = "Role the state machines run as."
   value       = aws_iam_role.state_machine.arn
+}
+
+output "review_state_machine_arn" {
+  description = "ARN of the review machine (the one that waits for reviewers); null without one."
+  value       = try(aws_sfn_state_machine.this["review"].arn, null)
+}
+
+output "labels_uri" {
+  description = "Where the label records are written: s3://<labels bucket>/<labels prefix>."
+  value       = "s3://${local.labels_bucket}/${var.labels_prefix}"
+}
+
+output "review_timed_out_alarm_name" {
+  description = "Name of the ReviewTimedOut alarm; null without a review machine."
+  value       = try(aws_cloudwatch_metric_alarm.review_timed_out[0].alarm_name, null)
 }
 
 output "review_queue_url" {

@@ -15,7 +15,8 @@ variable "functions" {
     extra `environment`, `memory_size` (MB), `timeout` (s), the keys of `layers` it uses, and the
     `permissions` it needs, each one of read_images (s3:GetObject/GetObjectVersion under
     images_prefix), invoke_endpoint (sagemaker:InvokeEndpoint on the endpoint),
-    send_to_review_queue (sqs:SendMessage on the review queue).
+    send_to_review_queue (sqs:SendMessage on the review queue), write_labels (s3:PutObject under
+    labels_prefix of the labels bucket).
   EOT
   type = map(object({
     filename         = string
@@ -35,9 +36,9 @@ variable "functions" {
 
   validation {
     condition = alltrue(flatten([for f in var.functions : [
-      for p in f.permissions : contains(["read_images", "invoke_endpoint", "send_to_review_queue"], p)
+      for p in f.permissions : contains(["read_images", "invoke_endpoint", "send_to_review_queue", "write_labels"], p)
     ]]))
-    error_message = "permissions may only be read_images, invoke_endpoint or send_to_review_queue."
+    error_message = "permissions may only be read_images, invoke_endpoint, send_to_review_queue or write_labels."
   }
 
   validation {
@@ -161,8 +162,9 @@ variable "state_machines" {
     State machines by short name: `template` is the path of the ASL template (stepfunctions/*.asl.json)
     rendered with templatefile; `variables` are extra template values. Every template also gets
     `<function>_function_arn` (the `live` alias) for each function, `review_queue_url`,
-    `retry_interval_seconds`, `retry_max_delay_seconds`, `batch_results_bucket`,
-    `batch_results_prefix` and `batch_max_concurrency`.
+    `review_state_machine_arn` (of the machine keyed `review`), `review_timeout_seconds`,
+    `metrics_namespace`, `retry_interval_seconds`, `retry_max_delay_seconds`,
+    `batch_results_bucket`, `batch_results_prefix` and `batch_max_concurrency`.
   EOT
   type = map(object({
     template  = string
@@ -259,6 +261,34 @@ variable "review_message_retention_seconds" {
   }
 }
 
+variable "review_timeout_seconds" {
+  description = "How long a review waits for a reviewer's answer before it ends ReviewTimedOut (the review machine's TimeoutSeconds); at most review_message_retention_seconds."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.review_timeout_seconds >= 1 && var.review_timeout_seconds <= 1209600 && floor(var.review_timeout_seconds) == var.review_timeout_seconds
+    error_message = "review_timeout_seconds must be a whole number of seconds between 1 and 1209600 (14 days, the queue's longest retention)."
+  }
+}
+
+variable "review_timed_out_alarm_threshold" {
+  description = "ReviewTimedOut count per hour that raises the alarm."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.review_timed_out_alarm_threshold >= 1
+    error_message = "review_timed_out_alarm_threshold must be at least 1."
+  }
+}
+
+variable "alarm_actions" {
+  description = "Actions (SNS topic ARNs) of the ReviewTimedOut alarm, e.g. the on-call topic."
+  type        = list(string)
+  default     = []
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
@@ -277,13 +307,13 @@ variable "review_state_machine_arn" {
 }
 
 variable "labels_bucket_arn" {
-  description = "Bucket of the label records reviewers may write; null means the images bucket."
+  description = "Bucket of the label records (record_label writes them, reviewers may too; KMS-encrypted with kms_key_arn); null means the images bucket."
   type        = string
   default     = null
 }
 
 variable "labels_prefix" {
-  description = "Key prefix of the label records (ends with /); the reviewer policy may write only there."
+  description = "Key prefix of the label records (ends with /); write_labels and the reviewer policy may write only there."
   type        = string
   default     = "labels/"
 

@@ -15,10 +15,23 @@ locals {
   function_permissions = {
     serialize_image = ["read_images"]
     classify_image  = ["read_images", "invoke_endpoint"]
+    record_label    = ["write_labels"]
   }
   function_environment = {
-    classify_image    = { ENDPOINT_NAME = module.model_endpoint.endpoint_name }
-    filter_inferences = { CONFIDENCE_THRESHOLD = tostring(local.decision_threshold) }
+    classify_image = {
+      ENDPOINT_NAME = module.model_endpoint.endpoint_name
+      MODEL_VERSION = var.model_version
+    }
+    filter_inferences = {
+      CONFIDENCE_THRESHOLD = tostring(local.decision_threshold)
+      AUDIT_SAMPLE_RATE    = tostring(var.review.audit_sample_rate)
+    }
+    # Label records go under labels/ of the data bucket, with the stage key.
+    record_label = {
+      LABELS_BUCKET     = module.storage.data_bucket
+      LABELS_PREFIX     = var.review.labels_prefix
+      LABELS_KMS_KEY_ID = module.storage.kms_key_arn
+    }
   }
   # The Pillow layer (built with --with-pillow) only where images are decoded.
   function_layers = {
@@ -113,11 +126,17 @@ module "inference_workflow" {
   state_machines = {
     classify_image = { template = "${local.asl_dir}/classify_image.asl.json" }
     classify_batch = { template = "${local.asl_dir}/classify_batch.asl.json" }
+    review         = { template = "${local.asl_dir}/review.asl.json" }
   }
-  trigger_state_machine = "classify_image"
-  reserved_concurrency  = var.workflow_reserved_concurrency
-  log_retention_days    = var.log_retention_days
-  tags                  = var.tags
+  trigger_state_machine            = "classify_image"
+  reserved_concurrency             = var.workflow_reserved_concurrency
+  review_timeout_seconds           = var.review.timeout_seconds
+  review_timed_out_alarm_threshold = var.review.timed_out_alarm_threshold
+  alarm_actions                    = [module.monitoring.oncall_topic_arn]
+  labels_bucket_arn                = module.storage.data_bucket_arn
+  labels_prefix                    = var.review.labels_prefix
+  log_retention_days               = var.log_retention_days
+  tags                             = var.tags
 }
 
 module "monitoring" {

@@ -58,6 +58,16 @@ output "function_environments" {
   value       = merge(module.inference_workflow.function_environments, { drift_job = module.monitoring.drift_job_environment })
 }
 
+output "review_state_machine_arn" {
+  description = "The review machine: its executions wait for reviewers (SendTaskSuccess)."
+  value       = module.inference_workflow.review_state_machine_arn
+}
+
+output "labels_uri" {
+  description = "Where every final decision is kept as a label record (JSON Lines, SSE-KMS)."
+  value       = module.inference_workflow.labels_uri
+}
+
 output "review_queue_url" {
   description = "Low-confidence review queue."
   value       = module.inference_workflow.review_queue_url

@@ -22,13 +22,13 @@ run "stage_wiring" {
   }
 
   assert {
-    condition     = toset(keys(module.inference_workflow.function_names)) == toset(["serialize_image", "classify_image", "filter_inferences"])
+    condition     = toset(keys(module.inference_workflow.function_names)) == toset(["serialize_image", "classify_image", "filter_inferences", "record_label"])
     error_message = "every function of the build manifest is deployed"
   }
 
   assert {
-    condition     = toset(keys(module.inference_workflow.state_machine_arns)) == toset(["classify_image", "classify_batch"])
-    error_message = "both state machines are deployed"
+    condition     = toset(keys(module.inference_workflow.state_machine_arns)) == toset(["classify_image", "classify_batch", "review"])
+    error_message = "the three state machines are deployed"
   }
 
   assert {
@@ -37,8 +37,18 @@ run "stage_wiring" {
   }
 
   assert {
-    condition     = length(module.monitoring.alarm_names) == 16
-    error_message = "drift, low confidence, no data, job errors, job failed, one failure and one throttled alarm per state machine, four workflow error alarms and one throttles alarm per workflow function"
+    condition     = module.inference_workflow.labels_uri == "s3://${module.storage.data_bucket}/labels/"
+    error_message = "label records go under labels/ of the stage's data bucket"
+  }
+
+  assert {
+    condition     = jsondecode(module.inference_workflow.state_machine_definitions["review"]).States.AskReviewer.TimeoutSeconds == 86400
+    error_message = "a review waits a day by default"
+  }
+
+  assert {
+    condition     = length(module.monitoring.alarm_names) == 19
+    error_message = "drift, low confidence, no data, job errors, job failed, one failure and one throttled alarm per state machine (3), four workflow error alarms and one throttles alarm per workflow function (4)"
   }
 }
 
@@ -92,6 +102,43 @@ run "rejects_a_pin_outside_0_1" {
   }
 
   expect_failures = [var.decision_threshold_override]
+}
+
+run "review_settings_reach_the_functions_and_the_machine" {
+  command = apply
+
+  variables {
+    model_version = "run-7"
+    review = {
+      audit_sample_rate = 0.05
+      timeout_seconds   = 3600
+    }
+  }
+
+  assert {
+    condition     = jsondecode(module.inference_workflow.state_machine_definitions["review"]).States.AskReviewer.TimeoutSeconds == 3600
+    error_message = "the stage's review timeout reaches the review machine"
+  }
+
+  assert {
+    condition     = module.inference_workflow.function_environments["filter_inferences"].AUDIT_SAMPLE_RATE == "0.05" && module.inference_workflow.function_environments["classify_image"].MODEL_VERSION == "run-7"
+    error_message = "the audit sample rate and the model version reach the functions"
+  }
+
+  assert {
+    condition     = module.inference_workflow.function_environments["record_label"].LABELS_BUCKET == module.storage.data_bucket && module.inference_workflow.function_environments["record_label"].LABELS_KMS_KEY_ID == module.storage.kms_key_arn
+    error_message = "label records are written to the data bucket with the stage key"
+  }
+}
+
+run "rejects_audit_sample_rate_above_one" {
+  command = plan
+
+  variables {
+    review = { audit_sample_rate = 1.5 }
+  }
+
+  expect_failures = [var.review]
 }
 
 run "rejects_unknown_stage" {

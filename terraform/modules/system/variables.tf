@@ -111,7 +111,7 @@ variable "powertools_layer_version" {
 }
 
 variable "stepfunctions_dir" {
-  description = "Directory holding the ASL templates classify_image.asl.json and classify_batch.asl.json; null for the repo's stepfunctions/."
+  description = "Directory holding the ASL templates classify_image.asl.json, classify_batch.asl.json and review.asl.json; null for the repo's stepfunctions/."
   type        = string
   default     = null
 }
@@ -144,6 +144,28 @@ variable "release_role_arns" {
   description = "IAM roles that release and deploy (write model artifacts, baselines, layer zips). Non-empty: only these and the training role may write or delete under models/, baselines/, lambda-artifacts/ of the data bucket. Empty: no such deny (set it for every real stage)."
   type        = list(string)
   default     = []
+}
+
+variable "model_version" {
+  description = "Version label of the promoted model; classify_image carries it into review messages and label records."
+  type        = string
+  default     = "unknown"
+}
+
+variable "review" {
+  description = "Human review: share of confident images audited anyway (audit_sample_rate, in [0, 1]), how long a review waits for an answer (timeout_seconds, at most 14 days), ReviewTimedOut count per hour that pages on-call, and the key prefix of the label records in the data bucket."
+  type = object({
+    audit_sample_rate         = optional(number, 0.02)
+    timeout_seconds           = optional(number, 86400)
+    timed_out_alarm_threshold = optional(number, 1)
+    labels_prefix             = optional(string, "labels/")
+  })
+  default = {}
+
+  validation {
+    condition     = var.review.audit_sample_rate >= 0 && var.review.audit_sample_rate <= 1
+    error_message = "review.audit_sample_rate must lie in [0, 1]."
+  }
 }
 
 variable "log_retention_days" {

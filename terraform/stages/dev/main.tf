@@ -5,6 +5,7 @@ module "system" {
   release_role_arns    = var.release_role_arns
   model_data_url       = var.model_data_url
   model_image_uri      = var.model_image_uri
+  model_version        = var.model_version
   lambda_manifest_path = coalesce(var.lambda_manifest_path, "${path.root}/../../../build/lambda/manifest.json")
   drift_job_zip_path   = coalesce(var.drift_job_zip_path, "${path.root}/../../../build/monitoring/monitoring_lambda.zip")
   # numpy, Pillow and matplotlib for the drift job (`python -m monitoring.package --with-deps`).

@@ -4,6 +4,7 @@ module "system" {
   stage                = "local"
   model_data_url       = var.model_data_url
   model_image_uri      = var.model_image_uri
+  model_version        = var.model_version
   lambda_manifest_path = coalesce(var.lambda_manifest_path, "${path.root}/../../../build/lambda/manifest.json")
   drift_job_zip_path   = coalesce(var.drift_job_zip_path, "${path.root}/../../../build/monitoring/monitoring_lambda.zip")
 
@@ -22,4 +23,11 @@ module "system" {
   # show which applies.
   decision_threshold          = var.decision_threshold
   decision_threshold_override = null
+
+  # The demo answers reviews at once; an unanswered one ends ReviewTimedOut within minutes. No
+  # audit sample here, so a confident image always routes (deterministic local runs and tests).
+  review = {
+    timeout_seconds   = 600
+    audit_sample_rate = 0
+  }
 }

@@ -1,18 +1,20 @@
 output "system" {
   description = "Names and ARNs of the deployed stage (buckets, endpoint, workflow, monitoring)."
   value = {
-    name                    = module.system.name
-    data_bucket             = module.system.data_bucket
-    capture_bucket          = module.system.capture_bucket
-    reports_bucket          = module.system.reports_bucket
-    endpoint_name           = module.system.endpoint_name
-    endpoint_config_name    = module.system.endpoint_config_name
-    training_role_arn       = module.system.training_role_arn
-    training_parameter_path = module.system.training_parameter_path
-    state_machine_arns      = module.system.state_machine_arns
-    review_queue_url        = module.system.review_queue_url
-    oncall_topic_arn        = module.system.oncall_topic_arn
-    dashboard_name          = module.system.dashboard_name
+    name                     = module.system.name
+    data_bucket              = module.system.data_bucket
+    capture_bucket           = module.system.capture_bucket
+    reports_bucket           = module.system.reports_bucket
+    endpoint_name            = module.system.endpoint_name
+    endpoint_config_name     = module.system.endpoint_config_name
+    training_role_arn        = module.system.training_role_arn
+    training_parameter_path  = module.system.training_parameter_path
+    state_machine_arns       = module.system.state_machine_arns
+    review_queue_url         = module.system.review_queue_url
+    review_state_machine_arn = module.system.review_state_machine_arn
+    labels_uri               = module.system.labels_uri
+    oncall_topic_arn         = module.system.oncall_topic_arn
+    dashboard_name           = module.system.dashboard_name
   }
 }
 

@@ -1,0 +1,56 @@
+"""Lambda entry point of record_label (handler: lambdas.record_label.handler.handler).
+
+Both state machines call it after the final decision (routed by the model, or answered by a
+reviewer). Any S3 failure is raised as StorageUnavailable: the state machine retries it and, if
+it keeps failing, still delivers the routing decision with `label_record.status = "failed"`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from lambdas.record_label.core import RecordSettings, build_record, json_line, record_key
+from lambdas.shared.aws import client, error_code
+from lambdas.shared.errors import StorageUnavailable
+from lambdas.shared.observability import instrumented, logger_for, metrics_for
+
+logger = logger_for("record_label")
+metrics = metrics_for("record_label")
+
+
+@functools.cache
+def settings() -> RecordSettings:
+    return RecordSettings.from_env(os.environ)
+
+
+def put_record(config: RecordSettings, key: str, line: bytes) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    encryption: dict[str, str] = {"ServerSideEncryption": "aws:kms"}
+    if config.kms_key_id:
+        encryption["SSEKMSKeyId"] = config.kms_key_id
+    try:
+        client("s3").put_object(
+            Bucket=config.bucket,
+            Key=key,
+            Body=line,
+            ContentType="application/x-ndjson",
+            **encryption,
+        )
+    except (ClientError, BotoCoreError) as error:
+        code = error_code(error)
+        raise StorageUnavailable(f"s3://{config.bucket}/{key}: {code}: {error}") from None
+
+
+@instrumented(logger, metrics)
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    config = settings()
+    record = build_record(event, datetime.now(UTC))
+    key = record_key(config.prefix, record)
+    put_record(config, key, json_line(record))
+    uri = f"s3://{config.bucket}/{key}"
+    logger.info("label recorded", extra={"uri": uri, "decision": record["decision"]})
+    return {"uri": uri, "record": record}
