@@ -27,6 +27,13 @@ variables {
       handler          = "lambdas.filter_inferences.handler.handler"
       layers           = ["shared_layer"]
     }
+    record_label = {
+      filename         = "record_label.zip"
+      source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+      handler          = "lambdas.record_label.handler.handler"
+      layers           = ["shared_layer"]
+      permissions      = ["write_labels"]
+    }
   }
   layers = {
     shared_layer = {
