@@ -132,7 +132,7 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
-    condition     = length(aws_sfn_state_machine.this) == 2 && alltrue([for sm in aws_sfn_state_machine.this : one(sm.encryption_configuration).type == "CUSTOMER_MANAGED_KMS_KEY" && one(sm.encryption_configuration).kms_key_id == var.kms_key_arn && one(sm.encryption_configuration).kms_data_key_reuse_period_seconds == 300])
+    condition     = length(aws_sfn_state_machine.this) == 3 && alltrue([for sm in aws_sfn_state_machine.this : one(sm.encryption_configuration).type == "CUSTOMER_MANAGED_KMS_KEY" && one(sm.encryption_configuration).kms_key_id == var.kms_key_arn && one(sm.encryption_configuration).kms_data_key_reuse_period_seconds == 300])
     error_message = "every state machine encrypts its execution data with the stage key"
   }
 
@@ -142,6 +142,7 @@ run "least_privilege_traced_encrypted_workflow" {
       toset([
         "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-classify-batch",
         "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-classify-image",
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-review",
       ]),
     ]]]
     error_message = "the role may use the key for execution data only with its own state machines as encryption context"
