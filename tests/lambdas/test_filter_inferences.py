@@ -224,7 +224,8 @@ def test_audit_sample_rate_setting():
     assert parse_audit_sample_rate("") == 0.02
     assert parse_audit_sample_rate("0") == 0.0
     assert parse_audit_sample_rate("1") == 1.0
-    assert FilterSettings.from_env({"AUDIT_SAMPLE_RATE": "0.1"}).audit_sample_rate == 0.1
+    settings = FilterSettings.from_env({"CONFIDENCE_THRESHOLD": "0.9", "AUDIT_SAMPLE_RATE": "0.1"})
+    assert settings.audit_sample_rate == 0.1
     for bad in ("-0.1", "1.5", "nan", "often"):
         with pytest.raises(ConfigurationError, match="AUDIT_SAMPLE_RATE"):
             parse_audit_sample_rate(bad)
