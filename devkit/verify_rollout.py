@@ -9,8 +9,12 @@ asks SageMaker itself:
 2. its *current* endpoint config is the one Terraform applied, and every production variant's
    model has the promoted model data URL (and image, when given);
 3. a smoke request through the `classify_image` state machine (a real PNG uploaded under the
-   images prefix, threshold 0.5 so this execution routes it) ends `Routed`. The upload trigger
-   also runs the stage's own execution for that image (`incoming/rollout-smoke/...`).
+   images prefix) with a per-execution threshold below any stage's (0.01): the endpoint answers,
+   then the deployed filter must refuse the lower threshold (outcome `Failed`, error
+   `ThresholdBelowDeployed`), so the smoke routes no driver and waits for no reviewer, and its
+   message names the deployed threshold, which must be the stage's `effective_decision_threshold`
+   (the promoted model's, or the stage's pin). The upload trigger also runs the stage's own
+   execution for that image (`incoming/rollout-smoke/...`).
 
     python -m devkit.verify_rollout --outputs outputs.json --tfvars model.auto.tfvars.json
 
@@ -28,6 +32,7 @@ import argparse
 import io
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -39,7 +44,10 @@ from typing import Any
 # SageMaker's endpoint states (DescribeEndpoint.EndpointStatus).
 SETTLED = "InService"
 BROKEN = frozenset({"Failed", "OutOfService"})
-SMOKE_THRESHOLD = 0.5  # two classes: the top probability always reaches it, so it is routed
+# Below any stage's threshold (a top probability is >= 0.5): the deployed filter refuses it.
+SMOKE_THRESHOLD = 0.01
+SMOKE_REFUSAL = "ThresholdBelowDeployed"
+_DEPLOYED_THRESHOLD = re.compile(r"below the deployed threshold ([0-9.eE+-]+)")
 
 
 class RolloutError(RuntimeError):
@@ -74,6 +82,7 @@ class Deployed:
     state_machine_arn: str | None = None  # classify_image; None skips the smoke request
     data_bucket: str | None = None
     images_prefix: str = "incoming/"
+    decision_threshold: float | None = None  # effective_decision_threshold; None: not compared
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any]) -> Deployed:
@@ -84,11 +93,15 @@ class Deployed:
         if not isinstance(system, Mapping) or not isinstance(system.get("endpoint_name"), str):
             raise RolloutError("terraform outputs have no system.endpoint_name")
         machines = system.get("state_machine_arns") or {}
+        threshold = outputs.get("effective_decision_threshold")
+        if isinstance(threshold, Mapping):
+            threshold = threshold.get("value")
         return cls(
             endpoint_name=system["endpoint_name"],
             endpoint_config_name=system.get("endpoint_config_name"),
             state_machine_arn=machines.get("classify_image"),
             data_bucket=system.get("data_bucket"),
+            decision_threshold=float(threshold) if isinstance(threshold, int | float) else None,
         )
 
 
@@ -192,7 +205,9 @@ def smoke_png() -> bytes:
 def smoke_request(
     s3: Any, stepfunctions: Any, deployed: Deployed, *, timeout_s: float, poll_s: float = 1.0
 ) -> str:
-    """Classify one image through the deployed workflow; the execution must end `Routed`."""
+    """Classify one image through the deployed workflow at a threshold below the stage's: the
+    execution must end refused by the filter (after the endpoint answered), naming the deployed
+    threshold, which must be the stage's."""
     if not deployed.data_bucket or not deployed.state_machine_arn:
         raise RolloutError("no data bucket or classify_image state machine for the smoke request")
     key = f"{deployed.images_prefix}rollout-smoke/{uuid.uuid4().hex}.png"
@@ -222,11 +237,24 @@ def smoke_request(
     if execution["status"] != "SUCCEEDED":
         raise RolloutError(f"smoke request execution {execution['status']}")
     output = json.loads(execution.get("output") or "{}")
-    outcome = output.get("outcome")
-    if outcome != "Routed":
-        detail = output.get("error") or output.get("cause") or "no error given"
-        raise RolloutError(f"smoke request ended {outcome}, not Routed: {str(detail)[:300]}")
-    return str(outcome)
+    outcome, error = output.get("outcome"), output.get("error")
+    if (outcome, error) != ("Failed", SMOKE_REFUSAL):
+        detail = output.get("cause") or error or "no error given"
+        raise RolloutError(
+            f"smoke request ended {outcome} ({error}), not refused by the filter with "
+            f"{SMOKE_REFUSAL}: {str(detail)[:300]}"
+        )
+    found = _DEPLOYED_THRESHOLD.search(str(output.get("cause")))
+    deployed_threshold = float(found.group(1)) if found else None
+    if (
+        deployed.decision_threshold is not None
+        and deployed_threshold != deployed.decision_threshold
+    ):
+        raise RolloutError(
+            f"the filter Lambda routes at threshold {deployed_threshold}, the stage's "
+            f"effective_decision_threshold is {deployed.decision_threshold}"
+        )
+    return SMOKE_REFUSAL
 
 
 def verify(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import boto3
 import pytest
@@ -17,7 +18,7 @@ from PIL import Image
 
 from devkit.local_stage import LocalStage, LocalStageError
 from devkit.stepfunctions_local import wait_for_execution
-from devkit.verify_rollout import RolloutError
+from devkit.verify_rollout import Deployed, RolloutError, smoke_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -157,9 +158,14 @@ def test_local_stage_applies_replans_empty_and_destroys(aws, tmp_path):
     assert output["outcome"] == "Routed", output
     assert output["decision"]["label"] == "motorcycle"
     # What the deploy job checks after every apply: the endpoint serves the promoted model and
-    # a smoke request through the workflow is routed (its upload is removed again).
+    # a smoke request through the workflow reaches the filter, which refuses the smoke's lower
+    # threshold and names the deployed one, the stage's (its upload is removed again).
     verified = stage.verify()
-    assert verified.smoke_outcome == "Routed"
+    assert verified.smoke_outcome == "ThresholdBelowDeployed"
+    # ... and a filter deployed with another threshold than the stage's is caught.
+    other = replace(Deployed.from_outputs(stage.outputs()), decision_threshold=0.5)
+    with pytest.raises(RolloutError, match=r"routes at threshold 0\.9, .* is 0\.5"):
+        smoke_request(boto3.client("s3"), boto3.client("stepfunctions"), other, timeout_s=120)
     assert verified.models and verified.endpoint_config_name.startswith(f"{system['name']}-")
 
     # A promotion: a new artifact makes a new model and endpoint config (name_prefix +
