@@ -67,7 +67,7 @@ def _assert_deployed(system: dict[str, object]) -> None:
         machine = sfn.describe_state_machine(stateMachineArn=arn)
         assert machine["tracingConfiguration"]["enabled"] is True
         assert machine["loggingConfiguration"]["level"] == "ALL"
-        assert machine["loggingConfiguration"]["includeExecutionData"] is False
+        assert machine["loggingConfiguration"].get("includeExecutionData", False) is False
         assert "$LATEST" not in machine["definition"]
         assert machine["encryptionConfiguration"] == {
             "type": "CUSTOMER_MANAGED_KMS_KEY",
