@@ -86,9 +86,10 @@ def write_archive(
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     with tarfile.open(archive, "w:gz") as tar:
-        _add_bytes(tar, inference.WEIGHTS_FILE, buffer.getvalue())
+        # First: promotion streams the archive only until it finds decision.json.
         if decision is not None:
             _add_bytes(tar, DECISION_FILE, _decision_json(decision).encode())
+        _add_bytes(tar, inference.WEIGHTS_FILE, buffer.getvalue())
         for name, content in code_files():
             _add_bytes(tar, f"code/{name}", content)
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from training.decision import (
+    MAX_THRESHOLD,
     DecisionError,
     apply_temperature,
     choose_threshold,
@@ -127,8 +128,11 @@ def test_when_no_answer_expects_few_enough_misroutes_only_certainty_routes() -> 
     # Even the most confident answers expect 2% misroutes: nothing below 1.0 routes.
     labels, probabilities = scored([(0.98, 60, 0), (0.97, 0, 1)])
     choice = choose_threshold(labels, probabilities, max_misroute_rate=0.01)
-    assert not choice.certified and choice.decision_threshold == 1.0
+    assert not choice.certified and choice.decision_threshold == MAX_THRESHOLD
     assert choice.routed_validation_images == 0 and "routes only 1.0" in choice.method
+    # Strictly inside (0, 1), as promotion requires, and it routes only a float32 1.0.
+    assert MAX_THRESHOLD < 1.0 and np.float32(MAX_THRESHOLD) == 1.0
+    assert float(np.nextafter(np.float32(1), np.float32(0))) < MAX_THRESHOLD
     assert choice.misroute_upper_bound == 1.0
 
 
@@ -237,3 +241,12 @@ def test_a_validation_set_without_mistakes_does_not_serve_certainty() -> None:
     assert 0.3 < temperature < 0.6
     served = apply_temperature(probabilities, temperature)[0, 0]
     assert 0.99 < served < 0.999
+
+
+def test_a_saturated_threshold_stays_inside_the_open_interval() -> None:
+    # Every validation answer is a float32 1.0: the threshold that routes them is 1.0, served
+    # as MAX_THRESHOLD (promotion refuses 1.0; the routing is the same).
+    labels, probabilities = scored([(1.0, 5, 0)])
+    choice = choose_threshold(labels, probabilities)
+    assert choice.decision_threshold == MAX_THRESHOLD
+    assert routing_at(labels, probabilities, choice.decision_threshold)["routed"] == 5

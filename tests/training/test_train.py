@@ -37,8 +37,9 @@ def test_training_learns_a_separable_set(trained_archive: Path, staged_dir: Path
 
 def test_archive_has_sagemaker_layout_and_outputs(trained_archive: Path) -> None:
     with tarfile.open(trained_archive) as tar:
-        names = set(tar.getnames())
-    assert {"model.pth", "code/inference.py", "code/network.py"} <= names
+        names = tar.getnames()
+    assert {"model.pth", "code/inference.py", "code/network.py"} <= set(names)
+    assert names[0] == "decision.json"  # first: promotion stops reading once it has it
     assert {name for name, _ in source_files()} == {
         name.removeprefix("code/") for name in names if name.startswith("code/contract/")
     }
@@ -54,12 +55,18 @@ def test_archive_has_sagemaker_layout_and_outputs(trained_archive: Path) -> None
     decision = read_decision(trained_archive)
     assert decision is not None and decision == metrics["decision"]
     assert decision["decision_threshold"] == metrics["decision_threshold"]
-    assert 0.5 <= decision["decision_threshold"] <= 1.0
+    assert 0.5 <= decision["decision_threshold"] < 1.0  # promotion needs (0, 1)
     assert decision["format"] == 1 and decision["max_misroute_rate"] == 0.01
     assert decision["validation_images"] == metrics["num_validation"] == 20
     # 20 validation images cannot certify 1% (299 needed): the fallback says so.
     assert decision["certified"] is False and "not certifiable" in decision["method"]
     assert decision["calibration"]["temperature"] == calibration["temperature"]
+    # What promotion reads, streaming the archive without torch, is the same threshold.
+    from training.decision_file import read_decision as promotion_reads
+
+    promoted = promotion_reads(trained_archive)
+    assert promoted is not None and promoted.decision_threshold == decision["decision_threshold"]
+    assert promoted.certified is False
     routing = metrics["test"]["routing"]
     assert routing["threshold"] == decision["decision_threshold"]
     assert 0.0 <= routing["coverage"] <= 1.0
