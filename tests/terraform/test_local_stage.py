@@ -8,8 +8,10 @@ only the endpoint is the emulator. What the emulator lacks is patched on its sid
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import time
 from dataclasses import replace
 
 import boto3
@@ -111,6 +113,47 @@ def _classify_through_the_deployed_workflow(aws, system: dict[str, object]) -> d
     return json.loads(described["output"])
 
 
+def _answer_a_review_with_the_reviewer_tool(aws, system: dict[str, object], work_dir) -> None:
+    """A low-confidence image waits for a reviewer; `python -m review --stage local` (the stage's
+    own Terraform outputs) lists and answers it, and the driver is routed by that answer."""
+    from review.cli import main as review_cli
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (30, 30, 200)).save(buffer, "PNG")
+    key = "incoming/terraform-review.png"
+    boto3.client("s3").put_object(Bucket=system["data_bucket"], Key=key, Body=buffer.getvalue())
+    aws.set_sagemaker_results(
+        [
+            {
+                "Body": json.dumps([0.55, 0.45]),
+                "ContentType": "application/json",
+                "InvokedProductionVariant": "AllTraffic",
+            }
+        ]
+    )
+    sfn = boto3.client("stepfunctions")
+    started = sfn.start_execution(
+        stateMachineArn=system["state_machine_arns"]["classify_image"],
+        input=json.dumps({"s3_bucket": system["data_bucket"], "s3_key": key}),
+    )
+    target = ["--stage", "local", "--endpoint-url", aws.endpoint_url, "--work-dir", str(work_dir)]
+    deadline = time.monotonic() + 120
+    listed: list[dict[str, object]] = []
+    while not listed and time.monotonic() < deadline:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert review_cli([*target, "list", "--json"]) == 0
+        listed = [json.loads(line) for line in out.getvalue().splitlines()]
+    [review] = listed
+    assert review["image"] == f"s3://{system['data_bucket']}/{key}"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert review_cli([*target, "answer", str(review["id"]), "bicycle", "--reviewer", "r"]) == 0
+    described = wait_for_execution(sfn, started["executionArn"], timeout_s=180)
+    output = json.loads(described["output"])
+    assert output["outcome"] == "RoutedByReviewer", output
+    assert (output["decision"]["label"], output["decision"]["reviewer"]) == ("bicycle", "r")
+
+
 def _provider_and_sagemaker_disagree(stage: LocalStage, applied_config: str) -> None:
     """SageMaker serves another config than the one in Terraform's state (what a silently
     rolled-back blue/green update leaves): the verification fails and says so; then the
@@ -157,6 +200,8 @@ def test_local_stage_applies_replans_empty_and_destroys(aws, tmp_path):
     output = _classify_through_the_deployed_workflow(aws, system)
     assert output["outcome"] == "Routed", output
     assert output["decision"]["label"] == "motorcycle"
+    _answer_a_review_with_the_reviewer_tool(aws, system, tmp_path / "stage")
+    assert stage.outputs()["reviewer_policy_arn"], "the stage outputs the reviewer policy"
     # What the deploy job checks after every apply: the endpoint serves the promoted model and
     # a smoke request through the workflow reaches the filter, which refuses the smoke's lower
     # threshold and names the deployed one, the stage's (its upload is removed again).
