@@ -134,6 +134,7 @@ def _answer_a_review_with_the_reviewer_tool(aws, system: dict[str, object], work
     sfn = boto3.client("stepfunctions")
     started = sfn.start_execution(
         stateMachineArn=system["state_machine_arns"]["classify_image"],
+        name="reviewed-by-the-tool",  # the emulator names unnamed executions alike
         input=json.dumps({"s3_bucket": system["data_bucket"], "s3_key": key}),
     )
     target = ["--stage", "local", "--endpoint-url", aws.endpoint_url, "--work-dir", str(work_dir)]
