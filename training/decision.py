@@ -25,10 +25,7 @@ hand-computed cases. Promotion and the drift baseline read `decision.json` throu
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import tarfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -339,22 +336,3 @@ def decision_document(choice: ThresholdChoice, temperature: float) -> dict[str, 
         **choice.as_dict(),
         "calibration": {"method": "temperature", "temperature": temperature},
     }
-
-
-def read_decision(archive: Path) -> dict[str, Any] | None:
-    """`decision.json` from a `model.tar.gz`; None for archives older than it."""
-    with tarfile.open(archive, "r:*") as tar:
-        try:
-            member = tar.getmember(DECISION_FILE)
-        except KeyError:
-            return None
-        stream = tar.extractfile(member) if member.isfile() else None
-        if stream is None:
-            raise DecisionError(f"{archive}: {DECISION_FILE} is not a file")
-        document = json.load(io.TextIOWrapper(stream, encoding="utf-8"))
-    if not isinstance(document, dict) or document.get("format") != DECISION_FORMAT:
-        raise DecisionError(f"{archive}: {DECISION_FILE} is not format {DECISION_FORMAT}")
-    threshold = document.get("decision_threshold")
-    if not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
-        raise DecisionError(f"{archive}: decision_threshold {threshold!r} is not in [0, 1]")
-    return document

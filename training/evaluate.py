@@ -112,11 +112,13 @@ def evaluate(
     """The report, plus routing at `threshold` (default: the archive's `decision.json`; an
     archive older than it has none, and then only the risk-coverage table is given)."""
     from training.dataset import load_folder
-    from training.decision import read_decision, risk_coverage_table, routing_at
+    from training.decision import risk_coverage_table, routing_at
+    from training.decision_file import read_decision
     from training.predict import Predictor
 
     predictor = Predictor.from_archive(model)
-    decision = read_decision(model)
+    found = read_decision(model)  # the reader promotion uses
+    decision = dict(found.fields) if found is not None else None
     source = "--threshold" if threshold is not None else None
     if threshold is None and decision is not None:
         threshold, source = float(decision["decision_threshold"]), "decision.json"
@@ -164,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     from training.dataset import DatasetError
-    from training.decision import DecisionError
+    from training.decision_file import DecisionFileError
     from training.predict import ModelArchiveError
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -173,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     risk_plot = args.risk_plot or args.model.resolve().parent / "risk_coverage.png"
     try:
         report = evaluate(args.model, args.data, plot, risk_plot, args.threshold)
-    except (DatasetError, ModelArchiveError, DecisionError) as error:
+    except (DatasetError, ModelArchiveError, DecisionFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2))

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import tarfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +15,6 @@ from training.decision import (
     clopper_pearson_upper,
     fit_temperature,
     images_needed,
-    read_decision,
     risk_coverage_table,
     routing_at,
 )
@@ -210,43 +205,3 @@ def test_temperature_keeps_the_predicted_class_and_one_is_identity() -> None:
 
 
 # --- decision.json -----------------------------------------------------------------------------
-
-
-def _archive(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
-def test_read_decision_old_archive_is_none_and_bad_documents_are_errors(tmp_path: Path) -> None:
-    assert read_decision(_archive(tmp_path / "old.tar.gz", {"model.pth": b"x"})) is None
-    good = {"format": 1, "decision_threshold": 0.8, "certified": False}
-    path = _archive(tmp_path / "good.tar.gz", {"decision.json": json.dumps(good).encode()})
-    assert read_decision(path) == good
-    for bad in ({"format": 2, "decision_threshold": 0.8}, {"format": 1, "decision_threshold": 2}):
-        path = _archive(tmp_path / "bad.tar.gz", {"decision.json": json.dumps(bad).encode()})
-        with pytest.raises(DecisionError):
-            read_decision(path)
-
-
-def test_a_validation_set_without_mistakes_does_not_serve_certainty() -> None:
-    # The log loss alone falls all the way to the search's lower bound (0.05: p = 0.9 served as
-    # 1 - 1e-19); the prior on log T keeps the answer a probability a threshold can split.
-    labels, probabilities = np.zeros(100, dtype=np.int64), np.tile([0.9, 0.1], (100, 1))
-    assert fit_temperature(labels, probabilities, prior_sd=None) == pytest.approx(0.05, rel=1e-3)
-    temperature = fit_temperature(labels, probabilities)
-    assert 0.3 < temperature < 0.6
-    served = apply_temperature(probabilities, temperature)[0, 0]
-    assert 0.99 < served < 0.999
-
-
-def test_a_saturated_threshold_stays_inside_the_open_interval() -> None:
-    # Every validation answer is a float32 1.0: the threshold that routes them is 1.0, served
-    # as MAX_THRESHOLD (promotion refuses 1.0; the routing is the same).
-    labels, probabilities = scored([(1.0, 5, 0)])
-    choice = choose_threshold(labels, probabilities)
-    assert choice.decision_threshold == MAX_THRESHOLD
-    assert routing_at(labels, probabilities, choice.decision_threshold)["routed"] == 5

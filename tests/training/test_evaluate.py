@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.decision import read_decision
+from training.decision_file import read_decision
 from training.evaluate import (
     classification_report,
     confusion_matrix,
@@ -84,7 +84,7 @@ def test_cli_prints_json_and_writes_the_plot(trained_archive, staged_dir, tmp_pa
     # Routing at the archive's own threshold, and the risk-coverage table and plot.
     decision = read_decision(trained_archive)
     assert decision is not None
-    assert report["threshold"] == decision["decision_threshold"]
+    assert report["threshold"] == decision.decision_threshold
     assert report["threshold_source"] == "decision.json"
     assert 0.0 <= report["coverage"] <= 1.0 and "ece" in report
     routed = [row for row in report["risk_coverage"] if row["threshold"] == report["threshold"]]

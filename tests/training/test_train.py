@@ -17,7 +17,7 @@ import torch
 from contract import source_files
 from tests.training.conftest import TINY_RECIPE, write_label_folder, write_staged
 from training.dataset import DatasetError, load_folder
-from training.decision import read_decision
+from training.decision_file import read_decision
 from training.train import Recipe, build_parser, main, run_local
 
 
@@ -52,8 +52,9 @@ def test_archive_has_sagemaker_layout_and_outputs(trained_archive: Path) -> None
     # The calibration and the threshold, in metrics.json and decision.json alike.
     calibration = metrics["calibration"]
     assert calibration["ece_after"] <= calibration["ece_before"]
-    decision = read_decision(trained_archive)
-    assert decision is not None and decision == metrics["decision"]
+    found = read_decision(trained_archive)  # what promotion reads, without torch
+    assert found is not None and found.fields == metrics["decision"]
+    decision = found.fields
     assert decision["decision_threshold"] == metrics["decision_threshold"]
     assert 0.5 <= decision["decision_threshold"] < 1.0  # promotion needs (0, 1)
     assert decision["format"] == 1 and decision["max_misroute_rate"] == 0.01
@@ -61,12 +62,7 @@ def test_archive_has_sagemaker_layout_and_outputs(trained_archive: Path) -> None
     # 20 validation images cannot certify 1% (299 needed): the fallback says so.
     assert decision["certified"] is False and "not certifiable" in decision["method"]
     assert decision["calibration"]["temperature"] == calibration["temperature"]
-    # What promotion reads, streaming the archive without torch, is the same threshold.
-    from training.decision_file import read_decision as promotion_reads
-
-    promoted = promotion_reads(trained_archive)
-    assert promoted is not None and promoted.decision_threshold == decision["decision_threshold"]
-    assert promoted.certified is False
+    assert found.decision_threshold == decision["decision_threshold"] and found.certified is False
     routing = metrics["test"]["routing"]
     assert routing["threshold"] == decision["decision_threshold"]
     assert 0.0 <= routing["coverage"] <= 1.0
@@ -99,7 +95,8 @@ def test_readme_flow_trains_on_a_folder_staged_without_a_test_split(tmp_path: Pa
     assert metrics["test"] is None
     assert "no test split to report" in metrics["test_skipped"]
     assert "no test split to report" in caplog.text
-    assert read_decision(output / "model.tar.gz")["max_misroute_rate"] == 0.05
+    found = read_decision(output / "model.tar.gz")
+    assert found is not None and found.fields["max_misroute_rate"] == 0.05
     assert metrics["num_validation"] == 6  # the staged validation split (20 %), not a carve
 
 
