@@ -130,8 +130,8 @@ def _assert_every_alarm_has_a_runbook_entry(resources: dict[str, dict], stage: s
         for address, values in resources.items()
         if ".aws_cloudwatch_metric_alarm." in address
     }
-    # 18 + the review machine's failures, throttled and ReviewTimedOut + record_label's throttles
-    assert len(alarms) == 22, sorted(alarms)
+    # 19 + the review machine's failures, throttled and ReviewTimedOut + record_label's throttles
+    assert len(alarms) == 23, sorted(alarms)
     prefix = f"vehicle-classifier-{stage}-"
     assert all(name.startswith(prefix) for name in alarms)
     missing = {name.replace(prefix, "<name>-", 1) for name in alarms} - _runbook_alarms()

@@ -172,6 +172,20 @@ run "least_privilege_traced_encrypted_workflow" {
     condition     = jsondecode(replace(replace(one(aws_cloudwatch_event_target.image_uploaded[0].input_transformer).input_template, "<key>", "1"), "<bucket>", "2")) == { s3_bucket = 2, s3_key = 1 }
     error_message = "the trigger must hand the workflow {s3_bucket, s3_key}"
   }
+
+  assert {
+    condition = one(aws_cloudwatch_event_target.image_uploaded[0].dead_letter_config).arn == aws_sqs_queue.trigger_dlq[0].arn && aws_sqs_queue.trigger_dlq[0].kms_master_key_id == var.kms_key_arn && anytrue([
+      for s in data.aws_iam_policy_document.trigger_dlq[0].statement : s.effect == "Deny" && anytrue([for c in s.condition : c.variable == "aws:SecureTransport" && contains(c.values, "false")])
+    ])
+    error_message = "uploads whose start fails must land in an encrypted, TLS-only dead-letter queue, not be dropped"
+  }
+
+  assert {
+    condition = alltrue([
+      for s in data.aws_iam_policy_document.trigger_dlq[0].statement : anytrue([for c in s.condition : c.variable == "aws:SourceArn" && contains(c.values, aws_cloudwatch_event_rule.image_uploaded[0].arn)]) if s.effect == "Allow"
+    ])
+    error_message = "only the upload rule may send dead letters"
+  }
 }
 
 run "review_machine_waits_records_labels_and_alarms" {

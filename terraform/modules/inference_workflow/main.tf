@@ -551,12 +551,75 @@ resource "aws_iam_role_policy" "trigger" {
   })
 }
 
+# A start EventBridge still cannot make after its retries (Step Functions throttling, a broken
+# role) lands here instead of being dropped; monitoring alarms on its depth.
+resource "aws_sqs_queue" "trigger_dlq" {
+  count = var.trigger_state_machine == null ? 0 : 1
+
+  name                              = "${var.name}-image-uploaded-dlq"
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 3600
+  message_retention_seconds         = 1209600
+  tags                              = var.tags
+}
+
+data "aws_iam_policy_document" "trigger_dlq" {
+  count = var.trigger_state_machine == null ? 0 : 1
+
+  statement {
+    sid       = "EventBridgeDeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.trigger_dlq[0].arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.image_uploaded[0].arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.trigger_dlq[0].arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "trigger_dlq" {
+  count = var.trigger_state_machine == null ? 0 : 1
+
+  queue_url = aws_sqs_queue.trigger_dlq[0].id
+  policy    = data.aws_iam_policy_document.trigger_dlq[0].json
+}
+
 resource "aws_cloudwatch_event_target" "image_uploaded" {
   count = var.trigger_state_machine == null ? 0 : 1
 
   rule     = aws_cloudwatch_event_rule.image_uploaded[0].name
   arn      = aws_sfn_state_machine.this[var.trigger_state_machine].arn
   role_arn = aws_iam_role.trigger[0].arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 86400
+    maximum_retry_attempts       = 185
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.trigger_dlq[0].arn
+  }
 
   input_transformer {
     input_paths = {

@@ -85,3 +85,8 @@ output "reviewer_policy_arn" {
   description = "IAM policy for the people who answer reviews (`python -m review`): attach it to their role or group. Null until the stage has a review state machine."
   value       = try(aws_iam_policy.reviewer[0].arn, null)
 }
+
+output "trigger_dead_letter_queue_name" {
+  description = "SQS queue holding uploads whose workflow start failed after EventBridge's retries (null without a trigger)."
+  value       = var.trigger_state_machine == null ? null : aws_sqs_queue.trigger_dlq[0].name
+}

@@ -509,6 +509,25 @@ resource "aws_cloudwatch_metric_alarm" "workflow_throttled" {
   tags                = var.tags
 }
 
+resource "aws_cloudwatch_metric_alarm" "trigger_dead_letters" {
+  count = var.trigger_dead_letter_queue_name == null ? 0 : 1
+
+  alarm_name          = "${var.name}-upload-dead-letters"
+  alarm_description   = "Uploads whose workflow start failed after EventBridge's retries wait in ${var.trigger_dead_letter_queue_name}. Runbook: monitoring/RUNBOOK.md."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = var.trigger_dead_letter_queue_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
 # --- dashboard --------------------------------------------------------------------------------
 
 locals {

@@ -11,18 +11,19 @@ variables {
     source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
     handler          = "monitoring.handler.lambda_handler"
   }
-  endpoint_name       = "vehicle-classifier-test"
-  variant_name        = "AllTraffic"
-  state_machine_arns  = { classify_image = "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-classify-image" }
-  capture_bucket      = "vehicle-classifier-test-capture"
-  capture_bucket_arn  = "arn:aws:s3:::vehicle-classifier-test-capture"
-  reports_bucket      = "vehicle-classifier-test-reports"
-  reports_bucket_arn  = "arn:aws:s3:::vehicle-classifier-test-reports"
-  baseline_s3_uri     = "s3://vehicle-classifier-test-data/baselines/baseline.json"
-  baseline_bucket_arn = "arn:aws:s3:::vehicle-classifier-test-data"
-  kms_key_arn         = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
-  oncall_emails       = ["oncall@example.com"]
-  decision_threshold  = 0.8125
+  endpoint_name                  = "vehicle-classifier-test"
+  variant_name                   = "AllTraffic"
+  state_machine_arns             = { classify_image = "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-classify-image" }
+  capture_bucket                 = "vehicle-classifier-test-capture"
+  capture_bucket_arn             = "arn:aws:s3:::vehicle-classifier-test-capture"
+  reports_bucket                 = "vehicle-classifier-test-reports"
+  reports_bucket_arn             = "arn:aws:s3:::vehicle-classifier-test-reports"
+  baseline_s3_uri                = "s3://vehicle-classifier-test-data/baselines/baseline.json"
+  baseline_bucket_arn            = "arn:aws:s3:::vehicle-classifier-test-data"
+  kms_key_arn                    = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  oncall_emails                  = ["oncall@example.com"]
+  decision_threshold             = 0.8125
+  trigger_dead_letter_queue_name = "vehicle-classifier-test-image-uploaded-dlq"
   throttle_function_names = {
     serialize_image = "vehicle-classifier-test-serialize-image"
     classify_image  = "vehicle-classifier-test-classify-image"
@@ -45,6 +46,7 @@ run "alarms_page_oncall" {
         values(aws_cloudwatch_metric_alarm.workflow_errors),
         values(aws_cloudwatch_metric_alarm.function_throttles),
         values(aws_cloudwatch_metric_alarm.workflow_throttled),
+        aws_cloudwatch_metric_alarm.trigger_dead_letters,
       ) : a.alarm_actions == toset([aws_sns_topic.oncall.arn]) && a.ok_actions == toset([aws_sns_topic.oncall.arn])
     ])
     error_message = "every alarm must notify the on-call topic when it fires and when it recovers"
@@ -133,6 +135,11 @@ run "alarms_page_oncall" {
       a.namespace == "AWS/States" && a.metric_name == "ExecutionThrottled" && a.dimensions == tomap({ StateMachineArn = var.state_machine_arns[k] })
     ]) && length(aws_cloudwatch_metric_alarm.workflow_throttled) == length(var.state_machine_arns)
     error_message = "throttled executions of every workflow must page on-call"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.trigger_dead_letters[0].namespace == "AWS/SQS" && aws_cloudwatch_metric_alarm.trigger_dead_letters[0].dimensions == tomap({ QueueName = var.trigger_dead_letter_queue_name }) && aws_cloudwatch_metric_alarm.trigger_dead_letters[0].threshold == 1
+    error_message = "an upload whose workflow start failed must page on-call"
   }
 
   assert {

@@ -40,6 +40,7 @@ output "alarm_names" {
     },
     { for k, a in aws_cloudwatch_metric_alarm.workflow_failures : "workflow_${k}" => a.alarm_name },
     { for k, a in aws_cloudwatch_metric_alarm.workflow_errors : k => a.alarm_name },
+    { for a in aws_cloudwatch_metric_alarm.trigger_dead_letters : "upload_dead_letters" => a.alarm_name },
     { for k, a in aws_cloudwatch_metric_alarm.function_throttles : "${k}_throttles" => a.alarm_name },
     { for k, a in aws_cloudwatch_metric_alarm.workflow_throttled : "workflow_${k}_throttled" => a.alarm_name },
   )

@@ -111,6 +111,12 @@ variable "throttle_function_names" {
   default     = {}
 }
 
+variable "trigger_dead_letter_queue_name" {
+  description = "SQS dead-letter queue of the upload trigger (uploads whose workflow start failed); null: no alarm."
+  type        = string
+  default     = null
+}
+
 variable "workflow_metric_namespace" {
   description = "EMF namespace of the workflow functions' metrics (lambdas/shared/observability.py)."
   type        = string

@@ -47,8 +47,8 @@ run "stage_wiring" {
   }
 
   assert {
-    condition     = length(module.monitoring.alarm_names) == 19
-    error_message = "drift, low confidence, no data, job errors, job failed, one failure and one throttled alarm per state machine (3), four workflow error alarms and one throttles alarm per workflow function (4)"
+    condition     = length(module.monitoring.alarm_names) == 20
+    error_message = "drift, low confidence, no data, job errors, job failed, one failure and one throttled alarm per state machine (3), four workflow error alarms and one throttles alarm per workflow function (4) and the upload dead letters"
   }
 }
 
