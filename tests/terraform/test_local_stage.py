@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from devkit.local_stage import LocalStage, LocalStageError
+from devkit.moto_patches import sagemaker_runtime
 from devkit.stepfunctions_local import wait_for_execution
 from devkit.verify_rollout import Deployed, RolloutError, smoke_request
 
@@ -213,6 +214,13 @@ def test_local_stage_applies_replans_empty_and_destroys(aws, tmp_path):
     with pytest.raises(RolloutError, match=r"routes at threshold 0\.9, .* is 0\.5"):
         smoke_request(boto3.client("s3"), boto3.client("stepfunctions"), other, timeout_s=120)
     assert verified.models and verified.endpoint_config_name.startswith(f"{system['name']}-")
+    # The promoted model is served but fails on images: the smoke request says so.
+    sagemaker_runtime.inject_fault(str(system["endpoint_name"]), 424, "ModelError", times=100)
+    try:
+        with pytest.raises(RolloutError, match=r"^smoke request ended ModelError"):
+            stage.verify()
+    finally:
+        sagemaker_runtime.clear_faults()
 
     # A promotion: a new artifact makes a new model and endpoint config (name_prefix +
     # create_before_destroy) and the endpoint switches over in place.

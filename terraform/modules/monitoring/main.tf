@@ -209,18 +209,10 @@ resource "aws_lambda_function" "drift_job" {
   kms_key_arn      = var.kms_key_arn
 
   environment {
+    # The same settings as the Processing-job runner (processing.tf).
     variables = merge(
-      {
-        CAPTURE_S3_URI          = "s3://${var.capture_bucket}/${var.capture_prefix}"
-        BASELINE_S3_URI         = var.baseline_s3_uri
-        REPORT_S3_URI           = "s3://${var.reports_bucket}/drift"
-        ENDPOINT_NAME           = var.endpoint_name
-        VARIANT_NAME            = var.variant_name
-        STAGE                   = var.stage
-        METRICS_NAMESPACE       = var.metric_namespace
-        CONFIDENCE_THRESHOLD    = tostring(var.decision_threshold)
-        POWERTOOLS_SERVICE_NAME = "drift_job"
-      },
+      local.job_environment,
+      { POWERTOOLS_SERVICE_NAME = "drift_job" },
       var.drift_job.environment,
     )
   }
@@ -287,10 +279,36 @@ resource "aws_iam_role" "scheduler" {
 }
 
 data "aws_iam_policy_document" "scheduler" {
-  statement {
-    sid       = "InvokeDriftJob"
-    actions   = ["lambda:InvokeFunction"]
-    resources = [aws_lambda_function.drift_job.arn]
+  dynamic "statement" {
+    for_each = local.processing_enabled ? [] : [1]
+    content {
+      sid       = "InvokeDriftJob"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [aws_lambda_function.drift_job.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.processing_enabled ? [1] : []
+    content {
+      sid       = "StartDriftProcessingJob"
+      actions   = ["sagemaker:CreateProcessingJob", "sagemaker:AddTags"]
+      resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:processing-job/${local.processing_job_prefix}*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.processing_enabled ? [1] : []
+    content {
+      sid       = "PassDriftProcessingRole"
+      actions   = ["iam:PassRole"]
+      resources = [aws_iam_role.processing[0].arn]
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["sagemaker.amazonaws.com"]
+      }
+    }
   }
 
   statement {
@@ -324,9 +342,9 @@ resource "aws_scheduler_schedule" "drift_job" {
   }
 
   target {
-    arn      = aws_lambda_function.drift_job.arn
+    arn      = local.processing_enabled ? "arn:${local.partition}:scheduler:::aws-sdk:sagemaker:createProcessingJob" : aws_lambda_function.drift_job.arn
     role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode({ scheduled_time = "<aws.scheduler.scheduled-time>" })
+    input    = local.processing_enabled ? jsonencode(local.processing_job_request) : jsonencode({ scheduled_time = "<aws.scheduler.scheduled-time>" })
 
     retry_policy {
       maximum_retry_attempts       = 2

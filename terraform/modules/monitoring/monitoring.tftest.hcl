@@ -268,3 +268,67 @@ run "rejects_a_decision_threshold_outside_0_1" {
 
   expect_failures = [var.decision_threshold]
 }
+
+run "schedule_invokes_the_lambda_by_default" {
+  command = apply
+
+  assert {
+    condition     = one(aws_scheduler_schedule.drift_job.target).arn == aws_lambda_function.drift_job.arn && length(aws_iam_role.processing) == 0
+    error_message = "without processing_job the schedule runs the Lambda and no Processing role exists"
+  }
+}
+
+run "processing_job_runs_the_same_job" {
+  command = apply
+
+  variables {
+    processing_job = {
+      image_uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/vehicle-classifier/drift:1.0"
+    }
+  }
+
+  assert {
+    condition     = one(aws_scheduler_schedule.drift_job.target).arn == "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
+    error_message = "the schedule starts a Processing job through the scheduler's SageMaker SDK target"
+  }
+
+  assert {
+    condition = jsondecode(one(aws_scheduler_schedule.drift_job.target).input).AppSpecification == {
+      ImageUri            = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/vehicle-classifier/drift:1.0"
+      ContainerEntrypoint = ["python3", "-m", "monitoring.job"]
+    }
+    error_message = "the job runs monitoring.job in the project's image"
+  }
+
+  assert {
+    condition     = { for k, v in jsondecode(one(aws_scheduler_schedule.drift_job.target).input).Environment : k => v if k != "POWERTOOLS_SERVICE_NAME" } == { for k, v in aws_lambda_function.drift_job.environment[0].variables : k => v if k != "POWERTOOLS_SERVICE_NAME" }
+    error_message = "the Processing job gets the Lambda's settings (same reports, metrics and alarms)"
+  }
+
+  assert {
+    condition     = jsondecode(one(aws_scheduler_schedule.drift_job.target).input).ProcessingJobName == "vehicle-classifier-test-drift-<aws.scheduler.execution-id>" && jsondecode(one(aws_scheduler_schedule.drift_job.target).input).ProcessingResources.ClusterConfig.VolumeKmsKeyId == var.kms_key_arn
+    error_message = "one uniquely named job per run, its volume encrypted with the stage key"
+  }
+
+  assert {
+    condition     = toset([for s in data.aws_iam_policy_document.scheduler.statement : s.sid]) == toset(["StartDriftProcessingJob", "PassDriftProcessingRole", "DeadLetters", "EncryptDeadLetters"])
+    error_message = "the scheduler may start the drift Processing jobs and pass their role, nothing else"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.processing[0].statement : s.resources if s.sid == "PullJobImage"]) == toset(["arn:aws:ecr:eu-west-1:123456789012:repository/vehicle-classifier/drift"])
+    error_message = "the job's role pulls only its own image repository"
+  }
+}
+
+run "rejects_a_processing_image_outside_ecr" {
+  command = plan
+
+  variables {
+    processing_job = {
+      image_uri = "docker.io/library/python:3.13"
+    }
+  }
+
+  expect_failures = [var.processing_job]
+}

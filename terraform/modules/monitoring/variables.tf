@@ -35,6 +35,27 @@ variable "drift_job" {
   }
 }
 
+variable "processing_job" {
+  description = "Run the scheduled drift job as a SageMaker Processing job instead of the Lambda (capture volumes past one 15-minute Lambda run): `image_uri` (ECR image with this repository installed, e.g. `pip install '.[fast]'`), `instance_type`, `volume_size_gb`, `max_runtime_seconds`. null (default) schedules the Lambda."
+  type = object({
+    image_uri           = string
+    instance_type       = optional(string, "ml.m5.xlarge")
+    volume_size_gb      = optional(number, 30)
+    max_runtime_seconds = optional(number, 3000)
+  })
+  default = null
+
+  validation {
+    condition     = var.processing_job == null ? true : can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]{1,128}|@sha256:[a-f0-9]{64})$", var.processing_job.image_uri))
+    error_message = "processing_job.image_uri must be an ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> (or @sha256:<digest>)."
+  }
+
+  validation {
+    condition     = var.processing_job == null ? true : startswith(var.processing_job.instance_type, "ml.") && var.processing_job.volume_size_gb >= 1 && var.processing_job.max_runtime_seconds >= 60 && var.processing_job.max_runtime_seconds <= 3600
+    error_message = "processing_job: instance_type an ml.* type, volume_size_gb >= 1, max_runtime_seconds 60-3600 (one hourly window must finish before the next starts)."
+  }
+}
+
 variable "drift_job_deps_layer" {
   description = "Optional dependencies layer of the drift job (numpy, Pillow, matplotlib: `python -m monitoring.package --with-deps`): zip `filename` and base64 SHA-256 `source_code_hash`. At ~45 MB it is uploaded through `artifacts_bucket`, not directly."
   type = object({

@@ -1,0 +1,160 @@
+# --- drift job as a SageMaker Processing job (option) ----------------------------------------
+# For capture volumes past what one 15-minute Lambda run reads: the schedule starts a Processing
+# job running the same code (`python3 -m monitoring.job`, the previous full hour) in the project's
+# own container, with the Lambda's environment, so the reports, metrics and alarms are the same.
+# The Lambda stays deployed for runs by hand ({"start": ..., "end": ...}).
+
+locals {
+  processing_enabled = var.processing_job != null
+  job_environment = {
+    CAPTURE_S3_URI       = "s3://${var.capture_bucket}/${var.capture_prefix}"
+    BASELINE_S3_URI      = var.baseline_s3_uri
+    REPORT_S3_URI        = "s3://${var.reports_bucket}/drift"
+    ENDPOINT_NAME        = var.endpoint_name
+    VARIANT_NAME         = var.variant_name
+    STAGE                = var.stage
+    METRICS_NAMESPACE    = var.metric_namespace
+    CONFIDENCE_THRESHOLD = tostring(var.decision_threshold)
+  }
+  processing_job_prefix = "${substr(var.name, 0, 40)}-drift-"
+  # <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag|@digest]
+  processing_image = local.processing_enabled ? regex(
+    "^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?/([^:@]+)", var.processing_job.image_uri
+  ) : []
+}
+
+data "aws_iam_policy_document" "processing_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["sagemaker.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "processing" {
+  count = local.processing_enabled ? 1 : 0
+
+  name_prefix        = "${substr(var.name, 0, 27)}-driftpj-"
+  assume_role_policy = data.aws_iam_policy_document.processing_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "processing" {
+  count = local.processing_enabled ? 1 : 0
+
+  statement {
+    sid       = "ListCaptures"
+    actions   = ["s3:ListBucket"]
+    resources = [var.capture_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.capture_prefix}/*", "${var.capture_prefix}/"]
+    }
+  }
+
+  statement {
+    sid       = "ReadCaptures"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.capture_bucket_arn}/${var.capture_prefix}/*"]
+  }
+
+  statement {
+    sid       = "ReadBaseline"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.baseline_bucket_arn}/${local.baseline_path[1]}"]
+  }
+
+  statement {
+    sid       = "WriteReports"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.reports_bucket_arn}/drift/*"]
+  }
+
+  statement {
+    sid       = "UseStageKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  # The job's ML storage volume is encrypted with the stage key (VolumeKmsKeyId): SageMaker
+  # creates a grant for the volume on the job's behalf.
+  statement {
+    sid       = "EncryptJobVolume"
+    actions   = ["kms:CreateGrant", "kms:DescribeKey"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "PublishDriftMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # PutMetricData has no resource-level permissions; scoped by namespace.
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metric_namespace]
+    }
+  }
+
+  statement {
+    sid       = "WriteJobLogs"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/ProcessingJobs*"]
+  }
+
+  statement {
+    sid       = "PullJobImage"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    resources = ["arn:${local.partition}:ecr:${local.processing_image[1]}:${local.processing_image[0]}:repository/${local.processing_image[2]}"]
+  }
+
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # GetAuthorizationToken has no resource-level permissions.
+  }
+}
+
+resource "aws_iam_role_policy" "processing" {
+  count = local.processing_enabled ? 1 : 0
+
+  name   = "least-privilege"
+  role   = aws_iam_role.processing[0].id
+  policy = data.aws_iam_policy_document.processing[0].json
+}
+
+locals {
+  # CreateProcessingJob as EventBridge Scheduler's universal target; one job per scheduled run
+  # (the execution id keeps names unique, the job reads the previous full hour).
+  processing_job_request = local.processing_enabled ? {
+    ProcessingJobName = "${local.processing_job_prefix}<aws.scheduler.execution-id>"
+    RoleArn           = aws_iam_role.processing[0].arn
+    AppSpecification = {
+      ImageUri            = var.processing_job.image_uri
+      ContainerEntrypoint = ["python3", "-m", "monitoring.job"]
+    }
+    ProcessingResources = {
+      ClusterConfig = {
+        InstanceCount  = 1
+        InstanceType   = var.processing_job.instance_type
+        VolumeSizeInGB = var.processing_job.volume_size_gb
+        VolumeKmsKeyId = var.kms_key_arn
+      }
+    }
+    StoppingCondition = { MaxRuntimeInSeconds = var.processing_job.max_runtime_seconds }
+    Environment       = merge(local.job_environment, var.drift_job.environment)
+    Tags              = [{ Key = "Stage", Value = var.stage }]
+  } : null
+}
