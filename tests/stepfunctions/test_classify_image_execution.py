@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from contract.images import encode_png, prepare_image
-from devkit.photos import phone_jpeg
+from devkit.photos import PHONE_SIZES, phone_jpeg
 from tests.conftest import endpoint_bodies
 from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD, png_bytes
 
@@ -171,15 +171,15 @@ def test_garbage_prediction_is_a_model_error(workflow):
     assert "sum to 1" in output["cause"]
 
 
-def test_a_24_megapixel_phone_photo_travels_as_the_prepared_image(workflow):
-    """5712x4284 (an iPhone's default): the gate makes the model's input once, the endpoint
-    receives that small PNG, and the state data stays a few KB."""
-    photo = phone_jpeg(24, seed=24)
-    workflow.put_image("phone/IMG_0001.jpg", photo)
+@pytest.mark.parametrize("megapixels", sorted(PHONE_SIZES))
+def test_a_phone_photo_travels_as_the_prepared_image(workflow, megapixels):
+    """12, 24 (5712x4284, an iPhone's default) and 48 MP: the gate makes the model's input once,
+    the endpoint receives that small PNG, and the state data stays a few KB."""
+    photo = phone_jpeg(megapixels, seed=megapixels)
+    key = f"phone/IMG_{megapixels:04d}.jpg"
+    workflow.put_image(key, photo)
     workflow.answer([0.03, 0.97])
-    output, execution_arn = workflow.run(
-        {"s3_bucket": workflow.bucket, "s3_key": "phone/IMG_0001.jpg"}
-    )
+    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": key})
     assert output["outcome"] == "Routed", output.get("cause")
     assert output["decision"]["label"] == "motorcycle"
     handed_over = next(
@@ -187,7 +187,7 @@ def test_a_24_megapixel_phone_photo_travels_as_the_prepared_image(workflow):
         for e in workflow.history(execution_arn)
         if e["type"] == "TaskSucceeded" and '"image"' in e["taskSucceededEventDetails"]["output"]
     )
-    assert (handed_over["width"], handed_over["height"]) == (5712, 4284)
+    assert (handed_over["width"], handed_over["height"]) == PHONE_SIZES[megapixels]
     assert handed_over["size_bytes"] == len(photo) and "inline_b64" not in handed_over
     assert len(json.dumps(handed_over)) < 8 * 1024
     prepared = base64.b64decode(handed_over["prepared"]["inline_b64"])
