@@ -673,16 +673,6 @@ def _finite(value: str) -> float:
     return number
 
 
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
-    return number
-
-
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What argparse's types cannot see alone: the window, the output folder."""
     try:
@@ -721,7 +711,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the stage's routing threshold (default: the baseline's; must equal it when the "
         "baseline has predictions)",
     )
-    parser.add_argument("--min-records", type=_positive_int, default=DEFAULT_MIN_RECORDS)
+    parser.add_argument(
+        "--min-records", type=capture.positive_int_argument, default=DEFAULT_MIN_RECORDS
+    )
     parser.add_argument("--false-alarm-rate", type=_rate, default=DEFAULT_FALSE_ALARM_RATE)
     parser.add_argument("--model-sha256", default=None, help="sha256 of the served model.tar.gz")
     parser.add_argument(
@@ -729,7 +721,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-html", action="store_true", help="skip the HTML page")
     parser.add_argument(
-        "--workers", type=_positive_int, default=1, help="processes, one file per task (default 1)"
+        "--workers",
+        type=capture.positive_int_argument,
+        default=1,
+        help="processes, one file per task (default 1)",
     )
     parser.add_argument("--fail-on-drift", action="store_true", help="exit 3 when drift")
     args = parser.parse_args(argv)

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 from monitoring.baseline import CLASS_NAMES, labelled_images
-from monitoring.capture import iso_time_argument, parse_s3_uri
+from monitoring.capture import iso_time_argument, parse_s3_uri, positive_int_argument
 
 Transform = Callable[[Image.Image, random.Random], Image.Image]
 
@@ -317,21 +317,13 @@ def invoke_endpoint(
     return {"sent": sent, "failed": failed}
 
 
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
-    return number
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Produce drifted traffic.")
     parser.add_argument("--images", type=Path, required=True, help="<label>/*.png folder")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
-    parser.add_argument("--count", type=_count, default=300, help="records (1 or more)")
+    parser.add_argument(
+        "--count", type=positive_int_argument, default=300, help="records (1 or more)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", help="capture folder or s3://bucket/prefix")
