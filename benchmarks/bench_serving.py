@@ -14,7 +14,8 @@ generated phone JPEGs of 12, 24 and 48 MP (`devkit.photos`), per size:
   (what every step paid before draft mode).
 
 Median wall and CPU milliseconds over the repeats (this machine, whatever else runs on it), and
-the upload's and the prepared PNG's sizes.
+the upload's and the prepared PNG's sizes. Then the whole path's cost per stage, per month and
+per million images (`benchmarks.bench_costs`; `--no-costs` skips it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from benchmarks import bench_costs
 from contract import DEFAULT_LIMITS
 from devkit.photos import phone_jpeg
 from lambdas.shared.images import prepare_upload
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--images", type=Path, default=SHARED_IMAGES, help="<label>/*.png")
+    parser.add_argument("--no-costs", action="store_true", help="skip the cost per stage")
     args = parser.parse_args(argv)
     uploads = {"32x32 PNG": small_png(args.images)}
     for megapixels in (12, 24, 48):
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         for step, run in steps.items():
             wall, cpu = timed(run, args.repeats)
             print(f"  {step:<26} {wall:8.1f} / {cpu:8.1f}")
+    if not args.no_costs:
+        bench_costs.main([])
     return 0
 
 

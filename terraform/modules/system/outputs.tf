@@ -107,3 +107,8 @@ output "uploader_policy_arn" {
   description = "IAM policy for image uploaders: PutObject under the data bucket's uploads prefix (incoming/), nothing else."
   value       = module.storage.uploader_policy_arn
 }
+
+output "expected_images_per_month" {
+  description = "Images a month the stage is sized and budgeted for (benchmarks.bench_costs reads it from the stage root)."
+  value       = var.expected_images_per_month
+}

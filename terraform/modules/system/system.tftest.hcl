@@ -4,11 +4,12 @@ mock_provider "aws" {
 }
 
 variables {
-  stage                = "dev"
-  model_data_url       = "s3://vehicle-classifier-dev-data/models/run-1/output/model.tar.gz"
-  model_image_uri      = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.1.0-cpu-py310"
-  decision_threshold   = 0.8125
-  lambda_manifest_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
+  stage                     = "dev"
+  model_data_url            = "s3://vehicle-classifier-dev-data/models/run-1/output/model.tar.gz"
+  model_image_uri           = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.1.0-cpu-py310"
+  decision_threshold        = 0.8125
+  expected_images_per_month = 100000
+  lambda_manifest_path      = "../../../tests/terraform/fixtures/lambda/manifest.json"
   # Any file: the mock provider never uploads it, the module only hashes it.
   drift_job_zip_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
 }

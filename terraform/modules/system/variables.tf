@@ -72,6 +72,16 @@ variable "endpoint" {
   default = {}
 }
 
+variable "expected_images_per_month" {
+  description = "Images the stage is sized and budgeted for a month (the cost table in README: Costs and cost controls, printed by benchmarks.bench_costs). A whole number >= 0."
+  type        = number
+
+  validation {
+    condition     = var.expected_images_per_month >= 0 && floor(var.expected_images_per_month) == var.expected_images_per_month
+    error_message = "expected_images_per_month must be a whole number >= 0."
+  }
+}
+
 variable "lambda_runtime" {
   description = "Lambda runtime of every function and layer of the stage (workflow and drift job); the packages must be built for it (`lambdas.build --runtime`, `monitoring.package --runtime`). README: Lambda runtime."
   type        = string

@@ -18,8 +18,10 @@ module "system" {
     min_capacity = 1
     max_capacity = 2
   }
-  log_retention_days       = 30
-  kms_deletion_window_days = 7
+  # Sizing and the cost table (README: Costs and cost controls) assume this traffic.
+  expected_images_per_month = 100000
+  log_retention_days        = 30
+  kms_deletion_window_days  = 7
 
   # The promoted model's routing threshold (model.auto.tfvars.json). null: route with it; a
   # number in (0, 1) pins this stage's own instead (rebuild the drift baseline with it:

@@ -13,9 +13,11 @@ module "system" {
   endpoint = {
     deployment_wait_seconds = 0
   }
-  log_retention_days       = 1
-  force_destroy            = true
-  kms_deletion_window_days = 7
+  # The emulator bills nothing (benchmarks.bench_costs prices dev and prod only).
+  expected_images_per_month = 0
+  log_retention_days        = 1
+  force_destroy             = true
+  kms_deletion_window_days  = 7
 
   # The promoted model's routing threshold (model.auto.tfvars.json). null: route with it; a
   # number in (0, 1) pins this stage's own instead (rebuild the drift baseline with it:

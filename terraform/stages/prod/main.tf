@@ -17,7 +17,9 @@ module "system" {
     max_capacity      = 6
     canary_percentage = 10
   }
-  log_retention_days = 400
+  # Sizing and the cost table (README: Costs and cost controls) assume this traffic.
+  expected_images_per_month = 3000000
+  log_retention_days        = 400
   # Each upload-path function: at most 20 at once, so an uploader cannot run up endpoint cost
   # beyond what 6 instances serve; overflow is retried by the workflow and pages (Throttles).
   workflow_reserved_concurrency = 20

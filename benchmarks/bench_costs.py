@@ -1,0 +1,245 @@
+"""The whole path's cost per stage: per month at its configured traffic and per million images.
+
+    .venv/bin/python -m benchmarks.bench_costs [--images-per-second-per-instance 5] ...
+
+(`benchmarks.bench_serving` prints the same after its timings, with its measured figures.)
+
+1. Runs one image per outcome through the real workflow in the emulator and counts state
+   transitions, Express executions, Lambda invocations, label records and log bytes
+   (`benchmarks.workflow_usage`).
+2. Mixes the outcomes (share sent to review, rejected, invalid uploads: options), adds the
+   assumed Lambda durations (serialize_image: the gate's CPU time on a 12 MP phone JPEG
+   measured here, scaled to a 1024 MB Lambda's CPU share) and sizes.
+3. Prices each stage as its Terraform root configures it (`benchmarks.stage_settings`) with the
+   list prices of `benchmarks.cost_model`, and prints the autoscaling target the measured
+   throughput per instance implies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PIL import Image
+
+from benchmarks.cost_model import (
+    HOURS_PER_MONTH,
+    PRICES,
+    PRICES_TAKEN,
+    REGION,
+    Fixed,
+    ImageUsage,
+    LambdaCall,
+    instance_vcpus,
+    per_million,
+    stage_month,
+    target_invocations_per_instance,
+    xray_traces_per_image,
+)
+from benchmarks.stage_settings import REPO_ROOT, literal_assignments, read_stage
+from benchmarks.workflow_usage import PathCount, measure_paths
+
+SYSTEM_MAIN = REPO_ROOT / "terraform" / "modules" / "system" / "main.tf"
+DEFAULT_LAMBDA_MEMORY_MB = 256  # the system module's lookup(local.function_memory, k, 256)
+# Lambda gets one vCPU at 1769 MB and a share in proportion below it.
+FULL_VCPU_MB = 1769
+# Billed milliseconds assumed per function besides serialize_image (measured per run): classify
+# waits for the endpoint (its latency is added), filter only computes, record_label writes one
+# small object.
+ASSUMED_MS = {"classify_image": 30.0, "filter_inferences": 5.0, "record_label": 40.0}
+S3_READ_MS = 60.0  # serialize_image reading a 3 MB upload from S3 in the same region
+LABEL_RECORD_BYTES = 600
+CUSTOM_METRICS = 20  # EMF outcome and error counts plus the drift job's metrics, per stage
+ALARMS = 23  # tests/terraform/test_stage_plans.py counts them per stage
+STAGES = ("dev", "prod")  # local runs in the emulator and bills nothing
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    review_share: float = 0.43  # below the threshold today (README: coverage 0.585) + 2 % audit
+    rejected_share: float = 0.02  # of the reviewed ones
+    invalid_share: float = 0.01
+    upload_bytes: float = 3_000_000  # a 12 MP phone JPEG
+    prepared_bytes: float = 3_000  # the 32x32 PNG sent to the endpoint
+    images_per_second_per_vcpu: float = 2.5  # today's model on this 2-core machine
+    endpoint_ms: float = 200.0
+    serialize_ms: float = 80.0
+    architecture: str = "x86_64"
+
+
+def outcome_weights(a: Assumptions) -> dict[str, float]:
+    reviewed = a.review_share * (1 - a.invalid_share)
+    return {
+        "Routed": 1 - a.invalid_share - reviewed,
+        "RoutedByReviewer": reviewed * (1 - a.rejected_share),
+        "Rejected": reviewed * a.rejected_share,
+        "InvalidImage": a.invalid_share,
+    }
+
+
+def function_memory() -> dict[str, int]:
+    values = literal_assignments(SYSTEM_MAIN.read_text())
+    prefix = "locals.function_memory."
+    return {k.removeprefix(prefix): int(v) for k, v in values.items() if k.startswith(prefix)}
+
+
+def image_usage(paths: list[PathCount], a: Assumptions, images_per_second: float) -> ImageUsage:
+    """The mixed per-image usage of the measured paths."""
+    weights = outcome_weights(a)
+    memory = function_memory()
+    duration = {**ASSUMED_MS, "serialize_image": a.serialize_ms}
+    duration["classify_image"] += a.endpoint_ms
+    totals = dict.fromkeys(
+        ("standard", "express", "express_ms", "requests", "gb_s", "puts", "logs"), 0.0
+    )
+    for path in paths:
+        weight = weights[path.outcome]
+        path_ms = 0.0
+        for name, count in path.lambda_invocations.items():
+            call = LambdaCall(memory.get(name, DEFAULT_LAMBDA_MEMORY_MB), duration[name])
+            totals["requests"] += weight * count
+            totals["gb_s"] += weight * count * call.gb_seconds
+            path_ms += call.duration_ms * count
+        totals["standard"] += weight * path.standard_transitions
+        totals["express"] += weight * path.express_executions
+        if path.express_executions:
+            totals["express_ms"] += weight * path_ms / path.express_executions
+        totals["puts"] += weight * path.label_records
+        totals["logs"] += weight * (path.execution_log_bytes + path.function_log_bytes)
+    return ImageUsage(
+        standard_transitions=totals["standard"],
+        express_executions=totals["express"],
+        express_duration_ms=totals["express_ms"] / max(totals["express"], 1e-9),
+        lambda_requests=totals["requests"],
+        lambda_gb_seconds=totals["gb_s"],
+        s3_puts=1 + totals["puts"],  # the upload, then the label records
+        s3_gets=1,  # serialize_image reads the upload once
+        stored_bytes=a.upload_bytes
+        + totals["puts"] * LABEL_RECORD_BYTES
+        + a.prepared_bytes * 4 / 3,
+        log_bytes=totals["logs"],
+        xray_traces=xray_traces_per_image(images_per_second),
+    )
+
+
+def serialize_ms_here() -> float:
+    """The gate's CPU time on a 12 MP phone JPEG, scaled to a 1024 MB Lambda's CPU share."""
+    from contract import DEFAULT_LIMITS
+    from devkit.photos import phone_jpeg
+    from lambdas.shared.images import prepare_upload
+
+    data = phone_jpeg(12, seed=12)
+    best = min(_cpu_ms(lambda: prepare_upload(data, DEFAULT_LIMITS)) for _ in range(3))
+    return best * FULL_VCPU_MB / 1024 + S3_READ_MS
+
+
+def _cpu_ms(step: Callable[[], object]) -> float:
+    start = time.process_time()
+    step()
+    return (time.process_time() - start) * 1000
+
+
+def print_paths(paths: list[PathCount]) -> None:
+    print("Per image, counted on real executions in the emulator:")
+    print(
+        f"  {'outcome':<17} {'Std transitions':>15} {'Express runs':>12} {'Lambda calls':>12} "
+        f"{'label recs':>10} {'exec log B':>10} {'fn log B':>9}"
+    )
+    for p in paths:
+        print(
+            f"  {p.outcome:<17} {p.standard_transitions:>15} {p.express_executions:>12} "
+            f"{sum(p.lambda_invocations.values()):>12} {p.label_records:>10} "
+            f"{p.execution_log_bytes:>10,} {p.function_log_bytes:>9,}"
+        )
+
+
+def print_stage(stage: str, paths: list[PathCount], a: Assumptions) -> None:
+    sizing = read_stage(stage)
+    images = sizing.images_per_month
+    rate = images / (HOURS_PER_MONTH * 3600)
+    usage = image_usage(paths, a, rate)
+    endpoint = sizing.endpoint
+    month = stage_month(
+        usage,
+        endpoint,
+        Fixed(metrics=CUSTOM_METRICS, alarms=ALARMS),
+        images,
+        a.images_per_second_per_vcpu,
+        a.endpoint_ms / 1000,
+        a.prepared_bytes,
+        a.architecture,
+    )
+    million = per_million(month, images) if images else {}
+    kind = (
+        f"serverless {endpoint.serverless_memory_mb} MB"
+        if endpoint.serverless
+        else f"{endpoint.min_capacity}-{endpoint.max_capacity} x {endpoint.instance_type}"
+        f", off hours {endpoint.off_hours_per_month:.0f} h/month"
+    )
+    vcpus = 0 if endpoint.serverless else instance_vcpus(endpoint.instance_type)
+    target = target_invocations_per_instance(a.images_per_second_per_vcpu * max(vcpus, 1))
+    print(
+        f"\nstage {stage}: {images:,.0f} images/month ({rate:.3f}/s), endpoint {kind}; "
+        f"autoscaling target from the throughput: {target} invocations/instance/minute "
+        f"(configured {sizing.target_invocations_per_instance:.0f})"
+    )
+    print(f"  {'component':<11} {'USD/month':>11} {'USD/million images':>19}")
+    for name, cost in month.items():
+        per = f"{million[name]:>19,.2f}" if million else f"{'-':>19}"
+        print(f"  {name:<11} {cost:>11,.2f} {per}")
+
+
+def report(a: Assumptions, stages: tuple[str, ...] = STAGES) -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    paths = measure_paths(
+        {outcome: _png(i) for i, outcome in enumerate(("Routed", "RoutedByReviewer", "Rejected"))}
+    )
+    print(f"\nCosts: {REGION} list prices of {PRICES_TAKEN}; assumptions: {a}")
+    print_paths(paths)
+    for stage in stages:
+        print_stage(stage, paths, a)
+
+
+def _png(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (seed * 40, 90, 200 - seed * 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = Assumptions()
+    parser.add_argument(
+        "--images-per-second-per-vcpu",
+        type=float,
+        default=defaults.images_per_second_per_vcpu,
+        help="throughput of the served model per vCPU (bench_serving: per instance / 2 here)",
+    )
+    parser.add_argument("--endpoint-ms", type=float, default=defaults.endpoint_ms)
+    parser.add_argument("--review-share", type=float, default=defaults.review_share)
+    parser.add_argument("--upload-bytes", type=float, default=defaults.upload_bytes)
+    parser.add_argument("--architecture", choices=sorted(PRICES.lambda_gb_second), default="x86_64")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    report(
+        Assumptions(
+            review_share=args.review_share,
+            upload_bytes=args.upload_bytes,
+            images_per_second_per_vcpu=args.images_per_second_per_vcpu,
+            endpoint_ms=args.endpoint_ms,
+            serialize_ms=serialize_ms_here(),
+            architecture=args.architecture,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
