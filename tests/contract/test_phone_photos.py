@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from contract.images import ImageRejected, decode_upright, prepare_image
 from devkit.photos import PHONE_SIZES, phone_jpeg
 from lambdas.shared.errors import InvalidImage
 from lambdas.shared.images import prepare_upload
+from tests import images
 from training.data.images import decode_image as staging_decode
 from training.serving.inference import input_fn
 
@@ -62,22 +62,12 @@ def test_portrait_and_mpo_phone_photos() -> None:
     assert np.abs(difference).mean() < 3  # the same photo (the encoders' settings differ)
 
 
-def png_declaring(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = chunk(b"IDAT", zlib.compress(b"\x00" * 4096))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
-
-
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (png_declaring(8064, 6048), "pixels per byte"),  # 48 MP in ~100 bytes
-        (png_declaring(9000, 6000), "pixel limit"),  # 54 MP
-        (png_declaring(12_000, 3_000), "maximum side"),
+        (images.png_declaring(8064, 6048), "pixels per byte"),  # 48 MP in ~100 bytes
+        (images.png_declaring(9000, 6000), "pixel limit"),  # 54 MP
+        (images.png_declaring(12_000, 3_000), "maximum side"),
     ],
 )
 def test_bombs_are_refused_from_the_header(data: bytes, reason: str) -> None:

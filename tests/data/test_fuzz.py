@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import tempfile
 from pathlib import Path
 
@@ -11,22 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
+from tests import images
 from training.data.errors import ArchiveFormatError, NoTargetLabelsError
 from training.data.images import ImageDecodeError, decode_image
 from training.data.sources import read_cifar100_archive
 from training.data.synthetic import make_pickles, write_archive
 
-
-def png_bytes() -> bytes:
-    buffer = io.BytesIO()
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-PNG = png_bytes()
+PNG = images.seeded(0, noise=True)
 
 
 @settings(max_examples=150, deadline=None)

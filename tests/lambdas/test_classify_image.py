@@ -35,8 +35,9 @@ from lambdas.shared.errors import (
     ModelError,
 )
 from lambdas.shared.images import prepare_upload
+from tests import images
 from tests.conftest import endpoint_bodies
-from tests.lambdas.conftest import Context, image_bytes
+from tests.lambdas.conftest import Context
 
 
 def document(data: bytes, inline: bool = True, **extra) -> dict:
@@ -120,7 +121,7 @@ def test_endpoint_errors_map_to_retryable_or_not(error, expected):
 
 
 def test_events_are_validated():
-    data = image_bytes()
+    data = images.solid()
     assert parse_event(document(data)).inline == data
     for bad in (
         {},
@@ -150,7 +151,7 @@ def prepared_part(png: bytes) -> dict:
 @pytest.mark.integration
 def test_handler_sends_the_prepared_image_not_the_upload(aws, monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", "prepared-endpoint")
-    upload = image_bytes((640, 480), "JPEG", color=(9, 90, 9))
+    upload = images.solid((640, 480), "JPEG", colour=(9, 90, 9))
     png = prepare_upload(upload, DEFAULT_LIMITS).png
     event = document(upload, inline=False, content_type="image/jpeg", prepared=prepared_part(png))
     aws.set_sagemaker_results([{"Body": "[0.2, 0.8]", "ContentType": "application/json"}])
@@ -168,7 +169,7 @@ def test_endpoint_name_is_required_configuration():
 @pytest.mark.integration
 def test_handler_inline_and_by_reference(aws, monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", "unit-endpoint")
-    first, second = image_bytes(color=(1, 1, 1)), image_bytes(color=(2, 2, 2))
+    first, second = images.solid(colour=(1, 1, 1)), images.solid(colour=(2, 2, 2))
     aws.set_sagemaker_results(
         [
             {"Body": "[0.99, 0.01]", "ContentType": "application/json"},
@@ -198,9 +199,9 @@ def test_handler_surfaces_endpoint_faults(aws, monkeypatch):
     sagemaker_runtime.inject_fault("faulty-endpoint", 424, "ModelError", times=1)
     try:
         with pytest.raises(EndpointThrottled):
-            classify.handler(document(image_bytes(color=(3, 3, 3))), Context())
+            classify.handler(document(images.solid(colour=(3, 3, 3))), Context())
         with pytest.raises(ModelError):
-            classify.handler(document(image_bytes(color=(3, 3, 3))), Context())
+            classify.handler(document(images.solid(colour=(3, 3, 3))), Context())
     finally:
         sagemaker_runtime.clear_faults()
 

@@ -22,7 +22,8 @@ from lambdas.serialize_image import core as serialize_core
 from lambdas.serialize_image import handler as serialize_handler
 from lambdas.shared.errors import WorkflowError
 from lambdas.shared.images import ImageLimits, inspect_image
-from tests.lambdas.conftest import Context, image_bytes, png_declaring
+from tests import images
+from tests.lambdas.conftest import Context
 
 HALF = settings(
     max_examples=2500,
@@ -35,9 +36,9 @@ ALL = settings(HALF, max_examples=5000)
 FEW = settings(HALF, max_examples=400)
 
 SEEDS = [
-    image_bytes((32, 32)),
-    image_bytes((33, 20), "JPEG"),
-    image_bytes((16, 16), mode="L", color=3),
+    images.solid((32, 32)),
+    images.solid((33, 20), "JPEG"),
+    images.solid((16, 16), mode="L", colour=3),
 ]
 
 json_values = st.recursive(
@@ -72,7 +73,9 @@ def image_like_bytes(draw) -> bytes:
         prefix = draw(st.sampled_from([b"GIF89a", b"BM", b"\x89PNX", b"\xff\xd8", b"RIFF", b""]))
         return prefix + seed[draw(st.integers(0, 12)) :]
     if kind == "bomb":
-        return png_declaring(draw(st.integers(0, 2**31 - 1)), draw(st.integers(0, 2**31 - 1)))
+        return images.png_declaring(
+            draw(st.integers(0, 2**31 - 1)), draw(st.integers(0, 2**31 - 1))
+        )
     if kind == "splice":
         return seed[: draw(st.integers(8, 64))] + draw(st.binary(max_size=200))
     return draw(st.binary(max_size=400))
@@ -197,7 +200,7 @@ FIXED_OBJECTS = {
     "ok.jpg": SEEDS[1],
     "cut.png": SEEDS[0][:50],
     "text.png": b"hello",
-    "bomb.png": png_declaring(60_000, 60_000),
+    "bomb.png": images.png_declaring(60_000, 60_000),
     "empty.png": b"",
 }
 

@@ -18,7 +18,8 @@ from lambdas.serialize_image import handler as serialize
 from lambdas.serialize_image.core import SerializeSettings, hand_off, parse_event, validate
 from lambdas.shared.errors import ConfigurationError, ImageNotFound, InvalidEvent, InvalidImage
 from lambdas.shared.storage import StoredObject
-from tests.lambdas.conftest import Context, image_bytes
+from tests import images
+from tests.lambdas.conftest import Context
 
 
 def assert_same_pixels(png: bytes, expected: np.ndarray) -> None:
@@ -76,7 +77,7 @@ def test_settings_from_env_and_their_errors():
 
 
 def test_hand_off_describes_the_upload_and_carries_the_prepared_image():
-    data = image_bytes((64, 48), "JPEG")
+    data = images.solid((64, 48), "JPEG")
     stored = StoredObject(data=data, etag='"e"', version_id="v1")
     request = parse_event({"s3_bucket": "uploads", "s3_key": "k.jpg"})
     prepared = validate(stored, SerializeSettings.from_env({}))
@@ -96,7 +97,7 @@ def test_hand_off_describes_the_upload_and_carries_the_prepared_image():
 def test_handler_reads_and_checks_the_object(aws):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="uploads")
-    data = image_bytes((40, 30), "JPEG")
+    data = images.solid((40, 30), "JPEG")
     s3.put_object(Bucket="uploads", Key="dir/ünï code.jpg", Body=data)
     result = serialize.handler({"s3_bucket": "uploads", "s3_key": "dir/ünï code.jpg"}, Context())
     image = result["image"]
@@ -115,7 +116,7 @@ def test_handler_errors_are_typed(aws, monkeypatch):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="uploads")
     s3.put_object(Bucket="uploads", Key="text.png", Body=b"plain text")
-    s3.put_object(Bucket="uploads", Key="big.png", Body=image_bytes((64, 64)))
+    s3.put_object(Bucket="uploads", Key="big.png", Body=images.solid((64, 64)))
     with pytest.raises(ImageNotFound):
         serialize.handler({"s3_bucket": "uploads", "s3_key": "missing.png"}, Context())
     with pytest.raises(ImageNotFound):
@@ -128,20 +129,10 @@ def test_handler_errors_are_typed(aws, monkeypatch):
         serialize.handler({"s3_bucket": "uploads", "s3_key": "big.png"}, Context())
 
 
-def noise_png(side: int) -> bytes:
-    import random
-
-    rng = random.Random(side)
-    image = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize("side", [150, 400, 1500])
 def test_hand_off_always_fits_the_state_limit(side):
     """Noise is the worst case for PNG size; the document stays a few KB whatever the upload."""
-    data = noise_png(side)
+    data = images.seeded(side, (side, side), noise=True)
     stored = StoredObject(data=data, etag='"e"', version_id=None)
     request = parse_event({"s3_bucket": "uploads", "s3_key": "k" * 1024})
     image = hand_off(request, stored, validate(stored, SerializeSettings.from_env({})))["image"]

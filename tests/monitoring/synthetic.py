@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from tests import images
 
 T0 = datetime(2026, 1, 1, 10, tzinfo=UTC)
 # The stage's routing threshold in these tests (a promoted model's decision.json gives the real
@@ -29,15 +29,6 @@ def scene(rng: np.random.Generator, size: int = 32) -> np.ndarray:
         image[y0 : y0 + h, x0 : x0 + w] = rng.uniform(0, 255, 3)
     image += rng.normal(0, 6, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
-
-
-def png(array: np.ndarray, mode: str | None = None, **save: object) -> bytes:
-    image = Image.fromarray(array)
-    if mode:
-        image = image.convert(mode)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", **{"compress_level": 1, **save})
-    return buffer.getvalue()
 
 
 def capture_record(
@@ -93,7 +84,7 @@ def write_image_folder(folder: Path, count: int, seed: int) -> Path:
     for label in ("bicycle", "motorcycle"):
         (folder / label).mkdir(parents=True, exist_ok=True)
         for index in range(count):
-            (folder / label / f"{label}_{index:04d}.png").write_bytes(png(scene(rng)))
+            (folder / label / f"{label}_{index:04d}.png").write_bytes(images.encode(scene(rng)))
     return folder
 
 
@@ -111,5 +102,7 @@ def window_lines(
         if transform is not None:
             array = transform(array, rng)
         moment = start + timedelta(seconds=index * 3600 / max(count, 1))
-        lines.append(capture_line(png(array), probabilities(rng, motorcycle_share), moment))
+        lines.append(
+            capture_line(images.encode(array), probabilities(rng, motorcycle_share), moment)
+        )
     return lines

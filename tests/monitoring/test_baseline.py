@@ -13,6 +13,7 @@ import pytest
 from monitoring import baseline as baseline_module
 from monitoring.baseline import Baseline, BaselineError, NumericReference, load_baseline
 from monitoring.features import IMAGE_NUMERIC
+from tests import images
 from tests.monitoring import synthetic
 
 
@@ -91,7 +92,7 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys):
 def test_flat_folder_without_labels(tmp_path: Path):
     rng = np.random.default_rng(4)
     for index in range(6):
-        (tmp_path / f"{index}.png").write_bytes(synthetic.png(synthetic.scene(rng)))
+        (tmp_path / f"{index}.png").write_bytes(images.encode(synthetic.scene(rng)))
     stats, _, layout = baseline_module.discover(tmp_path)
     assert layout == "labelled" and len(stats) == 6 and {label for _, label in stats} == {""}
     built = baseline_module.build_baseline(stats)

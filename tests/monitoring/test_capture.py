@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from monitoring import capture
 from monitoring.drift import WindowSummary
+from tests import images
 from tests.monitoring import synthetic
 
-PNG = synthetic.png(synthetic.scene(np.random.default_rng(0)))
+PNG = images.encode(synthetic.scene(np.random.default_rng(0)))
 
 
 def test_parse_line_real_format_json_output():

@@ -22,6 +22,7 @@ from monitoring.drift import (
     evaluate,
     window_threshold,
 )
+from tests import images
 from tests.monitoring import synthetic
 
 
@@ -275,7 +276,7 @@ def test_predictions_on_training_images_are_not_a_confidence_reference(baseline:
     # traffic far less confident than the baseline: not an alarm, since the reference is biased
     lines = [
         synthetic.capture_line(
-            synthetic.png(synthetic.scene(np.random.default_rng(i))),
+            images.encode(synthetic.scene(np.random.default_rng(i))),
             [0.3, 0.7] if i % 2 else [0.65, 0.35],
             synthetic.T0,
         )
@@ -347,12 +348,12 @@ def test_batched_png_path_gives_the_same_summary_as_decoding_each_image(baseline
     lines = synthetic.window_lines(150, seed=78, transform=blur)
     lines += synthetic.window_lines(100, seed=79)
     odd_images = [
-        synthetic.png(synthetic.scene(rng), mode="P"),
-        synthetic.png(synthetic.scene(rng), mode="RGBA"),
-        synthetic.png(synthetic.scene(rng), mode="L"),
-        synthetic.png(synthetic.scene(rng), interlace=1),
-        synthetic.png(synthetic.scene(rng, 48)),
-        synthetic.png(synthetic.scene(rng))[:-30],  # truncated: undecodable either way
+        images.encode(synthetic.scene(rng), mode="P"),
+        images.encode(synthetic.scene(rng), mode="RGBA"),
+        images.encode(synthetic.scene(rng), mode="L"),
+        images.encode(synthetic.scene(rng), interlace=1),
+        images.encode(synthetic.scene(rng, 48)),
+        images.encode(synthetic.scene(rng))[:-30],  # truncated: undecodable either way
     ]
     buffer = io.BytesIO()
     Image.fromarray(synthetic.scene(rng)).save(buffer, format="JPEG")

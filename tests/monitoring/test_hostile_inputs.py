@@ -12,10 +12,11 @@ import pytest
 
 from monitoring import capture, drift, inject, job
 from monitoring.baseline import Baseline, BaselineError, content_hash, load_baseline, save_baseline
+from tests import images
 from tests.monitoring import synthetic
 
 DEEP = "[" * 100_000 + "]" * 100_000
-PNG = synthetic.png(synthetic.scene(np.random.default_rng(0)))
+PNG = images.encode(synthetic.scene(np.random.default_rng(0)))
 HOSTILE_LINES = {  # line -> the one problem it must be counted under
     DEEP: capture.NOT_JSON,
     '{"captureData": ' + DEEP + "}": capture.NOT_JSON,

@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from lambdas.shared import bounded_json
 from monitoring import capture, drift, inject
 from monitoring.drift import WindowSummary
+from tests import images
 from tests.hostile import PROPERTY, capture_lines, cli_tokens, edge_times
 from tests.monitoring import synthetic
 
-PNG = synthetic.png(synthetic.scene(np.random.default_rng(1)))
+PNG = images.encode(synthetic.scene(np.random.default_rng(1)))
 lines = st.lists(capture_lines(PNG), max_size=6)
 
 

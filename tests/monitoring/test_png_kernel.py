@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitoring import features, png_kernel, png_records
-from tests.monitoring import synthetic
-from tests.monitoring.test_features import _assert_same, _png_from_rows, _random_rows
+from tests import images
+from tests.monitoring import batched_paths, synthetic
 
 STATISTIC_NAMES = features.IMAGE_NUMERIC[: png_kernel.STATISTICS]
 
@@ -48,7 +48,7 @@ def test_compiled_path_is_used_where_numba_is_installed():
 )
 def test_png_statistics_equal_numpy_on_every_filter_type(seed, mode, width, height, count):
     rng = np.random.default_rng(seed)
-    rows = [_random_rows(rng, mode, width, height) for _ in range(count)]
+    rows = [batched_paths.random_rows(rng, mode, width, height) for _ in range(count)]
     want = _reference(features.unfilter_png_rows(mode, width, height, rows))
     _assert_close(png_kernel.png_statistics(len(mode), width, height, rows), want)
 
@@ -57,7 +57,7 @@ def test_png_statistics_equal_numpy_on_every_filter_type(seed, mode, width, heig
 @pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
 def test_png_statistics_of_pillow_encoded_photos(mode, save):
     rng = np.random.default_rng(3)
-    items = [synthetic.png(synthetic.scene(rng, 48), mode=mode, **save) for _ in range(4)]
+    items = [images.encode(synthetic.scene(rng, 48), mode=mode, **save) for _ in range(4)]
     parsed = [features.png_rows(data) for data in items]
     assert all(found is not None for found in parsed)
     rows = [found[3] for found in parsed if found is not None]
@@ -76,7 +76,7 @@ def test_pixel_statistics_equal_numpy(shape):
 
 
 def test_png_statistics_refuse_a_bad_filter_type():
-    rows = bytearray(_random_rows(np.random.default_rng(1), "RGB", 4, 4))
+    rows = bytearray(batched_paths.random_rows(np.random.default_rng(1), "RGB", 4, 4))
     rows[0] = 5
     if png_kernel.AVAILABLE:  # (the pure-Python fallback is never called with bad rows)
         with pytest.raises(ValueError, match="filter type"):
@@ -86,10 +86,10 @@ def test_png_statistics_refuse_a_bad_filter_type():
 def test_batcher_without_numba_gives_the_same_features(monkeypatch):
     rng = np.random.default_rng(8)
     items = [
-        _png_from_rows(mode, 16, 12, _random_rows(rng, mode, 16, 12))
+        images.png_from_rows(mode, 16, 12, batched_paths.random_rows(rng, mode, 16, 12))
         for mode in ("L", "LA", "RGB", "RGBA")
         for _ in range(3)
-    ] + [synthetic.png(synthetic.scene(rng, 20), mode="P"), b"not an image"]
-    _assert_same(items, batch_size=2)
+    ] + [images.encode(synthetic.scene(rng, 20), mode="P"), b"not an image"]
+    batched_paths.assert_same(items, batch_size=2)
     monkeypatch.setattr(png_kernel, "AVAILABLE", False)
-    _assert_same(items, batch_size=2)
+    batched_paths.assert_same(items, batch_size=2)

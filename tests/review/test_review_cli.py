@@ -4,7 +4,6 @@ messages; the CLI lists, shows and answers them, and each refused request exits 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -14,11 +13,11 @@ from typing import Any
 
 import boto3
 import pytest
-from PIL import Image
 
 from devkit.stepfunctions_local import wait_for_execution
 from review import core
 from review.cli import main
+from tests import images
 
 pytestmark = pytest.mark.integration
 
@@ -67,12 +66,6 @@ def waiting_machine(queue_url: str, timeout_seconds: int) -> str:
             },
         }
     )
-
-
-def png(colour: tuple[int, int, int]) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), colour).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @dataclass
@@ -151,7 +144,7 @@ def desk(emulator) -> Desk:
 
 
 def test_list_show_and_answer_finish_the_waiting_execution(desk, capsys, tmp_path):
-    image = png((200, 30, 30))
+    image = images.solid(colour=(200, 30, 30))
     first = desk.start("r-bike", "incoming/a.png", image=image)
     desk.start(
         "r-audit",
@@ -159,7 +152,7 @@ def test_list_show_and_answer_finish_the_waiting_execution(desk, capsys, tmp_pat
         reason="audit",
         label="motorcycle",
         confidence=0.99,
-        image=png((0, 0, 0)),
+        image=images.solid(colour=(0, 0, 0)),
     )
 
     assert desk.cli("list") == 0
@@ -212,7 +205,7 @@ def test_show_opens_the_image_with_the_desktop_viewer(desk, capsys, tmp_path, mo
     viewer.write_text(f'#!/bin/sh\ncp "$1" {opened}.part && mv {opened}.part {opened}\n')
     viewer.chmod(0o755)
     monkeypatch.setenv("PATH", f"{viewer.parent}:{os.environ['PATH']}")
-    image = png((10, 200, 10))
+    image = images.solid(colour=(10, 200, 10))
     desk.start("r-1", "incoming/a.png", image=image)
 
     assert desk.cli("show", "r-1") == 0

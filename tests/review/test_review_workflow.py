@@ -11,7 +11,7 @@ import time
 import pytest
 
 from review.cli import main
-from tests.stepfunctions.conftest import png_bytes
+from tests import images
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ def cli(wf, *argv: str) -> int:
 
 
 def test_a_reviewer_answers_through_the_cli_and_the_driver_is_routed(workflow, capsys, tmp_path):
-    image = png_bytes("cli-reviewed")
+    image = images.seeded("cli-reviewed")
     workflow.put_image("day/unsure.png", image)
     workflow.answer([0.62, 0.38])
     execution = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/unsure.png"})
@@ -70,8 +70,8 @@ def test_a_reviewer_answers_through_the_cli_and_the_driver_is_routed(workflow, c
 
 def test_not_a_vehicle_rejects_and_an_expired_review_is_refused(deploy_workflow, capsys):
     wf = deploy_workflow(review_timeout_seconds=20)
-    wf.put_image("day/a.png", png_bytes("cli-a"))
-    wf.put_image("day/b.png", png_bytes("cli-b"))
+    wf.put_image("day/a.png", images.seeded("cli-a"))
+    wf.put_image("day/b.png", images.seeded("cli-b"))
     wf.answer([0.55, 0.45], [0.4, 0.6])
     first = wf.start({"s3_bucket": wf.bucket, "s3_key": "day/a.png"})
     second = wf.start({"s3_bucket": wf.bucket, "s3_key": "day/b.png"})

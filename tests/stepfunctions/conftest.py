@@ -7,9 +7,7 @@ InvokeEndpoint answers come from moto's canned results or injected faults
 
 from __future__ import annotations
 
-import io
 import json
-import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,7 +16,6 @@ from typing import Any
 
 import boto3
 import pytest
-from PIL import Image
 
 from devkit.moto_patches import sagemaker_runtime
 from devkit.stepfunctions_local import render_file, wait_for_execution
@@ -46,19 +43,6 @@ ROLE_POLICY = json.dumps(
 def lambda_zips(tmp_path_factory) -> dict[str, bytes]:
     out = tmp_path_factory.mktemp("lambda-build")
     return {artifact.name: Path(artifact.path).read_bytes() for artifact in build.build(out)}
-
-
-def png_bytes(seed: object, size: tuple[int, int] = (32, 32), noise: bool = False) -> bytes:
-    """A real PNG whose bytes differ per seed (canned endpoint answers are memoised by body)."""
-    rng = random.Random(str(seed))
-    image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
-    if noise:
-        image.putdata(
-            [tuple(rng.randrange(256) for _ in range(3)) for _ in range(size[0] * size[1])]
-        )
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 # Test defaults: no audit sample (a test that wants one sets AUDIT_SAMPLE_RATE), a review

@@ -11,7 +11,8 @@ import json
 import pytest
 
 from devkit.stepfunctions_local import TEMPLATES
-from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD, png_bytes
+from tests import images
+from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD
 
 pytestmark = pytest.mark.integration
 
@@ -32,10 +33,10 @@ def batch_results(workflow, output) -> dict[str, dict]:
 
 
 def test_batch_classifies_every_object_under_the_prefix(workflow):
-    workflow.put_image("day-1/a.png", png_bytes("batch-a"))
-    workflow.put_image("day-1/b.png", png_bytes("batch-b"))
+    workflow.put_image("day-1/a.png", images.seeded("batch-a"))
+    workflow.put_image("day-1/b.png", images.seeded("batch-b"))
     workflow.put_image("day-1/readme.txt", b"not an image")
-    workflow.put_image("day-2/c.png", png_bytes("batch-c"))
+    workflow.put_image("day-2/c.png", images.seeded("batch-c"))
     workflow.answer([0.99, 0.01], [0.99, 0.01])
     output, _ = workflow.run(
         {"s3_bucket": workflow.bucket, "s3_prefix": "day-1/", "threshold": 0.95}, batch=True
@@ -50,7 +51,7 @@ def test_batch_classifies_every_object_under_the_prefix(workflow):
 
 
 def test_batch_without_threshold_uses_the_configured_one(workflow):
-    workflow.put_image("in/x.png", png_bytes("batch-x"))
+    workflow.put_image("in/x.png", images.seeded("batch-x"))
     workflow.answer([0.94, 0.06])
     output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_prefix": "in/"}, batch=True)
     [result] = batch_results(workflow, output).values()
@@ -58,7 +59,7 @@ def test_batch_without_threshold_uses_the_configured_one(workflow):
 
 
 def test_batch_items_refuse_a_threshold_below_the_deployed_one(workflow):
-    workflow.put_image("low/y.png", png_bytes("batch-y"))
+    workflow.put_image("low/y.png", images.seeded("batch-y"))
     workflow.answer([0.8, 0.2])
     output, _ = workflow.run(
         {"s3_bucket": workflow.bucket, "s3_prefix": "low/", "threshold": 0.5}, batch=True

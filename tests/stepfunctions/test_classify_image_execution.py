@@ -14,8 +14,9 @@ import pytest
 
 from contract.images import encode_png, prepare_image
 from devkit.photos import PHONE_SIZES, phone_jpeg
+from tests import images
 from tests.conftest import endpoint_bodies
-from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD, png_bytes
+from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,7 @@ def lambda_failures(workflow, execution_arn: str, state: str) -> list[str]:
 
 
 def test_confident_bicycle_is_routed_to_its_bay(workflow):
-    workflow.put_image("day/bike.png", png_bytes("bike"))
+    workflow.put_image("day/bike.png", images.seeded("bike"))
     workflow.answer([0.97, 0.03])
     output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "day/bike.png"})
     assert output["outcome"] == "Routed", output.get("cause")
@@ -51,7 +52,7 @@ def test_confident_bicycle_is_routed_to_its_bay(workflow):
 
 
 def test_confident_motorcycle_is_routed_to_its_bay(workflow):
-    workflow.put_image("day/moto.jpg", png_bytes("moto"))
+    workflow.put_image("day/moto.jpg", images.seeded("moto"))
     workflow.answer([0.02, 0.98])
     output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "day/moto.jpg"})
     assert output["outcome"] == "Routed", output.get("cause")
@@ -63,7 +64,7 @@ def test_confident_motorcycle_is_routed_to_its_bay(workflow):
 
 def test_threshold_override_may_only_raise_the_deployed_one(workflow):
     for key in ("a.png", "b.png", "c.png"):
-        workflow.put_image(key, png_bytes(f"override-{key}"))
+        workflow.put_image(key, images.seeded(f"override-{key}"))
     workflow.answer([0.92, 0.08], [0.92, 0.08], [0.92, 0.08])
     execution_arn = workflow.start(
         {"s3_bucket": workflow.bucket, "s3_key": "a.png", "threshold": 0.95}
@@ -91,7 +92,7 @@ def test_threshold_override_may_only_raise_the_deployed_one(workflow):
 
 
 def test_invalid_threshold_fails_cleanly(workflow):
-    workflow.put_image("c.png", png_bytes("bad-threshold"))
+    workflow.put_image("c.png", images.seeded("bad-threshold"))
     workflow.answer([0.99, 0.01])
     output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "c.png", "threshold": 1.5})
     assert output["outcome"] == "Failed"
@@ -116,7 +117,7 @@ def test_non_image_ends_as_invalid_image_without_calling_the_endpoint(workflow):
 
 def test_oversized_image_is_refused(deploy_workflow):
     workflow = deploy_workflow({"serialize_image": {"MAX_IMAGE_BYTES": "2000"}})
-    workflow.put_image("big.png", png_bytes("big", size=(64, 64), noise=True))
+    workflow.put_image("big.png", images.seeded("big", size=(64, 64), noise=True))
     output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "big.png"})
     assert output["outcome"] == "InvalidImage"
     assert "above the limit of 2000" in output["cause"]
@@ -136,7 +137,7 @@ def test_malformed_request_is_reported(workflow):
 
 
 def test_throttling_is_retried_until_it_succeeds(workflow):
-    workflow.put_image("busy.png", png_bytes("throttled"))
+    workflow.put_image("busy.png", images.seeded("throttled"))
     workflow.answer([0.95, 0.05])
     workflow.fail_endpoint(400, "ThrottlingException", times=2)
     output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "busy.png"})
@@ -145,7 +146,7 @@ def test_throttling_is_retried_until_it_succeeds(workflow):
 
 
 def test_persistent_5xx_ends_failed_after_the_retries(workflow):
-    workflow.put_image("down.png", png_bytes("down"))
+    workflow.put_image("down.png", images.seeded("down"))
     workflow.fail_endpoint(503, "ServiceUnavailable", times=100)
     output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "down.png"})
     assert output["outcome"] == "Failed"
@@ -155,7 +156,7 @@ def test_persistent_5xx_ends_failed_after_the_retries(workflow):
 
 
 def test_model_error_is_not_retried(workflow):
-    workflow.put_image("odd.png", png_bytes("model-error"))
+    workflow.put_image("odd.png", images.seeded("model-error"))
     workflow.fail_endpoint(424, "ModelError", times=100)
     output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "odd.png"})
     assert output["outcome"] == "ModelError"
@@ -164,7 +165,7 @@ def test_model_error_is_not_retried(workflow):
 
 
 def test_garbage_prediction_is_a_model_error(workflow):
-    workflow.put_image("garbage.png", png_bytes("garbage"))
+    workflow.put_image("garbage.png", images.seeded("garbage"))
     workflow.answer([0.7, 0.7])
     output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "garbage.png"})
     assert output["outcome"] == "ModelError"
@@ -196,7 +197,7 @@ def test_a_phone_photo_travels_as_the_prepared_image(workflow, megapixels):
 
 
 def test_logs_are_json_with_the_execution_id(workflow):
-    workflow.put_image("logged.png", png_bytes("logged"))
+    workflow.put_image("logged.png", images.seeded("logged"))
     workflow.answer([0.99, 0.01])
     _, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "logged.png"})
     logs = boto3.client("logs")

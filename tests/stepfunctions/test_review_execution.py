@@ -12,7 +12,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD, png_bytes
+from tests import images
+from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +60,7 @@ def failed_attempts(workflow, execution_arn: str, state: str) -> list[str]:
 
 
 def test_confident_image_is_routed_and_recorded_without_review(workflow):
-    workflow.put_image("day/bike.png", png_bytes("routed-bike"))
+    workflow.put_image("day/bike.png", images.seeded("routed-bike"))
     workflow.answer([0.97, 0.03])
     output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "day/bike.png"})
     assert output["outcome"] == "Routed", output
@@ -91,7 +92,7 @@ def test_confident_image_is_routed_and_recorded_without_review(workflow):
 
 
 def test_low_confidence_waits_for_the_reviewer_and_routes_by_the_answer(workflow):
-    workflow.put_image("day/unsure.png", png_bytes("reviewed-unsure"))
+    workflow.put_image("day/unsure.png", images.seeded("reviewed-unsure"))
     workflow.answer([0.61, 0.39])
     execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/unsure.png"})
     message = workflow.next_review()
@@ -142,7 +143,7 @@ def test_low_confidence_waits_for_the_reviewer_and_routes_by_the_answer(workflow
 
 
 def test_not_a_vehicle_is_rejected_and_recorded(workflow):
-    workflow.put_image("day/blob.png", png_bytes("rejected-blob"))
+    workflow.put_image("day/blob.png", images.seeded("rejected-blob"))
     workflow.answer([0.55, 0.45])
     execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/blob.png"})
     workflow.answer_review(workflow.next_review(), "not_a_vehicle", reviewer="rev-7")
@@ -160,7 +161,7 @@ def test_not_a_vehicle_is_rejected_and_recorded(workflow):
 
 def test_unanswered_review_times_out_counts_a_metric_and_records_nothing(deploy_workflow):
     workflow = deploy_workflow(review_timeout_seconds=2)
-    workflow.put_image("day/late.png", png_bytes("timed-out"))
+    workflow.put_image("day/late.png", images.seeded("timed-out"))
     workflow.answer([0.6, 0.4])
     execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/late.png"})
     message = workflow.next_review()
@@ -183,7 +184,7 @@ def test_unanswered_review_times_out_counts_a_metric_and_records_nothing(deploy_
 
 def test_audit_sample_of_confident_images_goes_to_review(deploy_workflow):
     workflow = deploy_workflow({"filter_inferences": {"AUDIT_SAMPLE_RATE": "1"}})
-    workflow.put_image("day/sure.png", png_bytes("audited"))
+    workflow.put_image("day/sure.png", images.seeded("audited"))
     workflow.answer([0.99, 0.01])
     execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/sure.png"})
     message = workflow.next_review()
@@ -202,7 +203,7 @@ def test_audit_sample_of_confident_images_goes_to_review(deploy_workflow):
 
 
 def test_an_invalid_answer_ends_failed_not_routed(workflow):
-    workflow.put_image("day/odd.png", png_bytes("invalid-answer"))
+    workflow.put_image("day/odd.png", images.seeded("invalid-answer"))
     workflow.answer([0.6, 0.4])
     execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/odd.png"})
     workflow.answer_review(workflow.next_review(), "cat")
@@ -215,7 +216,7 @@ def test_an_invalid_answer_ends_failed_not_routed(workflow):
 
 def test_a_label_record_that_cannot_be_written_is_retried_and_the_route_stands(deploy_workflow):
     workflow = deploy_workflow({"record_label": {"LABELS_BUCKET": "no-such-labels-bucket"}})
-    workflow.put_image("day/bike.png", png_bytes("unrecorded"))
+    workflow.put_image("day/bike.png", images.seeded("unrecorded"))
     workflow.answer([0.98, 0.02])
     output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "day/bike.png"})
     assert output["outcome"] == "Routed", output
@@ -229,8 +230,8 @@ def test_a_label_record_that_cannot_be_written_is_retried_and_the_route_stands(d
 def test_batch_items_take_the_same_review_path(workflow):
     from tests.stepfunctions.test_classify_batch_execution import batch_results
 
-    workflow.put_image("day-9/sure.png", png_bytes("batch-sure"))
-    workflow.put_image("day-9/unsure.png", png_bytes("batch-unsure"))
+    workflow.put_image("day-9/sure.png", images.seeded("batch-sure"))
+    workflow.put_image("day-9/unsure.png", images.seeded("batch-unsure"))
     workflow.answer([0.99, 0.01], [0.3, 0.7])
     execution_arn = workflow.start(
         {"s3_bucket": workflow.bucket, "s3_prefix": "day-9/"}, batch=True

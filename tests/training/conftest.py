@@ -7,7 +7,6 @@ what the behaviour tests check the model learned.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +35,6 @@ def synthetic_image(label: int, rng: np.random.Generator, size: int = 32) -> Ima
     base[..., dominant] += 0.35
     pixels = np.clip((base + texture) * 255, 0, 255).astype(np.uint8)
     return Image.fromarray(pixels, "RGB")
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def write_label_folder(

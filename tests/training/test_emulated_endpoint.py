@@ -13,7 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from monitoring.capture import parse_line
-from tests.training.conftest import png_bytes, synthetic_image
+from tests import images
+from tests.training.conftest import synthetic_image
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ def test_endpoint_answers_with_the_archive_and_captures(aws, trained_archive, pr
     import numpy as np
 
     _deploy(trained_archive.read_bytes(), "served")
-    image = png_bytes(synthetic_image(1, np.random.default_rng(7)))
+    image = images.encode(synthetic_image(1, np.random.default_rng(7)))
     runtime = boto3.client("sagemaker-runtime")
     response = runtime.invoke_endpoint(
         EndpointName="served", ContentType="image/png", Body=image, InferenceId="inf-123"

@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-import struct
 import tarfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,8 @@ from PIL import Image
 
 from contract import DEFAULT_LIMITS
 from contract.images import ImageRejected, read_header
-from tests.training.conftest import png_bytes, synthetic_image
+from tests import images
+from tests.training.conftest import synthetic_image
 from training.decision import apply_temperature
 from training.model import code_files
 from training.predict import (
@@ -31,24 +30,7 @@ from training.predict import (
 )
 from training.serving import inference
 
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose IHDR declares width x height, with an empty image stream."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b""))
-        + chunk(b"IEND", b"")
-    )
-
-
-SAMPLE = png_bytes(synthetic_image(0, np.random.default_rng(0)))
+SAMPLE = images.encode(synthetic_image(0, np.random.default_rng(0)))
 
 
 @pytest.mark.parametrize("content_type", ["image/png", "image/jpeg", "application/x-image",
@@ -78,10 +60,10 @@ def _gif() -> bytes:
         (b"", "empty"),
         (b"hello, I am not an image", "not a PNG or JPEG"),
         (SAMPLE[:40], "not a readable"),  # truncated PNG
-        (png_header_only(0, 16), "no pixels|not a readable"),  # zero width
-        (png_header_only(16, 0), "no pixels|not a readable"),  # zero height
-        (png_header_only(9000, 9000), "pixel limit"),  # decompression bomb: before decoding
-        (png_header_only(5000, 5000), "pixels per byte"),  # 25 MP in a few bytes: a bomb
+        (images.png_declaring(0, 16), "no pixels|not a readable"),  # zero width
+        (images.png_declaring(16, 0), "no pixels|not a readable"),  # zero height
+        (images.png_declaring(9000, 9000), "pixel limit"),  # decompression bomb: before decoding
+        (images.png_declaring(5000, 5000), "pixels per byte"),  # 25 MP in a few bytes: a bomb
         (b"\x89PNG" + b"\x00" * (DEFAULT_LIMITS.max_bytes + 1), "above the limit"),
         (_gif(), "GIF"),
     ],

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-from tests.training.conftest import png_bytes, synthetic_image
+from tests import images
+from tests.training.conftest import synthetic_image
 
 CASES = 24
 
@@ -47,7 +48,7 @@ def test_predictions_are_probabilities_in_class_order(predictor) -> None:
 
 def test_round_trip_bytes_and_images_agree(predictor) -> None:
     image = synthetic_image(1, np.random.default_rng(14))
-    from_bytes = predictor.predict_bytes(png_bytes(image), "image/png")
+    from_bytes = predictor.predict_bytes(images.encode(image), "image/png")
     from_image = predictor.predict_images([image])[0]
     assert len(from_bytes) == 2
     np.testing.assert_allclose(from_bytes, from_image, atol=1e-6)
