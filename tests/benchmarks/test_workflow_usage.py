@@ -6,7 +6,7 @@ import pytest
 
 from benchmarks.bench_costs import Assumptions, image_usage, outcome_weights
 from benchmarks.workflow_usage import measure_paths
-from tests.stepfunctions.conftest import png_bytes
+from tests import images
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -17,7 +17,7 @@ def test_each_outcome_is_counted_from_its_executions(emulator):
     paths = {
         p.outcome: p
         for p in measure_paths(
-            {o: png_bytes(f"usage-{o}") for o in ("Routed", "RoutedByReviewer", "Rejected")}
+            {o: images.seeded(f"usage-{o}") for o in ("Routed", "RoutedByReviewer", "Rejected")}
         )
     }
     routed, reviewed, invalid = paths["Routed"], paths["RoutedByReviewer"], paths["InvalidImage"]
