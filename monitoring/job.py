@@ -82,6 +82,18 @@ def _s3_uri(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _judgement(env: Mapping[str, str], threshold_required: bool = True) -> dict[str, Any]:
+    """How a window is judged, the same for every runner: the stage's threshold, the record
+    floor, the false-alarm rate and the deployed model's digest."""
+    has_threshold = threshold_required or bool(env.get("CONFIDENCE_THRESHOLD", "").strip())
+    return {
+        "threshold": _threshold(env, "CONFIDENCE_THRESHOLD") if has_threshold else None,
+        "min_records": int(_number(env, "MIN_RECORDS", DEFAULT_MIN_RECORDS, 1, 1e9)),
+        "false_alarm_rate": _number(env, "FALSE_ALARM_RATE", DEFAULT_FALSE_ALARM_RATE, 1e-9, 0.5),
+        "model_sha256": env.get("MODEL_SHA256", "").strip() or None,
+    }
+
+
 @dataclass(frozen=True)
 class JobSettings:
     capture_uri: str
@@ -109,11 +121,8 @@ class JobSettings:
             variant_name=_text(env, "VARIANT_NAME", "AllTraffic"),
             stage=_text(env, "STAGE", "dev"),
             namespace=_text(env, "METRICS_NAMESPACE", metrics.DEFAULT_NAMESPACE),
-            threshold=_threshold(env, "CONFIDENCE_THRESHOLD"),
-            min_records=int(_number(env, "MIN_RECORDS", DEFAULT_MIN_RECORDS, 1, 1e9)),
-            false_alarm_rate=_number(env, "FALSE_ALARM_RATE", DEFAULT_FALSE_ALARM_RATE, 1e-9, 0.5),
+            **_judgement(env),
             window_hours=int(_number(env, "WINDOW_HOURS", 1, 1, 24 * 31)),
-            model_sha256=env.get("MODEL_SHA256", "").strip() or None,
             html=_text(env, "REPORT_HTML", "true").lower() not in ("0", "false", "no"),
             workers=int(_number(env, "WORKERS", 1, 1, 256)),
         )
@@ -225,28 +234,67 @@ def constraint_violations(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+MetricsTarget = tuple[publish.Dimensions, str]  # the stage's dimensions, the namespace
+
+
+def _metrics_target(env: Mapping[str, str], endpoint: str) -> MetricsTarget | None:
+    if not endpoint:
+        return None  # settings too broken to name the stage's metrics
+    dimensions = publish.Dimensions(
+        endpoint, _text(env, "VARIANT_NAME", "AllTraffic"), _text(env, "STAGE", "dev")
+    )
+    return dimensions, _text(env, "METRICS_NAMESPACE", metrics.DEFAULT_NAMESPACE)
+
+
+def byoc_publishing(env: Mapping[str, str]) -> MetricsTarget | None:
+    """Where a BYOC run puts its metrics: the stage's dimensions and namespace (Terraform sets
+    them as for the Lambda), unless Model Monitor says `publish_cloudwatch_metrics=Disabled`."""
+    if env.get("publish_cloudwatch_metrics", "Enabled") == "Disabled":
+        return None
+    endpoint = env.get("ENDPOINT_NAME", "").strip() or env.get("sagemaker_endpoint_name", "")
+    return _metrics_target(env, endpoint.strip())
+
+
 def run_byoc(env: Mapping[str, str], cloudwatch_client: Any = None) -> dict[str, Any]:
-    """Model Monitor bring-your-own-container contract (local paths mounted by SageMaker)."""
+    """Model Monitor bring-your-own-container contract (local paths mounted by SageMaker),
+    judged with the stage's settings (`CONFIDENCE_THRESHOLD` when set, `MIN_RECORDS`, ...)."""
     source = _text(env, "dataset_source", "/opt/ml/processing/input/endpoint")
     output = Path(_text(env, "output_path", "/opt/ml/processing/resultdata"))
     baseline_path = _text(env, "baseline_statistics", "/opt/ml/processing/baseline/baseline.json")
     window = capture.Window(
         capture.parse_time(env.get("start_time")), capture.parse_time(env.get("end_time"))
     )
+    drift_settings = DriftSettings(**_judgement(env, threshold_required=False))
     baseline = load_baseline(baseline_path)
-    result, summary = analyse(source, baseline, DriftSettings(), window)
+    result, summary = analyse(source, baseline, drift_settings, window)
     report.write_local(result, summary, output)
     (output / "constraint_violations.json").write_text(
         json.dumps(constraint_violations(result), indent=1)
     )
-    if env.get("publish_cloudwatch_metrics", "Disabled") == "Enabled":
-        dimensions = publish.Dimensions(
-            _text(env, "endpoint_name", _text(env, "sagemaker_endpoint_name", "unknown")),
-            _text(env, "VARIANT_NAME", "AllTraffic"),
-            _text(env, "STAGE", "dev"),
-        )
-        publish.publish_report(result, dimensions, client=cloudwatch_client)
+    target = byoc_publishing(env)
+    if target is not None:
+        publish.publish_report(result, target[0], namespace=target[1], client=cloudwatch_client)
     return result
+
+
+def _failure_target(env: Mapping[str, str], byoc: bool) -> MetricsTarget | None:
+    if byoc:
+        return byoc_publishing(env)
+    return _metrics_target(env, env.get("ENDPOINT_NAME", "").strip())
+
+
+def publish_failure(env: Mapping[str, str], byoc: bool, cloudwatch_client: Any = None) -> bool:
+    """JobFailed = 1 for a failed container run (Processing job, Model Monitor), as the Lambda
+    handler sends it, so the drift-job-failed alarm pages whichever runner is scheduled."""
+    target = _failure_target(env, byoc)
+    if target is None:
+        return False
+    try:
+        publish.publish_job_failed(target[0], namespace=target[1], client=cloudwatch_client)
+    except Exception as error:  # the run's own error matters more than the metric
+        print(f"could not publish JobFailed: {error}", file=sys.stderr)
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", help="window start (ISO); default: previous full hour(s)")
     parser.add_argument("--end", help="window end (ISO)")
     args = parser.parse_args(argv)
+    byoc = os.environ.get("MONITORING_BYOC", "").lower() in ("1", "true", "yes")
     try:
-        if os.environ.get("MONITORING_BYOC", "").lower() in ("1", "true", "yes"):
+        if byoc:
             result = run_byoc(os.environ)
             print(json.dumps({"status": result["status"], "records": result["records"]}))
             return 0
@@ -267,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run_job(settings, window, boto3.client("s3"), boto3.client("cloudwatch"))
     except (SettingsError, BaselineError, capture.CaptureSourceError) as error:
         print(f"error: {error}", file=sys.stderr)
+        publish_failure(os.environ, byoc)
         return 2
+    except Exception:
+        publish_failure(os.environ, byoc)
+        raise
     print(json.dumps(outcome, default=str))
     return 0
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import boto3
 import numpy as np
+import pytest
 from PIL import Image, ImageFilter
 
-from monitoring import job
+from monitoring import job, metrics
 from monitoring.baseline import save_baseline
 from tests.monitoring import synthetic
 
@@ -17,7 +19,9 @@ def blur(array, rng):
     return np.asarray(Image.fromarray(array).filter(ImageFilter.GaussianBlur(1.2)))
 
 
-def test_byoc_contract_writes_constraint_violations(tmp_path: Path, baseline, monkeypatch, capsys):
+@pytest.fixture
+def byoc_env(tmp_path: Path, baseline, monkeypatch) -> dict[str, str]:
+    """What Model Monitor mounts and sets, plus the stage settings Terraform adds."""
     source = tmp_path / "input" / "endpoint" / "ep" / "AllTraffic" / "2026" / "01" / "01" / "10"
     source.mkdir(parents=True)
     (source / "x.jsonl").write_text("\n".join(synthetic.window_lines(100, seed=70, transform=blur)))
@@ -30,9 +34,18 @@ def test_byoc_contract_writes_constraint_violations(tmp_path: Path, baseline, mo
         "start_time": "2026-01-01T10:00:00Z",
         "end_time": "2026-01-01T11:00:00Z",
         "publish_cloudwatch_metrics": "Disabled",
+        "sagemaker_endpoint_name": "ep",
+        "ENDPOINT_NAME": "ep",
+        "STAGE": "test",
+        "METRICS_NAMESPACE": "Test/ModelMonitor",
+        "CONFIDENCE_THRESHOLD": str(synthetic.THRESHOLD),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    return env
+
+
+def test_byoc_contract_writes_constraint_violations(tmp_path: Path, byoc_env, capsys):
     assert job.main([]) == 0
     violations = json.loads((tmp_path / "result" / "constraint_violations.json").read_text())
     names = {v["feature_name"] for v in violations["violations"]}
@@ -50,3 +63,42 @@ def test_job_command_without_settings_is_one_clear_error(monkeypatch, capsys):
     assert job.main([]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: environment variable CAPTURE_S3_URI") and err.count("\n") == 1
+
+
+def test_byoc_judges_at_the_stage_threshold(byoc_env, monkeypatch, capsys):
+    # The baseline counted below_threshold at 0.9; a stage routing at 0.8 must not be judged
+    # against it (the Lambda refuses the same way).
+    monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.8")
+    assert job.main([]) == 2
+    assert "threshold" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_byoc_puts_the_stage_metrics_the_alarms_watch(aws, byoc_env, monkeypatch, capsys):
+    monkeypatch.setenv("publish_cloudwatch_metrics", "Enabled")
+    assert job.main([]) == 0
+    listed = boto3.client("cloudwatch").list_metrics(Namespace="Test/ModelMonitor")["Metrics"]
+    drift = [m for m in listed if m["MetricName"] == metrics.DRIFT_SCORE]
+    assert drift and {d["Name"]: d["Value"] for d in drift[0]["Dimensions"]} == {
+        "EndpointName": "ep",
+        "VariantName": "AllTraffic",
+        "Stage": "test",
+    }
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("byoc", ["true", "false"])
+def test_a_failed_container_run_publishes_job_failed(aws, byoc_env, monkeypatch, byoc, capsys):
+    monkeypatch.setenv("MONITORING_BYOC", byoc)
+    monkeypatch.setenv("publish_cloudwatch_metrics", "Enabled")
+    monkeypatch.setenv("baseline_statistics", "/nonexistent/baseline.json")
+    for name, value in {
+        "CAPTURE_S3_URI": "s3://absent-bucket/datacapture",
+        "BASELINE_S3_URI": "s3://absent-bucket/baselines/baseline.json",
+        "REPORT_S3_URI": "s3://absent-bucket/drift",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert job.main(["--start", "2026-01-01T10:00:00Z", "--end", "2026-01-01T11:00:00Z"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    listed = boto3.client("cloudwatch").list_metrics(Namespace="Test/ModelMonitor")["Metrics"]
+    assert [m["MetricName"] for m in listed] == [metrics.JOB_FAILED]

@@ -183,7 +183,7 @@ def test_stage_plans_with_its_values(stage, emulator, tmp_path):
         assert planned["reserved_concurrent_executions"] == (20 if stage == "prod" else -1)
     classify = resources[f'{prefix}inference_workflow.aws_lambda_function.this["classify_image"]']
     assert classify["memory_size"] == 256
-    schedule = resources[f"{prefix}monitoring.aws_scheduler_schedule.drift_job"]
+    schedule = resources[f"{prefix}monitoring.aws_scheduler_schedule.drift_job[0]"]
     assert schedule["schedule_expression"] == "cron(5 * * * ? *)"
     _assert_every_alarm_has_a_runbook_entry(resources, stage)
     machines = {

@@ -227,7 +227,11 @@ resource "aws_lambda_function" "drift_job" {
 
 # --- schedule ---------------------------------------------------------------------------------
 
+# EventBridge Scheduler runs the Lambda or starts the Processing job; Model Monitor has its own
+# schedule (model_monitor.tf).
 resource "aws_sqs_queue" "schedule_dlq" {
+  count = local.model_monitor_enabled ? 0 : 1
+
   name                      = "${var.name}-drift-schedule-dlq"
   kms_master_key_id         = var.kms_key_arn
   message_retention_seconds = 1209600
@@ -235,11 +239,13 @@ resource "aws_sqs_queue" "schedule_dlq" {
 }
 
 data "aws_iam_policy_document" "schedule_dlq" {
+  count = local.model_monitor_enabled ? 0 : 1
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.schedule_dlq.arn]
+    resources = [aws_sqs_queue.schedule_dlq[0].arn]
     principals {
       type        = "*"
       identifiers = ["*"]
@@ -253,8 +259,10 @@ data "aws_iam_policy_document" "schedule_dlq" {
 }
 
 resource "aws_sqs_queue_policy" "schedule_dlq" {
-  queue_url = aws_sqs_queue.schedule_dlq.id
-  policy    = data.aws_iam_policy_document.schedule_dlq.json
+  count = local.model_monitor_enabled ? 0 : 1
+
+  queue_url = aws_sqs_queue.schedule_dlq[0].id
+  policy    = data.aws_iam_policy_document.schedule_dlq[0].json
 }
 
 data "aws_iam_policy_document" "scheduler_assume" {
@@ -273,12 +281,16 @@ data "aws_iam_policy_document" "scheduler_assume" {
 }
 
 resource "aws_iam_role" "scheduler" {
+  count = local.model_monitor_enabled ? 0 : 1
+
   name_prefix        = "${substr(var.name, 0, 27)}-schedule-"
   assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
   tags               = var.tags
 }
 
 data "aws_iam_policy_document" "scheduler" {
+  count = local.model_monitor_enabled ? 0 : 1
+
   dynamic "statement" {
     for_each = local.processing_enabled ? [] : [1]
     content {
@@ -314,7 +326,7 @@ data "aws_iam_policy_document" "scheduler" {
   statement {
     sid       = "DeadLetters"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.schedule_dlq.arn]
+    resources = [aws_sqs_queue.schedule_dlq[0].arn]
   }
 
   statement {
@@ -325,12 +337,16 @@ data "aws_iam_policy_document" "scheduler" {
 }
 
 resource "aws_iam_role_policy" "scheduler" {
+  count = local.model_monitor_enabled ? 0 : 1
+
   name   = "invoke-drift-job"
-  role   = aws_iam_role.scheduler.id
-  policy = data.aws_iam_policy_document.scheduler.json
+  role   = aws_iam_role.scheduler[0].id
+  policy = data.aws_iam_policy_document.scheduler[0].json
 }
 
 resource "aws_scheduler_schedule" "drift_job" {
+  count = local.model_monitor_enabled ? 0 : 1
+
   name                         = "${var.name}-drift-job"
   description                  = "Runs the drift job over the latest captured traffic."
   schedule_expression          = var.schedule_expression
@@ -343,7 +359,7 @@ resource "aws_scheduler_schedule" "drift_job" {
 
   target {
     arn      = local.processing_enabled ? "arn:${local.partition}:scheduler:::aws-sdk:sagemaker:createProcessingJob" : aws_lambda_function.drift_job.arn
-    role_arn = aws_iam_role.scheduler.arn
+    role_arn = aws_iam_role.scheduler[0].arn
     input    = local.processing_enabled ? jsonencode(local.processing_job_request) : jsonencode({ scheduled_time = "<aws.scheduler.scheduled-time>" })
 
     retry_policy {
@@ -352,7 +368,7 @@ resource "aws_scheduler_schedule" "drift_job" {
     }
 
     dead_letter_config {
-      arn = aws_sqs_queue.schedule_dlq.arn
+      arn = aws_sqs_queue.schedule_dlq[0].arn
     }
   }
 

@@ -84,12 +84,12 @@ run "alarms_page_oncall" {
   }
 
   assert {
-    condition     = aws_scheduler_schedule.drift_job.schedule_expression == "cron(5 * * * ? *)" && one(aws_scheduler_schedule.drift_job.target).arn == aws_lambda_function.drift_job.arn
+    condition     = aws_scheduler_schedule.drift_job[0].schedule_expression == "cron(5 * * * ? *)" && one(aws_scheduler_schedule.drift_job[0].target).arn == aws_lambda_function.drift_job.arn
     error_message = "the drift job runs hourly, 5 minutes past the hour"
   }
 
   assert {
-    condition     = one(aws_scheduler_schedule.drift_job.target).dead_letter_config != null && aws_scheduler_schedule.drift_job.kms_key_arn == var.kms_key_arn
+    condition     = one(aws_scheduler_schedule.drift_job[0].target).dead_letter_config != null && aws_scheduler_schedule.drift_job[0].kms_key_arn == var.kms_key_arn
     error_message = "the schedule keeps failed deliveries and is encrypted"
   }
 
@@ -143,8 +143,8 @@ run "alarms_page_oncall" {
   }
 
   assert {
-    condition = aws_sqs_queue_policy.schedule_dlq.queue_url == aws_sqs_queue.schedule_dlq.id && anytrue([
-      for s in data.aws_iam_policy_document.schedule_dlq.statement : s.effect == "Deny" && contains(s.actions, "sqs:*") && anytrue([
+    condition = aws_sqs_queue_policy.schedule_dlq[0].queue_url == aws_sqs_queue.schedule_dlq[0].id && anytrue([
+      for s in data.aws_iam_policy_document.schedule_dlq[0].statement : s.effect == "Deny" && contains(s.actions, "sqs:*") && anytrue([
         for c in s.condition : c.test == "Bool" && c.variable == "aws:SecureTransport" && contains(c.values, "false")
       ])
     ])
@@ -195,7 +195,7 @@ run "accepts_rate_schedule" {
   }
 
   assert {
-    condition     = aws_scheduler_schedule.drift_job.schedule_expression == "rate(30 minutes)"
+    condition     = aws_scheduler_schedule.drift_job[0].schedule_expression == "rate(30 minutes)"
     error_message = "rate expressions are allowed"
   }
 }
@@ -273,8 +273,8 @@ run "schedule_invokes_the_lambda_by_default" {
   command = apply
 
   assert {
-    condition     = one(aws_scheduler_schedule.drift_job.target).arn == aws_lambda_function.drift_job.arn && length(aws_iam_role.processing) == 0
-    error_message = "without processing_job the schedule runs the Lambda and no Processing role exists"
+    condition     = one(aws_scheduler_schedule.drift_job[0].target).arn == aws_lambda_function.drift_job.arn && length(aws_iam_role.processing) == 0 && length(aws_sagemaker_monitoring_schedule.drift) == 0
+    error_message = "by default the schedule runs the Lambda; no container role, no Model Monitor schedule"
   }
 }
 
@@ -282,18 +282,19 @@ run "processing_job_runs_the_same_job" {
   command = apply
 
   variables {
-    processing_job = {
+    runner = "processing_job"
+    container = {
       image_uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/vehicle-classifier/drift:1.0"
     }
   }
 
   assert {
-    condition     = one(aws_scheduler_schedule.drift_job.target).arn == "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
+    condition     = one(aws_scheduler_schedule.drift_job[0].target).arn == "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
     error_message = "the schedule starts a Processing job through the scheduler's SageMaker SDK target"
   }
 
   assert {
-    condition = jsondecode(one(aws_scheduler_schedule.drift_job.target).input).AppSpecification == {
+    condition = jsondecode(one(aws_scheduler_schedule.drift_job[0].target).input).AppSpecification == {
       ImageUri            = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/vehicle-classifier/drift:1.0"
       ContainerEntrypoint = ["python3", "-m", "monitoring.job"]
     }
@@ -301,17 +302,17 @@ run "processing_job_runs_the_same_job" {
   }
 
   assert {
-    condition     = { for k, v in jsondecode(one(aws_scheduler_schedule.drift_job.target).input).Environment : k => v if k != "POWERTOOLS_SERVICE_NAME" } == { for k, v in aws_lambda_function.drift_job.environment[0].variables : k => v if k != "POWERTOOLS_SERVICE_NAME" }
+    condition     = { for k, v in jsondecode(one(aws_scheduler_schedule.drift_job[0].target).input).Environment : k => v if k != "POWERTOOLS_SERVICE_NAME" } == { for k, v in aws_lambda_function.drift_job.environment[0].variables : k => v if k != "POWERTOOLS_SERVICE_NAME" }
     error_message = "the Processing job gets the Lambda's settings (same reports, metrics and alarms)"
   }
 
   assert {
-    condition     = jsondecode(one(aws_scheduler_schedule.drift_job.target).input).ProcessingJobName == "vehicle-classifier-test-drift-<aws.scheduler.execution-id>" && jsondecode(one(aws_scheduler_schedule.drift_job.target).input).ProcessingResources.ClusterConfig.VolumeKmsKeyId == var.kms_key_arn
+    condition     = jsondecode(one(aws_scheduler_schedule.drift_job[0].target).input).ProcessingJobName == "vehicle-classifier-test-drift-<aws.scheduler.execution-id>" && jsondecode(one(aws_scheduler_schedule.drift_job[0].target).input).ProcessingResources.ClusterConfig.VolumeKmsKeyId == var.kms_key_arn
     error_message = "one uniquely named job per run, its volume encrypted with the stage key"
   }
 
   assert {
-    condition     = toset([for s in data.aws_iam_policy_document.scheduler.statement : s.sid]) == toset(["StartDriftProcessingJob", "PassDriftProcessingRole", "DeadLetters", "EncryptDeadLetters"])
+    condition     = toset([for s in data.aws_iam_policy_document.scheduler[0].statement : s.sid]) == toset(["StartDriftProcessingJob", "PassDriftProcessingRole", "DeadLetters", "EncryptDeadLetters"])
     error_message = "the scheduler may start the drift Processing jobs and pass their role, nothing else"
   }
 
@@ -325,10 +326,113 @@ run "rejects_a_processing_image_outside_ecr" {
   command = plan
 
   variables {
-    processing_job = {
+    runner = "processing_job"
+    container = {
       image_uri = "docker.io/library/python:3.13"
     }
   }
 
-  expect_failures = [var.processing_job]
+  expect_failures = [var.container]
+}
+
+run "rejects_an_unknown_runner" {
+  command = plan
+
+  variables {
+    runner = "ecs"
+  }
+
+  expect_failures = [var.runner]
+}
+
+run "container_runners_need_a_container" {
+  command = plan
+
+  variables {
+    runner = "model_monitor"
+  }
+
+  expect_failures = [var.container]
+}
+
+run "model_monitor_runs_the_same_job_in_our_container" {
+  command = apply
+
+  variables {
+    runner = "model_monitor"
+    container = {
+      image_uri           = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/vehicle-classifier/drift@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+      max_runtime_seconds = 3600
+    }
+  }
+
+  assert {
+    condition = alltrue([
+      one(aws_sagemaker_monitoring_schedule.drift[0].monitoring_schedule_config).monitoring_type == "DataQuality",
+      one(aws_sagemaker_monitoring_schedule.drift[0].monitoring_schedule_config).monitoring_job_definition_name == aws_sagemaker_data_quality_job_definition.drift[0].name,
+      one(one(aws_sagemaker_monitoring_schedule.drift[0].monitoring_schedule_config).schedule_config).schedule_expression == "cron(0 * ? * * *)",
+      output.schedule_name == "vehicle-classifier-test-drift",
+    ])
+    error_message = "an hourly Model Monitor data-quality schedule runs the job definition"
+  }
+
+  assert {
+    condition     = length(aws_scheduler_schedule.drift_job) == 0 && length(aws_iam_role.scheduler) == 0 && length(aws_sqs_queue.schedule_dlq) == 0
+    error_message = "Model Monitor schedules the job itself: no EventBridge schedule, scheduler role or its dead-letter queue"
+  }
+
+  assert {
+    condition = alltrue([
+      one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_app_specification).image_uri == var.container.image_uri,
+      one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_app_specification).environment.MONITORING_BYOC == "true",
+      { for k, v in one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_app_specification).environment : k => v if k != "MONITORING_BYOC" } == { for k, v in aws_lambda_function.drift_job.environment[0].variables : k => v if k != "POWERTOOLS_SERVICE_NAME" },
+    ])
+    error_message = "our image in BYOC mode with the Lambda's settings (threshold, namespace, dimensions: same metrics and alarms)"
+  }
+
+  assert {
+    condition = alltrue([
+      one(one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_baseline_config).statistics_resource).s3_uri == var.baseline_s3_uri,
+      one(one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_job_input).endpoint_input).endpoint_name == var.endpoint_name,
+      one(one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_job_input).endpoint_input).local_path == "/opt/ml/processing/input/endpoint",
+      one(one(one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_job_output_config).monitoring_outputs).s3_output).s3_uri == "s3://vehicle-classifier-test-reports/drift/model-monitor",
+    ])
+    error_message = "the stage's baseline as statistics, the stage's endpoint as input, reports under the reports bucket's drift/ prefix"
+  }
+
+  assert {
+    condition = alltrue([
+      one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_job_output_config).kms_key_id == var.kms_key_arn,
+      one(one(aws_sagemaker_data_quality_job_definition.drift[0].job_resources).cluster_config).volume_kms_key_id == var.kms_key_arn,
+      one(aws_sagemaker_data_quality_job_definition.drift[0].network_config).enable_inter_container_traffic_encryption,
+      one(aws_sagemaker_data_quality_job_definition.drift[0].stopping_condition).max_runtime_in_seconds == 3600,
+    ])
+    error_message = "outputs and volume encrypted with the stage key; each run ends before the next hour's"
+  }
+
+  assert {
+    condition = aws_sagemaker_data_quality_job_definition.drift[0].role_arn == aws_iam_role.processing[0].arn && alltrue([
+      for s in data.aws_iam_policy_document.processing[0].statement : alltrue([for a in s.actions : !strcontains(a, "*")])
+    ]) && one([for s in data.aws_iam_policy_document.processing[0].statement : s.resources if s.sid == "WriteReports"]) == toset(["arn:aws:s3:::vehicle-classifier-test-reports/drift/*"])
+    error_message = "the job runs under its own role: no wildcard actions, writes only under drift/"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.drift_job_failed.metric_name == "JobFailed" && aws_cloudwatch_metric_alarm.no_data.treat_missing_data == "breaching" && aws_cloudwatch_metric_alarm.drift.dimensions == tomap({ EndpointName = "vehicle-classifier-test", VariantName = "AllTraffic", Stage = "dev" })
+    error_message = "the same alarms on the same metrics and dimensions"
+  }
+}
+
+run "rejects_a_model_monitor_run_longer_than_the_hour" {
+  command = plan
+
+  variables {
+    runner = "model_monitor"
+    container = {
+      image_uri           = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/vehicle-classifier/drift:1.0"
+      max_runtime_seconds = 7200
+    }
+  }
+
+  expect_failures = [var.container]
 }

@@ -24,8 +24,13 @@ output "drift_job_function_arn" {
 }
 
 output "schedule_name" {
-  description = "Name of the EventBridge Scheduler schedule that runs the drift job."
-  value       = aws_scheduler_schedule.drift_job.name
+  description = "Name of the schedule that runs the drift job: the EventBridge Scheduler schedule (runner lambda or processing_job) or the SageMaker monitoring schedule (model_monitor)."
+  value       = one(concat(aws_scheduler_schedule.drift_job[*].name, aws_sagemaker_monitoring_schedule.drift[*].name))
+}
+
+output "runner" {
+  description = "What runs the scheduled drift job: lambda, processing_job or model_monitor."
+  value       = var.runner
 }
 
 output "alarm_names" {

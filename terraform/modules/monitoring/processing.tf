@@ -1,11 +1,14 @@
-# --- drift job as a SageMaker Processing job (option) ----------------------------------------
-# For capture volumes past what one 15-minute Lambda run reads: the schedule starts a Processing
-# job running the same code (`python3 -m monitoring.job`, the previous full hour) in the project's
-# own container, with the Lambda's environment, so the reports, metrics and alarms are the same.
-# The Lambda stays deployed for runs by hand ({"start": ..., "end": ...}).
+# --- drift job in the project's container (runner processing_job or model_monitor) -----------
+# processing_job: for capture volumes past what one 15-minute Lambda run reads, EventBridge
+# Scheduler starts a Processing job running the same code (`python3 -m monitoring.job`, the
+# previous full hour) in the project's own container, with the Lambda's environment, so the
+# reports, metrics and alarms are the same. model_monitor: model_monitor.tf. Both run under the
+# role below. The Lambda stays deployed for runs by hand ({"start": ..., "end": ...}).
 
 locals {
-  processing_enabled = var.processing_job != null
+  container_enabled     = var.runner != "lambda"
+  processing_enabled    = var.runner == "processing_job"
+  model_monitor_enabled = var.runner == "model_monitor"
   job_environment = {
     CAPTURE_S3_URI       = "s3://${var.capture_bucket}/${var.capture_prefix}"
     BASELINE_S3_URI      = var.baseline_s3_uri
@@ -18,8 +21,8 @@ locals {
   }
   processing_job_prefix = "${substr(var.name, 0, 40)}-drift-"
   # <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag|@digest]
-  processing_image = local.processing_enabled ? regex(
-    "^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?/([^:@]+)", var.processing_job.image_uri
+  processing_image = local.container_enabled ? regex(
+    "^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?/([^:@]+)", var.container.image_uri
   ) : []
 }
 
@@ -39,15 +42,18 @@ data "aws_iam_policy_document" "processing_assume" {
 }
 
 resource "aws_iam_role" "processing" {
-  count = local.processing_enabled ? 1 : 0
+  count = local.container_enabled ? 1 : 0
 
   name_prefix        = "${substr(var.name, 0, 27)}-driftpj-"
   assume_role_policy = data.aws_iam_policy_document.processing_assume.json
   tags               = var.tags
 }
 
+# The same least privilege for both container runners: Model Monitor copies the hour's captures
+# and the baseline in and the reports out under this role; a Processing job reads and writes
+# them itself.
 data "aws_iam_policy_document" "processing" {
-  count = local.processing_enabled ? 1 : 0
+  count = local.container_enabled ? 1 : 0
 
   statement {
     sid       = "ListCaptures"
@@ -128,7 +134,7 @@ data "aws_iam_policy_document" "processing" {
 }
 
 resource "aws_iam_role_policy" "processing" {
-  count = local.processing_enabled ? 1 : 0
+  count = local.container_enabled ? 1 : 0
 
   name   = "least-privilege"
   role   = aws_iam_role.processing[0].id
@@ -142,18 +148,18 @@ locals {
     ProcessingJobName = "${local.processing_job_prefix}<aws.scheduler.execution-id>"
     RoleArn           = aws_iam_role.processing[0].arn
     AppSpecification = {
-      ImageUri            = var.processing_job.image_uri
+      ImageUri            = var.container.image_uri
       ContainerEntrypoint = ["python3", "-m", "monitoring.job"]
     }
     ProcessingResources = {
       ClusterConfig = {
         InstanceCount  = 1
-        InstanceType   = var.processing_job.instance_type
-        VolumeSizeInGB = var.processing_job.volume_size_gb
+        InstanceType   = var.container.instance_type
+        VolumeSizeInGB = var.container.volume_size_gb
         VolumeKmsKeyId = var.kms_key_arn
       }
     }
-    StoppingCondition = { MaxRuntimeInSeconds = var.processing_job.max_runtime_seconds }
+    StoppingCondition = { MaxRuntimeInSeconds = var.container.max_runtime_seconds }
     Environment       = merge(local.job_environment, var.drift_job.environment)
     Tags              = [{ Key = "Stage", Value = var.stage }]
   } : null

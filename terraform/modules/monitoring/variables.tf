@@ -35,8 +35,19 @@ variable "drift_job" {
   }
 }
 
-variable "processing_job" {
-  description = "Run the scheduled drift job as a SageMaker Processing job instead of the Lambda (capture volumes past one 15-minute Lambda run): `image_uri` (ECR image with this repository installed, e.g. `pip install '.[fast]'`), `instance_type`, `volume_size_gb`, `max_runtime_seconds`. null (default) schedules the Lambda."
+variable "runner" {
+  description = "What runs the scheduled drift job: `lambda` (default: EventBridge Scheduler invokes the function), `processing_job` (EventBridge Scheduler starts a SageMaker Processing job running `container`: capture volumes past one 15-minute Lambda run) or `model_monitor` (a SageMaker Model Monitor schedule runs `container` hourly under the bring-your-own-container contract; only accounts that have Model Monitor, closed to new customers). The Lambda stays deployed in every mode for runs by hand."
+  type        = string
+  default     = "lambda"
+
+  validation {
+    condition     = contains(["lambda", "processing_job", "model_monitor"], var.runner)
+    error_message = "runner must be lambda, processing_job or model_monitor."
+  }
+}
+
+variable "container" {
+  description = "The drift job's container for runner `processing_job` or `model_monitor`: `image_uri` (ECR image with this repository installed, e.g. `pip install '.[fast]'`; for `model_monitor` its ENTRYPOINT must be `python3 -m monitoring.job`, Model Monitor takes no entry point), `instance_type`, `volume_size_gb`, `max_runtime_seconds`. Ignored by runner `lambda`."
   type = object({
     image_uri           = string
     instance_type       = optional(string, "ml.m5.xlarge")
@@ -46,13 +57,18 @@ variable "processing_job" {
   default = null
 
   validation {
-    condition     = var.processing_job == null ? true : can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]{1,128}|@sha256:[a-f0-9]{64})$", var.processing_job.image_uri))
-    error_message = "processing_job.image_uri must be an ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> (or @sha256:<digest>)."
+    condition     = var.runner == "lambda" || var.container != null
+    error_message = "runner processing_job and model_monitor need container (image_uri at least)."
   }
 
   validation {
-    condition     = var.processing_job == null ? true : startswith(var.processing_job.instance_type, "ml.") && var.processing_job.volume_size_gb >= 1 && var.processing_job.max_runtime_seconds >= 60 && var.processing_job.max_runtime_seconds <= 3600
-    error_message = "processing_job: instance_type an ml.* type, volume_size_gb >= 1, max_runtime_seconds 60-3600 (one hourly window must finish before the next starts)."
+    condition     = var.container == null ? true : can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]{1,128}|@sha256:[a-f0-9]{64})$", var.container.image_uri))
+    error_message = "container.image_uri must be an ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> (or @sha256:<digest>)."
+  }
+
+  validation {
+    condition     = var.container == null ? true : startswith(var.container.instance_type, "ml.") && var.container.volume_size_gb >= 1 && var.container.max_runtime_seconds >= 60 && var.container.max_runtime_seconds <= 3600
+    error_message = "container: instance_type an ml.* type, volume_size_gb >= 1, max_runtime_seconds 60-3600 (one hourly window must finish before the next starts; Model Monitor allows at most 3600 for an hourly data-quality schedule)."
   }
 }
 

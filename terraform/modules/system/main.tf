@@ -157,7 +157,8 @@ module "monitoring" {
   layer_arns                     = local.powertools_layer_arns
   runtime                        = var.lambda_runtime
   schedule_expression            = var.monitoring.schedule_expression
-  processing_job                 = var.monitoring.processing_job
+  runner                         = var.monitoring.runner
+  container                      = var.monitoring.container
   drift_score_threshold          = var.monitoring.drift_score_threshold
   decision_threshold             = local.decision_threshold
   low_confidence_threshold       = var.monitoring.low_confidence_threshold

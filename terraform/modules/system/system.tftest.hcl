@@ -182,3 +182,24 @@ run "rejects_fractional_or_huge_reserved_concurrency" {
 
   expect_failures = [var.workflow_reserved_concurrency]
 }
+
+run "model_monitor_runs_the_drift_job_on_the_stage_endpoint" {
+  command = apply
+
+  variables {
+    monitoring = {
+      runner    = "model_monitor"
+      container = { image_uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/vehicle-classifier/drift:1.0" }
+    }
+  }
+
+  assert {
+    condition     = module.monitoring.runner == "model_monitor" && module.monitoring.schedule_name == "vehicle-classifier-dev-drift"
+    error_message = "the stage option reaches the monitoring module: a Model Monitor schedule named for the stage"
+  }
+
+  assert {
+    condition     = length(module.monitoring.alarm_names) == 20
+    error_message = "the same alarms whichever runner is scheduled"
+  }
+}

@@ -127,7 +127,7 @@ variable "stepfunctions_dir" {
 }
 
 variable "monitoring" {
-  description = "Drift monitoring: schedule expression, DriftScore alarm threshold, low-confidence-rate alarm threshold in (0, 1), hours without data before paging, on-call e-mails, baseline key in the data bucket (the low-confidence threshold is the effective decision threshold), and optionally `processing_job` to run the drift job as a SageMaker Processing job."
+  description = "Drift monitoring: schedule expression, DriftScore alarm threshold, low-confidence-rate alarm threshold in (0, 1), hours without data before paging, on-call e-mails, baseline key in the data bucket (the low-confidence threshold is the effective decision threshold), and what runs the drift job: `runner` (`lambda`, `processing_job` or `model_monitor`) with `container` for the last two."
   type = object({
     schedule_expression      = optional(string, "cron(5 * * * ? *)")
     drift_score_threshold    = optional(number, 1.0)
@@ -135,8 +135,10 @@ variable "monitoring" {
     no_data_periods          = optional(number, 2)
     oncall_emails            = optional(list(string), [])
     baseline_key             = optional(string, "baselines/baseline.json")
-    # Run the drift job as a SageMaker Processing job (null: the Lambda); see modules/monitoring.
-    processing_job = optional(object({
+    # What runs the scheduled drift job: lambda, processing_job or model_monitor (with container);
+    # see modules/monitoring and the README, "Where the drift job runs".
+    runner = optional(string, "lambda")
+    container = optional(object({
       image_uri           = string
       instance_type       = optional(string, "ml.m5.xlarge")
       volume_size_gb      = optional(number, 30)
