@@ -5,10 +5,10 @@
 Scenario suite from the shared training images (../shared/data/cifar_bikes/train): for every
 window a fresh seeded split puts half of the images into the baseline and draws the window from
 the other half (>= 200 records, with replacement, capture lines in the real SageMaker format
-through monitoring.inject), so each window is an independent trial of "baseline vs new traffic".
+through devkit.inject), so each window is an independent trial of "baseline vs new traffic".
 With `--fixed-split` one split serves every window (windows then share one holdout's luck).
 Each drifted
-window applies one scenario of monitoring.inject.SCENARIOS. Outputs are inject's synthetic
+window applies one scenario of devkit.inject.SCENARIOS. Outputs are inject's synthetic
 label-based ones (no trained model here), so prediction drift is only visible through the class
 mix; image scenarios must be caught from the pixels. Goal: >= 95% detected, <= 1% false alarms.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from monitoring import inject
+from devkit import inject
 from monitoring.baseline import build_baseline, labelled_images
 from monitoring.capture import Window
 from monitoring.drift import DriftSettings, WindowSummary, evaluate

@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--drift-scenario",
         default="darken",
-        help="drift to inject (see python -m monitoring.inject --help)",
+        help="drift to inject (see python -m devkit.inject --help)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the stack up (Ctrl-C ends)")
     parser.add_argument(

@@ -296,8 +296,8 @@ def build_baseline(ctx: DemoContext) -> None:
 
 def _window_traffic(ctx: DemoContext, scenario: str) -> tuple[datetime, datetime]:
     """Send one window of traffic through the endpoint; return the window [start, end)."""
+    from devkit.inject import invoke_endpoint
     from monitoring.baseline import labelled_images
-    from monitoring.inject import invoke_endpoint
 
     pool_dir = ctx.out / "data" / "test"
     pool = labelled_images(pool_dir) if pool_dir.is_dir() else []

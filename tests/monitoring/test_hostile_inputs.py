@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitoring import capture, drift, inject, job
+from devkit import inject
+from monitoring import capture, drift, job
 from monitoring.baseline import Baseline, BaselineError, content_hash, load_baseline, save_baseline
 from tests import images
 from tests.monitoring import synthetic

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devkit import inject
 from lambdas.shared import bounded_json
-from monitoring import capture, drift, inject
+from monitoring import capture, drift
 from monitoring.drift import WindowSummary
 from tests import images
 from tests.hostile import PROPERTY, capture_lines, cli_tokens, edge_times

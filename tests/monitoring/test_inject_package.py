@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from contract import source_files
-from monitoring import drift, inject, package
+from devkit import inject
+from monitoring import drift, package
 from monitoring.baseline import Baseline, save_baseline
 from monitoring.capture import Window, parse_line
 from tests.monitoring import synthetic
@@ -119,6 +120,7 @@ def test_package_is_reproducible_and_holds_the_handler(tmp_path: Path):
     assert "monitoring/handler.py" in names and "monitoring/metrics.py" in names
     assert {name for name, _ in source_files()} <= set(names)
     assert not any("test" in name.split("/")[-1] for name in names)
+    assert "monitoring/inject.py" not in names  # a dev-kit tool, not the deployed runtime
     assert first["function"]["handler"] == "monitoring.handler.lambda_handler"
     module, _, function = package.HANDLER.rpartition(".")
     assert callable(getattr(__import__(module, fromlist=[function]), function))

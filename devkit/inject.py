@@ -1,8 +1,8 @@
 """Drift injection: drifted traffic as capture files or as endpoint calls, to fire the alarm.
 
-    python -m monitoring.inject --images DIR --scenario blur --count 500 \
+    python -m devkit.inject --images DIR --scenario blur --count 500 \
         --out captures/ [--model model.tar.gz] [--start 2026-01-01T10:00:00Z]
-    python -m monitoring.inject --images DIR --scenario noise --count 300 --endpoint-name NAME
+    python -m devkit.inject --images DIR --scenario noise --count 300 --endpoint-name NAME
 
 Capture files follow SageMaker's layout (`<out>/<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl`,
 `--out` may be `s3://bucket/prefix`) and record format, so the drift job reads them exactly like
