@@ -24,9 +24,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from devkit import inject
+from monitoring.accumulate import WindowSummary
 from monitoring.baseline import build_baseline, labelled_images
 from monitoring.capture import Window
-from monitoring.drift import DriftSettings, WindowSummary, evaluate
+from monitoring.evaluate import DriftSettings, evaluate
 
 # Any stage's routing threshold: these image-only baselines have no below_threshold reference,
 # so it only sets LowConfidenceRate.

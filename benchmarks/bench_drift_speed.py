@@ -36,8 +36,9 @@ import numpy as np
 from PIL import Image
 
 from monitoring import capture, features, png_kernel, png_records
+from monitoring.accumulate import WindowSummary
 from monitoring.baseline import Baseline, build_baseline, labelled_images
-from monitoring.drift import DriftSettings, WindowSummary, evaluate
+from monitoring.evaluate import DriftSettings, evaluate
 
 # Any stage's routing threshold: these image-only baselines have no below_threshold reference,
 # so it only sets LowConfidenceRate.

@@ -118,8 +118,8 @@ def event(rng: random.Random) -> dict[str, Any]:
 
 
 def _summary() -> Any:
+    from monitoring.accumulate import WindowSummary
     from monitoring.baseline import Baseline
-    from monitoring.drift import WindowSummary
     from monitoring.features import IMAGE_NUMERIC
 
     reference = NumericReference.from_values(np.linspace(0.0, 300.0, 101))

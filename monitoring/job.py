@@ -28,12 +28,8 @@ from typing import Any
 
 from monitoring import capture, metrics, publish, report
 from monitoring.baseline import BaselineError, load_baseline
-from monitoring.drift import (
-    DEFAULT_FALSE_ALARM_RATE,
-    DEFAULT_MIN_RECORDS,
-    DriftSettings,
-    analyse,
-)
+from monitoring.drift import analyse
+from monitoring.evaluate import DEFAULT_FALSE_ALARM_RATE, DEFAULT_MIN_RECORDS, DriftSettings
 
 
 class SettingsError(ValueError):

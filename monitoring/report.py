@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from monitoring.accumulate import WindowSummary
 from monitoring.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from monitoring.drift import WindowSummary
 
 DRIFT_COLOUR = "#c0392b"
 BASELINE_COLOUR = "#7f8c8d"

@@ -11,8 +11,10 @@ import pytest
 from PIL import Image, ImageFilter
 
 from monitoring import capture, handler, metrics, publish
+from monitoring.accumulate import WindowSummary
 from monitoring.baseline import BaselineError, save_baseline
-from monitoring.drift import DriftSettings, analyse
+from monitoring.drift import analyse
+from monitoring.evaluate import DriftSettings, evaluate
 from monitoring.job import JobSettings, SettingsError, run_job, window_for
 from tests.monitoring import synthetic
 
@@ -120,8 +122,6 @@ def test_published_metrics_reach_cloudwatch(aws, baseline):
 
 
 def analyse_lines(baseline, lines):
-    from monitoring.drift import WindowSummary, evaluate
-
     window = capture.Window(HOUR, HOUR + timedelta(hours=1))
     summary = WindowSummary(baseline=baseline, threshold=synthetic.THRESHOLD, window=window)
     for line in lines:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitoring import capture
-from monitoring.drift import WindowSummary
+from monitoring.accumulate import WindowSummary
 from tests import images
 from tests.monitoring import synthetic
 

@@ -13,15 +13,10 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
 from monitoring import drift
+from monitoring.accumulate import TIMELINE_SAMPLE, WindowSummary
 from monitoring.baseline import Baseline, BaselineError, content_hash, save_baseline
 from monitoring.capture import Window
-from monitoring.drift import (
-    DriftSettings,
-    ThresholdMismatch,
-    WindowSummary,
-    evaluate,
-    window_threshold,
-)
+from monitoring.evaluate import DriftSettings, ThresholdMismatch, evaluate, window_threshold
 from tests import images
 from tests.monitoring import synthetic
 
@@ -419,7 +414,7 @@ def test_plot_sample_is_spread_over_the_whole_window(baseline):
         summary.add_line(line.encode())
     summary.finish()
     stamps = sorted(stamp for stamp, _ in summary.timeline_sample)
-    assert len(stamps) == drift.TIMELINE_SAMPLE == len(set(stamps))
+    assert len(stamps) == TIMELINE_SAMPLE == len(set(stamps))
     seconds = np.array(
         [(np.datetime64(s[:19]) - np.datetime64("2026-01-01T10:00:00")) for s in stamps]
     )

@@ -13,6 +13,7 @@ import pytest
 from devkit import inject
 from monitoring import capture, drift, job
 from monitoring.baseline import Baseline, BaselineError, content_hash, load_baseline, save_baseline
+from monitoring.evaluate import DriftSettings
 from tests import images
 from tests.monitoring import synthetic
 
@@ -47,7 +48,7 @@ def test_hostile_lines_are_counted_and_the_report_still_comes_out(tmp_path: Path
     good = synthetic.window_lines(60, seed=3)
     (tmp_path / "a.jsonl").write_text("\n".join(good[:30] + list(HOSTILE_LINES) + good[30:]))
     window = capture.Window(synthetic.T0, synthetic.T0 + timedelta(hours=1))
-    report, summary = drift.analyse(tmp_path, baseline, drift.DriftSettings(), window)
+    report, summary = drift.analyse(tmp_path, baseline, DriftSettings(), window)
     assert report["records"] == 60 + len(HOSTILE_LINES)
     assert report["invalid_records"] == len(HOSTILE_LINES)
     expected: dict[str, int] = {}
@@ -243,7 +244,7 @@ def test_hostile_lines_count_the_same_in_the_process_pool(tmp_path: Path, baseli
     outcomes = []
     for workers in (1, 2):
         report, summary = drift.analyse(
-            tmp_path, baseline, drift.DriftSettings(), window, workers=workers
+            tmp_path, baseline, DriftSettings(), window, workers=workers
         )
         outcomes.append((report["records"], report["invalid_records"], dict(summary.problems)))
     assert outcomes[0] == outcomes[1]

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from devkit import inject
 from lambdas.shared import bounded_json
 from monitoring import capture, drift
-from monitoring.drift import WindowSummary
+from monitoring.accumulate import WindowSummary
 from tests import images
 from tests.hostile import PROPERTY, capture_lines, cli_tokens, edge_times
 from tests.monitoring import synthetic
@@ -49,7 +49,7 @@ def test_parse_line_never_raises_and_agrees_on_both_paths(line):
 
 
 def _summary(baseline, window, chunks: list[list[bytes]]) -> WindowSummary:
-    """One summary per chunk (file), merged as drift._summarise_parallel does."""
+    """One summary per chunk (file), merged as accumulate._summarise_parallel does."""
     total = WindowSummary(baseline=baseline, threshold=baseline.threshold, window=window)
     for chunk in chunks:
         part = WindowSummary(baseline=baseline, threshold=baseline.threshold, window=window)
