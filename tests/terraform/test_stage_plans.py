@@ -134,7 +134,11 @@ def _assert_every_alarm_has_a_runbook_entry(resources: dict[str, dict], stage: s
     assert len(alarms) == 23, sorted(alarms)
     prefix = f"vehicle-classifier-{stage}-"
     assert all(name.startswith(prefix) for name in alarms)
-    missing = {name.replace(prefix, "<name>-", 1) for name in alarms} - _runbook_alarms()
+    # AWS Budgets pages the same topic: its budget needs an entry too.
+    budgets = [v["name"] for a, v in resources.items() if ".aws_budgets_budget." in a]
+    assert budgets == [f"{prefix}monthly-cost"], budgets
+    missing = {name.replace(prefix, "<name>-", 1) for name in [*alarms, *budgets]}
+    missing -= _runbook_alarms()
     assert not missing, f"alarms without a monitoring/RUNBOOK.md entry: {sorted(missing)}"
     assert all("Runbook: monitoring/RUNBOOK.md" in d for d in alarms.values())
 
@@ -186,6 +190,18 @@ def test_stage_plans_with_its_values(stage, emulator, tmp_path):
     schedule = resources[f"{prefix}monitoring.aws_scheduler_schedule.drift_job[0]"]
     assert schedule["schedule_expression"] == "cron(5 * * * ? *)"
     _assert_every_alarm_has_a_runbook_entry(resources, stage)
+    budget = resources[f"{prefix}monitoring.aws_budgets_budget.monthly[0]"]
+    assert budget["limit_amount"] == ("1500.00" if stage == "prod" else "150.00")
+    assert budget["cost_filter"] == [{"name": "TagKeyValue", "values": [f"user:Stage${stage}"]}]
+    # dev holds one instance at night and at weekends; prod serves around the clock
+    scale_down = f"{prefix}model_endpoint.aws_appautoscaling_scheduled_action.scale_down[0]"
+    if stage == "dev":
+        assert resources[scale_down]["schedule"] == "cron(0 20 ? * MON-FRI *)"
+        assert resources[scale_down]["scalable_target_action"] == [
+            {"min_capacity": "1", "max_capacity": "1"}
+        ]
+    else:
+        assert scale_down not in resources
     machines = {
         address: values
         for address, values in resources.items()

@@ -13,6 +13,7 @@ locals {
   local_nvme     = can(regex("^ml\\.[a-z]+[0-9][a-z]*d[a-z]*\\.", var.instance_type))
   volume_kms     = var.serverless || local.local_nvme ? null : var.kms_key_arn
   instance_fleet = !var.serverless
+  off_hours      = local.instance_fleet && var.off_hours != null
 
   model_object_arn = "arn:${local.partition}:s3:::${trimprefix(var.model_data_url, "s3://")}"
   image_parts      = regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?/([^:@]+)", var.model_image_uri)
@@ -338,4 +339,42 @@ resource "aws_appautoscaling_policy" "invocations" {
       predefined_metric_type = "SageMakerVariantInvocationsPerInstance"
     }
   }
+}
+
+# Off hours: min and max to the floor (the endpoint cannot go below one instance), back at the
+# start of the working day. An apply during off hours restores min/max until the next
+# scale-down, since Terraform owns the target's daytime values.
+resource "aws_appautoscaling_scheduled_action" "scale_down" {
+  count = local.off_hours ? 1 : 0
+
+  name               = "${var.name}-off-hours-scale-down"
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+  schedule           = var.off_hours.scale_down_cron
+  timezone           = var.off_hours.timezone
+
+  scalable_target_action {
+    min_capacity = min(var.off_hours.capacity, var.min_capacity)
+    max_capacity = min(var.off_hours.capacity, var.min_capacity)
+  }
+}
+
+resource "aws_appautoscaling_scheduled_action" "scale_up" {
+  count = local.off_hours ? 1 : 0
+
+  name               = "${var.name}-off-hours-scale-up"
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+  schedule           = var.off_hours.scale_up_cron
+  timezone           = var.off_hours.timezone
+
+  scalable_target_action {
+    min_capacity = var.min_capacity
+    max_capacity = var.max_capacity
+  }
+
+  # Application Auto Scaling runs one scheduled action at a time per target.
+  depends_on = [aws_appautoscaling_scheduled_action.scale_down]
 }

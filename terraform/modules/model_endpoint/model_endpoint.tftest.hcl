@@ -168,6 +168,96 @@ run "serverless_endpoint" {
   }
 }
 
+run "off_hours_scale_to_the_floor_and_back" {
+  command = apply
+
+  variables {
+    off_hours = {
+      scale_down_cron = "cron(0 20 ? * MON-FRI *)"
+      scale_up_cron   = "cron(0 7 ? * MON-FRI *)"
+      timezone        = "Europe/Berlin"
+    }
+  }
+
+  assert {
+    condition     = aws_appautoscaling_scheduled_action.scale_down[0].schedule == "cron(0 20 ? * MON-FRI *)" && aws_appautoscaling_scheduled_action.scale_down[0].timezone == "Europe/Berlin"
+    error_message = "the scale-down runs on its cron in the stage's time zone"
+  }
+
+  assert {
+    condition     = one(aws_appautoscaling_scheduled_action.scale_down[0].scalable_target_action).min_capacity == "1" && one(aws_appautoscaling_scheduled_action.scale_down[0].scalable_target_action).max_capacity == "1"
+    error_message = "off hours hold min and max at one instance (a real-time endpoint cannot go to 0)"
+  }
+
+  assert {
+    condition     = one(aws_appautoscaling_scheduled_action.scale_up[0].scalable_target_action).min_capacity == "2" && one(aws_appautoscaling_scheduled_action.scale_up[0].scalable_target_action).max_capacity == "5"
+    error_message = "the working day restores min_capacity and max_capacity"
+  }
+
+  assert {
+    condition     = aws_appautoscaling_scheduled_action.scale_up[0].resource_id == aws_appautoscaling_target.this[0].resource_id && aws_appautoscaling_scheduled_action.scale_down[0].service_namespace == "sagemaker"
+    error_message = "both actions act on the endpoint variant's scalable target"
+  }
+}
+
+run "no_off_hours_schedule_by_default_or_for_serverless" {
+  command = plan
+
+  variables {
+    serverless = true
+    off_hours = {
+      scale_down_cron = "cron(0 20 ? * MON-FRI *)"
+      scale_up_cron   = "cron(0 7 ? * MON-FRI *)"
+    }
+  }
+
+  assert {
+    condition     = length(aws_appautoscaling_scheduled_action.scale_down) == 0 && length(aws_appautoscaling_scheduled_action.scale_up) == 0
+    error_message = "a serverless endpoint has no instances to schedule"
+  }
+}
+
+run "rejects_a_schedule_that_is_no_cron" {
+  command = plan
+
+  variables {
+    off_hours = {
+      scale_down_cron = "rate(1 day)"
+      scale_up_cron   = "cron(0 7 ? * MON-FRI *)"
+    }
+  }
+
+  expect_failures = [var.off_hours]
+}
+
+run "rejects_scaling_to_zero_instances" {
+  command = plan
+
+  variables {
+    off_hours = {
+      scale_down_cron = "cron(0 20 ? * MON-FRI *)"
+      scale_up_cron   = "cron(0 7 ? * MON-FRI *)"
+      capacity        = 0
+    }
+  }
+
+  expect_failures = [var.off_hours]
+}
+
+run "rejects_a_time_zone_that_is_no_name" {
+  command = plan
+
+  variables {
+    off_hours = {
+      scale_down_cron = "cron(0 20 ? * MON-FRI *)"
+      scale_up_cron   = "cron(0 7 ? * MON-FRI *)"
+      timezone        = "+02:00"
+    }
+  }
+
+  expect_failures = [var.off_hours]
+}
+
 run "local_nvme_instances_take_no_volume_key" {
   command = plan
 

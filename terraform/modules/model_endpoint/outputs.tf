@@ -45,3 +45,11 @@ output "alarm_arns" {
   description = "ARNs of the endpoint alarms."
   value       = [aws_cloudwatch_metric_alarm.errors_5xx.arn, aws_cloudwatch_metric_alarm.latency.arn]
 }
+
+output "off_hours_actions" {
+  description = "Names of the off-hours scheduled actions (scale_down, scale_up); empty without off_hours or for serverless."
+  value = local.off_hours ? {
+    scale_down = aws_appautoscaling_scheduled_action.scale_down[0].name
+    scale_up   = aws_appautoscaling_scheduled_action.scale_up[0].name
+  } : {}
+}

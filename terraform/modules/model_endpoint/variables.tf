@@ -236,3 +236,32 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "off_hours" {
+  description = "Off-hours scale-down of an instance endpoint: at scale_down_cron min and max capacity go to `capacity` (at least 1: a real-time endpoint cannot run 0 instances; serverless is what scales to 0), at scale_up_cron back to min_capacity/max_capacity. Crons are Application Auto Scaling `cron(M H ? * DAYS *)` in `timezone` (IANA name). null: no schedule."
+  type = object({
+    scale_down_cron = string
+    scale_up_cron   = string
+    timezone        = optional(string, "UTC")
+    capacity        = optional(number, 1)
+  })
+  default = null
+
+  validation {
+    condition = var.off_hours == null ? true : alltrue([
+      for cron in [var.off_hours.scale_down_cron, var.off_hours.scale_up_cron] :
+      can(regex("^cron\\(([0-5]?[0-9]) ([01]?[0-9]|2[0-3]) \\? \\* (\\*|(MON|TUE|WED|THU|FRI|SAT|SUN)(-(MON|TUE|WED|THU|FRI|SAT|SUN))?(,(MON|TUE|WED|THU|FRI|SAT|SUN)(-(MON|TUE|WED|THU|FRI|SAT|SUN))?)*) \\*\\)$", cron))
+    ])
+    error_message = "off_hours.scale_down_cron and scale_up_cron must be cron(M H ? * DAYS *) with DAYS * or MON..SUN names, ranges and lists, e.g. cron(0 20 ? * MON-FRI *)."
+  }
+
+  validation {
+    condition     = var.off_hours == null ? true : can(regex("^(UTC|[A-Z][A-Za-z_]+(/[A-Za-z0-9_+-]+){1,2})$", var.off_hours.timezone))
+    error_message = "off_hours.timezone must be UTC or an IANA time zone name such as Europe/Berlin."
+  }
+
+  validation {
+    condition     = var.off_hours == null ? true : var.off_hours.capacity >= 1 && floor(var.off_hours.capacity) == var.off_hours.capacity
+    error_message = "off_hours.capacity must be a whole number >= 1: a real-time endpoint cannot scale to 0 instances (use serverless for that)."
+  }
+}

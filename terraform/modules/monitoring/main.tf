@@ -42,6 +42,30 @@ data "aws_iam_policy_document" "oncall" {
     }
   }
 
+  # AWS Budgets publishes the stage budget's notifications (AWS documents these conditions).
+  dynamic "statement" {
+    for_each = var.monthly_budget_usd == null ? [] : [1]
+    content {
+      sid       = "BudgetsPublish"
+      actions   = ["sns:Publish"]
+      resources = [aws_sns_topic.oncall.arn]
+      principals {
+        type        = "Service"
+        identifiers = ["budgets.amazonaws.com"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [local.account_id]
+      }
+      condition {
+        test     = "ArnLike"
+        variable = "aws:SourceArn"
+        values   = ["arn:${local.partition}:budgets::${local.account_id}:*"]
+      }
+    }
+  }
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
@@ -70,6 +94,47 @@ resource "aws_sns_topic_subscription" "oncall_email" {
   topic_arn = aws_sns_topic.oncall.arn
   protocol  = "email"
   endpoint  = each.value
+}
+
+# --- cost budget -----------------------------------------------------------------------------
+
+# The stage's monthly cost (resources tagged Stage=<stage>: activate `Stage` as a cost allocation
+# tag in the billing console, or the filter matches nothing), paging on-call at 80 % of the
+# amount spent and at 100 % forecast. Budgets has no OK state: the RUNBOOK says what to check.
+resource "aws_budgets_budget" "monthly" {
+  count = var.monthly_budget_usd == null ? 0 : 1
+
+  name         = "${var.name}-monthly-cost"
+  budget_type  = "COST"
+  limit_amount = format("%.2f", var.monthly_budget_usd)
+  limit_unit   = "USD"
+  time_unit    = "MONTHLY"
+
+  cost_filter {
+    name   = "TagKeyValue"
+    values = [format("user:Stage$%s", var.stage)]
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 80
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "ACTUAL"
+    subscriber_sns_topic_arns = [aws_sns_topic.oncall.arn]
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 100
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "FORECASTED"
+    subscriber_sns_topic_arns = [aws_sns_topic.oncall.arn]
+  }
+
+  tags = var.tags
+
+  # Budgets checks its publish permission when the notification is created.
+  depends_on = [aws_sns_topic_policy.oncall]
 }
 
 # --- drift job -----------------------------------------------------------------------------

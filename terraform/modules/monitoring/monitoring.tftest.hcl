@@ -157,6 +157,62 @@ run "alarms_page_oncall" {
   }
 }
 
+run "budget_pages_oncall" {
+  command = apply
+
+  variables {
+    monthly_budget_usd = 150
+  }
+
+  assert {
+    condition     = aws_budgets_budget.monthly[0].limit_amount == "150.00" && aws_budgets_budget.monthly[0].time_unit == "MONTHLY" && aws_budgets_budget.monthly[0].budget_type == "COST"
+    error_message = "a monthly cost budget of the configured amount"
+  }
+
+  assert {
+    condition     = one(aws_budgets_budget.monthly[0].cost_filter).name == "TagKeyValue" && one(aws_budgets_budget.monthly[0].cost_filter).values == tolist(["user:Stage$dev"])
+    error_message = "the budget counts the costs tagged with the stage"
+  }
+
+  assert {
+    condition = alltrue([for n in aws_budgets_budget.monthly[0].notification : n.subscriber_sns_topic_arns == toset([aws_sns_topic.oncall.arn])]) && toset([
+      for n in aws_budgets_budget.monthly[0].notification : "${n.notification_type}>${n.threshold}"
+    ]) == toset(["ACTUAL>80", "FORECASTED>100"])
+    error_message = "on-call is paged at 80 % actual and 100 % forecast spend"
+  }
+
+  assert {
+    condition = one([
+      for s in data.aws_iam_policy_document.oncall.statement : s.principals if s.sid == "BudgetsPublish"
+    ]) == toset([{ type = "Service", identifiers = toset(["budgets.amazonaws.com"]) }])
+    error_message = "the topic policy lets AWS Budgets publish (and only with this account's budgets)"
+  }
+
+  assert {
+    condition     = output.budget_name == "vehicle-classifier-test-monthly-cost"
+    error_message = "the budget is named after the stage (its RUNBOOK entry: <name>-monthly-cost)"
+  }
+}
+
+run "no_budget_without_an_amount" {
+  command = plan
+
+  assert {
+    condition     = length(aws_budgets_budget.monthly) == 0 && length([for s in data.aws_iam_policy_document.oncall.statement : s if s.sid == "BudgetsPublish"]) == 0
+    error_message = "without monthly_budget_usd: no budget and no publish grant for Budgets"
+  }
+}
+
+run "rejects_a_budget_below_one_dollar" {
+  command = plan
+
+  variables {
+    monthly_budget_usd = 0
+  }
+
+  expect_failures = [var.monthly_budget_usd]
+}
+
 run "rejects_threshold_outside_unit_interval" {
   command = plan
 

@@ -55,3 +55,8 @@ output "dashboard_name" {
   description = "Name of the CloudWatch dashboard."
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
+
+output "budget_name" {
+  description = "Name of the stage's monthly cost budget (null without monthly_budget_usd)."
+  value       = one(aws_budgets_budget.monthly[*].name)
+}

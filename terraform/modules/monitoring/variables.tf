@@ -319,3 +319,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "monthly_budget_usd" {
+  description = "Monthly AWS Budgets cost budget of the stage in USD (costs tagged Stage=<stage>); notifications go to the on-call topic. null: no budget."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.monthly_budget_usd == null ? true : var.monthly_budget_usd >= 1 && var.monthly_budget_usd <= 1000000
+    error_message = "monthly_budget_usd must be null or an amount from 1 to 1,000,000 USD."
+  }
+}

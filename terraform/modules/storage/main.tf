@@ -82,6 +82,23 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # AWS Budgets notifications to the encrypted on-call topic (the key policy AWS documents for
+  # budget alerts on SSE topics; the topic policy limits them to this account's budgets).
+  statement {
+    sid       = "BudgetsToEncryptedTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["budgets.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
   # Vended log delivery of the state machines' execution logs: Step Functions encrypts the
   # execution data with this key, the delivery service decrypts it to write the log group.
   statement {

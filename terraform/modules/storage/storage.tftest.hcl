@@ -58,6 +58,13 @@ run "encrypted_private_tls_only_buckets" {
   }
 
   assert {
+    condition = one([
+      for s in data.aws_iam_policy_document.kms.statement : s.actions if s.sid == "BudgetsToEncryptedTopic" && anytrue([for p in s.principals : contains(p.identifiers, "budgets.amazonaws.com")])
+    ]) == toset(["kms:Decrypt", "kms:GenerateDataKey*"])
+    error_message = "AWS Budgets must be able to publish to the key-encrypted on-call topic"
+  }
+
+  assert {
     condition     = alltrue([for v in aws_s3_bucket_versioning.this : one(v.versioning_configuration).status == "Enabled"])
     error_message = "versioning must be on"
   }

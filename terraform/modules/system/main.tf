@@ -88,6 +88,8 @@ module "model_endpoint" {
   canary_percentage               = var.endpoint.canary_percentage
   capture_sampling_percentage     = var.endpoint.capture_sampling_percentage
   latency_threshold_ms            = var.endpoint.latency_threshold_ms
+  serverless_memory_mb            = var.endpoint.serverless_memory_mb
+  off_hours                       = var.endpoint.off_hours
   capture_bucket                  = module.storage.capture_bucket
   capture_bucket_arn              = module.storage.capture_bucket_arn
   alarm_actions                   = [module.monitoring.oncall_topic_arn]
@@ -164,6 +166,7 @@ module "monitoring" {
   low_confidence_threshold       = var.monitoring.low_confidence_threshold
   no_data_periods                = var.monitoring.no_data_periods
   oncall_emails                  = var.monitoring.oncall_emails
+  monthly_budget_usd             = var.monthly_budget_usd
   endpoint_name                  = module.model_endpoint.endpoint_name
   variant_name                   = module.model_endpoint.variant_name
   endpoint_alarm_arns            = module.model_endpoint.alarm_arns

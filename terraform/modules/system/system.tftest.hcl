@@ -203,3 +203,37 @@ run "model_monitor_runs_the_drift_job_on_the_stage_endpoint" {
     error_message = "the same alarms whichever runner is scheduled"
   }
 }
+
+run "cost_controls_reach_the_endpoint_and_the_budget" {
+  command = apply
+
+  variables {
+    endpoint = {
+      off_hours = {
+        scale_down_cron = "cron(0 20 ? * MON-FRI *)"
+        scale_up_cron   = "cron(0 7 ? * MON-FRI *)"
+      }
+    }
+    monthly_budget_usd = 150
+  }
+
+  assert {
+    condition     = module.model_endpoint.off_hours_actions.scale_down == "vehicle-classifier-dev-off-hours-scale-down" && module.model_endpoint.off_hours_actions.scale_up == "vehicle-classifier-dev-off-hours-scale-up"
+    error_message = "the stage's off-hours schedule reaches the endpoint"
+  }
+
+  assert {
+    condition     = module.monitoring.budget_name == "vehicle-classifier-dev-monthly-cost"
+    error_message = "the stage's budget is created and pages the stage's on-call topic"
+  }
+}
+
+run "rejects_a_negative_budget" {
+  command = plan
+
+  variables {
+    monthly_budget_usd = -5
+  }
+
+  expect_failures = [var.monthly_budget_usd]
+}

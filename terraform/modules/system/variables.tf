@@ -57,7 +57,7 @@ variable "model_environment" {
 }
 
 variable "endpoint" {
-  description = "Endpoint sizing: serverless or instance type, min/max instances, target invocations per instance per minute, blue/green bake time (s) and canary share (%)."
+  description = "Endpoint sizing: serverless (and its memory) or instance type, min/max instances, target invocations per instance per minute, blue/green bake time (s), canary share (%) and an optional off-hours scale-down schedule."
   type = object({
     serverless                      = optional(bool, false)
     instance_type                   = optional(string, "ml.m5.large")
@@ -68,6 +68,14 @@ variable "endpoint" {
     canary_percentage               = optional(number, 0)
     capture_sampling_percentage     = optional(number, 100)
     latency_threshold_ms            = optional(number, 500)
+    serverless_memory_mb            = optional(number, 2048)
+    # Scheduled scale-down of an instance endpoint (modules/model_endpoint: off_hours).
+    off_hours = optional(object({
+      scale_down_cron = string
+      scale_up_cron   = string
+      timezone        = optional(string, "UTC")
+      capacity        = optional(number, 1)
+    }))
   })
   default = {}
 }
@@ -79,6 +87,17 @@ variable "expected_images_per_month" {
   validation {
     condition     = var.expected_images_per_month >= 0 && floor(var.expected_images_per_month) == var.expected_images_per_month
     error_message = "expected_images_per_month must be a whole number >= 0."
+  }
+}
+
+variable "monthly_budget_usd" {
+  description = "AWS Budgets cost budget of the stage a month (USD, costs tagged Stage=<stage>): on-call is paged at 80 % actual and 100 % forecast. null: no budget (the emulator stage)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.monthly_budget_usd == null ? true : var.monthly_budget_usd >= 1 && var.monthly_budget_usd <= 1000000
+    error_message = "monthly_budget_usd must be null or an amount from 1 to 1,000,000 USD."
   }
 }
 

@@ -17,7 +17,16 @@ module "system" {
     serverless   = false
     min_capacity = 1
     max_capacity = 2
+    # Nights and weekends: max to one instance (a real-time endpoint cannot go to 0; serverless
+    # = true is the scale-to-zero dev). README: Costs and cost controls.
+    off_hours = {
+      scale_down_cron = "cron(0 20 ? * MON-FRI *)"
+      scale_up_cron   = "cron(0 7 ? * MON-FRI *)"
+      timezone        = "UTC"
+    }
   }
+  # Pages on-call at 80 % spent and 100 % forecast (costs tagged Stage=dev).
+  monthly_budget_usd = 150
   # Sizing and the cost table (README: Costs and cost controls) assume this traffic.
   expected_images_per_month = 100000
   log_retention_days        = 30
