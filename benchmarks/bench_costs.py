@@ -22,7 +22,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image
 
@@ -34,13 +34,14 @@ from benchmarks.cost_model import (
     Fixed,
     ImageUsage,
     LambdaCall,
+    endpoint_month,
     instance_vcpus,
     per_million,
     stage_month,
     target_invocations_per_instance,
     xray_traces_per_image,
 )
-from benchmarks.stage_settings import REPO_ROOT, literal_assignments, read_stage
+from benchmarks.stage_settings import REPO_ROOT, StageSizing, literal_assignments, read_stage
 from benchmarks.workflow_usage import PathCount, measure_paths
 
 SYSTEM_MAIN = REPO_ROOT / "terraform" / "modules" / "system" / "main.tf"
@@ -55,6 +56,7 @@ S3_READ_MS = 60.0  # serialize_image reading a 3 MB upload from S3 in the same r
 LABEL_RECORD_BYTES = 600
 CUSTOM_METRICS = 20  # EMF outcome and error counts plus the drift job's metrics, per stage
 ALARMS = 23  # tests/terraform/test_stage_plans.py counts them per stage
+SERVERLESS_MEMORY_MB = (2048, 3072)
 STAGES = ("dev", "prod")  # local runs in the emulator and bills nothing
 
 
@@ -191,6 +193,28 @@ def print_stage(stage: str, paths: list[PathCount], a: Assumptions) -> None:
     for name, cost in month.items():
         per = f"{million[name]:>19,.2f}" if million else f"{'-':>19}"
         print(f"  {name:<11} {cost:>11,.2f} {per}")
+    print_endpoint_choices(sizing, a)
+
+
+def print_endpoint_choices(sizing: StageSizing, a: Assumptions) -> None:
+    """The endpoint line of the stage for each priced instance type (same min/max and off
+    hours) and serverless, at the stage's traffic and the measured throughput."""
+    images, current = sizing.images_per_month, sizing.endpoint
+    choices = {
+        kind: replace(current, instance_type=kind, serverless=False)
+        for kind in PRICES.instance_hour
+    }
+    for memory_mb in SERVERLESS_MEMORY_MB:
+        choices[f"serverless {memory_mb} MB"] = replace(
+            current, serverless=True, serverless_memory_mb=memory_mb
+        )
+    cells = []
+    for name, endpoint in choices.items():
+        cost = endpoint_month(
+            endpoint, images, a.images_per_second_per_vcpu, a.endpoint_ms / 1000, a.prepared_bytes
+        )
+        cells.append(f"{name} {cost:,.2f}")
+    print("  endpoint alternatives, USD/month: " + "; ".join(cells))
 
 
 def report(a: Assumptions, stages: tuple[str, ...] = STAGES) -> None:

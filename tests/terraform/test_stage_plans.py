@@ -168,11 +168,11 @@ def test_stage_plans_with_its_values(stage, emulator, tmp_path):
     assert endpoint["name"] == f"vehicle-classifier-{stage}"
     assert config["name_prefix"] == f"vehicle-classifier-{stage}-"
     if stage == "prod":
-        assert variant["instance_type"] == "ml.m5.xlarge"
+        assert variant["instance_type"] == "ml.c6i.large"
         assert (target["min_capacity"], target["max_capacity"]) == (2, 6)
         assert routing["type"] == "CANARY"
     else:
-        assert variant["instance_type"] == "ml.m5.large"
+        assert variant["instance_type"] == "ml.c6i.large"
         assert (target["min_capacity"], target["max_capacity"]) == (1, 2)
         assert routing["type"] == "ALL_AT_ONCE"
     # Layer ARNs are known only after apply; the layers themselves are planned.

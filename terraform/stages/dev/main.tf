@@ -13,10 +13,13 @@ module "system" {
 
   # One small instance; set serverless = true for a scale-to-zero dev endpoint (no data capture,
   # blue/green or autoscaling there).
+  # Sized like prod from the model's throughput (README: Costs and cost controls).
   endpoint = {
-    serverless   = false
-    min_capacity = 1
-    max_capacity = 2
+    serverless                      = false
+    instance_type                   = "ml.c6i.large"
+    min_capacity                    = 1
+    max_capacity                    = 2
+    target_invocations_per_instance = 150
     # Nights and weekends: max to one instance (a real-time endpoint cannot go to 0; serverless
     # = true is the scale-to-zero dev). README: Costs and cost controls.
     off_hours = {
