@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from devkit.stepfunctions_local import review_execution_arn, sync_client
+
 REVIEWER = "demo-reviewer"
 
 
@@ -66,21 +68,28 @@ def run_with_reviewer(
     truth: str | None,
     timeout_s: float,
 ) -> ReviewedRun:
-    """Start one execution and, while it runs, answer its review message with `truth`
-    (`not_a_vehicle` when the image shows no vehicle)."""
-    execution_arn = sfn.start_execution(**start)["executionArn"]
+    """Run one classify execution with the synchronous Express call; when it ends
+    `SentToReview`, answer its review message with `truth` (`not_a_vehicle` when the image shows
+    no vehicle) and return the review execution's outcome."""
+    answer = sync_client().start_sync_execution(**start)
+    if answer["status"] != "SUCCEEDED":
+        return ReviewedRun({"outcome": answer["status"], "error": answer.get("error")})
+    output = dict(json.loads(answer.get("output") or "{}"))
+    if output.get("outcome") != "SentToReview":
+        return ReviewedRun(output)
+    review_arn = review_execution_arn(output)
     answered = None
     deadline = time.monotonic() + timeout_s
     while True:
-        described = sfn.describe_execution(executionArn=execution_arn)
+        described = sfn.describe_execution(executionArn=review_arn)
         if described["status"] != "RUNNING":
             break
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{execution_arn} still RUNNING after {timeout_s} s")
+            raise TimeoutError(f"{review_arn} still RUNNING after {timeout_s} s")
         received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
         for message in received.get("Messages", []):
             body = json.loads(message["Body"])
-            if body.get("workflow_execution_id") != execution_arn:
+            if body.get("execution_id") != review_arn:
                 continue  # someone else's review: leave it to them
             answered = truth or "not_a_vehicle"
             sfn.send_task_success(

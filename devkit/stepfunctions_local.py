@@ -88,6 +88,35 @@ def wait_for_execution(sfn: Any, execution_arn: str, timeout_s: float = 120.0) -
         time.sleep(0.1)
 
 
+def sync_client(**options: Any) -> Any:
+    """A Step Functions client for StartSyncExecution against the emulator: botocore sends that
+    call to the `sync-` host prefix, which a loopback address does not have."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("stepfunctions", config=Config(inject_host_prefix=False), **options)
+
+
+def review_execution_arn(sent: Mapping[str, Any]) -> str:
+    """The ARN of the review execution a `SentToReview` outcome names (its name is the
+    inference id; execution ARNs are the machine's with `execution` for `stateMachine`)."""
+    review = sent["review"]
+    machine = str(review["state_machine_arn"]).replace(":stateMachine:", ":execution:", 1)
+    return f"{machine}:{review['execution_name']}"
+
+
+def states_entered(sfn: Any, execution_arn: str) -> list[str]:
+    """The states an execution entered, in order, from its history in the emulator (what a
+    Standard execution is billed by: one state transition each; retries add one per attempt).
+    Real Step Functions keeps no such history for Express executions."""
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [
+        event["stateEnteredEventDetails"]["name"]
+        for event in events
+        if event["type"].endswith("StateEntered")
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render an ASL template with dummy values.")
     parser.add_argument("template", help="a file in stepfunctions/")

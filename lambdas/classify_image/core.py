@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import math
 import uuid
 from collections.abc import Mapping
@@ -24,7 +25,12 @@ from lambdas.shared.errors import (
     ModelError,
     WorkflowError,
 )
-from lambdas.shared.events import optional_str, require_event, require_mapping, s3_location
+from lambdas.shared.events import (
+    optional_str,
+    require_event,
+    require_mapping,
+    s3_location,
+)
 from lambdas.shared.formats import CONTENT_TYPES, DEFAULT_MAX_IMAGE_BYTES
 
 LABELS = CLASS_NAMES
@@ -149,10 +155,27 @@ def parse_prediction(body: bytes, tolerance: float) -> tuple[float, float]:
     return probabilities[0], probabilities[1]
 
 
-def new_inference_id() -> str:
+# Fixed namespace of the derived inference ids (uuid5): changing it changes every id.
+INFERENCE_ID_NAMESPACE = uuid.UUID("6f1d3c2e-5a4b-4e8f-9c7d-2b1a0e9f8d7c")
+
+
+def inference_id_for(
+    document: ImageDocument, endpoint_name: str, model_version: str, threshold: object = None
+) -> str:
     """The id passed as InferenceId on InvokeEndpoint: SageMaker writes it into the data
-    capture record (eventMetadata.inferenceId), so a label record joins to its capture."""
-    return str(uuid.uuid4())
+    capture record (eventMetadata.inferenceId), so a label record joins to its capture.
+
+    Derived from what is asked (the object pinned by version id, ETag and SHA-256, the endpoint
+    and model, the request's threshold override), so a repeated run of the same request (the
+    Express workflow runs at least once; an upload event can arrive twice) gets the same id,
+    hence the same review execution name and label record key; a request with another threshold
+    is another decision with its own id. A document that pins nothing gets a random id."""
+    pins = (document.version_id, document.etag, document.sha256)
+    if not any(pins):
+        return str(uuid.uuid4())
+    parts = (document.s3_bucket, document.s3_key, *(pin or "" for pin in pins))
+    asked = (endpoint_name, model_version, json.dumps(threshold, sort_keys=True))
+    return str(uuid.uuid5(INFERENCE_ID_NAMESPACE, "\n".join((*parts, *asked))))
 
 
 def classification(

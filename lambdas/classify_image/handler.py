@@ -12,11 +12,12 @@ from lambdas.classify_image.core import (
     check_referenced_bytes,
     classification,
     endpoint_error,
-    new_inference_id,
+    inference_id_for,
     parse_event,
     parse_prediction,
 )
 from lambdas.shared.aws import client
+from lambdas.shared.events import requested_threshold
 from lambdas.shared.observability import instrumented, logger_for, metrics_for
 from lambdas.shared.storage import read_object
 
@@ -71,7 +72,8 @@ def invoke_endpoint(
 def handler(event: Any, context: Any) -> dict[str, Any]:
     config = settings()
     document = parse_event(event)
-    inference_id = new_inference_id()
+    threshold = requested_threshold(event) if isinstance(event, dict) else None
+    inference_id = inference_id_for(document, config.endpoint_name, config.model_version, threshold)
     response = invoke_endpoint(*image_bytes(document, config), config, inference_id)
     probabilities = parse_prediction(response["Body"], config.probability_tolerance)
     result = classification(

@@ -8,6 +8,7 @@ is >= the threshold. A per-execution `threshold` may only raise it: a lower one 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from contract import CLASS_NAMES
 from lambdas.shared.config import env_float, env_json
 from lambdas.shared.errors import ConfigurationError, InvalidEvent, ThresholdBelowDeployed
 from lambdas.shared.events import (
+    requested_threshold,
     require_event,
     require_mapping,
     require_number,
@@ -103,6 +105,7 @@ def parse_routes(rules: object) -> dict[str, Route]:
 class Classification:
     label: str
     confidence: float
+    inference_id: str | None = None
 
 
 def parse_event(event: object, deployed_threshold: float) -> tuple[Classification, float]:
@@ -122,13 +125,7 @@ def parse_event(event: object, deployed_threshold: float) -> tuple[Classificatio
     )
     if values[str(label)] < max(values.values()):
         raise InvalidEvent("classification.label is not the most probable class")
-    override = body.get("threshold")
-    request = body.get("request")
-    if override is None and isinstance(request, Mapping):
-        override = request.get("threshold")
-        options = request.get("options")
-        if override is None and isinstance(options, Mapping):
-            override = options.get("threshold")
+    override = requested_threshold(body)
     threshold = deployed_threshold
     if override is not None:
         threshold = require_number(override, "threshold")
@@ -139,7 +136,9 @@ def parse_event(event: object, deployed_threshold: float) -> tuple[Classificatio
                 f"threshold {threshold} is below the deployed threshold {deployed_threshold}: "
                 "an execution may only raise it"
             )
-    return Classification(label=str(label), confidence=values[str(label)]), threshold
+    inference_id = found.get("inference_id")
+    found_id = inference_id if isinstance(inference_id, str) and inference_id else None
+    return Classification(str(label), values[str(label)], found_id), threshold
 
 
 def decide(
@@ -171,6 +170,13 @@ def decide(
             order_radius_km=route.order_radius_km,
         )
     return {"decision": decision}
+
+
+def audit_draw(inference_id: str) -> float:
+    """A uniform number in [0, 1) fixed by the inference id: the audit sample draws it, so a
+    repeated run of the same inference (Express runs at least once) decides the same way."""
+    digest = hashlib.sha256(inference_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 @dataclass(frozen=True)

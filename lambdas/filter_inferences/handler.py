@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.filter_inferences.core import (
     FilterSettings,
+    audit_draw,
     decide,
     decide_reviewed,
     parse_event,
@@ -47,7 +48,10 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         logger.info("reviewed", extra=result["decision"])
         return result
     found, threshold = parse_event(event, config.threshold)
-    result = decide(found, threshold, config.routes, config.audit_sample_rate, random.random)
+    # Drawn from the inference id where there is one, so a repeated run decides the same way.
+    inference_id = found.inference_id
+    draw = random.random if inference_id is None else (lambda: audit_draw(inference_id))
+    result = decide(found, threshold, config.routes, config.audit_sample_rate, draw)
     decision = result["decision"]
     outcome = "Routed" if decision["action"] == "route" else "NeedsReview"
     metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)

@@ -26,23 +26,30 @@ def settings() -> RecordSettings:
     return RecordSettings.from_env(os.environ)
 
 
-def put_record(config: RecordSettings, key: str, line: bytes) -> None:
+def put_record(config: RecordSettings, key: str, line: bytes, replace: bool) -> bool:
+    """Write the record; False when `replace` is off and a record is already there (S3's
+    conditional write refused it: PreconditionFailed), which leaves that record as it is."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    encryption: dict[str, str] = {"ServerSideEncryption": "aws:kms"}
+    options: dict[str, str] = {"ServerSideEncryption": "aws:kms"}
     if config.kms_key_id:
-        encryption["SSEKMSKeyId"] = config.kms_key_id
+        options["SSEKMSKeyId"] = config.kms_key_id
+    if not replace:
+        options["IfNoneMatch"] = "*"
     try:
         client("s3").put_object(
             Bucket=config.bucket,
             Key=key,
             Body=line,
             ContentType="application/x-ndjson",
-            **encryption,
+            **options,
         )
     except (ClientError, BotoCoreError) as error:
         code = error_code(error)
+        if code == "PreconditionFailed" and not replace:
+            return False
         raise StorageUnavailable(f"s3://{config.bucket}/{key}: {code}: {error}") from None
+    return True
 
 
 @instrumented(logger, metrics)
@@ -50,7 +57,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     config = settings()
     record = build_record(event, datetime.now(UTC))
     key = record_key(config.prefix, record)
-    put_record(config, key, json_line(record))
+    # Keyed by the inference id, so a repeated run lands on the same object. The model's
+    # decision never replaces a record (a second write is a no-op); a reviewer's label is final
+    # and supersedes it (its review execution, named by the inference id, runs once).
+    written = put_record(config, key, json_line(record), replace=record["decision"] == "reviewed")
     uri = f"s3://{config.bucket}/{key}"
-    logger.info("label recorded", extra={"uri": uri, "decision": record["decision"]})
-    return {"uri": uri, "record": record}
+    message = "label recorded" if written else "label already recorded"
+    logger.info(message, extra={"uri": uri, "decision": record["decision"]})
+    return {"uri": uri, "record": record, "written": written}

@@ -15,8 +15,13 @@ import zipfile
 import boto3
 import pytest
 
-from devkit.moto_patches import lambda_inprocess, sagemaker_runtime, stepfunctions_sfn_integration
-from devkit.stepfunctions_local import wait_for_execution
+from devkit.moto_patches import (
+    lambda_inprocess,
+    sagemaker_runtime,
+    stepfunctions_sfn_integration,
+    stepfunctions_sync_execution,
+)
+from devkit.stepfunctions_local import sync_client, wait_for_execution
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/r"
 PREAMBLE = """
@@ -178,6 +183,48 @@ def test_patched_start_execution_task_waits_for_the_child_output(aws):
     assert json.loads(described["output"]) == {"ok": 1}
     [started] = sfn.list_executions(stateMachineArn=child_arn)["executions"]
     assert started["name"] == "c1"
+
+
+def test_start_sync_execution_upstream_still_missing():
+    result = run_plain_moto(
+        """
+        from moto.stepfunctions.responses import StepFunctionResponse
+        print(json.dumps({"has": hasattr(StepFunctionResponse, "start_sync_execution")}))
+        """
+    )
+    assert result == {"has": False}, (
+        "moto has StartSyncExecution: drop stepfunctions_sync_execution"
+    )
+    assert stepfunctions_sync_execution.moto_lacks_start_sync_execution()
+
+
+@pytest.mark.integration
+def test_patched_start_sync_execution_answers_with_the_outcome_and_only_for_express(aws):
+    sfn, sync = boto3.client("stepfunctions"), sync_client()
+    machine = {
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Parameters": {"got.$": "$.x"}, "End": True}},
+    }
+    failing = {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Nope", "Cause": "c"}}}
+    arns = {
+        name: sfn.create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=ROLE_ARN, type=kind
+        )["stateMachineArn"]
+        for name, definition, kind in (
+            ("express", machine, "EXPRESS"),
+            ("express-fails", failing, "EXPRESS"),
+            ("standard", machine, "STANDARD"),
+        )
+    }
+    answered = sync.start_sync_execution(stateMachineArn=arns["express"], input='{"x": 7}')
+    assert answered["status"] == "SUCCEEDED"
+    assert json.loads(answered["output"]) == {"got": 7}
+    assert answered["stateMachineArn"] == arns["express"]
+    assert answered["stopDate"] >= answered["startDate"]
+    failed = sync.start_sync_execution(stateMachineArn=arns["express-fails"])
+    assert (failed["status"], failed["error"], failed["cause"]) == ("FAILED", "Nope", "c")
+    with pytest.raises(sync.exceptions.StateMachineTypeNotSupported):
+        sync.start_sync_execution(stateMachineArn=arns["standard"], input="{}")
 
 
 @pytest.mark.integration

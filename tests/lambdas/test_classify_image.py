@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 
@@ -22,6 +23,7 @@ from lambdas.classify_image.core import (
     ClassifySettings,
     classification,
     endpoint_error,
+    inference_id_for,
     parse_event,
     parse_prediction,
 )
@@ -161,6 +163,38 @@ def test_handler_sends_the_prepared_image_not_the_upload(aws, monkeypatch):
     assert endpoint_bodies("prepared-endpoint") == [png]
 
 
+def test_the_inference_id_is_fixed_by_the_pinned_object_and_the_model():
+    """A repeated run of one request (Express runs at least once) gets the same id, hence the
+    same review execution name and label record key; another object, version, model or
+    threshold override gets another."""
+    doc = parse_event(document(b"png-1", etag='"e1"', version_id="v1"))
+    first = inference_id_for(doc, "endpoint", "model-v7")
+    assert first == inference_id_for(doc, "endpoint", "model-v7")
+    assert len(first) == 36
+    others = {
+        inference_id_for(
+            parse_event(document(b"png-2", etag='"e1"', version_id="v1")), "endpoint", "model-v7"
+        ),
+        inference_id_for(
+            parse_event(document(b"png-1", etag='"e2"', version_id="v2")), "endpoint", "model-v7"
+        ),
+        inference_id_for(
+            parse_event(document(b"png-1", etag='"e1"', version_id="v1", s3_key="j.png")),
+            "endpoint",
+            "model-v7",
+        ),
+        inference_id_for(doc, "endpoint", "model-v8"),
+        inference_id_for(doc, "other-endpoint", "model-v7"),
+        inference_id_for(doc, "endpoint", "model-v7", 0.97),  # another threshold: another decision
+    }
+    assert first not in others and len(others) == 6
+    assert inference_id_for(doc, "endpoint", "model-v7", 0.97) == inference_id_for(
+        doc, "endpoint", "model-v7", 0.97
+    )
+    unpinned = dataclasses.replace(doc, version_id=None, etag=None, sha256=None)
+    assert inference_id_for(unpinned, "e", "m") != inference_id_for(unpinned, "e", "m")
+
+
 def test_endpoint_name_is_required_configuration():
     with pytest.raises(ConfigurationError, match="ENDPOINT_NAME"):
         ClassifySettings.from_env({})
@@ -179,7 +213,7 @@ def test_handler_inline_and_by_reference(aws, monkeypatch):
     monkeypatch.setenv("MODEL_VERSION", "v12")
     inline = classify.handler(document(first), Context())["classification"]
     assert (inline["label"], inline["endpoint_name"]) == ("bicycle", "unit-endpoint")
-    # The InferenceId sent on InvokeEndpoint comes back, new per call, with the model version.
+    # The InferenceId sent on InvokeEndpoint comes back (one per image), with the model version.
     assert len(inline["inference_id"]) == 36 and inline["model_version"] == "v12"
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="uploads")

@@ -13,6 +13,7 @@ from lambdas.filter_inferences.core import (
     DEFAULT_ROUTING_RULES,
     FilterSettings,
     ReviewAnswer,
+    audit_draw,
     decide,
     decide_reviewed,
     parse_audit_sample_rate,
@@ -270,3 +271,27 @@ def test_handler_routes_a_review_answer(monkeypatch, capsys):
     metrics = next(line for line in json_lines(capsys.readouterr().out) if "_aws" in line)
     names = {m["Name"] for m in metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert names == {"RoutedByReviewer", "Succeeded"}
+
+
+def test_the_audit_draw_is_fixed_by_the_inference_id():
+    """Express runs at least once: a repeated run of one inference must decide the same way."""
+    draws = [audit_draw(f"id-{n}") for n in range(2000)]
+    assert audit_draw("id-7") == draws[7]
+    assert all(0.0 <= d < 1.0 for d in draws)
+    assert 0.01 < sum(d < 0.02 for d in draws) / len(draws) < 0.03  # uniform enough for 2%
+
+
+def test_handler_audits_the_same_inference_the_same_way_every_time(monkeypatch, capsys):
+    monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.9")
+    monkeypatch.setenv("AUDIT_SAMPLE_RATE", "0.5")
+    filter_handler.settings.cache_clear()
+    actions = {}
+    for n in range(40):
+        confident = event(p=(0.99, 0.01))
+        confident["classification"]["inference_id"] = f"inference-{n}"
+        runs = {filter_handler.handler(confident, Context())["decision"]["action"] for _ in "ab"}
+        assert len(runs) == 1
+        actions[n] = runs.pop()
+        assert actions[n] == ("review" if audit_draw(f"inference-{n}") < 0.5 else "route")
+    assert set(actions.values()) == {"review", "route"}
+    filter_handler.settings.cache_clear()

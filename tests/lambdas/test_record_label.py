@@ -124,3 +124,30 @@ def test_handler_reports_a_failed_write_as_retryable(aws, monkeypatch):
     monkeypatch.setenv("LABELS_BUCKET", "no-such-bucket")
     with pytest.raises(StorageUnavailable, match="NoSuchBucket"):
         record.handler(event(), Context())
+
+
+@pytest.mark.integration
+def test_a_repeated_routed_decision_leaves_the_first_record_and_a_review_supersedes_it(
+    aws, monkeypatch
+):
+    """Express runs at least once: the model's decision for an inference id is written once
+    (S3 conditional write; the second is a no-op), a reviewer's label replaces it."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="labels-bucket")
+    monkeypatch.setenv("LABELS_BUCKET", "labels-bucket")
+    key = f"labels/{INFERENCE_ID}.jsonl"
+    routed = {"review": None, "decision": {"action": "route", "threshold": 0.9}}
+    first = record.handler(event(**routed, decided_at="2026-12-06T20:30:10.000Z"), Context())
+    again = record.handler(event(**routed, decided_at="2026-12-06T20:31:00.000Z"), Context())
+    assert (first["written"], again["written"]) == (True, False)
+    assert first["uri"] == again["uri"] == f"s3://labels-bucket/{key}"
+
+    def stored() -> dict:
+        return json.loads(s3.get_object(Bucket="labels-bucket", Key=key)["Body"].read())
+
+    assert stored()["decided_at"] == "2026-12-06T20:30:10.000Z"  # the first stands
+    reviewed = record.handler(event(), Context())
+    assert reviewed["written"] is True
+    assert (stored()["decision"], stored()["label"]) == ("reviewed", "motorcycle")
+    assert record.handler(event(**routed), Context())["written"] is False
+    assert stored()["decision"] == "reviewed"  # the model's decision never replaces a human's

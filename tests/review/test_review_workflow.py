@@ -1,6 +1,6 @@
 """The reviewer tool against the real workflow in the emulator: the classify machine starts the
-`review` machine, whose message the CLI lists, shows and answers; the caller sees the routing by
-the reviewer's label, and the label record carries the reviewer.
+`review` machine, whose message the CLI lists, shows and answers; the review execution routes
+by the reviewer's label, and the label record carries the reviewer.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_a_reviewer_answers_through_the_cli_and_the_driver_is_routed(workflow, c
 
     assert cli(workflow, "answer", review["id"], "motorcycle", "--reviewer", "rev-9") == 0
     assert capsys.readouterr().out == f"answered {review['id']}: motorcycle (reviewer rev-9)\n"
-    output = workflow.finish(execution)
+    output = workflow.review_outcome(workflow.finish(execution))
     assert output["outcome"] == "RoutedByReviewer", output
     assert output["decision"]["label"] == "motorcycle"
     assert output["decision"]["reviewer"] == "rev-9"
@@ -78,9 +78,9 @@ def test_not_a_vehicle_rejects_and_an_expired_review_is_refused(deploy_workflow,
     reviews = {r["s3_key"]: r["id"] for r in pending(wf, capsys, count=2)}
 
     assert cli(wf, "answer", reviews["day/a.png"], "not_a_vehicle", "--reviewer", "r") == 0
-    assert wf.finish(first)["outcome"] == "Rejected"
+    assert wf.review_outcome(wf.finish(first))["outcome"] == "Rejected"
 
-    assert wf.finish(second)["outcome"] == "ReviewTimedOut"
+    assert wf.review_outcome(wf.finish(second))["outcome"] == "ReviewTimedOut"
     capsys.readouterr()
     assert cli(wf, "answer", reviews["day/b.png"], "bicycle", "--reviewer", "r") == 2
     assert capsys.readouterr().err == (

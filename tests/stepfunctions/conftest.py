@@ -18,7 +18,12 @@ import boto3
 import pytest
 
 from devkit.moto_patches import sagemaker_runtime
-from devkit.stepfunctions_local import render_file, wait_for_execution
+from devkit.stepfunctions_local import (
+    render_file,
+    review_execution_arn,
+    sync_client,
+    wait_for_execution,
+)
 from lambdas import build
 
 # The stage threshold the filter Lambda is deployed with (Terraform sets it from the promoted
@@ -49,6 +54,13 @@ def lambda_zips(tmp_path_factory) -> dict[str, bytes]:
 # timeout long enough for a test to answer.
 DEFAULT_ENV = {"filter_inferences": {"AUDIT_SAMPLE_RATE": "0"}}
 REVIEW_TIMEOUT_SECONDS = 60
+# As deployed (terraform/modules/system): the automatic path Express, the machines that wait
+# (for a person, for a Distributed Map) Standard.
+STATE_MACHINE_TYPES = {
+    "classify_image": "EXPRESS",
+    "classify_batch": "STANDARD",
+    "review": "STANDARD",
+}
 
 
 @dataclass
@@ -100,6 +112,19 @@ class Workflow:
     def run(self, request: dict[str, Any], batch: bool = False) -> tuple[dict[str, Any], str]:
         execution_arn = self.start(request, batch)
         return self.finish(execution_arn), execution_arn
+
+    def run_sync(self, request: dict[str, Any]) -> dict[str, Any]:
+        """StartSyncExecution on the Express classify machine: the answer carries the outcome."""
+        return dict(
+            sync_client().start_sync_execution(
+                stateMachineArn=self.state_machine_arn, input=json.dumps(request)
+            )
+        )
+
+    def review_outcome(self, sent: dict[str, Any]) -> dict[str, Any]:
+        """Wait for the review execution a `SentToReview` outcome started; its output."""
+        assert sent["outcome"] == "SentToReview", sent
+        return self.finish(review_execution_arn(sent))
 
     def next_review(self, timeout_s: float = 60.0) -> dict[str, Any]:
         """The next review message (deleted from the queue, as a reviewer tool would)."""
@@ -213,6 +238,7 @@ def deploy(
             name=f"{name}-{suffix}",
             definition=render_file(f"{name}.asl.json", values),
             roleArn=role_arn,
+            type=STATE_MACHINE_TYPES[name],
         )["stateMachineArn"]
         values["review_state_machine_arn"] = machines["review"]
     return Workflow(

@@ -177,11 +177,24 @@ def test_review_waits_with_a_task_token_no_longer_than_the_stage_allows():
     }
 
 
-def test_classify_machines_start_the_review_machine_and_wait_for_it():
+def test_classify_machines_start_the_review_machine_without_waiting():
+    """The automatic path runs as Express, which can neither wait for a task token nor for
+    another execution (`.sync`): it starts the review (named by the inference id, so a second
+    start is refused as ExecutionAlreadyExists and counts as sent) and ends `SentToReview`. The
+    emulator would run either in an Express machine, so this is checked here."""
     for name in ("classify_image.asl.json", "classify_batch.asl.json"):
         states = all_states(json.loads(render_file(name, DUMMY_VALUES)))
-        [review] = [s for path, s in states.items() if path.split("/")[-1] == "Review"]
-        assert review["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
+        resources = [s.get("Resource", "") for s in states.values()]
+        assert not [r for r in resources if r.endswith((".sync", ".sync:2", ".waitForTaskToken"))]
+        by_name = {path.split("/")[-1]: state for path, state in states.items()}
+        review = by_name["Review"]
+        assert review["Resource"] == "arn:aws:states:::states:startExecution"
         assert review["Parameters"]["StateMachineArn"] == DUMMY_VALUES["review_state_machine_arn"]
-        assert review["OutputPath"] == "$.Output"  # the caller sees the review's outcome
-        assert review["End"] is True
+        assert review["Parameters"]["Name.$"] == "$.classified.classification.inference_id"
+        assert review["Catch"][0] == {
+            "ErrorEquals": ["StepFunctions.ExecutionAlreadyExistsException"],
+            "ResultPath": "$.review_start_error",
+            "Next": "ReviewAlreadyStarted",
+        }
+        assert by_name["ReviewAlreadyStarted"]["Next"] == review["Next"] == "SentToReview"
+        assert by_name["SentToReview"]["Parameters"]["outcome"] == "SentToReview"

@@ -1,6 +1,7 @@
-"""Review that finishes the routing, executed in the emulator: the classify machine starts the
-review machine (startExecution.sync:2), which sends the review message with a task token and
-waits; the test plays the reviewer (SendTaskSuccess). Every final decision leaves a label record.
+"""Review that finishes the routing, executed in the emulator: the classify machine (Express)
+starts the review machine (Standard) and ends `SentToReview`; the review execution sends the
+review message with a task token and waits; the test plays the reviewer (SendTaskSuccess). Every
+final decision leaves a label record.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from devkit.stepfunctions_local import review_execution_arn
 from tests import images
 from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD
 
@@ -108,12 +110,25 @@ def test_low_confidence_waits_for_the_reviewer_and_routes_by_the_answer(workflow
     assert message["model_version"] == "model-v7"
     assert message["timeout_seconds"] == 60
     assert message["requested_at"].startswith("20")
-    # Still waiting: nothing routed, nothing recorded until the reviewer answers.
-    assert workflow.sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+    # The Express execution is over: it started the review and said so.
+    sent = workflow.finish(execution_arn)
+    assert sent["outcome"] == "SentToReview", sent
+    assert sent["review"] == {
+        "reason": "low_confidence",
+        "state_machine_arn": workflow.review_state_machine_arn,
+        "execution_name": message["inference_id"],
+        "already_started": False,
+    }
+    assert sent["decision"]["action"] == "review" and "loading_bay" not in sent["decision"]
+    assert review_execution_arn(sent) == message["execution_id"]
+    # Still waiting for the person: nothing routed, nothing recorded until the reviewer answers.
+    assert workflow.sfn.describe_execution(executionArn=message["execution_id"])["status"] == (
+        "RUNNING"
+    )
     assert workflow.label_records() == {}
 
     workflow.answer_review(message, "motorcycle", reviewer="rev-42")
-    output = workflow.finish(execution_arn)
+    output = workflow.review_outcome(sent)
     assert output["outcome"] == "RoutedByReviewer", output
     assert output["execution_id"] == execution_arn
     assert output["decision"] == {
@@ -147,7 +162,7 @@ def test_not_a_vehicle_is_rejected_and_recorded(workflow):
     workflow.answer([0.55, 0.45])
     execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/blob.png"})
     workflow.answer_review(workflow.next_review(), "not_a_vehicle", reviewer="rev-7")
-    output = workflow.finish(execution_arn)
+    output = workflow.review_outcome(workflow.finish(execution_arn))
     assert output["outcome"] == "Rejected", output
     assert output["decision"] == {"action": "reject", "label": "not_a_vehicle", "reviewer": "rev-7"}
     assert "loading_bay" not in output["decision"]
@@ -165,7 +180,7 @@ def test_unanswered_review_times_out_counts_a_metric_and_records_nothing(deploy_
     workflow.answer([0.6, 0.4])
     execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/late.png"})
     message = workflow.next_review()
-    output = workflow.finish(execution_arn)
+    output = workflow.review_outcome(workflow.finish(execution_arn))
     assert output["outcome"] == "ReviewTimedOut", output
     assert output["execution_id"] == execution_arn
     assert output["review"]["timeout_seconds"] == 2
@@ -191,7 +206,7 @@ def test_audit_sample_of_confident_images_goes_to_review(deploy_workflow):
     assert message["reason"] == "audit"
     assert message["decision"]["confidence"] == 0.99
     workflow.answer_review(message, "bicycle")
-    output = workflow.finish(execution_arn)
+    output = workflow.review_outcome(workflow.finish(execution_arn))
     assert output["outcome"] == "RoutedByReviewer", output
     assert output["decision"]["loading_bay"] == "bay-bicycle"  # the default routing rules
     [record] = workflow.label_records().values()
@@ -207,7 +222,7 @@ def test_an_invalid_answer_ends_failed_not_routed(workflow):
     workflow.answer([0.6, 0.4])
     execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/odd.png"})
     workflow.answer_review(workflow.next_review(), "cat")
-    output = workflow.finish(execution_arn)
+    output = workflow.review_outcome(workflow.finish(execution_arn))
     assert output["outcome"] == "Failed", output
     assert output["error"] == "InvalidEvent"
     assert "review.label" in json.loads(output["cause"])["errorMessage"]
@@ -228,24 +243,24 @@ def test_a_label_record_that_cannot_be_written_is_retried_and_the_route_stands(d
 
 
 def test_batch_items_take_the_same_review_path(workflow):
+    """A batch item sent to review ends `SentToReview` (the batch does not wait for people); its
+    review execution routes it once answered."""
     from tests.stepfunctions.test_classify_batch_execution import batch_results
 
     workflow.put_image("day-9/sure.png", images.seeded("batch-sure"))
     workflow.put_image("day-9/unsure.png", images.seeded("batch-unsure"))
     workflow.answer([0.99, 0.01], [0.3, 0.7])
-    execution_arn = workflow.start(
-        {"s3_bucket": workflow.bucket, "s3_prefix": "day-9/"}, batch=True
-    )
-    message = workflow.next_review()
-    assert message["s3_key"] in {"day-9/sure.png", "day-9/unsure.png"}
-    workflow.answer_review(message, "motorcycle")
-    output = workflow.finish(execution_arn)
+    output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_prefix": "day-9/"}, batch=True)
     assert output["outcome"] == "Completed", output
     results = batch_results(workflow, output)
     outcomes = {key: result["outcome"] for key, result in results.items()}
-    reviewed = message["s3_key"]
+    [reviewed] = [key for key, outcome in outcomes.items() if outcome == "SentToReview"]
     routed = ({"day-9/sure.png", "day-9/unsure.png"} - {reviewed}).pop()
-    assert outcomes == {reviewed: "RoutedByReviewer", routed: "Routed"}
+    assert outcomes == {reviewed: "SentToReview", routed: "Routed"}
+    message = workflow.next_review()
+    assert message["s3_key"] == reviewed
+    workflow.answer_review(message, "motorcycle")
+    assert workflow.review_outcome(results[reviewed])["outcome"] == "RoutedByReviewer"
     records = {record["image"]: record for record in workflow.label_records().values()}
     assert records[f"s3://{workflow.bucket}/{reviewed}"]["decision"] == "reviewed"
     assert records[f"s3://{workflow.bucket}/{routed}"]["decision"] == "routed"

@@ -20,7 +20,7 @@ from PIL import Image
 
 from devkit.local_stage import LocalStage, LocalStageError
 from devkit.moto_patches import sagemaker_runtime
-from devkit.stepfunctions_local import wait_for_execution
+from devkit.stepfunctions_local import review_execution_arn, wait_for_execution
 from devkit.verify_rollout import Deployed, RolloutError, smoke_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -66,8 +66,10 @@ def _assert_deployed(system: dict[str, object]) -> None:
 
     (stage_key,) = keys  # one customer key per stage, the state machines' too
     sfn = boto3.client("stepfunctions")
-    for arn in system["state_machine_arns"].values():
+    for name, arn in system["state_machine_arns"].items():
         machine = sfn.describe_state_machine(stateMachineArn=arn)
+        # The automatic path Express; the machines that wait (a person, a Distributed Map) Standard.
+        assert machine["type"] == ("EXPRESS" if name == "classify_image" else "STANDARD")
         assert machine["tracingConfiguration"]["enabled"] is True
         assert machine["loggingConfiguration"]["level"] == "ALL"
         assert machine["loggingConfiguration"].get("includeExecutionData", False) is False
@@ -150,7 +152,9 @@ def _answer_a_review_with_the_reviewer_tool(aws, system: dict[str, object], work
     assert review["image"] == f"s3://{system['data_bucket']}/{key}"
     with contextlib.redirect_stdout(io.StringIO()):
         assert review_cli([*target, "answer", str(review["id"]), "bicycle", "--reviewer", "r"]) == 0
-    described = wait_for_execution(sfn, started["executionArn"], timeout_s=180)
+    sent = json.loads(wait_for_execution(sfn, started["executionArn"], timeout_s=180)["output"])
+    assert sent["outcome"] == "SentToReview", sent
+    described = wait_for_execution(sfn, review_execution_arn(sent), timeout_s=180)
     output = json.loads(described["output"])
     assert output["outcome"] == "RoutedByReviewer", output
     assert (output["decision"]["label"], output["decision"]["reviewer"]) == ("bicycle", "r")

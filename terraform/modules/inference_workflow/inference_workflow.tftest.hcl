@@ -48,7 +48,7 @@ variables {
   kms_key_arn       = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
   labels_bucket_arn = "arn:aws:s3:::vehicle-classifier-test-data"
   state_machines = {
-    classify_image = { template = "../../../stepfunctions/classify_image.asl.json" }
+    classify_image = { template = "../../../stepfunctions/classify_image.asl.json", type = "EXPRESS" }
     classify_batch = { template = "../../../stepfunctions/classify_batch.asl.json" }
     review         = { template = "../../../stepfunctions/review.asl.json" }
   }
@@ -129,6 +129,21 @@ run "least_privilege_traced_encrypted_workflow" {
   assert {
     condition     = alltrue([for sm in aws_sfn_state_machine.this : one(sm.tracing_configuration).enabled && one(sm.logging_configuration).level == "ALL" && !one(sm.logging_configuration).include_execution_data])
     error_message = "state machines must trace with X-Ray and log every event, without execution data (image bytes, full inputs)"
+  }
+
+  assert {
+    condition     = aws_sfn_state_machine.this["classify_image"].type == "EXPRESS" && aws_sfn_state_machine.this["review"].type == "STANDARD" && aws_sfn_state_machine.this["classify_batch"].type == "STANDARD"
+    error_message = "the automatic path is Express; the review machine (waits for a person) and the batch (Distributed Map) are Standard"
+  }
+
+  assert {
+    condition     = jsondecode(aws_sfn_state_machine.this["classify_image"].definition).States.Review.Resource == "arn:aws:states:::states:startExecution" && jsondecode(aws_sfn_state_machine.this["classify_image"].definition).States.Review.Parameters.StateMachineArn == "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-review"
+    error_message = "the Express machine starts the review machine without waiting (no .sync: Express cannot wait)"
+  }
+
+  assert {
+    condition     = alltrue(flatten([for s in data.aws_iam_policy_document.state_machine.statement : [for a in s.actions : !startswith(a, "events:")]]))
+    error_message = "no .sync integration is left, so the role needs no EventBridge managed-rule permissions"
   }
 
   assert {

@@ -26,7 +26,8 @@ locals {
   labels_arn        = "${local.labels_bucket_arn}/${var.labels_prefix}*"
   labels_bucket     = split(":::", local.labels_bucket_arn)[1]
 
-  # The review machine (key `review`): the classify machines start it and wait for its outcome.
+  # The review machine (key `review`): the classify machines start it (named by the inference
+  # id) and end SentToReview; it waits for the reviewer and writes the outcome and label record.
   review_state_machine_name = lookup(local.state_machine_names, "review", null)
 
   template_variables = merge(
@@ -346,14 +347,6 @@ data "aws_iam_policy_document" "state_machine" {
     ]])
   }
 
-  # startExecution.sync:2 (the review machine): Step Functions learns that the child finished
-  # through this managed EventBridge rule.
-  statement {
-    sid       = "TrackSyncExecutions"
-    actions   = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
-    resources = ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"]
-  }
-
   # The review machine counts unanswered reviews (ReviewTimedOut); only in the workflow namespace.
   statement {
     sid       = "CountReviewTimeouts"
@@ -428,7 +421,8 @@ resource "aws_sfn_state_machine" "this" {
   # Every state event (entered, succeeded, failed with its error name) for the log retention, but
   # no inputs or outputs: those carry the base64 image and the full endpoint answer. Decisions are
   # in the functions' structured logs ("decided"); full payloads stay in the Standard execution
-  # history (90 days, states:GetExecutionHistory).
+  # history (90 days, states:GetExecutionHistory). An EXPRESS machine keeps no history: these
+  # logs are all that remains of its executions, so its level must stay ALL (or ERROR).
   logging_configuration {
     log_destination        = "${aws_cloudwatch_log_group.state_machine[each.key].arn}:*"
     include_execution_data = false

@@ -38,6 +38,11 @@ output "state_machine_arns" {
   value       = { for k, sm in aws_sfn_state_machine.this : k => sm.arn }
 }
 
+output "state_machine_types" {
+  description = "STANDARD or EXPRESS, by short name (Express keeps no execution history: its logs are the trace)."
+  value       = { for k, sm in aws_sfn_state_machine.this : k => sm.type }
+}
+
 output "state_machine_definitions" {
   description = "Rendered ASL of each state machine by short name."
   value       = { for k, sm in aws_sfn_state_machine.this : k => sm.definition }

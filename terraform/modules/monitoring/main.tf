@@ -530,16 +530,14 @@ resource "aws_cloudwatch_metric_alarm" "drift_job_failed" {
   tags                = var.tags
 }
 
+# Failed, timed out or aborted: Standard and Express machines both emit these three execution
+# metrics. An Express execution that outlives its five-minute limit ends ExecutionsTimedOut, not
+# failed, and keeps no execution history: the sum catches it, its log group explains it.
 resource "aws_cloudwatch_metric_alarm" "workflow_failures" {
   for_each = var.state_machine_arns
 
   alarm_name          = "${var.name}-${replace(each.key, "_", "-")}-failures"
   alarm_description   = "Executions of ${each.key} failed, timed out or were aborted. Runbook: monitoring/RUNBOOK.md."
-  namespace           = "AWS/States"
-  metric_name         = "ExecutionsFailed"
-  dimensions          = { StateMachineArn = each.value }
-  statistic           = "Sum"
-  period              = 300
   evaluation_periods  = 1
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
@@ -547,6 +545,27 @@ resource "aws_cloudwatch_metric_alarm" "workflow_failures" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+
+  metric_query {
+    id          = "ended_badly"
+    expression  = "failed + timed_out + aborted"
+    label       = "Executions failed, timed out or aborted"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = { failed = "ExecutionsFailed", timed_out = "ExecutionsTimedOut", aborted = "ExecutionsAborted" }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "AWS/States"
+        metric_name = metric_query.value
+        dimensions  = { StateMachineArn = each.value }
+        stat        = "Sum"
+        period      = 300
+      }
+    }
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "workflow_errors" {
@@ -699,6 +718,7 @@ locals {
           ["AWS/States", "ExecutionsStarted", "StateMachineArn", arn],
           ["AWS/States", "ExecutionsSucceeded", "StateMachineArn", arn],
           ["AWS/States", "ExecutionsFailed", "StateMachineArn", arn],
+          ["AWS/States", "ExecutionsTimedOut", "StateMachineArn", arn],
         ]
       }
     }],

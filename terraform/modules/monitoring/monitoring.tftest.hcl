@@ -74,8 +74,14 @@ run "alarms_page_oncall" {
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.workflow_failures["classify_image"].dimensions.StateMachineArn == var.state_machine_arns.classify_image
-    error_message = "each state machine gets a failure alarm"
+    condition = alltrue([
+      for k, arn in var.state_machine_arns : toset([
+        for q in aws_cloudwatch_metric_alarm.workflow_failures[k].metric_query : one(q.metric).metric_name if length(q.metric) > 0
+        ]) == toset(["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"]) && alltrue([
+        for q in aws_cloudwatch_metric_alarm.workflow_failures[k].metric_query : one(q.metric).dimensions.StateMachineArn == arn if length(q.metric) > 0
+      ])
+    ])
+    error_message = "each state machine gets a failure alarm on failed + timed out + aborted executions (Express times out at five minutes)"
   }
 
   assert {

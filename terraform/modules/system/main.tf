@@ -125,8 +125,11 @@ module "inference_workflow" {
   images_prefix     = module.storage.uploads_prefix
   images_bucket_arn = module.storage.data_bucket_arn
   kms_key_arn       = module.storage.kms_key_arn
+  # The automatic path runs as Express (billed per request and duration, not per state
+  # transition); the machines that wait, for a person (review) or for a Distributed Map
+  # (classify_batch), stay Standard (stepfunctions/README.md).
   state_machines = {
-    classify_image = { template = "${local.asl_dir}/classify_image.asl.json" }
+    classify_image = { template = "${local.asl_dir}/classify_image.asl.json", type = "EXPRESS" }
     classify_batch = { template = "${local.asl_dir}/classify_batch.asl.json" }
     review         = { template = "${local.asl_dir}/review.asl.json" }
   }

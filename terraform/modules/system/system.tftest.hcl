@@ -33,6 +33,11 @@ run "stage_wiring" {
   }
 
   assert {
+    condition     = module.inference_workflow.state_machine_types["classify_image"] == "EXPRESS" && module.inference_workflow.state_machine_types["classify_batch"] == "STANDARD" && module.inference_workflow.state_machine_types["review"] == "STANDARD"
+    error_message = "the automatic path runs as Express; only the machines that wait (review, the batch's Distributed Map) stay Standard"
+  }
+
+  assert {
     condition     = toset(values(module.inference_workflow.function_runtimes)) == toset(["python3.13"]) && module.monitoring.drift_job_runtime == "python3.13"
     error_message = "every function, the drift job included, runs on lambda_runtime (python3.13 by default)"
   }
