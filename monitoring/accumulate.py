@@ -308,6 +308,10 @@ class WindowSummary:
         return state
 
 
+# More processes than this is a typo, not a plan: each one is a Python interpreter with numpy.
+MAX_WORKERS = 64
+
+
 def summarise(
     files: Iterable[capture.CaptureFile],
     baseline: Baseline,
@@ -319,8 +323,12 @@ def summarise(
 ) -> WindowSummary:
     """Every record of `files` into one summary, judged later at `threshold` (the window's)."""
     summary = WindowSummary(baseline=baseline, threshold=threshold, window=window)
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be 1-{MAX_WORKERS}, not {workers}")
     if workers > 1:
-        return _summarise_parallel(files, summary, workers, progress)
+        files = list(files)  # one window's listing (names, not data): size the pool to it
+        if len(files) > 1:
+            return _summarise_parallel(files, summary, min(workers, len(files)), progress)
     for source in tqdm(files, desc="capture files", unit="file", disable=not progress):
         summary.add_file(source)
     summary.finish()

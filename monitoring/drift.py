@@ -22,7 +22,7 @@ from typing import Any
 
 from monitoring import capture, publish
 from monitoring import report as report_module
-from monitoring.accumulate import WindowSummary, summarise
+from monitoring.accumulate import MAX_WORKERS, WindowSummary, summarise
 from monitoring.baseline import Baseline, BaselineError, file_sha256, load_baseline
 from monitoring.evaluate import (
     DEFAULT_FALSE_ALARM_RATE,
@@ -59,6 +59,13 @@ def _rate(value: str) -> float:
     if not 0.0 < number < 1.0:
         raise argparse.ArgumentTypeError(f"{value} is not strictly between 0 and 1")
     return number
+
+
+def _workers_argument(value: str) -> int:
+    workers = capture.positive_int_argument(value)
+    if workers > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{workers} is more than {MAX_WORKERS} processes")
+    return workers
 
 
 def _finite(value: str) -> float:
@@ -117,9 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-html", action="store_true", help="skip the HTML page")
     parser.add_argument(
         "--workers",
-        type=capture.positive_int_argument,
+        type=_workers_argument,
         default=1,
-        help="processes, one file per task (default 1)",
+        help=f"processes, one file per task (1-{MAX_WORKERS}, default 1)",
     )
     parser.add_argument("--fail-on-drift", action="store_true", help="exit 3 when drift")
     args = parser.parse_args(argv)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
-from monitoring import drift
+from monitoring import accumulate, drift
 from monitoring.accumulate import TIMELINE_SAMPLE, WindowSummary
 from monitoring.baseline import Baseline, BaselineError, content_hash, save_baseline
 from monitoring.capture import Window
@@ -238,6 +238,27 @@ def test_cli_missing_baseline_or_captures_is_one_clear_error(tmp_path: Path, bas
         ]
     )
     assert code == 2 and "capture folder not found" in capsys.readouterr().err
+
+
+def test_the_pool_is_never_larger_than_the_window_has_files(
+    tmp_path: Path, baseline: Baseline, monkeypatch: pytest.MonkeyPatch
+):
+    pools: list[int] = []
+    real = accumulate._summarise_parallel
+
+    def recording(files, summary, workers, progress):
+        pools.append(workers)
+        return real(files, summary, workers, progress)
+
+    monkeypatch.setattr(accumulate, "_summarise_parallel", recording)
+    drift.analyse(tmp_path, baseline, workers=64)  # no files: no pool at all
+    (tmp_path / "only.jsonl").write_text("\n".join(synthetic.window_lines(5, seed=1)))
+    drift.analyse(tmp_path, baseline, workers=64)  # one file: still no pool
+    (tmp_path / "second.jsonl").write_text("\n".join(synthetic.window_lines(5, seed=2)))
+    report, _ = drift.analyse(tmp_path, baseline, workers=64)
+    assert pools == [2] and report["records"] == 10
+    with pytest.raises(ValueError, match="workers must be 1-64"):
+        drift.analyse(tmp_path, baseline, workers=65)
 
 
 def test_worker_processes_give_the_same_summary_as_one(tmp_path: Path, baseline: Baseline):

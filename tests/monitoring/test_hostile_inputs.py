@@ -163,6 +163,7 @@ def _drift_cli(tmp_path: Path, baseline: Baseline, *extra: str) -> int:
         (["--threshold", "1.5"], "strictly between 0 and 1"),
         (["--min-records", "0"], "is not 1 or more"),
         (["--workers", "-3"], "is not 1 or more"),
+        (["--workers", "100000"], "more than 64 processes"),  # a fork bomb, not a setting
         (["--start", "2026-01-01T10:00:00Z", "--end", "2026-01-01T09:00:00Z"], "not after"),
         (["--start", "1970-01-01T00:00:00Z", "--end", "2100-01-01T00:00:00Z"], "longer than"),
         (["--model", "m.tar.gz", "--model-sha256", "ab"], "not both"),
