@@ -69,9 +69,9 @@ class Prices:
     alarm_month: float = 0.10
     # X-Ray (xray/pricing): per trace recorded.
     xray_trace: float = 0.000005
-    # AWS Budgets (aws-cost-management/aws-budgets/pricing): a budget without actions is free;
-    # actions cost 0.10 per budget-day after the account's first two.
-    budget_month: float = 0.0
+    # AWS Budgets (Billing user guide, "Managing your costs with budgets"): the payer account's
+    # first two budgets are free, each further one 0.02 a day; priced as a further one.
+    budget_month: float = 0.02 * HOURS_PER_MONTH / 24
 
 
 PRICES = Prices()

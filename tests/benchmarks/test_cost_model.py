@@ -110,6 +110,7 @@ def test_stage_month_adds_the_components_and_per_million_divides():
     assert month["s3"] == pytest.approx(2 * 5.0 + 0.4)
     assert month["logs"] == pytest.approx(0.53)
     assert month["kms"] == 1.0 and month["cloudwatch"] == pytest.approx(3.0 + 2.0)
+    assert month["budgets"] == pytest.approx(0.02 * 730 / 24)  # beyond the account's free two
     assert month["total"] == pytest.approx(sum(v for k, v in month.items() if k != "total"))
     assert per_million(month, 2_000_000)["workflow"] == pytest.approx(87.5)
     with pytest.raises(CostModelError):
