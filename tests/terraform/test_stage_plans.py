@@ -191,7 +191,7 @@ def test_stage_plans_with_its_values(stage, emulator, tmp_path):
     assert schedule["schedule_expression"] == "cron(5 * * * ? *)"
     _assert_every_alarm_has_a_runbook_entry(resources, stage)
     budget = resources[f"{prefix}monitoring.aws_budgets_budget.monthly[0]"]
-    assert budget["limit_amount"] == ("1500.00" if stage == "prod" else "150.00")
+    assert budget["limit_amount"] == ("800.00" if stage == "prod" else "150.00")
     assert budget["cost_filter"] == [{"name": "TagKeyValue", "values": [f"user:Stage${stage}"]}]
     # dev holds one instance at night and at weekends; prod serves around the clock
     scale_down = f"{prefix}model_endpoint.aws_appautoscaling_scheduled_action.scale_down[0]"

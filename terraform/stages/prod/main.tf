@@ -24,7 +24,7 @@ module "system" {
   # Sizing and the cost table (README: Costs and cost controls) assume this traffic.
   expected_images_per_month = 3000000
   # Pages on-call at 80 % spent and 100 % forecast (costs tagged Stage=prod).
-  monthly_budget_usd = 1500
+  monthly_budget_usd = 800
   log_retention_days = 400
   # Each upload-path function: at most 20 at once, so an uploader cannot run up endpoint cost
   # beyond what 6 instances serve; overflow is retried by the workflow and pages (Throttles).
