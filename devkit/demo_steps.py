@@ -319,7 +319,7 @@ def _window_traffic(ctx: DemoContext, scenario: str) -> tuple[datetime, datetime
 
 
 def _drift_job(ctx: DemoContext, name: str, window: tuple[datetime, datetime]) -> dict[str, Any]:
-    from monitoring import drift
+    from monitoring import cli
 
     endpoint = str(ctx.system["endpoint_name"])
     variant, capture_uri = _endpoint_capture(endpoint)
@@ -348,7 +348,7 @@ def _drift_job(ctx: DemoContext, name: str, window: tuple[datetime, datetime]) -
     effective = ctx.summary.get("promotion", {}).get("effective_decision_threshold")
     if effective is not None:
         argv += ["--threshold", str(effective)]
-    code = drift.main(argv)
+    code = cli.main(argv)
     if code not in {0, 3}:
         raise DemoError(f"the drift job failed on the {name} window (exit {code})")
     report: dict[str, Any] = json.loads((output / "report.json").read_text())

@@ -1,6 +1,6 @@
 """Accumulate a capture window: every record into running histograms over the baseline's bins.
 
-The first step of the drift job (then `monitoring.evaluate` tests the summary, `monitoring.job`
+The first step of the drift job (then `monitoring.evaluate` tests the summary; `monitoring.job`
 runs the two over a window and writes the report). Holds no records: memory is flat whatever
 the window's size.
 """

@@ -1,35 +1,41 @@
-"""The scheduled drift job: settings from the environment, one window, report to S3, metrics.
+"""Run the drift job: settings, one window through accumulate and evaluate, report, metrics.
 
-The same `run_job` runs in the Lambda (monitoring.handler), as a command, and as a SageMaker
-Processing job (`python -m monitoring.job` in a container with this package; see README):
+The third step of the drift job (`monitoring.accumulate` reads the records, `monitoring.evaluate`
+tests them). `analyse` is one window from any source; `run_job` is the scheduled run with its
+settings from the environment, the same in the Lambda (monitoring.handler) and in a container
+(`python -m monitoring`, monitoring/cli.py: a SageMaker Processing job):
 
     CAPTURE_S3_URI=s3://... BASELINE_S3_URI=s3://.../baseline.json REPORT_S3_URI=s3://... \
-    ENDPOINT_NAME=vehicle-classifier python -m monitoring.job [--start ISO --end ISO]
+    ENDPOINT_NAME=vehicle-classifier python -m monitoring [--start ISO --end ISO]
 
-With `MONITORING_BYOC=true` (off by default) it follows SageMaker Model Monitor's
+With `MONITORING_BYOC=true` (off by default) `run_byoc` follows SageMaker Model Monitor's
 bring-your-own-container contract instead: it reads the captures Model Monitor copied to
 `dataset_source`, the baseline from `baseline_statistics` (our baseline.json), writes
-`report.json`, `report.html` and `constraint_violations.json` to `output_path`, and, when
-`publish_cloudwatch_metrics` is `Enabled`, puts the same CloudWatch metrics.
+`report.json`, `report.html` and `constraint_violations.json` to `output_path`, and, unless
+`publish_cloudwatch_metrics` is `Disabled`, puts the same CloudWatch metrics.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from monitoring import capture, metrics, publish, report
-from monitoring.baseline import BaselineError, load_baseline
-from monitoring.drift import analyse
-from monitoring.evaluate import DEFAULT_FALSE_ALARM_RATE, DEFAULT_MIN_RECORDS, DriftSettings
+from monitoring.accumulate import MAX_WORKERS, WindowSummary, summarise
+from monitoring.baseline import Baseline, load_baseline
+from monitoring.evaluate import (
+    DEFAULT_FALSE_ALARM_RATE,
+    DEFAULT_MIN_RECORDS,
+    DriftSettings,
+    evaluate,
+    window_threshold,
+)
 
 
 class SettingsError(ValueError):
@@ -120,7 +126,7 @@ class JobSettings:
             **_judgement(env),
             window_hours=int(_number(env, "WINDOW_HOURS", 1, 1, 24 * 31)),
             html=_text(env, "REPORT_HTML", "true").lower() not in ("0", "false", "no"),
-            workers=int(_number(env, "WORKERS", 1, 1, 256)),
+            workers=int(_number(env, "WORKERS", 1, 1, MAX_WORKERS)),
         )
 
     @property
@@ -169,6 +175,27 @@ def report_prefix(settings: JobSettings, window: capture.Window) -> str:
         f"{settings.report_uri.rstrip('/')}/{settings.endpoint_name}/"
         f"{settings.variant_name}/{stamp}"
     )
+
+
+def analyse(
+    source: str | Path,
+    baseline: Baseline,
+    settings: DriftSettings | None = None,
+    window: capture.Window | None = None,
+    *,
+    s3_client: Any = None,
+    progress: bool = False,
+    workers: int = 1,
+) -> tuple[dict[str, Any], WindowSummary]:
+    """Read the window from `source` and return (report, summary)."""
+    settings = settings or DriftSettings()
+    window = window or capture.Window()
+    files = capture.iter_capture_files(source, window, s3_client)
+    threshold = window_threshold(baseline, settings.threshold)
+    summary = summarise(files, baseline, threshold, window, progress=progress, workers=workers)
+    report = evaluate(summary, settings)
+    report["captures"] = str(source)
+    return report, summary
 
 
 def run_job(
@@ -291,35 +318,3 @@ def publish_failure(env: Mapping[str, str], byoc: bool, cloudwatch_client: Any =
         print(f"could not publish JobFailed: {error}", file=sys.stderr)
         return False
     return True
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the drift job with settings from env.")
-    parser.add_argument("--start", help="window start (ISO); default: previous full hour(s)")
-    parser.add_argument("--end", help="window end (ISO)")
-    args = parser.parse_args(argv)
-    byoc = os.environ.get("MONITORING_BYOC", "").lower() in ("1", "true", "yes")
-    try:
-        if byoc:
-            result = run_byoc(os.environ)
-            print(json.dumps({"status": result["status"], "records": result["records"]}))
-            return 0
-        import boto3
-
-        settings = JobSettings.from_env(os.environ)
-        event = {"start": args.start, "end": args.end} if args.start or args.end else {}
-        window = window_for(event, settings.window_hours, datetime.now(UTC))
-        outcome = run_job(settings, window, boto3.client("s3"), boto3.client("cloudwatch"))
-    except (SettingsError, BaselineError, capture.CaptureSourceError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        publish_failure(os.environ, byoc)
-        return 2
-    except Exception:
-        publish_failure(os.environ, byoc)
-        raise
-    print(json.dumps(outcome, default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,9 +13,8 @@ from PIL import Image, ImageFilter
 from monitoring import capture, handler, metrics, publish
 from monitoring.accumulate import WindowSummary
 from monitoring.baseline import BaselineError, save_baseline
-from monitoring.drift import analyse
 from monitoring.evaluate import DriftSettings, evaluate
-from monitoring.job import JobSettings, SettingsError, run_job, window_for
+from monitoring.job import JobSettings, SettingsError, analyse, run_job, window_for
 from tests.monitoring import synthetic
 
 pytestmark = pytest.mark.integration

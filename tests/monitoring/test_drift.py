@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
-from monitoring import accumulate, drift
+from monitoring import accumulate, cli, job
 from monitoring.accumulate import TIMELINE_SAMPLE, WindowSummary
 from monitoring.baseline import Baseline, BaselineError, content_hash, save_baseline
 from monitoring.capture import Window
@@ -173,7 +173,7 @@ def test_cli_refuses_a_threshold_mismatch_with_one_clear_error(tmp_path, baselin
     save_baseline(baseline, tmp_path / "baseline.json")
     argv = ["--captures", str(captures), "--baseline", str(tmp_path / "baseline.json"),
             "--output", str(tmp_path / "out"), "--threshold", "0.95"]  # fmt: skip
-    assert drift.main(argv) == 2
+    assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "threshold 0.95" in err and "rebuild" in err
     assert not (tmp_path / "out" / "report.json").exists()
@@ -188,7 +188,7 @@ def test_cli_writes_report_json_and_html(tmp_path: Path, baseline: Baseline, cap
     (captures / "b.jsonl").write_text("{truncated\n")
     save_baseline(baseline, tmp_path / "baseline.json")
     out = tmp_path / "report"
-    code = drift.main(
+    code = cli.main(
         [
             "--captures",
             str(tmp_path / "captures"),
@@ -214,7 +214,7 @@ def test_cli_writes_report_json_and_html(tmp_path: Path, baseline: Baseline, cap
 
 
 def test_cli_missing_baseline_or_captures_is_one_clear_error(tmp_path: Path, baseline, capsys):
-    code = drift.main(
+    code = cli.main(
         [
             "--captures",
             str(tmp_path),
@@ -227,7 +227,7 @@ def test_cli_missing_baseline_or_captures_is_one_clear_error(tmp_path: Path, bas
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: baseline not found") and err.count("\n") == 1
     save_baseline(baseline, tmp_path / "baseline.json")
-    code = drift.main(
+    code = cli.main(
         [
             "--captures",
             str(tmp_path / "missing"),
@@ -251,22 +251,22 @@ def test_the_pool_is_never_larger_than_the_window_has_files(
         return real(files, summary, workers, progress)
 
     monkeypatch.setattr(accumulate, "_summarise_parallel", recording)
-    drift.analyse(tmp_path, baseline, workers=64)  # no files: no pool at all
+    job.analyse(tmp_path, baseline, workers=64)  # no files: no pool at all
     (tmp_path / "only.jsonl").write_text("\n".join(synthetic.window_lines(5, seed=1)))
-    drift.analyse(tmp_path, baseline, workers=64)  # one file: still no pool
+    job.analyse(tmp_path, baseline, workers=64)  # one file: still no pool
     (tmp_path / "second.jsonl").write_text("\n".join(synthetic.window_lines(5, seed=2)))
-    report, _ = drift.analyse(tmp_path, baseline, workers=64)
+    report, _ = job.analyse(tmp_path, baseline, workers=64)
     assert pools == [2] and report["records"] == 10
     with pytest.raises(ValueError, match="workers must be 1-64"):
-        drift.analyse(tmp_path, baseline, workers=65)
+        job.analyse(tmp_path, baseline, workers=65)
 
 
 def test_worker_processes_give_the_same_summary_as_one(tmp_path: Path, baseline: Baseline):
     for index in range(4):
         lines = synthetic.window_lines(40, seed=50 + index)
         (tmp_path / f"part-{index}.jsonl").write_text("\n".join([*lines, "{bad"]))
-    serial, one = drift.analyse(tmp_path, baseline)
-    parallel, many = drift.analyse(tmp_path, baseline, workers=2)
+    serial, one = job.analyse(tmp_path, baseline)
+    parallel, many = job.analyse(tmp_path, baseline, workers=2)
     for key in (
         "records",
         "invalid_records",
@@ -309,7 +309,7 @@ def test_cli_model_mismatch_is_reported(tmp_path: Path, baseline: Baseline):
     save_baseline(baseline, tmp_path / "baseline.json")
     (tmp_path / "caps.jsonl").write_text("\n".join(synthetic.window_lines(60, seed=60)))
     (tmp_path / "other-model.tar.gz").write_bytes(b"another model")
-    code = drift.main(
+    code = cli.main(
         [
             "--captures",
             str(tmp_path / "caps.jsonl"),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from devkit import inject
-from monitoring import capture, drift, job
+from monitoring import capture, cli, job
 from monitoring.baseline import Baseline, BaselineError, content_hash, load_baseline, save_baseline
 from monitoring.evaluate import DriftSettings
 from tests import images
@@ -48,7 +48,7 @@ def test_hostile_lines_are_counted_and_the_report_still_comes_out(tmp_path: Path
     good = synthetic.window_lines(60, seed=3)
     (tmp_path / "a.jsonl").write_text("\n".join(good[:30] + list(HOSTILE_LINES) + good[30:]))
     window = capture.Window(synthetic.T0, synthetic.T0 + timedelta(hours=1))
-    report, summary = drift.analyse(tmp_path, baseline, DriftSettings(), window)
+    report, summary = job.analyse(tmp_path, baseline, DriftSettings(), window)
     assert report["records"] == 60 + len(HOSTILE_LINES)
     assert report["invalid_records"] == len(HOSTILE_LINES)
     expected: dict[str, int] = {}
@@ -152,7 +152,7 @@ def _drift_cli(tmp_path: Path, baseline: Baseline, *extra: str) -> int:
     save_baseline(baseline, tmp_path / "baseline.json")
     (tmp_path / "captures").mkdir(exist_ok=True)
     argv = ["--captures", str(tmp_path / "captures"), "--baseline", str(tmp_path / "baseline.json")]
-    return drift.main([*argv, "--output", str(tmp_path / "out"), *extra])
+    return cli.main([*argv, "--output", str(tmp_path / "out"), *extra])
 
 
 @pytest.mark.parametrize(
@@ -185,7 +185,7 @@ def test_drift_cli_output_that_is_a_file_and_baseline_that_is_a_model(tmp_path, 
     assert exit_.value.code == 2 and "is a file" in capsys.readouterr().err
     (tmp_path / "out").unlink()
     (tmp_path / "model.tar.gz").write_bytes(bytes(np.arange(256, dtype=np.uint8)))
-    code = drift.main(
+    code = cli.main(
         [
             "--captures",
             str(tmp_path / "captures"),
@@ -244,9 +244,7 @@ def test_hostile_lines_count_the_same_in_the_process_pool(tmp_path: Path, baseli
     window = capture.Window(synthetic.T0, synthetic.T0 + timedelta(hours=1))
     outcomes = []
     for workers in (1, 2):
-        report, summary = drift.analyse(
-            tmp_path, baseline, DriftSettings(), window, workers=workers
-        )
+        report, summary = job.analyse(tmp_path, baseline, DriftSettings(), window, workers=workers)
         outcomes.append((report["records"], report["invalid_records"], dict(summary.problems)))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][:2] == (20 + len(HOSTILE_LINES), len(HOSTILE_LINES))

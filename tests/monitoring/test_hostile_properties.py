@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from devkit import inject
 from lambdas.shared import bounded_json
-from monitoring import capture, drift
+from monitoring import capture, cli
 from monitoring.accumulate import WindowSummary
 from tests import images
 from tests.hostile import PROPERTY, capture_lines, cli_tokens, edge_times
@@ -144,7 +144,7 @@ def test_drift_cli_gives_a_report_or_a_usage_error(drift_files, tmp_path_factory
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
         try:
-            code = drift.main([*argv, *tokens, "--no-html"])
+            code = cli.main([*argv, *tokens, "--no-html"])
         except SystemExit as exit_:
             code = exit_.code
     assert code in (0, 2), stderr.getvalue()

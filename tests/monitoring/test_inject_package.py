@@ -16,7 +16,7 @@ import pytest
 
 from contract import source_files
 from devkit import inject
-from monitoring import drift, package
+from monitoring import cli, package
 from monitoring.baseline import Baseline, save_baseline
 from monitoring.capture import Window, parse_line
 from tests.monitoring import synthetic
@@ -72,7 +72,7 @@ def test_injected_files_fire_and_clean_files_do_not(tmp_path: Path, pool, baseli
             "10",
         )
         assert (
-            drift.main(
+            cli.main(
                 [
                     "--captures",
                     str(out),

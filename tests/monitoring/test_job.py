@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from monitoring import job, metrics
+from monitoring import cli, metrics
 from monitoring.baseline import save_baseline
 from tests.monitoring import synthetic
 
@@ -46,7 +46,7 @@ def byoc_env(tmp_path: Path, baseline, monkeypatch) -> dict[str, str]:
 
 
 def test_byoc_contract_writes_constraint_violations(tmp_path: Path, byoc_env, capsys):
-    assert job.main([]) == 0
+    assert cli.main([]) == 0
     violations = json.loads((tmp_path / "result" / "constraint_violations.json").read_text())
     names = {v["feature_name"] for v in violations["violations"]}
     assert "sharpness" in names
@@ -60,7 +60,7 @@ def test_byoc_contract_writes_constraint_violations(tmp_path: Path, byoc_env, ca
 def test_job_command_without_settings_is_one_clear_error(monkeypatch, capsys):
     for name in ("MONITORING_BYOC", "CAPTURE_S3_URI"):
         monkeypatch.delenv(name, raising=False)
-    assert job.main([]) == 2
+    assert cli.main([]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: environment variable CAPTURE_S3_URI") and err.count("\n") == 1
 
@@ -69,14 +69,14 @@ def test_byoc_judges_at_the_stage_threshold(byoc_env, monkeypatch, capsys):
     # The baseline counted below_threshold at 0.9; a stage routing at 0.8 must not be judged
     # against it (the Lambda refuses the same way).
     monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.8")
-    assert job.main([]) == 2
+    assert cli.main([]) == 2
     assert "threshold" in capsys.readouterr().err
 
 
 @pytest.mark.integration
 def test_byoc_puts_the_stage_metrics_the_alarms_watch(aws, byoc_env, monkeypatch, capsys):
     monkeypatch.setenv("publish_cloudwatch_metrics", "Enabled")
-    assert job.main([]) == 0
+    assert cli.main([]) == 0
     listed = boto3.client("cloudwatch").list_metrics(Namespace="Test/ModelMonitor")["Metrics"]
     drift = [m for m in listed if m["MetricName"] == metrics.DRIFT_SCORE]
     assert drift and {d["Name"]: d["Value"] for d in drift[0]["Dimensions"]} == {
@@ -98,7 +98,22 @@ def test_a_failed_container_run_publishes_job_failed(aws, byoc_env, monkeypatch,
         "REPORT_S3_URI": "s3://absent-bucket/drift",
     }.items():
         monkeypatch.setenv(name, value)
-    assert job.main(["--start", "2026-01-01T10:00:00Z", "--end", "2026-01-01T11:00:00Z"]) == 2
+    assert cli.main(["--start", "2026-01-01T10:00:00Z", "--end", "2026-01-01T11:00:00Z"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
     listed = boto3.client("cloudwatch").list_metrics(Namespace="Test/ModelMonitor")["Metrics"]
     assert [m["MetricName"] for m in listed] == [metrics.JOB_FAILED]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--baseline", "b.json", "--output", "out"], "--baseline, --output need --captures"),
+        (["--captures", "caps", "--output", "out"], "--captures needs --baseline"),
+        (["--captures", "caps", "--baseline", "b.json"], "--captures needs --output"),
+        (["--start", "2026-01-01T10:00:00Z"], "both --start and --end, or neither"),
+    ],
+)
+def test_one_command_line_refuses_mixed_modes(argv, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 2 and message in capsys.readouterr().err

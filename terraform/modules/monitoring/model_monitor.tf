@@ -3,7 +3,7 @@
 # customers): an hourly data-quality schedule runs the project's own container under the
 # bring-your-own-container contract. Model Monitor copies the previous hour's captures of the
 # stage's endpoint and the baseline (our baseline.json as "statistics") into the container and
-# uploads what it writes; the container (`python3 -m monitoring.job` with MONITORING_BYOC=true)
+# uploads what it writes; the container (`python3 -m monitoring` with MONITORING_BYOC=true)
 # judges the hour with the stage's settings and puts the same CloudWatch metrics as the Lambda,
 # so the drift, low-confidence, no-data and JobFailed alarms are the same.
 
@@ -21,7 +21,7 @@ resource "aws_sagemaker_data_quality_job_definition" "drift" {
   role_arn = aws_iam_role.processing[0].arn
 
   data_quality_app_specification {
-    # Model Monitor takes no entry point: the image's ENTRYPOINT runs `python3 -m monitoring.job`.
+    # Model Monitor takes no entry point: the image's ENTRYPOINT runs `python3 -m monitoring`.
     image_uri   = var.container.image_uri
     environment = merge(local.job_environment, var.drift_job.environment, { MONITORING_BYOC = "true" })
   }

@@ -358,9 +358,9 @@ run "processing_job_runs_the_same_job" {
   assert {
     condition = jsondecode(one(aws_scheduler_schedule.drift_job[0].target).input).AppSpecification == {
       ImageUri            = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/vehicle-classifier/drift:1.0"
-      ContainerEntrypoint = ["python3", "-m", "monitoring.job"]
+      ContainerEntrypoint = ["python3", "-m", "monitoring"]
     }
-    error_message = "the job runs monitoring.job in the project's image"
+    error_message = "the job runs python3 -m monitoring in the project's image"
   }
 
   assert {

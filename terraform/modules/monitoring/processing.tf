@@ -1,6 +1,6 @@
 # --- drift job in the project's container (runner processing_job or model_monitor) -----------
 # processing_job: for capture volumes past what one 15-minute Lambda run reads, EventBridge
-# Scheduler starts a Processing job running the same code (`python3 -m monitoring.job`, the
+# Scheduler starts a Processing job running the same code (`python3 -m monitoring`, the
 # previous full hour) in the project's own container, with the Lambda's environment, so the
 # reports, metrics and alarms are the same. model_monitor: model_monitor.tf. Both run under the
 # role below. The Lambda stays deployed for runs by hand ({"start": ..., "end": ...}).
@@ -149,7 +149,7 @@ locals {
     RoleArn           = aws_iam_role.processing[0].arn
     AppSpecification = {
       ImageUri            = var.container.image_uri
-      ContainerEntrypoint = ["python3", "-m", "monitoring.job"]
+      ContainerEntrypoint = ["python3", "-m", "monitoring"]
     }
     ProcessingResources = {
       ClusterConfig = {

@@ -47,7 +47,7 @@ variable "runner" {
 }
 
 variable "container" {
-  description = "The drift job's container for runner `processing_job` or `model_monitor`: `image_uri` (ECR image with this repository installed, e.g. `pip install '.[fast]'`; for `model_monitor` its ENTRYPOINT must be `python3 -m monitoring.job`, Model Monitor takes no entry point), `instance_type`, `volume_size_gb`, `max_runtime_seconds`. Ignored by runner `lambda`."
+  description = "The drift job's container for runner `processing_job` or `model_monitor`: `image_uri` (ECR image with this repository installed, e.g. `pip install '.[fast]'`; for `model_monitor` its ENTRYPOINT must be `python3 -m monitoring`, Model Monitor takes no entry point), `instance_type`, `volume_size_gb`, `max_runtime_seconds`. Ignored by runner `lambda`."
   type = object({
     image_uri           = string
     instance_type       = optional(string, "ml.m5.xlarge")

@@ -1,0 +1,7 @@
+"""`python -m monitoring`: the drift job's one command line (monitoring/cli.py)."""
+
+import sys
+
+from monitoring.cli import main
+
+sys.exit(main())
