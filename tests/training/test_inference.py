@@ -336,3 +336,26 @@ def test_a_malformed_calibration_is_refused(
     )
     with pytest.raises(ModelArchiveError, match="calibration"):
         Predictor.from_archive(archive)
+
+
+@pytest.mark.parametrize("network", ["small_resnet", "lite0"])
+def test_folding_batch_norms_keeps_the_answers(network: str) -> None:
+    """Serving folds every batch norm into its convolution: none is left, same answers."""
+    from training.serving.network import EfficientNetLite, SmallResNet
+
+    torch.manual_seed(0)
+    model = SmallResNet() if network == "small_resnet" else EfficientNetLite("lite0")
+    for norm in model.modules():  # statistics and affine terms far from the identity
+        if isinstance(norm, torch.nn.BatchNorm2d):
+            norm.running_mean.normal_(0, 0.5)
+            norm.running_var.uniform_(0.2, 3.0)
+            norm.weight.data.uniform_(0.5, 1.5)
+            norm.bias.data.normal_(0, 0.3)
+    model.eval()
+    images = torch.rand(3, 3, 32, 32) if network == "small_resnet" else torch.rand(2, 3, 96, 96)
+    with torch.inference_mode():
+        expected = model(images)
+        folded = inference.fold_batch_norms(model)
+        answer = folded(images)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    torch.testing.assert_close(answer, expected, rtol=1e-4, atol=1e-4)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from PIL import Image
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 # `contract` ships beside this file in `code/` (and is a top-level package everywhere else).
 from contract import CLASS_NAMES, DEFAULT_LIMITS
@@ -71,6 +72,9 @@ class UnsupportedAcceptError(InferenceError):
     status_code = 406
 
 
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
+
 class ModelArchiveError(RuntimeError):
     """The model directory or archive was not written by `training.train`."""
 
@@ -103,7 +107,7 @@ class Ensemble(torch.nn.Module):
         views = [images, torch.flip(images, dims=[3])] if self.tta_hflip else [images]
         groups = []
         if len(self.members):
-            groups.append(_mean_softmax(list(self.members), views, len(images)))
+            groups.append(_mean_softmax(list(self.members), views, len(views) * len(images)))
         if self.pretrained is not None:
             groups.append(_mean_softmax([self.pretrained], views, PRETRAINED_BATCH))
         return torch.stack(groups).mean(dim=0)
@@ -112,13 +116,15 @@ class Ensemble(torch.nn.Module):
 def _mean_softmax(
     networks: list[torch.nn.Module], views: list[torch.Tensor], batch: int
 ) -> torch.Tensor:
-    """Mean class probabilities over networks and views, `batch` images at a time."""
+    """Mean class probabilities over networks and views, `batch` images at a time. The views go
+    through each network as one batch: one pass over the weights instead of one per view."""
+    stacked = torch.cat(views)
     probabilities = [
-        torch.cat([torch.softmax(network(part), dim=1) for part in view.split(max(1, batch))])
+        torch.cat([torch.softmax(network(part), dim=1) for part in stacked.split(max(1, batch))])
         for network in networks
-        for view in views
     ]
-    return torch.stack(probabilities).mean(dim=0)
+    per_view = torch.stack(probabilities).unflatten(1, (len(views), -1))  # (nets, views, n, k)
+    return per_view.mean(dim=(0, 1))
 
 
 def calibrate(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -184,7 +190,26 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> Ensemble:
         _load(pretrained, entry.get("state"))
         pretrained.eval()
     tta_hflip = bool(checkpoint.get("tta_hflip", True))
-    return Ensemble(members, tta_hflip, pretrained, _temperature(checkpoint)).eval()
+    ensemble = Ensemble(members, tta_hflip, pretrained, _temperature(checkpoint)).eval()
+    return fold_batch_norms(ensemble)
+
+
+def fold_batch_norms(module: ModuleT) -> ModuleT:
+    """Fold each inference-mode batch norm into the convolution before it (in place; the same
+    answers to float rounding, one pass over the activations fewer per convolution)."""
+    for child in module.children():
+        fold_batch_norms(child)
+    if isinstance(module, torch.nn.Sequential):
+        pairs = [(str(i), str(i + 1)) for i in range(len(module) - 1)]
+    else:  # a residual block's own convolution + batch norm pairs (conv1/bn1, conv2/bn2)
+        pairs = [(f"conv{i}", f"bn{i}") for i in (1, 2)]
+    for conv_name, norm_name in pairs:
+        conv = getattr(module, conv_name, None)
+        norm = getattr(module, norm_name, None)
+        if isinstance(conv, torch.nn.Conv2d) and isinstance(norm, torch.nn.BatchNorm2d):
+            setattr(module, conv_name, fuse_conv_bn_eval(conv, norm))
+            setattr(module, norm_name, torch.nn.Identity())
+    return module
 
 
 def model_fn(model_dir: str) -> Ensemble:
