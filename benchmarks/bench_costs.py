@@ -100,16 +100,15 @@ def image_usage(paths: list[PathCount], a: Assumptions, images_per_second: float
     )
     for path in paths:
         weight = weights[path.outcome]
-        path_ms = 0.0
         for name, count in path.lambda_invocations.items():
             call = LambdaCall(memory.get(name, DEFAULT_LAMBDA_MEMORY_MB), duration[name])
             totals["requests"] += weight * count
             totals["gb_s"] += weight * count * call.gb_seconds
-            path_ms += call.duration_ms * count
+        # An Express execution lasts about as long as the tasks it waits for.
+        express_ms = sum(duration[n] * c for n, c in path.express_invocations.items())
         totals["standard"] += weight * path.standard_transitions
         totals["express"] += weight * path.express_executions
-        if path.express_executions:
-            totals["express_ms"] += weight * path_ms / path.express_executions
+        totals["express_ms"] += weight * express_ms
         totals["puts"] += weight * path.label_records
         totals["logs"] += weight * (path.execution_log_bytes + path.function_log_bytes)
     return ImageUsage(

@@ -42,6 +42,8 @@ class PathCount:
     express_executions: int = 0
     express_transitions: int = 0
     lambda_invocations: Counter[str] = field(default_factory=Counter)
+    # The calls made inside Express executions: their time is the Express duration billed.
+    express_invocations: Counter[str] = field(default_factory=Counter)
     execution_log_bytes: int = 0
     function_log_bytes: int = 0
     label_records: int = 0
@@ -84,6 +86,7 @@ def count_execution(sfn: Any, execution_arn: str, function_of: dict[str, str]) -
     machine_arn = sfn.describe_execution(executionArn=execution_arn)["stateMachineArn"]
     if sfn.describe_state_machine(stateMachineArn=machine_arn).get("type") == "EXPRESS":
         count.express_executions, count.express_transitions = 1, entered + retries
+        count.express_invocations = Counter(calls)
     else:
         count.standard_transitions = entered + retries
     return count
@@ -94,6 +97,7 @@ def add(total: PathCount, part: PathCount) -> None:
     total.express_executions += part.express_executions
     total.express_transitions += part.express_transitions
     total.lambda_invocations.update(part.lambda_invocations)
+    total.express_invocations.update(part.express_invocations)
     total.execution_log_bytes += part.execution_log_bytes
     total.function_log_bytes += part.function_log_bytes
 

@@ -31,6 +31,11 @@ def test_each_outcome_is_counted_from_its_executions(emulator):
     # stops after the first task.
     assert transitions["InvalidImage"] < transitions["Routed"] < transitions["RoutedByReviewer"]
     assert routed.function_log_bytes > 0 and routed.execution_log_bytes > 0
+    # The automatic path is one Express execution; only a review runs the Standard machine,
+    # which writes the label record itself, so its call is no part of the Express duration.
+    assert routed.express_executions == 1 and routed.standard_transitions == 0
+    assert routed.express_invocations == routed.lambda_invocations
+    assert reviewed.standard_transitions > 0 and reviewed.express_invocations["record_label"] == 0
 
     weights = outcome_weights(Assumptions())
     usage = image_usage(list(paths.values()), Assumptions(), images_per_second=0.04)
