@@ -19,7 +19,8 @@ generated phone JPEGs of 12, 24 and 48 MP (`devkit.photos`), per size:
 
 Median wall and CPU milliseconds over the repeats (this machine, whatever else runs on it), and
 the upload's and the prepared PNG's sizes. Last, the whole path's cost per stage, per month and
-per million images (`benchmarks.bench_costs`; `--no-costs` or `--only` skips it).
+per million images at the throughput and p50 measured here (`benchmarks.bench_costs`; `--no-costs`
+or `--only` skips it).
 
 The model (`--model`, else an untrained model of the default recipe's shape: the time does not
 depend on the weights' values), one 32x32 PNG per request through `input_fn` -> `predict_fn` ->
@@ -135,8 +136,10 @@ def archive_checkpoint(archive: Path) -> dict[str, Any]:
         return load_checkpoint(str(Path(folder) / WEIGHTS_FILE))
 
 
-def serving(args: argparse.Namespace) -> None:
+def serving(args: argparse.Namespace) -> list[str]:
+    """Print the model's figures; return the measured ones as `bench_costs` options."""
     body = small_png(args.images)
+    measured: dict[str, float] = {}
     checkpoint = archive_checkpoint(args.model) if args.model else default_recipe_checkpoint()
     print(f"\nmodel: {args.model or 'untrained, default recipe shape'}; load {_load()}")
     with model_dir_of(checkpoint) as folder:
@@ -150,6 +153,7 @@ def serving(args: argparse.Namespace) -> None:
                 f"CPU p50 {row['reference_cpu_p50']:5.1f} | ratio wall {row['ratio']:4.1f}x, CPU "
                 f"{row['cpu_ratio']:4.1f}x (goal <= 2)"
             )
+            measured["endpoint_ms"] = row["p50"]
         if args.levers:
             print("levers, 1 thread, p50 ms wall / CPU (ratio to the reference timed beside it):")
             for name, build in lever_variants(checkpoint).items():
@@ -168,7 +172,13 @@ def serving(args: argparse.Namespace) -> None:
                 f"model_fn {row['load_s']:.2f} s, first request {row['first_s'] * 1000:.0f} ms",
                 flush=True,
             )
+            measured["per_s"] = max(measured.get("per_s", 0.0), row["per_s"])
     print(f"load average at the end: {_load()}")
+    per_vcpu = measured.get("per_s", 0.0) / (os.cpu_count() or 1)
+    options = (
+        ["--endpoint-ms", f"{measured['endpoint_ms']:.1f}"] if "endpoint_ms" in measured else []
+    )
+    return options + (["--images-per-second-per-vcpu", f"{per_vcpu:.3f}"] if per_vcpu else [])
 
 
 def _load() -> str:
@@ -197,10 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.only != "model":
         preparation(args.images, args.repeats)
-    if args.only != "preparation":
-        serving(args)
+    measured = serving(args) if args.only != "preparation" else []
     if not (args.no_costs or args.only):
-        bench_costs.main([])
+        bench_costs.main(measured)  # the cost per stage at the throughput measured here
     return 0
 
 
