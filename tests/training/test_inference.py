@@ -359,3 +359,15 @@ def test_folding_batch_norms_keeps_the_answers(network: str) -> None:
         answer = folded(images)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     torch.testing.assert_close(answer, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads"),
+    [(2, None, 2), (2, "2", 1), (8, "2", 4), (16, "2", 4), (8, "3", 2), (2, "4", 1),
+     (4, "0", 4), (4, "many", 4), (1, None, 1)],
+)  # fmt: skip
+def test_each_serving_worker_takes_its_share_of_the_cores(
+    cores: int, workers: str | None, threads: int
+) -> None:
+    environ = {} if workers is None else {"SAGEMAKER_MODEL_SERVER_WORKERS": workers}
+    assert inference.serving_threads(cores, environ) == threads

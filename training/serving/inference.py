@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -212,9 +213,22 @@ def fold_batch_norms(module: ModuleT) -> ModuleT:
     return module
 
 
+def serving_threads(cores: int, environ: Mapping[str, str]) -> int:
+    """Torch threads per serving worker: the cores shared out among the model server's worker
+    processes (`SAGEMAKER_MODEL_SERVER_WORKERS`; one when unset or not a positive integer), at
+    most 4. Threads that wait on each other stall when other processes hold the cores: on the
+    loaded 2-core VM two single-threaded workers answered 2.6 requests/s, one worker on two
+    threads 0.2 (`benchmarks.bench_serving`)."""
+    try:
+        workers = max(1, int(environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "1")))
+    except ValueError:
+        workers = 1
+    return max(1, min(4, cores // workers))
+
+
 def model_fn(model_dir: str) -> Ensemble:
     """Load the model from an extracted `model.tar.gz` (SageMaker calls this once)."""
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    torch.set_num_threads(serving_threads(os.cpu_count() or 1, os.environ))
     return model_from_checkpoint(load_checkpoint(os.path.join(model_dir, WEIGHTS_FILE)))
 
 
