@@ -1,11 +1,11 @@
 """The main job: the whole system on one machine, against the embedded AWS emulator.
 
 `./scripts/demo.sh` runs it. Steps: start the emulator, apply the `local` Terraform stage, stage
-the data into the stage's bucket, train, evaluate and promote a model (a second apply deploys
-it), run the real state machine on sample images, produce captured traffic and run the drift
-job, inject drift and show the drift metrics crossing their alarm thresholds, show where the
-pictures are, and tear the stack down. Each step is a small function of the shared
-`DemoContext` (steps after staging live in devkit/demo_steps.py).
+the data into the stage's bucket, train, evaluate and release a model with its drift baseline
+(a second apply deploys both), run the real state machine on sample images, produce captured
+traffic and run the drift job, inject drift and show the drift metrics crossing their alarm
+thresholds, show where the pictures are, and tear the stack down. Each step is a small function
+of the shared `DemoContext` (steps after staging live in devkit/demo_steps.py).
 
 Offline it stages a generated CIFAR-100-format archive; with `--source` or a reachable (or
 cached) official archive it stages real CIFAR-100 images.
@@ -64,7 +64,8 @@ class DemoContext:
     stage: LocalStage | None = None
     system: dict[str, Any] = field(default_factory=dict)
     archive: Path = Path()
-    baseline_path: Path = Path()
+    baseline_uri: str = ""  # the released drift baseline and the model it belongs to
+    model_sha256: str = ""
     reports: dict[str, tuple[Path, dict[str, Any], str]] = field(default_factory=dict)
 
     @property
@@ -199,9 +200,8 @@ STEPS: list[Step] = [
     ("summary of the staged data", print_summary),
     ("train the model on CPU", demo_steps.train_model),
     ("evaluate the model", demo_steps.evaluate_model),
-    ("promote the model and deploy it (terraform apply)", demo_steps.promote_model),
+    ("release the model with its drift baseline, deploy it", demo_steps.promote_model),
     ("run the state machine on sample images", demo_steps.run_workflow),
-    ("build the drift baseline", demo_steps.build_baseline),
     ("captured traffic, drift job, injected drift, alarms", demo_steps.drift_monitoring),
     ("pictures and summary", demo_steps.show_results),
     ("tear down (terraform destroy)", demo_steps.teardown),

@@ -107,9 +107,14 @@ def evaluate_model(ctx: DemoContext) -> None:
 
 
 def promote_model(ctx: DemoContext) -> None:
-    """Upload the archive, record the promotion (with the threshold from the archive's
-    decision.json), and `terraform apply` again to deploy it."""
+    """Upload the archive, release it (the threshold from the archive's decision.json, the drift
+    baseline built from the staged images and published to the stage's bucket), and `terraform
+    apply` again to deploy it."""
+    from dataclasses import replace
+
+    from devkit.local_stage import STAGE_DIR
     from training.promote import PromotionError, archive_threshold, build_promotion, write_promotion
+    from training.release import ReleaseError, release_baseline
 
     assert ctx.stage is not None
     version = time.strftime("local-%Y%m%d-%H%M%S")
@@ -133,8 +138,23 @@ def promote_model(ctx: DemoContext) -> None:
             # Streamed from the uploaded object, as `python -m training.promote` does.
             archive_threshold=archive_threshold("pytorch", model_data_url, None),
         )
-    except PromotionError as error:
+        # The release step, as `python -m training.promote ... --images DIR` runs it: the
+        # archive is read back from the bucket, so the digest is the served object's.
+        released = release_baseline(
+            STAGE_DIR,
+            model_data_url=model_data_url,
+            model_version=version,
+            framework="pytorch",
+            model_threshold=promotion.decision_threshold,
+            images=ctx.out / "data",
+            archive=None,
+        )
+    except (PromotionError, ReleaseError) as error:
         raise DemoError(f"promotion refused: {error}") from error
+    promotion = replace(promotion, baseline=released)
+    ctx.baseline_uri = released.baseline_s3_uri
+    ctx.model_sha256 = released.model_sha256
+    _say(f"drift baseline {released.baseline_s3_uri} (model {released.model_sha256[:12]})")
     # The record goes beside the run, not into terraform/stages/local (a user's promotion).
     (ctx.out / "promotion" / STAGE).mkdir(parents=True, exist_ok=True)
     record = write_promotion(promotion, ctx.out / "promotion")
@@ -150,9 +170,16 @@ def promote_model(ctx: DemoContext) -> None:
         f"decision threshold {promotion.decision_threshold} (the model's) -> filter Lambda and "
         f"drift job use {outputs.get('effective_decision_threshold')}"
     )
+    # What the deployed drift job was given: the released baseline and the model's digest.
+    drift_job = boto3.client("lambda").get_function_configuration(
+        FunctionName=f"{ctx.system['name']}-drift-job"
+    )
+    drift_env = drift_job["Environment"]["Variables"]
     ctx.summary["promotion"] = {
         "model_data_url": promotion.model_data_url,
         "decision_threshold": promotion.decision_threshold,
+        **released.tfvars(),
+        "drift_job_environment": {k: drift_env.get(k) for k in ("BASELINE_S3_URI", "MODEL_SHA256")},
         "effective_decision_threshold": outputs.get("effective_decision_threshold"),
     }
 
@@ -274,26 +301,6 @@ def _endpoint_capture(endpoint_name: str) -> tuple[str, str]:
     return str(variant), str(capture["DestinationS3Uri"])
 
 
-def build_baseline(ctx: DemoContext) -> None:
-    from monitoring import baseline
-
-    ctx.baseline_path = ctx.out / "monitoring" / "baseline.json"
-    ctx.baseline_path.parent.mkdir(parents=True, exist_ok=True)
-    code = baseline.main(
-        [
-            "--images",
-            str(ctx.out / "data"),
-            "--model",
-            str(ctx.archive),
-            "--out",
-            str(ctx.baseline_path),
-        ]
-    )
-    if code != 0:
-        raise DemoError("building the drift baseline failed")
-    _say(f"baseline {ctx.baseline_path}")
-
-
 def _window_traffic(ctx: DemoContext, scenario: str) -> tuple[datetime, datetime]:
     """Send one window of traffic through the endpoint; return the window [start, end)."""
     from devkit.inject import invoke_endpoint
@@ -328,7 +335,9 @@ def _drift_job(ctx: DemoContext, name: str, window: tuple[datetime, datetime]) -
         "--captures",
         capture_uri,
         "--baseline",
-        str(ctx.baseline_path),
+        ctx.baseline_uri,  # the released one, as the deployed job reads it
+        "--model-sha256",
+        ctx.model_sha256,
         "--start",
         window[0].isoformat(),
         "--end",

@@ -46,6 +46,10 @@ DEFAULT_MODEL = {
     "model_data_url": "s3://vehicle-classifier-local-artifacts/models/local/model.tar.gz",
     "model_image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/vehicle-classifier:local",
     "decision_threshold": "0.9",
+    # No model released yet: a placeholder baseline the drift job would refuse (no such object).
+    "model_sha256": "0" * 64,
+    "baseline_s3_uri": "s3://vehicle-classifier-local-artifacts/baselines/none/baseline.json",
+    "baseline_threshold": "0.9",
 }
 
 

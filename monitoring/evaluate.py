@@ -38,6 +38,24 @@ class ThresholdMismatch(BaselineError):
     """The job's routing threshold is not the one the baseline counted below_threshold at."""
 
 
+class ModelMismatch(BaselineError):
+    """The baseline was built with another model than the one the endpoint serves."""
+
+
+def check_model(baseline: Baseline, model_sha256: str | None) -> None:
+    """Refuse a baseline that does not record the served model's digest (MODEL_SHA256, set by
+    Terraform from the release): its predictions describe another model, so judging the window
+    against them would page for the model change, or hide drift. No digest given: no check."""
+    if model_sha256 is None or baseline.model_sha256 == model_sha256:
+        return
+    built_with = (baseline.model_sha256 or "no model")[:12]
+    raise ModelMismatch(
+        f"the endpoint serves model {model_sha256[:12]} but the baseline was built with "
+        f"{built_with}: publish the served model's baseline (python -m training.promote ... "
+        "--images DIR, then terraform apply)"
+    )
+
+
 def window_threshold(baseline: Baseline, threshold: float | None) -> float:
     """The threshold the window is judged at: the job's (the stage's), else the baseline's.
 
@@ -58,9 +76,10 @@ def window_threshold(baseline: Baseline, threshold: float | None) -> float:
     if baseline.has_predictions and baseline.threshold != threshold:
         raise ThresholdMismatch(
             f"the stage routes at threshold {threshold} but the baseline counted "
-            f"below_threshold at {baseline.threshold}: rebuild it at the stage's threshold "
-            f"(python -m monitoring.baseline --images DIR --model model.tar.gz "
-            f"--threshold {threshold} --out ...)"
+            f"below_threshold at {baseline.threshold}: rebuild it at the stage's threshold by "
+            f"releasing the model again (python -m training.promote ... --images DIR), or "
+            f"python -m monitoring.baseline --images DIR --model model.tar.gz "
+            f"--threshold {threshold} --out ..."
         )
     return threshold
 
@@ -73,7 +92,7 @@ class DriftSettings:
     min_class_shift: float = DEFAULT_MIN_CLASS_SHIFT
     min_ks_statistic: float = DEFAULT_MIN_KS_STATISTIC
     min_category_shift: float = DEFAULT_MIN_CATEGORY_SHIFT
-    model_sha256: str | None = None  # the deployed model; a different baseline model is flagged
+    model_sha256: str | None = None  # the served model; a baseline of another is refused
 
 
 def _coarse_groups(counts: np.ndarray, groups: int = 10) -> np.ndarray:
@@ -97,18 +116,7 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
     """Run the tests on a finished summary and shape the report dictionary."""
     baseline = summary.baseline
     warnings: list[str] = []
-    prediction_tests = True
-    if (
-        settings.model_sha256
-        and baseline.model_sha256
-        and settings.model_sha256 != baseline.model_sha256
-    ):
-        prediction_tests = False
-        warnings.append(
-            "baseline_model_mismatch: the baseline was built with model "
-            f"{baseline.model_sha256[:12]}, the endpoint serves {settings.model_sha256[:12]}; "
-            "prediction features are not tested"
-        )
+    check_model(baseline, settings.model_sha256)  # refuses another model's (ModelMismatch)
     window_threshold(baseline, summary.threshold)  # refuses a mismatch (ThresholdMismatch)
     # A model's predictions on its own training images are over-confident: not a reference for
     # confidence (clean traffic would look "drifted"); the class mix then uses the label rule.
@@ -136,9 +144,6 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
     for name, ref in baseline.numeric.items():
         counts = summary.numeric[name]
         n = int(counts.sum())
-        if name in PREDICTION_FEATURES and not prediction_tests:
-            skip(name, "ks", "baseline_model_mismatch", n)
-            continue
         if name in PREDICTION_FEATURES and trained_on:
             skip(name, "ks", "baseline_predictions_on_training_images", n)
             continue
@@ -166,9 +171,6 @@ def evaluate(summary: WindowSummary, settings: DriftSettings) -> dict[str, Any]:
         n = sum(window_counts.values())
         reference = baseline.categorical.get(name)
         kind = "chi2"
-        if name in PREDICTION_FEATURES and not prediction_tests:
-            skip(name, kind, "baseline_model_mismatch", n)
-            continue
         if name == "below_threshold" and trained_on:
             skip(name, kind, "baseline_predictions_on_training_images", n)
             continue

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from monitoring.evaluate import (
     DEFAULT_FALSE_ALARM_RATE,
     DEFAULT_MIN_RECORDS,
     DriftSettings,
+    check_model,
     evaluate,
     window_threshold,
 )
@@ -84,6 +86,14 @@ def _s3_uri(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _sha256(env: Mapping[str, str], name: str) -> str | None:
+    """The served model archive's digest (optional): 64 lower-case hex digits."""
+    value = env.get(name, "").strip()
+    if value and not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise SettingsError(f"{name}={value[:80]!r} is not a sha256 (64 lower-case hex digits)")
+    return value or None
+
+
 def _judgement(env: Mapping[str, str], threshold_required: bool = True) -> dict[str, Any]:
     """How a window is judged, the same for every runner: the stage's threshold, the record
     floor, the false-alarm rate and the deployed model's digest."""
@@ -92,7 +102,7 @@ def _judgement(env: Mapping[str, str], threshold_required: bool = True) -> dict[
         "threshold": _threshold(env, "CONFIDENCE_THRESHOLD") if has_threshold else None,
         "min_records": int(_number(env, "MIN_RECORDS", DEFAULT_MIN_RECORDS, 1, 1e9)),
         "false_alarm_rate": _number(env, "FALSE_ALARM_RATE", DEFAULT_FALSE_ALARM_RATE, 1e-9, 0.5),
-        "model_sha256": env.get("MODEL_SHA256", "").strip() or None,
+        "model_sha256": _sha256(env, "MODEL_SHA256"),
     }
 
 
@@ -190,6 +200,7 @@ def analyse(
     """Read the window from `source` and return (report, summary)."""
     settings = settings or DriftSettings()
     window = window or capture.Window()
+    check_model(baseline, settings.model_sha256)  # before reading a single capture file
     files = capture.iter_capture_files(source, window, s3_client)
     threshold = window_threshold(baseline, settings.threshold)
     summary = summarise(files, baseline, threshold, window, progress=progress, workers=workers)
@@ -206,9 +217,9 @@ def run_job(
 ) -> dict[str, Any]:
     """One window: analyse, write the report to S3, publish metrics; returns a short summary.
 
-    Raises BaselineError / CaptureSourceError for a missing baseline or capture bucket, and
+    Raises BaselineError / CaptureSourceError for a missing baseline or capture bucket,
     ThresholdMismatch (a BaselineError) for a baseline built at another threshold than the
-    stage's.
+    stage's, and ModelMismatch (a BaselineError) for one built with another model.
     """
     baseline = load_baseline(settings.baseline_uri, s3_client=s3_client)
     result, summary = analyse(

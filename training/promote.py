@@ -1,16 +1,21 @@
-"""Promote a trained model to a stage: record it where the stage's Terraform reads it.
+"""Promote a trained model to a stage (the release step): record it where the stage's Terraform
+reads it, with the drift baseline built from it.
 
     python -m training.promote --stage dev --model-data s3://bucket/.../model.tar.gz \
-        [--framework pytorch|builtin] [--image-uri URI | --region REGION] [--version LABEL] \
-        [--archive local/model.tar.gz] [--decision-threshold X]
+        --images data/staged [--framework pytorch|builtin] [--image-uri URI | --region REGION] \
+        [--version LABEL] [--archive local/model.tar.gz] [--decision-threshold X] \
+        [--baseline-bucket BUCKET]
 
-writes `terraform/stages/<stage>/model.auto.tfvars.json` with `model_data_url`,
-`model_image_uri`, `model_framework`, `model_version` and `decision_threshold`; the next
-`terraform apply` of that stage deploys the model (a new SageMaker model + endpoint
-configuration, then an endpoint update) and gives its threshold to the filter Lambda and the
-drift job. Without `--image-uri` the serving image is resolved offline by the SageMaker SDK for
-the region: the PyTorch inference container for our script-mode model, the image-classification
-image for the built-in algorithm's model. Needs no torch.
+builds the model's drift baseline from the staged images at the stage's effective threshold and
+publishes it to the stage's data bucket (training/release.py), then writes
+`terraform/stages/<stage>/model.auto.tfvars.json` with `model_data_url`, `model_image_uri`,
+`model_framework`, `model_version`, `decision_threshold`, `model_sha256`, `baseline_s3_uri` and
+`baseline_threshold`; the next `terraform apply` of that stage deploys the model (a new
+SageMaker model + endpoint configuration, then an endpoint update) and gives its threshold to
+the filter Lambda and the drift job, and the baseline and digest to the drift job. Without
+`--image-uri` the serving image is resolved offline by the SageMaker SDK for the region: the
+PyTorch inference container for our script-mode model, the image-classification image for the
+built-in algorithm's model. The baseline's predictions need torch (our script-mode model only).
 
 The threshold is the one the model earned in training: the archive's `decision.json`, read from
 `--archive` (a local copy) or else streamed from `--model-data`. `--decision-threshold` is for
@@ -28,10 +33,11 @@ import re
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from training.decision_file import DecisionFileError, check_threshold, read_decision
+from training.release import ReleasedBaseline, ReleaseError, release_baseline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES_DIR = REPO_ROOT / "terraform" / "stages"
@@ -62,6 +68,7 @@ class Promotion:
     model_framework: str
     model_version: str
     decision_threshold: float
+    baseline: ReleasedBaseline | None = None  # the release step's; written with the model
 
     def tfvars(self) -> dict[str, str | float]:
         return {
@@ -70,6 +77,7 @@ class Promotion:
             "model_framework": self.model_framework,
             "model_version": self.model_version,
             "decision_threshold": self.decision_threshold,
+            **(self.baseline.tfvars() if self.baseline else {}),
         }
 
 
@@ -230,6 +238,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         help="routing threshold in (0, 1), only for archives without decision.json (builtin)",
     )
+    parser.add_argument(
+        "--images",
+        type=Path,
+        help="staged images (train/, validation/ of <label>/*.png) the drift baseline is built "
+        "from (required)",
+    )
+    parser.add_argument(
+        "--baseline-bucket",
+        help="the stage's data bucket for the baseline (default: the bucket of --model-data)",
+    )
     args = parser.parse_args(argv)
     try:
         check_stage_and_model(args.stage, args.model_data)
@@ -245,11 +263,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.check_exists:
             check_artifact_exists(promotion.model_data_url)
-        path = write_promotion(promotion)
-    except PromotionError as error:
+        if args.images is None:
+            raise PromotionError(
+                "give --images DIR: the staged images the stage's drift baseline is built from "
+                "(a model without its baseline leaves the drift job failing)"
+            )
+        released = release_baseline(
+            STAGES_DIR / promotion.stage,
+            model_data_url=promotion.model_data_url,
+            model_version=promotion.model_version,
+            framework=promotion.model_framework,
+            model_threshold=promotion.decision_threshold,
+            images=args.images,
+            archive=Path(args.archive) if args.archive else None,
+            bucket=args.baseline_bucket,
+        )
+        path = write_promotion(replace(promotion, baseline=released))
+    except (PromotionError, ReleaseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({"written": str(path), **promotion.tfvars()}, indent=2))
+    print(json.dumps({"written": str(path), **json.loads(path.read_text())}, indent=2))
     return 0
 
 

@@ -218,6 +218,9 @@ MODEL_TFVARS = {
     "model_framework": "pytorch",
     "model_version": "job-1",
     "decision_threshold": 0.9,
+    "model_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "baseline_s3_uri": "s3://models-bucket/baselines/job-1/threshold-0.9/baseline.json",
+    "baseline_threshold": 0.9,
 }
 
 

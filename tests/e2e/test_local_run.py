@@ -65,6 +65,14 @@ def test_reduced_local_run(aws, tmp_path, capsys):
     promotion = summary["promotion"]
     assert 0 < promotion["decision_threshold"] < 1
     assert promotion["effective_decision_threshold"] == promotion["decision_threshold"]
+    # The release step published the model's baseline and Terraform gave it to the drift job.
+    assert promotion["baseline_s3_uri"].startswith("s3://vehicle-classifier-local-data-")
+    assert "/baselines/local-" in promotion["baseline_s3_uri"]
+    assert promotion["baseline_threshold"] == promotion["decision_threshold"]
+    assert promotion["drift_job_environment"] == {
+        "BASELINE_S3_URI": promotion["baseline_s3_uri"],
+        "MODEL_SHA256": promotion["model_sha256"],
+    }
 
     # Monitoring: the injected drift is detected and scores above the clean window.
     drift = summary["drift"]

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from monitoring import capture, handler, metrics, publish
+from monitoring import capture, cli, handler, metrics, publish
 from monitoring.accumulate import WindowSummary
 from monitoring.baseline import BaselineError, save_baseline
-from monitoring.evaluate import DriftSettings, evaluate
+from monitoring.evaluate import DriftSettings, ModelMismatch, evaluate
 from monitoring.job import JobSettings, SettingsError, analyse, run_job, window_for
 from tests.monitoring import synthetic
 
@@ -201,6 +201,48 @@ def test_handler_missing_baseline_fails_and_publishes_job_failed(s3, lambda_env,
         for m in boto3.client("cloudwatch").list_metrics(Namespace="Test/Lambda")["Metrics"]
     }
     assert metrics.JOB_FAILED in names
+
+
+def _job_failed_published() -> bool:
+    listed = boto3.client("cloudwatch").list_metrics(Namespace="Test/Lambda")["Metrics"]
+    return metrics.JOB_FAILED in {m["MetricName"] for m in listed}
+
+
+def test_handler_refuses_another_models_baseline_and_publishes_job_failed(
+    s3, lambda_env, monkeypatch
+):
+    """MODEL_SHA256 (Terraform: the released model's digest) differs from the baseline's."""
+    put_lines(s3, f"{ROOT}/2026/01/01/10/a.jsonl", synthetic.window_lines(80, seed=44, start=HOUR))
+    monkeypatch.setenv("MODEL_SHA256", "b" * 64)
+    handler.settings.cache_clear()
+    with pytest.raises(ModelMismatch, match="serves model bbbbbbbbbbbb"):
+        handler.lambda_handler({"start": HOUR.isoformat(), "end": "2026-01-01T11:00:00Z"}, None)
+    assert _job_failed_published()
+    listed = s3.list_objects_v2(Bucket="artifacts", Prefix="drift-reports/").get("KeyCount")
+    assert listed == 0  # refused before any report was written
+
+
+def test_processing_job_command_refuses_another_models_baseline(
+    s3, lambda_env, monkeypatch, capsys
+):
+    """`python -m monitoring.job` (the Processing job) refuses the same way, exit 2 + JobFailed;
+    the served model's own digest runs."""
+    put_lines(s3, f"{ROOT}/2026/01/01/10/a.jsonl", synthetic.window_lines(80, seed=44, start=HOUR))
+    window = ["--start", HOUR.isoformat(), "--end", "2026-01-01T11:00:00Z"]
+    monkeypatch.setenv("MODEL_SHA256", "b" * 64)
+    assert cli.main(window) == 2
+    assert "baseline was built with aaaaaaaaaaaa" in capsys.readouterr().err
+    assert _job_failed_published()
+    monkeypatch.setenv("MODEL_SHA256", "a" * 64)
+    monkeypatch.setenv("REPORT_HTML", "false")
+    assert cli.main(window) == 0
+    assert json.loads(capsys.readouterr().out)["records"] == 80
+
+
+@pytest.mark.parametrize("digest", ["A" * 64, "a" * 63, "sha256:" + "a" * 64, "g" * 64])
+def test_a_malformed_model_digest_is_a_settings_error(lambda_env, digest):
+    with pytest.raises(SettingsError, match="MODEL_SHA256"):
+        JobSettings.from_env(lambda_env | {"MODEL_SHA256": digest})
 
 
 def test_settings_and_window_validation():

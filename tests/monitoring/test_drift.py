@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, timedelta, timezone
 from pathlib import Path
 
@@ -16,7 +17,13 @@ from monitoring import accumulate, cli, job
 from monitoring.accumulate import TIMELINE_SAMPLE, WindowSummary
 from monitoring.baseline import Baseline, BaselineError, content_hash, save_baseline
 from monitoring.capture import Window
-from monitoring.evaluate import DriftSettings, ThresholdMismatch, evaluate, window_threshold
+from monitoring.evaluate import (
+    DriftSettings,
+    ModelMismatch,
+    ThresholdMismatch,
+    evaluate,
+    window_threshold,
+)
 from tests import images
 from tests.monitoring import synthetic
 
@@ -120,13 +127,22 @@ def test_window_filter_uses_inference_time(baseline):
     assert report["records"] == 50 and report["records_outside_window"] == 50
 
 
-def test_baseline_from_another_model_skips_prediction_tests(baseline):
-    settings = DriftSettings(model_sha256="b" * 64)
-    report = run(baseline, synthetic.window_lines(120, seed=28, motorcycle_share=0.95), settings)
-    assert report["features"]["predicted_class"]["skipped"] == "baseline_model_mismatch"
-    assert report["features"]["confidence"]["skipped"] == "baseline_model_mismatch"
-    assert any(w.startswith("baseline_model_mismatch") for w in report["warnings"])
-    assert report["status"] == "ok"  # image features still tested
+@pytest.mark.parametrize("served", ["b" * 64, "c" * 64])
+def test_baseline_from_another_model_is_refused(baseline, served):
+    with pytest.raises(
+        ModelMismatch, match=f"serves model {served[:12]} .* built with aaaaaaaaaaaa"
+    ):
+        run(baseline, synthetic.window_lines(120, seed=28), DriftSettings(model_sha256=served))
+
+
+def test_baseline_of_no_model_is_refused_when_the_served_digest_is_known(baseline):
+    image_only = replace(baseline, model=None)
+    with pytest.raises(ModelMismatch, match="built with no model"):
+        run(image_only, synthetic.window_lines(60, seed=28), DriftSettings(model_sha256="a" * 64))
+    # The served model's own baseline, or no digest given (offline use): judged as usual.
+    served = DriftSettings(model_sha256="a" * 64)
+    assert run(baseline, synthetic.window_lines(60, seed=28), served)["records"] == 60
+    assert run(image_only, synthetic.window_lines(60, seed=28))["status"] == "ok"
 
 
 def test_a_job_threshold_other_than_the_baselines_is_refused(baseline):
@@ -305,7 +321,7 @@ def test_predictions_on_training_images_are_not_a_confidence_reference(baseline:
     assert run(baseline, lines)["features"]["confidence"]["drift"] is True
 
 
-def test_cli_model_mismatch_is_reported(tmp_path: Path, baseline: Baseline):
+def test_cli_refuses_a_baseline_of_another_model(tmp_path: Path, baseline: Baseline, capsys):
     save_baseline(baseline, tmp_path / "baseline.json")
     (tmp_path / "caps.jsonl").write_text("\n".join(synthetic.window_lines(60, seed=60)))
     (tmp_path / "other-model.tar.gz").write_bytes(b"another model")
@@ -322,8 +338,8 @@ def test_cli_model_mismatch_is_reported(tmp_path: Path, baseline: Baseline):
             "--no-html",
         ]
     )
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert code == 0 and report["features"]["confidence"]["skipped"] == "baseline_model_mismatch"
+    assert code == 2 and not (tmp_path / "r").exists()
+    assert "but the baseline was built with aaaaaaaaaaaa" in capsys.readouterr().err
 
 
 def test_repeats_count_once_in_the_tests(baseline: Baseline):

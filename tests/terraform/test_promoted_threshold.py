@@ -1,9 +1,11 @@
 """promote -> model.auto.tfvars.json -> the Lambdas' environment, through a stage root.
 
-A copy of the tree gets a real promotion (`python -m training.promote` reading decision.json
-from an archive), then `terraform test` (mock provider) runs on the copied dev root with that
-file as its only source of the threshold: the filter Lambda and the drift job must carry the
-promoted number, and a stage pin in the root's main.tf must win and show in its outputs.
+A copy of the tree gets a real release (`python -m training.promote` reading decision.json from
+an archive, publishing the drift baseline to the emulator), then `terraform test` (mock
+provider) runs on the copied dev root with that file as its only source of the threshold, the
+baseline and the model digest: the filter Lambda and the drift job must carry them. A stage pin
+in the root's main.tf without a new release is refused at plan; released again, the pin wins
+and shows in the outputs.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import shutil
 import tarfile
 from pathlib import Path
 
+import boto3
 import pytest
 
 from devkit import terraform
 from devkit.local_stage import REPO_ROOT
+from tests.monitoring import synthetic
 from training import promote
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -54,6 +58,14 @@ run "promoted_threshold" {
 
   assert {
     condition = (
+      module.system.function_environments.drift_job.BASELINE_S3_URI == "@BASELINE@" &&
+      module.system.function_environments.drift_job.MODEL_SHA256 == "@DIGEST@"
+    )
+    error_message = "the drift job does not get the released baseline and the model's digest"
+  }
+
+  assert {
+    condition = (
       output.effective_decision_threshold == EXPECTED && output.decision_threshold_pinned == PINNED
     )
     error_message = "outputs: effective ${output.effective_decision_threshold}"
@@ -82,9 +94,11 @@ def _stage_copy(tmp_path: Path) -> Path:
     return tree / "terraform" / "stages"
 
 
-def _terraform_test(root: Path, expected: str, pinned: bool, tmp_path: Path) -> str:
+def _terraform_test(root: Path, expected: str, pinned: bool, tmp_path: Path) -> tuple[int, str]:
+    written = json.loads((root / promote.TFVARS_NAME).read_text())
     text = TEST_FILE.replace("EXPECTED", expected).replace("PINNED", str(pinned).lower())
-    (root / "threshold.tftest.hcl").write_text(text)
+    text = text.replace("@BASELINE@", written["baseline_s3_uri"])
+    (root / "threshold.tftest.hcl").write_text(text.replace("@DIGEST@", written["model_sha256"]))
     env = {"TF_DATA_DIR": str(tmp_path / "tf-data"), "CHECKPOINT_DISABLE": "1"}
     terraform.run(
         [f"-chdir={root}", "init", "-backend=false", "-input=false", "-no-color"],
@@ -94,23 +108,37 @@ def _terraform_test(root: Path, expected: str, pinned: bool, tmp_path: Path) -> 
     result = terraform.run(
         [f"-chdir={root}", "test", "-no-color"], env=env, check=False, capture=True
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
+    return result.returncode, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-def test_promoted_threshold_reaches_the_lambdas_and_a_pin_wins(monkeypatch, tmp_path) -> None:
+def test_promoted_threshold_reaches_the_lambdas_and_a_pin_needs_a_release(
+    aws, monkeypatch, tmp_path
+) -> None:
     stages = _stage_copy(tmp_path)
     archive = tmp_path / "model.tar.gz"
     _archive(archive, 0.8125)
+    images = synthetic.write_image_folder(tmp_path / "images", 20, seed=3)
+    boto3.client("s3").create_bucket(Bucket=MODEL.split("/")[2])
     monkeypatch.setattr(promote, "STAGES_DIR", stages)
+    # The built-in framework: its archive is not run here, so the baseline has image features
+    # only; the threshold still comes from the archive's decision.json (--archive).
     argv = ["--stage", "dev", "--model-data", MODEL, "--image-uri", IMAGE, "--region",
-            "eu-west-1", "--archive", str(archive)]  # fmt: skip
+            "eu-west-1", "--framework", "builtin", "--archive", str(archive),
+            "--images", str(images)]  # fmt: skip
     assert promote.main(argv) == 0
     root = stages / "dev"
-    assert json.loads((root / promote.TFVARS_NAME).read_text())["decision_threshold"] == 0.8125
-    assert "1 passed" in _terraform_test(root, "0.8125", False, tmp_path)
+    written = json.loads((root / promote.TFVARS_NAME).read_text())
+    assert written["decision_threshold"] == written["baseline_threshold"] == 0.8125
+    code, output = _terraform_test(root, "0.8125", False, tmp_path)
+    assert code == 0 and "1 passed" in output, output
 
     main_tf = root / "main.tf"
     assert main_tf.read_text().count(PIN_LINE) == 1
     main_tf.write_text(main_tf.read_text().replace(PIN_LINE, "decision_threshold_override = 0.97"))
-    assert "1 passed" in _terraform_test(root, "0.97", True, tmp_path)
+    code, output = _terraform_test(root, "0.97", True, tmp_path)
+    assert code != 0 and "baseline was built at another threshold" in output, output
+
+    assert promote.main(argv) == 0  # the release step rebuilds the baseline at the pin
+    assert json.loads((root / promote.TFVARS_NAME).read_text())["baseline_threshold"] == 0.97
+    code, output = _terraform_test(root, "0.97", True, tmp_path)
+    assert code == 0 and "1 passed" in output, output

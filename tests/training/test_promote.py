@@ -3,39 +3,23 @@ model's threshold read from the archive's decision.json (local or streamed from 
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import os
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from monitoring.baseline import load_baseline
+from tests.training.archives import archive_bytes, decision, real_archive, stage_root
 from training import promote
 from training.decision_file import DecisionFileError, read_decision
 from training.promote import PromotionError, build_promotion, write_promotion
+from training.release import ReleasedBaseline
 
 MODEL = "s3://vc-artifacts/models/script/vc-script-2026/output/model.tar.gz"
-
-
-def decision(threshold: object = 0.8125, **fields: object) -> bytes:
-    body = {"format": 1, "decision_threshold": threshold, "max_misroute_rate": 0.01,
-            "method": "test", "certified": True, "validation_images": 500, **fields}  # fmt: skip
-    return json.dumps(body).encode()
-
-
-def archive_bytes(decision_json: bytes | None, weights: bytes = b"w" * 1000) -> bytes:
-    """A model.tar.gz as training writes it: decision.json first, then the (large) weights."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        members = [("decision.json", decision_json)] if decision_json is not None else []
-        for name, data in [*members, ("model.pt", weights), ("code/inference.py", b"# x")]:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -43,6 +27,15 @@ def stages(tmp_path: Path) -> Path:
     for stage in ("dev", "prod"):
         (tmp_path / stage).mkdir()
     return tmp_path
+
+
+@pytest.fixture
+def released(aws, monkeypatch, tmp_path: Path) -> Path:
+    """The emulator with the stage's bucket, and a stage root promote writes into."""
+    boto3.client("s3").create_bucket(Bucket="vc-artifacts")
+    stage_root(tmp_path / "stages")
+    monkeypatch.setattr(promote, "STAGES_DIR", tmp_path / "stages")
+    return tmp_path / "stages"
 
 
 def test_script_model_gets_the_pytorch_inference_image(stages: Path) -> None:
@@ -125,24 +118,30 @@ def test_the_same_threshold_given_twice_is_not_ambiguous(stages: Path) -> None:
     assert promotion.decision_threshold == 0.9
 
 
-def test_cli_writes_the_archives_threshold_into_the_repo_stage(
-    monkeypatch, tmp_path: Path, capsys
+@pytest.mark.integration
+def test_cli_writes_the_archives_threshold_and_its_baseline_into_the_stage(
+    released: Path, tmp_path: Path, capsys, staged_dir: Path, trained_archive: Path
 ) -> None:
-    (tmp_path / "dev").mkdir()
-    local = tmp_path / "model.tar.gz"
-    local.write_bytes(archive_bytes(decision(0.8125)))
-    monkeypatch.setattr(promote, "STAGES_DIR", tmp_path)
+    local = real_archive(trained_archive, decision(0.8125), tmp_path / "model.tar.gz")
     code = promote.main(["--stage", "dev", "--model-data", MODEL, "--image-uri", IMAGE,
-                         "--region", "eu-west-1", "--archive", str(local)])  # fmt: skip
+                         "--region", "eu-west-1", "--archive", str(local),
+                         "--images", str(staged_dir)])  # fmt: skip
     assert code == 0
-    assert json.loads(capsys.readouterr().out)["model_image_uri"] == IMAGE
-    written = json.loads((tmp_path / "dev" / "model.auto.tfvars.json").read_text())
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["model_image_uri"] == IMAGE
+    written = json.loads((released / "dev" / "model.auto.tfvars.json").read_text())
     assert (written["model_data_url"], written["decision_threshold"]) == (MODEL, 0.8125)
+    assert written["model_sha256"] == hashlib.sha256(local.read_bytes()).hexdigest()
+    assert written["baseline_threshold"] == 0.8125
+    assert written["baseline_s3_uri"] == (
+        "s3://vc-artifacts/baselines/vc-script-2026/threshold-0.8125/baseline.json"
+    )
+    assert printed["baseline_s3_uri"] == written["baseline_s3_uri"]
     assert promote.main(["--stage", "nope", "--model-data", MODEL, "--image-uri", IMAGE]) == 2
 
 
 def _cli(tmp_path: Path, *extra: str) -> int:
-    (tmp_path / "dev").mkdir(exist_ok=True)
+    stage_root(tmp_path)
     base = ["--stage", "dev", "--model-data", MODEL, "--image-uri", IMAGE, "--region", "eu-west-1"]
     return promote.main([*base, *extra])
 
@@ -171,32 +170,58 @@ def test_cli_refuses_a_missing_ambiguous_or_bad_threshold(
     assert not (tmp_path / "dev" / "model.auto.tfvars.json").exists()
 
 
-def test_cli_takes_the_flag_where_the_archive_has_none(monkeypatch, tmp_path: Path) -> None:
-    local = tmp_path / "model.tar.gz"
-    local.write_bytes(archive_bytes(None))
-    monkeypatch.setattr(promote, "STAGES_DIR", tmp_path)
-    assert _cli(tmp_path, "--archive", str(local), "--decision-threshold", "0.85") == 0
-    written = json.loads((tmp_path / "dev" / "model.auto.tfvars.json").read_text())
-    assert written["decision_threshold"] == 0.85
+@pytest.mark.integration
+def test_cli_takes_the_flag_where_the_archive_has_none(
+    released: Path, tmp_path: Path, staged_dir: Path, trained_archive: Path
+) -> None:
+    local = real_archive(trained_archive, None, tmp_path / "model.tar.gz")
+    images = ["--images", str(staged_dir)]
+    assert _cli(released, "--archive", str(local), "--decision-threshold", "0.85", *images) == 0
+    written = json.loads((released / "dev" / "model.auto.tfvars.json").read_text())
+    assert written["decision_threshold"] == written["baseline_threshold"] == 0.85
 
 
-def test_builtin_models_need_the_flag_and_their_archive_is_not_read(
+@pytest.mark.integration
+def test_builtin_models_need_the_flag_and_get_an_image_only_baseline(
+    released: Path, capsys, staged_dir: Path
+) -> None:
+    """The built-in algorithm's archive carries no decision.json and cannot run here: its
+    baseline has the image features only, and its digest comes from the S3 object."""
+    assert _cli(released, "--framework", "builtin") == 2
+    assert "give --decision-threshold" in capsys.readouterr().err
+    flags = ["--framework", "builtin", "--decision-threshold", "0.9", "--images", str(staged_dir)]
+    assert _cli(released, *flags) == 2  # the artifact is not in the bucket
+    assert f"cannot read {MODEL}" in capsys.readouterr().err
+    assert not (released / "dev" / "model.auto.tfvars.json").exists()
+
+    body = archive_bytes(None, weights=b"mxnet params")
+    boto3.client("s3").put_object(Bucket="vc-artifacts", Key=MODEL.split("/", 3)[3], Body=body)
+    assert _cli(released, *flags) == 0
+    written = json.loads((released / "dev" / "model.auto.tfvars.json").read_text())
+    assert written["model_sha256"] == hashlib.sha256(body).hexdigest()
+    baseline = load_baseline(written["baseline_s3_uri"])
+    assert not baseline.has_predictions and baseline.threshold == 0.9
+    assert baseline.model_sha256 == written["model_sha256"]
+
+
+@pytest.mark.integration
+def test_uncertified_threshold_is_promoted_with_a_warning(
+    released: Path, tmp_path: Path, capsys, staged_dir: Path, trained_archive: Path
+) -> None:
+    local = real_archive(trained_archive, decision(0.97, certified=False), tmp_path / "m.tar.gz")
+    assert _cli(released, "--archive", str(local), "--images", str(staged_dir)) == 0
+    assert "not certified" in capsys.readouterr().err
+
+
+def test_a_promotion_without_images_is_refused_and_nothing_is_written(
     monkeypatch, tmp_path: Path, capsys
 ) -> None:
-    """The built-in algorithm's archive carries no decision.json; nothing is fetched from S3
-    (no emulator runs here: a read would fail)."""
-    monkeypatch.setattr(promote, "STAGES_DIR", tmp_path)
-    assert _cli(tmp_path, "--framework", "builtin") == 2
-    assert "give --decision-threshold" in capsys.readouterr().err
-    assert _cli(tmp_path, "--framework", "builtin", "--decision-threshold", "0.9") == 0
-
-
-def test_uncertified_threshold_is_promoted_with_a_warning(monkeypatch, tmp_path: Path, capsys):
     local = tmp_path / "model.tar.gz"
-    local.write_bytes(archive_bytes(decision(0.97, certified=False)))
+    local.write_bytes(archive_bytes(decision(0.8125)))
     monkeypatch.setattr(promote, "STAGES_DIR", tmp_path)
-    assert _cli(tmp_path, "--archive", str(local)) == 0
-    assert "not certified" in capsys.readouterr().err
+    assert _cli(tmp_path, "--archive", str(local)) == 2
+    assert "give --images DIR" in capsys.readouterr().err
+    assert not (tmp_path / "dev" / "model.auto.tfvars.json").exists()
 
 
 def test_the_repo_stages_accept_the_written_keys() -> None:
@@ -204,7 +229,8 @@ def test_the_repo_stages_accept_the_written_keys() -> None:
     stages_dir = Path(promote.__file__).resolve().parents[1] / "terraform" / "stages"
     for stage in ("dev", "prod", "local"):
         variables = (stages_dir / stage / "variables.tf").read_text()
-        for key in promote.Promotion("dev", MODEL, IMAGE, "pytorch", "v", 0.9).tfvars():
+        released = ReleasedBaseline("s3://b/baselines/v/baseline.json", "0" * 64, 0.9)
+        for key in promote.Promotion("dev", MODEL, IMAGE, "pytorch", "v", 0.9, released).tfvars():
             assert f'variable "{key}"' in variables, (stage, key)
 
 
@@ -234,7 +260,7 @@ class CountingBody:
 
 
 @pytest.mark.integration
-def test_decision_is_streamed_from_s3_without_the_weights(aws, monkeypatch, tmp_path) -> None:
+def test_decision_is_streamed_from_s3_without_the_weights(aws) -> None:
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="vc-artifacts")
     weights = os.urandom(8_000_000)  # incompressible: the whole archive is ~8 MB
@@ -252,10 +278,20 @@ def test_decision_is_streamed_from_s3_without_the_weights(aws, monkeypatch, tmp_
     assert found is not None and found.decision_threshold == 0.75
     assert bodies[0].read_bytes < 1_000_000, "only the archive's head is read"
 
-    monkeypatch.setattr(promote, "STAGES_DIR", tmp_path)
-    assert _cli(tmp_path) == 0  # --model-data streamed from the emulator
-    written = json.loads((tmp_path / "dev" / "model.auto.tfvars.json").read_text())
-    assert written["decision_threshold"] == 0.75
-
     with pytest.raises(DecisionFileError, match="cannot read"):
         read_decision("s3://vc-artifacts/models/missing/model.tar.gz")
+
+
+@pytest.mark.integration
+def test_the_cli_streams_the_threshold_and_digests_the_served_object(
+    released: Path, tmp_path: Path, staged_dir: Path, trained_archive: Path
+) -> None:
+    """Without --archive: decision.json streamed from --model-data, the archive downloaded for
+    the baseline's predictions and digest (the bytes the endpoint will serve)."""
+    served = real_archive(trained_archive, decision(0.75), tmp_path / "served.tar.gz")
+    s3 = boto3.client("s3")
+    s3.upload_file(str(served), "vc-artifacts", MODEL.split("/", 3)[3])
+    assert _cli(released, "--images", str(staged_dir)) == 0
+    written = json.loads((released / "dev" / "model.auto.tfvars.json").read_text())
+    assert written["decision_threshold"] == 0.75
+    assert written["model_sha256"] == hashlib.sha256(served.read_bytes()).hexdigest()

@@ -20,6 +20,7 @@ variables {
   reports_bucket_arn             = "arn:aws:s3:::vehicle-classifier-test-reports"
   baseline_s3_uri                = "s3://vehicle-classifier-test-data/baselines/baseline.json"
   baseline_bucket_arn            = "arn:aws:s3:::vehicle-classifier-test-data"
+  model_sha256                   = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
   kms_key_arn                    = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
   oncall_emails                  = ["oncall@example.com"]
   decision_threshold             = 0.8125
@@ -321,6 +322,30 @@ run "the_stage_threshold_reaches_the_job" {
   }
 }
 
+run "the_served_models_digest_reaches_the_job" {
+  command = apply
+
+  assert {
+    condition     = output.drift_job_environment.MODEL_SHA256 == var.model_sha256 && output.drift_job_environment.BASELINE_S3_URI == var.baseline_s3_uri
+    error_message = "the drift job gets the served model's digest (MODEL_SHA256) beside its baseline, so it refuses another model's baseline"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.drift_job.statement : s.resources if s.sid == "ReadBaseline"]) == toset(["arn:aws:s3:::vehicle-classifier-test-data/baselines/baseline.json"])
+    error_message = "the drift job may read its one baseline object only"
+  }
+}
+
+run "rejects_a_model_digest_that_is_not_a_sha256" {
+  command = plan
+
+  variables {
+    model_sha256 = "sha256:9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
+  }
+
+  expect_failures = [var.model_sha256]
+}
+
 run "rejects_a_decision_threshold_outside_0_1" {
   command = plan
 
@@ -366,6 +391,11 @@ run "processing_job_runs_the_same_job" {
   assert {
     condition     = { for k, v in jsondecode(one(aws_scheduler_schedule.drift_job[0].target).input).Environment : k => v if k != "POWERTOOLS_SERVICE_NAME" } == { for k, v in aws_lambda_function.drift_job.environment[0].variables : k => v if k != "POWERTOOLS_SERVICE_NAME" }
     error_message = "the Processing job gets the Lambda's settings (same reports, metrics and alarms)"
+  }
+
+  assert {
+    condition     = jsondecode(one(aws_scheduler_schedule.drift_job[0].target).input).Environment.MODEL_SHA256 == var.model_sha256
+    error_message = "the Processing job checks the baseline against the served model too"
   }
 
   assert {

@@ -18,6 +18,7 @@ locals {
     STAGE                = var.stage
     METRICS_NAMESPACE    = var.metric_namespace
     CONFIDENCE_THRESHOLD = tostring(var.decision_threshold)
+    MODEL_SHA256         = var.model_sha256
   }
   processing_job_prefix = "${substr(var.name, 0, 40)}-drift-"
   # <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag|@digest]

@@ -207,12 +207,22 @@ variable "reports_bucket_arn" {
 }
 
 variable "baseline_s3_uri" {
-  description = "S3 URI of the drift baseline written at training time (read by the job)."
+  description = "S3 URI of the served model's drift baseline, published by the release step (`python -m training.promote ... --images DIR`); the job reads only this object."
   type        = string
 
   validation {
     condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$", var.baseline_s3_uri))
     error_message = "baseline_s3_uri must be an s3://bucket/key URI."
+  }
+}
+
+variable "model_sha256" {
+  description = "sha256 of the served model archive (the release step's `model_sha256`): the job (MODEL_SHA256) refuses a baseline built with another model, failing and publishing JobFailed."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.model_sha256))
+    error_message = "model_sha256 must be 64 lower-case hex digits (the sha256 of model.tar.gz, written by python -m training.promote)."
   }
 }
 

@@ -1,5 +1,6 @@
 # The whole system for one stage. Stage roots only choose values; the wiring lives here once.
 data "aws_region" "current" {}
+data "aws_partition" "current" {}
 
 locals {
   name         = "${var.project}-${var.stage}"
@@ -10,6 +11,9 @@ locals {
   # One threshold for routing (filter Lambda) and for the drift job's below_threshold: the
   # model's own, unless the stage pins its own.
   decision_threshold = coalesce(var.decision_threshold_override, var.decision_threshold)
+  # The release step publishes the baseline to the stage's data bucket; the drift job may read
+  # that one object only.
+  baseline_bucket = regex("^s3://([^/]+)/", var.baseline_s3_uri)[0]
 
   # What each workflow function may do besides logging and tracing (lambdas/README.md).
   function_permissions = {
@@ -180,8 +184,9 @@ module "monitoring" {
   capture_bucket_arn             = module.storage.capture_bucket_arn
   reports_bucket                 = module.storage.reports_bucket
   reports_bucket_arn             = module.storage.reports_bucket_arn
-  baseline_s3_uri                = "s3://${module.storage.data_bucket}/${var.monitoring.baseline_key}"
-  baseline_bucket_arn            = module.storage.data_bucket_arn
+  baseline_s3_uri                = var.baseline_s3_uri
+  baseline_bucket_arn            = "arn:${data.aws_partition.current.partition}:s3:::${local.baseline_bucket}"
+  model_sha256                   = var.model_sha256
   kms_key_arn                    = module.storage.kms_key_arn
   log_retention_days             = var.log_retention_days
   tags                           = var.tags

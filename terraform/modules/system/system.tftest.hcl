@@ -9,6 +9,10 @@ variables {
   model_image_uri           = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.1.0-cpu-py310"
   decision_threshold        = 0.8125
   expected_images_per_month = 100000
+  # What the release step writes beside the model (python -m training.promote ... --images DIR).
+  model_sha256         = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+  baseline_s3_uri      = "s3://vehicle-classifier-dev-data-1a2b/baselines/run-1/threshold-0.8125/baseline.json"
+  baseline_threshold   = 0.8125
   lambda_manifest_path      = "../../../tests/terraform/fixtures/lambda/manifest.json"
   # Any file: the mock provider never uploads it, the module only hashes it.
   drift_job_zip_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
@@ -77,6 +81,7 @@ run "a_stage_pin_wins_visibly" {
 
   variables {
     decision_threshold_override = 0.97
+    baseline_threshold          = 0.97 # the release step rebuilt the baseline at the pin
   }
 
   assert {
@@ -95,6 +100,7 @@ run "rejects_a_threshold_outside_0_1" {
 
   variables {
     decision_threshold = 1
+    baseline_threshold = 1
   }
 
   expect_failures = [var.decision_threshold]
@@ -105,9 +111,49 @@ run "rejects_a_pin_outside_0_1" {
 
   variables {
     decision_threshold_override = 0
+    baseline_threshold          = 0
   }
 
   expect_failures = [var.decision_threshold_override]
+}
+
+run "the_released_baseline_and_model_digest_reach_the_drift_job" {
+  command = apply
+
+  assert {
+    condition     = output.function_environments.drift_job.BASELINE_S3_URI == var.baseline_s3_uri && output.function_environments.drift_job.MODEL_SHA256 == var.model_sha256
+    error_message = "the drift job reads the released baseline and checks it against the promoted model's digest"
+  }
+}
+
+run "a_pin_without_a_rebuilt_baseline_is_refused_at_plan" {
+  command = plan
+
+  variables {
+    decision_threshold_override = 0.97 # the baseline was still built at the model's 0.8125
+  }
+
+  expect_failures = [var.baseline_threshold]
+}
+
+run "rejects_a_model_digest_that_is_not_a_sha256" {
+  command = plan
+
+  variables {
+    model_sha256 = "unknown"
+  }
+
+  expect_failures = [var.model_sha256]
+}
+
+run "rejects_a_baseline_outside_baselines" {
+  command = plan
+
+  variables {
+    baseline_s3_uri = "s3://vehicle-classifier-dev-data-1a2b/models/run-1/model.tar.gz"
+  }
+
+  expect_failures = [var.baseline_s3_uri]
 }
 
 run "review_settings_reach_the_functions_and_the_machine" {

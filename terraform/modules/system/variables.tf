@@ -50,6 +50,36 @@ variable "decision_threshold_override" {
   }
 }
 
+variable "model_sha256" {
+  description = "sha256 of the promoted model archive (written by the release step, `python -m training.promote ... --images DIR`): the drift job refuses a baseline of another model."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.model_sha256))
+    error_message = "model_sha256 must be 64 lower-case hex digits (run python -m training.promote ... --images DIR)."
+  }
+}
+
+variable "baseline_s3_uri" {
+  description = "The promoted model's drift baseline, published by the release step at a per-model key in the stage's data bucket (`s3://<data bucket>/baselines/<model_version>/...`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/baselines/.+\\.json$", var.baseline_s3_uri))
+    error_message = "baseline_s3_uri must be an s3://<bucket>/baselines/.../*.json URI (run python -m training.promote ... --images DIR)."
+  }
+}
+
+variable "baseline_threshold" {
+  description = "The threshold the release step counted the baseline's below_threshold at. It must equal the stage's effective threshold (decision_threshold_override, else decision_threshold): a pin changed without a rebuilt baseline is refused at plan, not by the hourly drift job."
+  type        = number
+
+  validation {
+    condition     = var.baseline_threshold == coalesce(var.decision_threshold_override, var.decision_threshold)
+    error_message = "the drift baseline was built at another threshold than the stage routes at (decision_threshold_override, else the model's decision_threshold): release the model again, which rebuilds the baseline at the stage's threshold (python -m training.promote --stage <stage> ... --images DIR)."
+  }
+}
+
 variable "model_environment" {
   description = "Environment of the inference container."
   type        = map(string)
@@ -146,14 +176,13 @@ variable "stepfunctions_dir" {
 }
 
 variable "monitoring" {
-  description = "Drift monitoring: schedule expression, DriftScore alarm threshold, low-confidence-rate alarm threshold in (0, 1), hours without data before paging, on-call e-mails, baseline key in the data bucket (the low-confidence threshold is the effective decision threshold), and what runs the drift job: `runner` (`lambda`, `processing_job` or `model_monitor`) with `container` for the last two."
+  description = "Drift monitoring: schedule expression, DriftScore alarm threshold, low-confidence-rate alarm threshold in (0, 1), hours without data before paging, on-call e-mails (the low-confidence threshold is the effective decision threshold), and what runs the drift job: `runner` (`lambda`, `processing_job` or `model_monitor`) with `container` for the last two."
   type = object({
     schedule_expression      = optional(string, "cron(5 * * * ? *)")
     drift_score_threshold    = optional(number, 1.0)
     low_confidence_threshold = optional(number, 0.5)
     no_data_periods          = optional(number, 2)
     oncall_emails            = optional(list(string), [])
-    baseline_key             = optional(string, "baselines/baseline.json")
     # What runs the scheduled drift job: lambda, processing_job or model_monitor (with container);
     # see modules/monitoring and the README, "Where the drift job runs".
     runner = optional(string, "lambda")

@@ -29,6 +29,31 @@ variable "decision_threshold" {
   }
 }
 
+variable "model_sha256" {
+  description = "sha256 of the promoted model.tar.gz (the release step): the drift job refuses a baseline of another model."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.model_sha256))
+    error_message = "model_sha256 must be 64 lower-case hex digits (run python -m training.promote ... --images DIR)."
+  }
+}
+
+variable "baseline_s3_uri" {
+  description = "The promoted model's drift baseline, published by the release step (s3://<data bucket>/baselines/<model_version>/...)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/baselines/.+\\.json$", var.baseline_s3_uri))
+    error_message = "baseline_s3_uri must be an s3://<bucket>/baselines/.../*.json URI (run python -m training.promote ... --images DIR)."
+  }
+}
+
+variable "baseline_threshold" {
+  description = "The threshold the release step built the baseline at (the stage's effective one at release time); the system module refuses a plan where it is not the stage's effective threshold."
+  type        = number
+}
+
 variable "model_framework" {
   description = "Framework of the promoted model (informational, tagged on the stack)."
   type        = string

@@ -31,9 +31,14 @@ module "system" {
   workflow_reserved_concurrency = 20
 
   # The promoted model's routing threshold (model.auto.tfvars.json). null: route with it; a
-  # number in (0, 1) pins this stage's own instead (rebuild the drift baseline with it:
-  # monitoring/README.md); the outputs effective_decision_threshold / decision_threshold_pinned
-  # show which applies.
+  # number in (0, 1) pins this stage's own instead (then release the model again: the release
+  # step rebuilds the drift baseline at the pin; a plan refuses a stale one); the outputs
+  # effective_decision_threshold / decision_threshold_pinned show which applies.
   decision_threshold          = var.decision_threshold
   decision_threshold_override = null
+
+  # The served model's drift baseline, built by the release step at the effective threshold.
+  model_sha256       = var.model_sha256
+  baseline_s3_uri    = var.baseline_s3_uri
+  baseline_threshold = var.baseline_threshold
 }
