@@ -13,7 +13,7 @@ variables {
   model_sha256         = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
   baseline_s3_uri      = "s3://vehicle-classifier-dev-data-1a2b/baselines/run-1/threshold-0.8125/baseline.json"
   baseline_threshold   = 0.8125
-  lambda_manifest_path      = "../../../tests/terraform/fixtures/lambda/manifest.json"
+  lambda_manifest_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
   # Any file: the mock provider never uploads it, the module only hashes it.
   drift_job_zip_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
 }
