@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import trunk_features
 from training.dataset import ImageSet, load_folder, stratified_folds, stratified_split
 from training.train import Recipe
 
@@ -81,7 +82,9 @@ def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) ->
     # Raw (uncalibrated) member answers on the carved validation and the held-out fold, so that
     # calibration and threshold choices can be explored later without retraining.
     raw = member_predictions(checkpoint, part.subset(carved), test)
-    raw.update(validation_index=rest[carved], test_index=held_out)
+    raw.update(validation_index=rest[carved], test_index=held_out, train_index=rest[kept])
+    for labels, groups in result.extra:  # the pretrained member's out-of-fold answers
+        raw.update(train_labels=labels, train_pretrained_oof=groups["pretrained"])
     return {
         "train": len(kept),
         "validation": len(carved),
@@ -176,12 +179,51 @@ def _cached_or_run(
     return pool.submit(run_fold, data, held_out, recipe, seed)
 
 
-def ensemble_of(raw: dict[str, np.ndarray], split: str) -> np.ndarray:
-    """The served (uncalibrated) average: from-scratch mean and pretrained member, half each."""
-    groups = [raw[f"{split}_scratch"].mean(axis=0)] if len(raw[f"{split}_scratch"]) else []
+def groups_of(raw: dict[str, np.ndarray], split: str) -> dict[str, np.ndarray]:
+    """Each member group's uncalibrated answers, as `Ensemble.member_probabilities` gives them."""
+    groups = {}
+    if len(raw[f"{split}_scratch"]):
+        groups["scratch"] = raw[f"{split}_scratch"].mean(axis=0)
     if len(raw[f"{split}_pretrained"]):
-        groups.append(raw[f"{split}_pretrained"])
-    return np.mean(groups, axis=0)
+        groups["pretrained"] = raw[f"{split}_pretrained"]
+    return groups
+
+
+def ensemble_of(raw: dict[str, np.ndarray], split: str) -> np.ndarray:
+    """The uncalibrated average: from-scratch mean and pretrained member, half each."""
+    return np.mean(list(groups_of(raw, split).values()), axis=0)
+
+
+def out_of_fold_of(
+    raw: dict[str, np.ndarray],
+    labels: np.ndarray,
+    features: dict[str, np.ndarray] | None,
+    recipe: Recipe,
+) -> dict[str, np.ndarray]:
+    """The pretrained member's out-of-fold answers on the fold's training part, as `fit`
+    computes them: cached by `run_fold`, or refitted here on the trunk-feature table (the same
+    features, function and split) for folds cached before it kept them."""
+    if "train_pretrained_oof" in raw or not len(raw["validation_pretrained"]):
+        return raw
+    if features is None or "train_index" not in raw or not recipe.calibration_splits:
+        return raw
+    import torch
+
+    from training.pretrained import out_of_fold_probabilities
+
+    index = raw["train_index"]
+    plain = torch.from_numpy(features["plain"][index]).double()
+    views = [plain]
+    if recipe.tta_hflip:
+        views.append(torch.from_numpy(features["mirror"][index]).double())
+    oof = out_of_fold_probabilities(
+        plain,
+        torch.from_numpy(labels[index]),
+        recipe.pretrained_inverse_l2,
+        views=views,
+        splits=recipe.calibration_splits,
+    )
+    return raw | {"train_labels": labels[index], "train_pretrained_oof": oof}
 
 
 def decide_fold(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, Any]:
@@ -191,19 +233,25 @@ def decide_fold(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, Any]:
 
     from training.decision import routing_at
     from training.evaluate import expected_calibration_error
-    from training.serving.inference import calibrate
+    from training.serving.inference import Calibration
     from training.train import calibrate_and_choose
 
+    extra = []
+    if "train_pretrained_oof" in raw:
+        extra.append((raw["train_labels"], {"pretrained": raw["train_pretrained_oof"]}))
     decision, calibration, _ = calibrate_and_choose(
-        raw["validation_labels"], ensemble_of(raw, "validation"), recipe
+        raw["validation_labels"], groups_of(raw, "validation"), recipe, extra
     )
     labels, test_raw = raw["test_labels"], ensemble_of(raw, "test")
-    served = torch.from_numpy(test_raw.astype(np.float32))
-    test = calibrate(served, calibration["temperature"]).numpy().astype(np.float64)
+    served = Calibration.from_checkpoint({"calibration": decision["calibration"]})
+    test_groups = {
+        k: torch.from_numpy(v.astype(np.float32)) for k, v in groups_of(raw, "test").items()
+    }
+    test = served(test_groups).numpy().astype(np.float64)
     return {
         "decision": decision,
         "calibration": calibration,
-        "rules": alternative_rules(raw, recipe, calibration["temperature"]),
+        "rules": alternative_rules(raw, recipe),
         "labels": labels,
         "probabilities": test,
         "accuracy": float((test.argmax(1) == labels).mean()),
@@ -213,40 +261,29 @@ def decide_fold(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, Any]:
     }
 
 
-def alternative_rules(
-    raw: dict[str, np.ndarray], recipe: Recipe, temperature: float
-) -> dict[str, dict[str, Any]]:
+def alternative_rules(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, dict[str, Any]]:
     """Held-out routing under the rules we measured against the chosen one."""
-    from training.decision import (
-        apply_temperature,
-        choose_threshold,
-        clopper_pearson_upper,
-        fit_temperature,
-        routing_at,
-    )
+    from training.calibration import HeldOut, apply_stacking, fit_stacking
+    from training.decision import apply_temperature, choose_threshold, fit_temperature, routing_at
 
     val_labels, val_raw = raw["validation_labels"], ensemble_of(raw, "validation")
     labels, test_raw = raw["test_labels"], ensemble_of(raw, "test")
     rate, level = recipe.max_misroute_rate, recipe.decision_confidence
-    # Temperature by the log loss alone, no prior; the same threshold rule on top.
-    alone = fit_temperature(val_labels, val_raw, prior_sd=None)
-    chosen = choose_threshold(val_labels, apply_temperature(val_raw, alone), rate, level)
-    # The threshold with the smallest Clopper-Pearson bound (the first fallback tried).
-    val = apply_temperature(val_raw, temperature)
-    top, wrong = val.max(1), val.argmax(1) != val_labels
-    candidates = np.unique(top)
-    bounds = [
-        clopper_pearson_upper(int(wrong[top >= t].sum()), int((top >= t).sum()), level)
-        for t in candidates
-    ]
-    smallest = float(candidates[int(np.argmin(bounds))])  # the lowest among equal bounds
+    # Before: one temperature on the average, fitted on validation alone; the same rule.
+    temperature = fit_temperature(val_labels, val_raw)
+    before = choose_threshold(val_labels, apply_temperature(val_raw, temperature), rate, level)
+    # Stacking without the out-of-fold answers (validation alone).
+    alone = fit_stacking(HeldOut(val_labels, groups_of(raw, "validation")))
+    chosen = choose_threshold(
+        val_labels, apply_stacking(groups_of(raw, "validation"), alone), rate, level
+    )
     return {
-        "today: 0.93 on uncalibrated probabilities": routing_at(labels, test_raw, 0.93),
-        f"temperature by log loss alone (T {alone:.3f}), same rule": routing_at(
-            labels, apply_temperature(test_raw, alone), chosen.decision_threshold
+        "before: 0.93 on uncalibrated probabilities": routing_at(labels, test_raw, 0.93),
+        f"before: temperature on the average (T {temperature:.3f}), validation only": routing_at(
+            labels, apply_temperature(test_raw, temperature), before.decision_threshold
         ),
-        "fallback = smallest Clopper-Pearson bound": routing_at(
-            labels, apply_temperature(test_raw, temperature), smallest
+        "stacking on validation alone (no out-of-fold answers)": routing_at(
+            labels, apply_stacking(groups_of(raw, "test"), alone), chosen.decision_threshold
         ),
     }
 
@@ -264,9 +301,10 @@ def report_decisions(results: list[dict[str, Any]], recipe: Recipe) -> None:
     for index, fold in enumerate(folds):
         d, c, at = fold["decision"], fold["calibration"], fold["at_threshold"]
         print(
-            f"  fold {index}: T {c['temperature']:.3f} | val ECE {c['ece_before']:.4f} -> "
-            f"{c['ece_after']:.4f} | held-out ECE {fold['ece_before']:.4f} -> "
-            f"{fold['ece_after']:.4f} | threshold {d['decision_threshold']:.4f} "
+            f"  fold {index}: {_calibration_summary(c)} | val ECE "
+            f"{c['ece_before']:.4f} -> {c['ece_after']:.4f} | held-out ECE "
+            f"{fold['ece_before']:.4f} -> {fold['ece_after']:.4f} | threshold "
+            f"{d['decision_threshold']:.4f} "
             f"(certified {d['certified']}, val {d['routed_validation_images']}/"
             f"{d['validation_images']} routed, {d['validation_misroutes']} wrong, bound "
             f"{d['misroute_upper_bound']:.4f}) | held-out coverage {at['coverage']:.3f} "
@@ -300,6 +338,14 @@ def report_decisions(results: list[dict[str, Any]], recipe: Recipe) -> None:
         n, k = sum(r["routed"] for r in rows), sum(r["misrouted"] for r in rows)
         accuracy = f"{1 - k / n:.4f}" if n else "-"
         print(f"  {threshold:9.2f}  {n / total:8.3f}  {accuracy:>15}  {k}/{n}")
+
+
+def _calibration_summary(calibration: dict[str, Any]) -> str:
+    if calibration["method"] == "temperature":
+        return f"T {calibration['temperature']:.3f}"
+    weights = " ".join(f"{k} {w:.3f}" for k, w in calibration["weights"].items())
+    points = "/".join(str(n) for n in calibration["points"].values())
+    return f"weights {weights} bias {calibration['bias'][1] * 2:.3f} ({points} points)"
 
 
 def _fmt(value: float | None) -> str:
@@ -359,7 +405,23 @@ def main() -> None:
         parser.error(f"no fold of these partitions is cached in {args.cache}")
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+    setup: dict[str, Any] = {}
+    features = None
+    backbones, resolution = recipe.backbones(), recipe.pretrained_resolution
+    where = args.cache / "trunk_features.npz" if args.cache is not None else None
+    if recipe.pretrained and args.cached_only and where is not None:
+        features = trunk_features.load(where, len(data), backbones, resolution)
+    elif recipe.pretrained:
+        import torch
+
+        torch.set_num_threads(args.jobs)
+        features = trunk_features.load_or_compute(where, data.images, backbones, resolution)
+        setup = {
+            "initializer": trunk_features.install,
+            "initargs": (data.images, features, backbones, resolution),
+        }
+        print(f"trunk features of all images, both views: {time.perf_counter() - started:.0f} s")
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context, **setup) as pool:
         futures = [
             (
                 repeat,
@@ -408,6 +470,8 @@ def main() -> None:
         f"cpu mean {statistics.mean(cpu):.0f} s max {max(cpu):.0f} s; "
         f"wall mean {statistics.mean(wall):.0f} s max {max(wall):.0f} s"
     )
+    for row in results:  # folds cached before run_fold kept the out-of-fold answers
+        row["raw"] = out_of_fold_of(row["raw"], data.labels, features, recipe)
     report_decisions(results, recipe)
     print(f"benchmark wall time {time.perf_counter() - started:.0f} s")
 

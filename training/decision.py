@@ -329,10 +329,7 @@ def plot_risk_coverage(
 # --- decision.json -----------------------------------------------------------------------------
 
 
-def decision_document(choice: ThresholdChoice, temperature: float) -> dict[str, Any]:
-    """The `decision.json` at the root of `model.tar.gz` (read by promotion without torch)."""
-    return {
-        "format": DECISION_FORMAT,
-        **choice.as_dict(),
-        "calibration": {"method": "temperature", "temperature": temperature},
-    }
+def decision_document(choice: ThresholdChoice, calibration: dict[str, Any]) -> dict[str, Any]:
+    """The `decision.json` at the root of `model.tar.gz` (read by promotion without torch);
+    `calibration` is the checkpoint's entry (e.g. `training.calibration.Stacking`'s)."""
+    return {"format": DECISION_FORMAT, **choice.as_dict(), "calibration": dict(calibration)}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from training.serving.network import EfficientNetLite, PretrainedLinear, lite_stages
@@ -178,6 +179,37 @@ def logistic_regression(
     return w, (bias - (weights * mean / scale).sum()).detach()
 
 
+def out_of_fold_probabilities(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    inverse_l2: float,
+    *,
+    views: list[torch.Tensor] | None = None,
+    splits: int = 5,
+    seed: int = 0,
+) -> np.ndarray:
+    """Each training image's class probabilities from a head fitted without it: the pretrained
+    member's held-out answers, for calibration. `splits` stratified refits of the head on the
+    features already computed (L-BFGS on a few hundred rows: seconds, no trunk pass).
+
+    `views`: the features to answer on, as serving does (e.g. of the image and of its mirror,
+    probabilities averaged); by default `features` alone. Returns (n, 2) float64.
+    """
+    from training.dataset import stratified_folds
+
+    views = [features] if views is None else views
+    target = labels.numpy()
+    answers = np.zeros((len(target), 2))
+    for held in stratified_folds(target, splits, seed):
+        rest = np.setdiff1d(np.arange(len(target)), held)
+        w, b = logistic_regression(features[rest], labels[rest], inverse_l2)
+        motorcycle = np.mean(
+            [torch.sigmoid(view[held].double() @ w + b).numpy() for view in views], axis=0
+        )
+        answers[held] = np.stack([1 - motorcycle, motorcycle], axis=1)
+    return answers
+
+
 def fit_pretrained_member(
     images: torch.Tensor,
     labels: torch.Tensor,
@@ -186,18 +218,34 @@ def fit_pretrained_member(
     resolution: int,
     inverse_l2: float,
     progress: bool = False,
+    out_of_fold_splits: int = 0,
+    mirror: bool = True,
 ) -> dict[str, Any]:
     """Train the pretrained member's linear head; returns `{"backbones", "resolution",
     "state"}` for `make_checkpoint`. (Serving averages it over the image and its mirror;
-    mirrored copies as extra training samples were measured to add nothing.)"""
+    mirrored copies as extra training samples were measured to add nothing.)
+
+    With `out_of_fold_splits`, also `"out_of_fold"`: each training image's held-out answer
+    (`out_of_fold_probabilities`), averaged over the image and its mirror when `mirror` (as
+    served), which costs one more trunk pass over the training images.
+    """
     model = PretrainedLinear(backbones, resolution)
     for name in backbones:
         model.backbones[name] = load_backbone(name)
     model.eval()
     features = extract_features(model, images, progress=progress)
     w, b = logistic_regression(features, labels, inverse_l2)
+    out_of_fold = None
+    if out_of_fold_splits:
+        views = [features]
+        if mirror:
+            views.append(extract_features(model, torch.flip(images, dims=[3]), progress=progress))
+        out_of_fold = out_of_fold_probabilities(
+            features, labels, inverse_l2, views=views, splits=out_of_fold_splits
+        )
     # Two-way softmax over (-f/2, +f/2) is sigmoid(f): the binary model as a 2-class head.
     with torch.no_grad():
         model.head.weight.copy_(torch.stack([-w / 2, w / 2]).float())
         model.head.bias.copy_(torch.stack([-b / 2, b / 2]).float())
-    return {"backbones": list(backbones), "resolution": resolution, "state": model.state_dict()}
+    entry = {"backbones": list(backbones), "resolution": resolution, "state": model.state_dict()}
+    return entry if out_of_fold is None else entry | {"out_of_fold": out_of_fold}

@@ -58,6 +58,12 @@ class Recipe:
     colour_jitter: float = 0.2
     tta_hflip: bool = True
     validation_fraction: float = 0.1
+    # Calibration points beyond validation: the pretrained head refitted this many times on
+    # the training part's features, each answering the images it left out (0: validation only).
+    calibration_splits: int = 5
+    # "stacking" (training.calibration: per-group temperatures on every held-out answer, then a
+    # logistic combination on validation) or "temperature" (one T on the average, validation).
+    calibration: str = "stacking"
     # The routing threshold the model earns on validation (training.decision): the misroute
     # rate among routed images certified <= max_misroute_rate at this confidence level.
     max_misroute_rate: float = 0.01
@@ -78,6 +84,8 @@ class TrainResult:
     seconds: float
     decision: dict[str, Any]  # decision.json: the threshold and the calibration
     calibration: dict[str, Any]  # what calibration did on validation (ECE, log loss)
+    # Held-out answers beyond validation it was fitted on: (labels, {group: probabilities}).
+    extra: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
 
 def augment(images: Any, padding: int, jitter: float, generator: Any) -> Any:
@@ -317,6 +325,8 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
             resolution=recipe.pretrained_resolution,
             inverse_l2=recipe.pretrained_inverse_l2,
             progress=progress,
+            out_of_fold_splits=recipe.calibration_splits,
+            mirror=recipe.tta_hflip,
         )
         log.info(
             "pretrained member (%s) fitted in %.0f s",
@@ -338,14 +348,21 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
     finally:
         epochs.close()
     checkpoint = make_checkpoint(states, recipe.arch(), recipe.tta_hflip, pretrained)
-    raw = model_from_checkpoint(checkpoint).uncalibrated(arrays_to_tensor(validation.images))
-    decision, calibration, report = calibrate_and_choose(validation.labels, raw.numpy(), recipe)
+    groups = model_from_checkpoint(checkpoint).member_probabilities(
+        arrays_to_tensor(validation.images)
+    )
+    extra: list[tuple[Any, dict[str, Any]]] = []
+    if pretrained is not None and "out_of_fold" in pretrained:
+        extra.append((train.labels, {"pretrained": pretrained["out_of_fold"]}))
+    decision, calibration, report = calibrate_and_choose(
+        validation.labels, {name: p.numpy() for name, p in groups.items()}, recipe, extra
+    )
     checkpoint["calibration"] = dict(decision["calibration"])
     log.info(
-        "calibration: temperature %.3f, validation ECE %.4f -> %.4f; decision threshold %.4f "
-        "(certified %s: %d of %d validation images routed, %d misrouted, %.0f%% upper bound "
-        "%.4f, target %.4f)",
-        calibration["temperature"],
+        "calibration: %s, validation ECE %.4f -> %.4f; decision threshold %.4f (certified "
+        "%s: %d of %d validation images routed, %d misrouted, %.0f%% upper bound %.4f, "
+        "target %.4f)",
+        json.dumps(decision["calibration"]),
         calibration["ece_before"],
         calibration["ece_after"],
         decision["decision_threshold"],
@@ -374,39 +391,56 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
         time.perf_counter() - started,
         decision,
         calibration,
+        extra,
     )
 
 
 def calibrate_and_choose(
-    labels: Any, uncalibrated: Any, recipe: Recipe
+    labels: Any,
+    groups: dict[str, Any],
+    recipe: Recipe,
+    extra: Sequence[tuple[Any, dict[str, Any]]] = (),
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(decision.json, calibration figures, calibrated validation report) from the model's
-    uncalibrated validation probabilities: temperature scaling, then the threshold."""
+    """(decision.json, calibration figures, calibrated validation report) from each member
+    group's uncalibrated validation probabilities and `extra` held-out answers (labels and
+    some groups' probabilities, e.g. the pretrained member's out-of-fold answers): stacking
+    (training.calibration), then the threshold on the validation set as served."""
     import numpy as np
     import torch
 
+    from training.calibration import HeldOut, fit_stacking
     from training.decision import choose_threshold, decision_document, fit_temperature
     from training.evaluate import classification_report
-    from training.serving.inference import calibrate
+    from training.serving.inference import Calibration
 
+    validation = HeldOut(np.asarray(labels), {k: np.asarray(v) for k, v in groups.items()})
+    uncalibrated = np.mean(list(validation.groups.values()), axis=0)
     before = classification_report(labels, uncalibrated)
-    temperature = fit_temperature(labels, uncalibrated)
+    entry: dict[str, Any]
+    if recipe.calibration == "temperature":
+        temperature = fit_temperature(validation.labels, uncalibrated)
+        entry = {"method": "temperature", "temperature": temperature}
+        served = Calibration(temperature)
+    else:
+        stacking = fit_stacking(validation, tuple(HeldOut(np.asarray(y), g) for y, g in extra))
+        entry = stacking.as_checkpoint_entry()
+        served = Calibration(weights=entry["weights"], bias=entry["bias"])
     # In float32 through the serving code: the threshold is chosen on what the endpoint answers.
-    as_served = torch.from_numpy(np.asarray(uncalibrated, dtype=np.float32))
-    calibrated = calibrate(as_served, temperature).numpy().astype(np.float64)
+    as_served = {k: torch.from_numpy(v.astype(np.float32)) for k, v in validation.groups.items()}
+    calibrated = served(as_served).numpy().astype(np.float64)
     report = classification_report(labels, calibrated)
     choice = choose_threshold(
         labels, calibrated, recipe.max_misroute_rate, recipe.decision_confidence
     )
-    document = decision_document(choice, temperature)
+    document = decision_document(choice, entry)
     calibration = {
-        "method": "temperature",
-        "temperature": temperature,
+        **entry,
         "ece_before": before["ece"],
         "ece_after": report["ece"],
         "log_loss_before": before["log_loss"],
         "log_loss_after": report["log_loss"],
-        "fitted_on": "validation",
+        "fitted_on": "validation"
+        + (", and out-of-fold answers" if extra and entry["method"] == "stacking" else ""),
     }
     return document, calibration, report
 
@@ -641,6 +675,10 @@ def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
         raise ValueError("need 0 < validation_fraction < 1 and workers, threads >= 0")
     if not 0 < recipe.max_misroute_rate < 1 or not 0 < recipe.decision_confidence < 1:
         raise ValueError("max_misroute_rate and decision_confidence must lie in (0, 1)")
+    if recipe.calibration not in {"stacking", "temperature"} or recipe.calibration_splits < 0:
+        raise ValueError("calibration must be stacking or temperature, calibration_splits >= 0")
+    if recipe.calibration_splits == 1:
+        raise ValueError("calibration_splits must be 0 (validation only) or at least 2")
     if not 32 <= recipe.pretrained_resolution <= 512 or recipe.pretrained_inverse_l2 <= 0:
         raise ValueError("pretrained_resolution must be 32-512 and pretrained_inverse_l2 > 0")
     from training.serving.network import LITE_VARIANTS

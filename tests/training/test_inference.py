@@ -19,6 +19,7 @@ from contract import DEFAULT_LIMITS
 from contract.images import ImageRejected, read_header
 from tests import images
 from tests.training.conftest import synthetic_image
+from training.calibration import Stacking, apply_stacking
 from training.decision import apply_temperature
 from training.model import code_files
 from training.predict import (
@@ -254,7 +255,7 @@ def test_version_1_archives_without_a_pretrained_member_still_load(
     tmp_path: Path, trained_archive
 ) -> None:
     checkpoint = _checkpoint_of(trained_archive)
-    assert checkpoint["format_version"] == 3 and checkpoint["pretrained"]["resolution"] == 64
+    assert checkpoint["format_version"] == 4 and checkpoint["pretrained"]["resolution"] == 64
     dropped = ("pretrained", "calibration")
     old = {k: v for k, v in checkpoint.items() if k not in dropped} | {"format_version": 1}
     archive = _tar(tmp_path / "v1.tar.gz", {"model.pth": _saved(old), "code/inference.py": b""})
@@ -289,17 +290,38 @@ def test_a_malformed_pretrained_member_is_refused(
 
 def test_the_endpoint_serves_calibrated_probabilities(trained_archive: Path) -> None:
     checkpoint = _checkpoint_of(trained_archive)
-    temperature = checkpoint["calibration"]["temperature"]
-    assert checkpoint["calibration"]["method"] == "temperature" and temperature != 1.0
+    calibration = checkpoint["calibration"]
+    assert checkpoint["format_version"] == 4 and calibration["method"] == "stacking"
     model = inference.model_from_checkpoint(checkpoint)
     images = inference.arrays_to_tensor(
         np.random.default_rng(0).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
     )
-    raw = model.uncalibrated(images).numpy().astype(np.float64)
+    groups = {k: v.numpy() for k, v in model.member_probabilities(images).items()}
     served = json.loads(inference.output_fn(inference.predict_fn(images, model), "*/*"))
-    expected = apply_temperature(raw, temperature)
-    assert np.allclose(served, expected, atol=1e-5)
+    stacking = Stacking(
+        weights=calibration["weights"], bias=calibration["bias"][1] * 2, temperatures={}, points={}
+    )
+    assert np.allclose(served, apply_stacking(groups, stacking), atol=1e-5)
+    raw = model.uncalibrated(images).numpy()
     assert not np.allclose(served, raw, atol=1e-3)  # calibration changed the answer
+
+
+def test_version_3_archives_are_served_with_their_temperature(
+    tmp_path: Path, trained_archive
+) -> None:
+    checkpoint = _checkpoint_of(trained_archive)
+    old = checkpoint | {
+        "format_version": 3,
+        "calibration": {"method": "temperature", "temperature": 0.5},
+    }
+    archive = _tar(tmp_path / "v3.tar.gz", {"model.pth": _saved(old), "code/inference.py": b""})
+    predictor = Predictor.from_archive(archive)
+    image = np.full((1, 3, 32, 32), 90, dtype=np.uint8)
+    raw = inference.model_from_checkpoint(checkpoint).uncalibrated(
+        inference.arrays_to_tensor(image)
+    )
+    expected = apply_temperature(raw.numpy().astype(np.float64), 0.5)
+    assert np.allclose(predictor.predict_arrays(image), expected, atol=1e-5)
 
 
 def test_version_2_archives_without_calibration_are_served_uncalibrated(
@@ -325,6 +347,11 @@ def test_version_2_archives_without_calibration_are_served_uncalibrated(
         {"method": "isotonic", "temperature": 0.5},
         {"method": "temperature"},
         "0.5",
+        {"method": "stacking", "weights": {"scratch": 1.0}, "bias": [0.0]},
+        {"method": "stacking", "weights": {}, "bias": [0.0, 0.0]},
+        {"method": "stacking", "weights": {"scratch": float("inf")}, "bias": [0.0, 0.0]},
+        {"method": "stacking", "weights": {"scratch": 1.0}},
+        {"method": "stacking", "weights": {"vgg": 1.0}, "bias": [0.0, 0.0]},
     ],
 )
 def test_a_malformed_calibration_is_refused(

@@ -9,7 +9,7 @@ import torch
 
 from tests.training.conftest import write_label_folder
 from training import pretrained
-from training.dataset import load_folder
+from training.dataset import load_folder, stratified_folds
 from training.serving.inference import arrays_to_tensor
 from training.serving.network import LITE_VARIANTS, PretrainedLinear, SameConv2d, lite_stages
 
@@ -153,3 +153,42 @@ def test_the_pretrained_member_alone_learns_a_separable_set(tmp_path) -> None:
     assert float((logits.argmax(1).numpy() == test.labels).mean()) >= 0.9
     # The 2-way head is the binary model: its two logits are opposite.
     torch.testing.assert_close(logits[:, 0], -logits[:, 1])
+
+
+def _two_blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    features = torch.randn(n, 4, generator=generator, dtype=torch.float64)
+    features[:, 0] += 2.0 * labels
+    return features, labels
+
+
+def test_out_of_fold_answers_come_from_heads_that_never_saw_the_image() -> None:
+    features, labels = _two_blobs(60, seed=3)
+    answers = pretrained.out_of_fold_probabilities(features, labels, 1.0, splits=3, seed=5)
+    assert answers.shape == (60, 2) and np.allclose(answers.sum(1), 1.0)
+    for held in stratified_folds(labels.numpy(), 3, 5):  # the same split, refitted by hand
+        rest = np.setdiff1d(np.arange(60), held)
+        w, b = pretrained.logistic_regression(features[rest], labels[rest], 1.0)
+        expected = torch.sigmoid(features[held] @ w + b).numpy()
+        np.testing.assert_allclose(answers[held, 1], expected, atol=1e-9)
+    # In-sample answers are more confident on the images they were fitted on.
+    w, b = pretrained.logistic_regression(features, labels, 1.0)
+    in_sample = torch.sigmoid(features @ w + b).numpy()
+    right = labels.numpy() == 1
+    assert np.mean(np.where(right, in_sample, 1 - in_sample)) > np.mean(
+        answers[np.arange(60), labels]
+    )
+
+
+def test_out_of_fold_answers_average_the_views_given() -> None:
+    features, labels = _two_blobs(40, seed=4)
+    shifted = features + 0.5
+    both = pretrained.out_of_fold_probabilities(
+        features, labels, 1.0, views=[features, shifted], splits=4
+    )
+    plain = pretrained.out_of_fold_probabilities(features, labels, 1.0, splits=4)
+    only_shifted = pretrained.out_of_fold_probabilities(
+        features, labels, 1.0, views=[shifted], splits=4
+    )
+    np.testing.assert_allclose(both, (plain + only_shifted) / 2, atol=1e-12)

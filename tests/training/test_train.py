@@ -61,7 +61,11 @@ def test_archive_has_sagemaker_layout_and_outputs(trained_archive: Path) -> None
     assert decision["validation_images"] == metrics["num_validation"] == 20
     # 20 validation images cannot certify 1% (299 needed): the fallback says so.
     assert decision["certified"] is False and "not certifiable" in decision["method"]
-    assert decision["calibration"]["temperature"] == calibration["temperature"]
+    assert decision["calibration"]["method"] == "stacking"
+    assert decision["calibration"]["weights"] == calibration["weights"]
+    # The pretrained member's temperature was fitted on its out-of-fold answers too.
+    points = decision["calibration"]["points"]
+    assert points["scratch"] == 20 and points["pretrained"] == 20 + metrics["num_train"]
     assert found.decision_threshold == decision["decision_threshold"] and found.certified is False
     routing = metrics["test"]["routing"]
     assert routing["threshold"] == decision["decision_threshold"]
@@ -269,12 +273,17 @@ def test_ensemble_members_are_averaged(tmp_path: Path) -> None:
     with torch.inference_mode():
         scratch = [torch.softmax(m(view), dim=1) for m in model.members for view in views]
         pretrained = [torch.softmax(model.pretrained(view), dim=1) for view in views]
-    # The from-scratch members' mean and the pretrained member count half each; then the
-    # calibration fitted on validation.
-    expected = (torch.stack(scratch).mean(0) + torch.stack(pretrained).mean(0)) / 2
+    # Each group averages its networks and views; uncalibrated, the groups count half each.
+    groups = {
+        "scratch": torch.stack(scratch).mean(0),
+        "pretrained": torch.stack(pretrained).mean(0),
+    }
+    expected = (groups["scratch"] + groups["pretrained"]) / 2
     np.testing.assert_allclose(model.uncalibrated(images).numpy(), expected.numpy(), atol=1e-6)
-    temperature = checkpoint["calibration"]["temperature"]
-    calibrated = torch.softmax(expected.log() / temperature, dim=1)
+    # Served: the stacking fitted in training, on the groups' log-probabilities.
+    calibration = checkpoint["calibration"]
+    logits = sum(w * groups[name].double().log() for name, w in calibration["weights"].items())
+    calibrated = torch.softmax(logits + torch.tensor(calibration["bias"]), dim=1)
     np.testing.assert_allclose(model(images).numpy(), calibrated.numpy(), atol=1e-5)
 
 

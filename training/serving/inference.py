@@ -29,10 +29,11 @@ except ImportError:  # the serving container puts `code/` itself on sys.path
     from network import PretrainedLinear, SmallResNet, build_network  # type: ignore[no-redef]
 
 ARCHIVE_FORMAT = "vehicle-classifier/small-resnet"
-# 2 added the optional pretrained member, 3 the calibration (temperature) fitted on validation;
-# versions 1 and 2 still load, served uncalibrated (temperature 1).
-ARCHIVE_FORMAT_VERSION = 3
-READABLE_FORMAT_VERSIONS = frozenset({1, 2, 3})
+# 2 added the optional pretrained member, 3 the calibration (temperature) fitted on validation,
+# 4 the stacking calibration of the member groups; versions 1 and 2 still load, served
+# uncalibrated (temperature 1), and 3 with its temperature.
+ARCHIVE_FORMAT_VERSION = 4
+READABLE_FORMAT_VERSIONS = frozenset({1, 2, 3, 4})
 # The pretrained member upscales each image, so a large batch is scored in slices.
 PRETRAINED_BATCH = 64
 WEIGHTS_FILE = "model.pth"
@@ -81,37 +82,47 @@ class ModelArchiveError(RuntimeError):
 
 
 class Ensemble(torch.nn.Module):
-    """Averages class probabilities over the mirrored image and over the from-scratch members;
-    with a pretrained member, its answer and theirs count half each. The average is then
-    calibrated: softmax(log p / temperature)."""
+    """Averages class probabilities over the mirrored image, per member group: the from-scratch
+    members (`scratch`) and the pretrained member (`pretrained`). The groups' answers are then
+    combined and calibrated by `calibration` (see `Calibration`)."""
 
     def __init__(
         self,
         members: list[SmallResNet],
         tta_hflip: bool,
         pretrained: PretrainedLinear | None = None,
-        temperature: float = 1.0,
+        calibration: Calibration | None = None,
     ) -> None:
         super().__init__()
         self.members = torch.nn.ModuleList(members)
         self.tta_hflip = tta_hflip
         self.pretrained = pretrained
-        self.temperature = temperature
+        self.calibration = calibration if calibration is not None else Calibration()
+
+    @property
+    def temperature(self) -> float:
+        return self.calibration.temperature
 
     @torch.inference_mode()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return calibrate(self.uncalibrated(images), self.temperature)
+        return self.calibration(self.member_probabilities(images))
 
     @torch.inference_mode()
     def uncalibrated(self, images: torch.Tensor) -> torch.Tensor:
-        """The averaged probabilities before calibration (what calibration is fitted on)."""
+        """The groups' probabilities averaged, half each (what archives before format 4 served
+        before their temperature)."""
+        return torch.stack(list(self.member_probabilities(images).values())).mean(dim=0)
+
+    @torch.inference_mode()
+    def member_probabilities(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each member group's probabilities, averaged over its networks and the views."""
         views = [images, torch.flip(images, dims=[3])] if self.tta_hflip else [images]
-        groups = []
+        groups = {}
         if len(self.members):
-            groups.append(_mean_softmax(list(self.members), views, len(views) * len(images)))
+            groups["scratch"] = _mean_softmax(list(self.members), views, len(views) * len(images))
         if self.pretrained is not None:
-            groups.append(_mean_softmax([self.pretrained], views, PRETRAINED_BATCH))
-        return torch.stack(groups).mean(dim=0)
+            groups["pretrained"] = _mean_softmax([self.pretrained], views, PRETRAINED_BATCH)
+        return groups
 
 
 def _mean_softmax(
@@ -135,18 +146,63 @@ def calibrate(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.softmax(torch.log(probabilities.clamp_min(1e-12)) / temperature, dim=1)
 
 
-def _temperature(checkpoint: dict[str, Any]) -> float:
-    """The checkpoint's calibration temperature; 1 for archives written before calibration."""
-    calibration = checkpoint.get("calibration")
-    if calibration is None:
-        return 1.0
-    try:
-        method, temperature = calibration["method"], float(calibration["temperature"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelArchiveError(f"bad calibration {calibration!r}: {error}") from error
-    if method != "temperature" or not 0.0 < temperature < float("inf"):
-        raise ModelArchiveError(f"bad calibration {calibration!r}: need a positive temperature")
-    return temperature
+class Calibration:
+    """How the member groups' probabilities become the served ones.
+
+    - `temperature` (archives of format 3; T = 1 for older ones): the groups averaged, half
+      each, then softmax(log p / T).
+    - `stacking` (format 4): softmax(sum over groups of weight_g * log p_g + bias), a logistic
+      regression on the groups' log-probabilities fitted by training (training.calibration).
+      A weight of 1/T on a single group is that group's temperature scaling.
+    """
+
+    def __init__(
+        self,
+        temperature: float = 1.0,
+        weights: dict[str, float] | None = None,
+        bias: list[float] | None = None,
+    ) -> None:
+        self.temperature = temperature
+        self.weights = weights
+        self.bias = bias
+
+    def __call__(self, groups: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.weights is None:
+            return calibrate(torch.stack(list(groups.values())).mean(dim=0), self.temperature)
+        logits = sum(
+            weight * torch.log(groups[name].double().clamp_min(1e-12))
+            for name, weight in self.weights.items()
+        )
+        bias = torch.tensor(self.bias or [0.0] * len(CLASS_NAMES), dtype=torch.float64)
+        return torch.softmax(logits + bias, dim=1).float()
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any]) -> Calibration:
+        """The checkpoint's calibration; temperature 1 for archives written before it."""
+        calibration = checkpoint.get("calibration")
+        if calibration is None:
+            return cls()
+        try:
+            method = calibration["method"]
+            if method == "temperature":
+                temperature = float(calibration["temperature"])
+                if not 0.0 < temperature < float("inf"):
+                    raise ValueError("need a positive temperature")
+                return cls(temperature)
+            if method == "stacking":
+                weights = {str(k): float(v) for k, v in calibration["weights"].items()}
+                bias = [float(b) for b in calibration["bias"]]
+                numbers = [*weights.values(), *bias]
+                if (
+                    not weights
+                    or len(bias) != len(CLASS_NAMES)
+                    or not all(abs(x) < float("inf") for x in numbers)
+                ):
+                    raise ValueError("need finite group weights and one bias per class")
+                return cls(weights=weights, bias=bias)
+            raise ValueError(f"unknown method {method!r}")
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ModelArchiveError(f"bad calibration {calibration!r}: {error}") from error
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:
@@ -191,7 +247,15 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> Ensemble:
         _load(pretrained, entry.get("state"))
         pretrained.eval()
     tta_hflip = bool(checkpoint.get("tta_hflip", True))
-    ensemble = Ensemble(members, tta_hflip, pretrained, _temperature(checkpoint)).eval()
+    calibration = Calibration.from_checkpoint(checkpoint)
+    groups = {"scratch"} if members else set()
+    groups |= {"pretrained"} if pretrained is not None else set()
+    if calibration.weights is not None and not set(calibration.weights) <= groups:
+        raise ModelArchiveError(
+            f"bad calibration: it weighs member groups {sorted(calibration.weights)}, "
+            f"the model has {sorted(groups)}"
+        )
+    ensemble = Ensemble(members, tta_hflip, pretrained, calibration).eval()
     return fold_batch_norms(ensemble)
 
 
