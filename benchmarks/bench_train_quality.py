@@ -226,7 +226,9 @@ def out_of_fold_of(
     return raw | {"train_labels": labels[index], "train_pretrained_oof": oof}
 
 
-def decide_fold(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, Any]:
+def decide_fold(
+    raw: dict[str, np.ndarray], recipe: Recipe, with_rules: bool = True
+) -> dict[str, Any]:
     """What training does after fitting (calibration, threshold: `calibrate_and_choose`),
     replayed on a fold's cached raw answers, then scored on its held-out part."""
     import torch
@@ -245,13 +247,14 @@ def decide_fold(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, Any]:
     labels, test_raw = raw["test_labels"], ensemble_of(raw, "test")
     served = Calibration.from_checkpoint({"calibration": decision["calibration"]})
     test_groups = {
-        k: torch.from_numpy(v.astype(np.float32)) for k, v in groups_of(raw, "test").items()
+        name: torch.from_numpy(answers.astype(np.float32))
+        for name, answers in groups_of(raw, "test").items()
     }
     test = served(test_groups).numpy().astype(np.float64)
     return {
         "decision": decision,
         "calibration": calibration,
-        "rules": alternative_rules(raw, recipe),
+        "rules": alternative_rules(raw, recipe) if with_rules else {},
         "labels": labels,
         "probabilities": test,
         "accuracy": float((test.argmax(1) == labels).mean()),
@@ -262,30 +265,27 @@ def decide_fold(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, Any]:
 
 
 def alternative_rules(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, dict[str, Any]]:
-    """Held-out routing under the rules we measured against the chosen one."""
-    from training.calibration import HeldOut, apply_stacking, fit_stacking
-    from training.decision import apply_temperature, choose_threshold, fit_temperature, routing_at
+    """Held-out routing (and accuracy, ECE) under the rules measured against the recipe's."""
+    from dataclasses import replace
 
-    val_labels, val_raw = raw["validation_labels"], ensemble_of(raw, "validation")
+    from training.decision import routing_at
+
     labels, test_raw = raw["test_labels"], ensemble_of(raw, "test")
-    rate, level = recipe.max_misroute_rate, recipe.decision_confidence
-    # Before: one temperature on the average, fitted on validation alone; the same rule.
-    temperature = fit_temperature(val_labels, val_raw)
-    before = choose_threshold(val_labels, apply_temperature(val_raw, temperature), rate, level)
-    # Stacking without the out-of-fold answers (validation alone).
-    alone = fit_stacking(HeldOut(val_labels, groups_of(raw, "validation")))
-    chosen = choose_threshold(
-        val_labels, apply_stacking(groups_of(raw, "validation"), alone), rate, level
+    rules = {"0.93 on uncalibrated probabilities (before)": routing_at(labels, test_raw, 0.93)}
+    other = "stacking" if recipe.calibration == "temperature" else "temperature"
+    rules[f"calibration={other}"] = _scored(
+        decide_fold(raw, replace(recipe, calibration=other), with_rules=False)
     )
-    return {
-        "before: 0.93 on uncalibrated probabilities": routing_at(labels, test_raw, 0.93),
-        f"before: temperature on the average (T {temperature:.3f}), validation only": routing_at(
-            labels, apply_temperature(test_raw, temperature), before.decision_threshold
-        ),
-        "stacking on validation alone (no out-of-fold answers)": routing_at(
-            labels, apply_stacking(groups_of(raw, "test"), alone), chosen.decision_threshold
-        ),
-    }
+    if "train_pretrained_oof" in raw:  # what the out-of-fold answers are worth to stacking
+        alone = {k: v for k, v in raw.items() if k not in ("train_pretrained_oof", "train_labels")}
+        rules["stacking on validation alone"] = _scored(
+            decide_fold(alone, replace(recipe, calibration="stacking"), with_rules=False)
+        )
+    return rules
+
+
+def _scored(fold: dict[str, Any]) -> dict[str, Any]:
+    return fold["at_threshold"] | {"accuracy": fold["accuracy"], "ece": fold["ece_after"]}
 
 
 def report_decisions(results: list[dict[str, Any]], recipe: Recipe) -> None:
@@ -327,9 +327,15 @@ def report_decisions(results: list[dict[str, Any]], recipe: Recipe) -> None:
     for position, name in enumerate(folds[0]["rules"]):
         rows = [list(f["rules"].values())[position] for f in folds]
         n, k = sum(r["routed"] for r in rows), sum(r["misrouted"] for r in rows)
+        scores = ""
+        if "accuracy" in rows[0]:
+            scores = (
+                f"; accuracy {mean(r['accuracy'] for r in rows):.4f}, held-out ECE "
+                f"{mean(r['ece'] for r in rows):.4f}"
+            )
         print(
             f"  {name}: coverage {n / total:.4f}, routed accuracy "
-            f"{(1 - k / n) if n else float('nan'):.4f} ({k} of {n} misrouted)"
+            f"{(1 - k / n) if n else float('nan'):.4f} ({k} of {n} misrouted){scores}"
         )
     print("risk-coverage, held-out folds pooled (calibrated probabilities, fixed thresholds):")
     print("  threshold  coverage  routed accuracy  misrouted/routed")

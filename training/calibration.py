@@ -10,9 +10,11 @@ served answer is softmax(sum over groups of w_g * log p_g + bias) (serving:
    answers on the training part for groups that have them (the pretrained member's K-fold
    head refits: ~8x the points of an 80-image validation set).
 2. **The combination**, fitted on the validation set, where every group answered: a binary
-   logistic regression on the groups' log-odds, with a normal prior centred on the calibrated
-   groups' geometric mean (w_g = 1 / (G T_g), bias 0) so that ~100 validation images move it
-   only as far as they show. The prior's spread is `COMBINATION_PRIOR_SD` times the centre.
+   logistic regression on the groups' calibrated log-odds (log-odds / T_g), whose normal prior
+   (sd `COMBINATION_PRIOR_SD`) is centred on the groups with extra answers, averaged: weight
+   1 / G' on each of those G' groups, 0 on groups calibrated on validation alone (with none,
+   1 / G on every group). A group whose temperature rests on ~100 images should weigh in only
+   as far as those images show, not by default.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 
 from training.decision import DecisionError, fit_temperature
 
-# How far (relative to its centre) the validation set may move a group's weight, and the bias.
+# How far validation may move each weight on the calibrated log-odds, and the bias.
 COMBINATION_PRIOR_SD = 0.5
 BIAS_PRIOR_SD = 1.0
 
@@ -81,13 +83,17 @@ def fit_stacking(validation: HeldOut, extra: tuple[HeldOut, ...] = ()) -> Stacki
         answers = [validation.groups[name], *(e.groups[name] for e in extra if name in e.groups)]
         temperatures[name] = fit_temperature(np.concatenate(labels), np.concatenate(answers))
         points[name] = sum(len(part) for part in labels)
-    centre = np.array([1.0 / (len(names) * temperatures[n]) for n in names])
-    features = np.stack([_log_odds(validation.groups[n]) for n in names], axis=1)
-    weights, bias = _map_logistic(
-        features, np.asarray(validation.labels), centre, COMBINATION_PRIOR_SD * centre
+    trusted = [points[n] > len(validation.labels) for n in names]
+    if not any(trusted):
+        trusted = [True] * len(names)
+    centre = np.array(trusted, dtype=np.float64) / sum(trusted)
+    calibrated = np.stack(
+        [_log_odds(validation.groups[n]) / temperatures[n] for n in names], axis=1
     )
+    spread = np.full(len(names), COMBINATION_PRIOR_SD)
+    weights, bias = _map_logistic(calibrated, np.asarray(validation.labels), centre, spread)
     return Stacking(
-        weights={n: float(w) for n, w in zip(names, weights, strict=True)},
+        weights={n: float(w / temperatures[n]) for n, w in zip(names, weights, strict=True)},
         bias=float(bias),
         temperatures=temperatures,
         points=points,

@@ -4,10 +4,10 @@ Pure numpy + the standard library (no torch), so tests can check every rule agai
 hand-computed cases. Promotion and the drift baseline read `decision.json` through
 `training.decision_file`.
 
-- **Calibration**: temperature scaling. One parameter T, fitted by minimising the validation
-  log loss under a weak prior on log T; served probabilities are `softmax(log p / T)`. T < 1
-  sharpens an under-confident model. With one parameter it is hard to overfit the ~100
-  validation images we have.
+- **Calibration**: temperature scaling. One parameter T, fitted by minimising the log loss
+  under a weak prior on log T; served probabilities are `softmax(log p / T)`. T < 1 sharpens
+  an under-confident model. Training fits one per member group and then combines the groups
+  (`training.calibration`); `--calibration temperature` fits one on the ensemble's average.
 - **Threshold**: an image is routed when its top calibrated probability is >= the threshold
   (the filter Lambda's rule). We choose the lowest threshold at which the misroute rate among
   routed validation images is certified <= `max_misroute_rate` by the exact one-sided

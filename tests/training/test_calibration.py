@@ -69,10 +69,21 @@ def test_a_tiny_validation_set_moves_the_weights_only_as_far_as_the_prior_allows
     few = HeldOut(labels[:6], {name: g[:6] for name, g in groups.items()})
     rest = HeldOut(labels[6:], {name: g[6:] for name, g in groups.items()})
     stacking = fit_stacking(few, (rest,))
-    for name, weight in stacking.weights.items():
-        centre = 1 / (2 * stacking.temperatures[name])
-        assert abs(weight - centre) < 3 * COMBINATION_PRIOR_SD * centre
+    for name, weight in stacking.weights.items():  # both have extra answers: centre 1/2
+        on_calibrated_log_odds = weight * stacking.temperatures[name]
+        assert abs(on_calibrated_log_odds - 0.5) < 3 * COMBINATION_PRIOR_SD
     assert np.isfinite(apply_stacking(groups, stacking)).all()
+
+
+def test_groups_calibrated_on_validation_alone_start_from_no_weight() -> None:
+    """With 3 validation images, the group that also has 300 out-of-fold answers carries the
+    answer; the validation-only group stays near weight 0."""
+    labels, groups = _members(303, seed=6)
+    few = HeldOut(labels[:3], {name: g[:3] for name, g in groups.items()})
+    extra = HeldOut(labels[3:], {"sharp": groups["sharp"][3:]})
+    stacking = fit_stacking(few, (extra,))
+    assert stacking.weights["sharp"] * stacking.temperatures["sharp"] == pytest.approx(1, abs=0.5)
+    assert abs(stacking.weights["noisy"] * stacking.temperatures["noisy"]) < 0.5
 
 
 def test_the_checkpoint_entry_is_what_serving_reads() -> None:

@@ -291,7 +291,22 @@ def test_a_malformed_pretrained_member_is_refused(
 def test_the_endpoint_serves_calibrated_probabilities(trained_archive: Path) -> None:
     checkpoint = _checkpoint_of(trained_archive)
     calibration = checkpoint["calibration"]
-    assert checkpoint["format_version"] == 4 and calibration["method"] == "stacking"
+    assert checkpoint["format_version"] == 4 and calibration["method"] == "temperature"
+    temperature = calibration["temperature"]
+    model = inference.model_from_checkpoint(checkpoint)
+    images = inference.arrays_to_tensor(
+        np.random.default_rng(0).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
+    )
+    raw = model.uncalibrated(images).numpy().astype(np.float64)
+    served = json.loads(inference.output_fn(inference.predict_fn(images, model), "*/*"))
+    assert np.allclose(served, apply_temperature(raw, temperature), atol=1e-5)
+    assert not np.allclose(served, raw, atol=1e-3)  # calibration changed the answer
+
+
+def test_a_stacking_calibration_is_served_as_training_computes_it(trained_archive: Path) -> None:
+    calibration = {"method": "stacking", "weights": {"scratch": 0.7, "pretrained": 1.3}}
+    calibration["bias"] = [-0.2, 0.2]
+    checkpoint = _checkpoint_of(trained_archive) | {"calibration": calibration}
     model = inference.model_from_checkpoint(checkpoint)
     images = inference.arrays_to_tensor(
         np.random.default_rng(0).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)

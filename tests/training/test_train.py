@@ -61,11 +61,7 @@ def test_archive_has_sagemaker_layout_and_outputs(trained_archive: Path) -> None
     assert decision["validation_images"] == metrics["num_validation"] == 20
     # 20 validation images cannot certify 1% (299 needed): the fallback says so.
     assert decision["certified"] is False and "not certifiable" in decision["method"]
-    assert decision["calibration"]["method"] == "stacking"
-    assert decision["calibration"]["weights"] == calibration["weights"]
-    # The pretrained member's temperature was fitted on its out-of-fold answers too.
-    points = decision["calibration"]["points"]
-    assert points["scratch"] == 20 and points["pretrained"] == 20 + metrics["num_train"]
+    assert decision["calibration"]["temperature"] == calibration["temperature"]
     assert found.decision_threshold == decision["decision_threshold"] and found.certified is False
     routing = metrics["test"]["routing"]
     assert routing["threshold"] == decision["decision_threshold"]
@@ -263,8 +259,18 @@ def test_ensemble_members_are_averaged(tmp_path: Path) -> None:
 
     data = write_staged(tmp_path / "staged", 8, seed=6)
     train, validation = load_training_data(data, None, 0.1, seed=0)
-    recipe = Recipe(**{**TINY_RECIPE, "epochs": 1, "ensemble": 2, "widths": [4, 8, 8]})
-    checkpoint = fit(train, validation, recipe, progress=False).checkpoint
+    recipe = Recipe(
+        **{**TINY_RECIPE, "epochs": 1, "ensemble": 2, "widths": [4, 8, 8]},
+        calibration="stacking",
+    )
+    result = fit(train, validation, recipe, progress=False)
+    checkpoint = result.checkpoint
+    # The pretrained member's temperature was fitted on its out-of-fold answers too.
+    assert checkpoint["calibration"]["points"] == {
+        "pretrained": len(validation) + len(train),
+        "scratch": len(validation),
+    }
+    assert result.decision["calibration"] == checkpoint["calibration"]
     assert len(checkpoint["members"]) == 2
     model = model_from_checkpoint(checkpoint)
     assert model.pretrained is not None
