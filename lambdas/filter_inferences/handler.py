@@ -46,7 +46,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         outcome = "RoutedByReviewer" if result["decision"]["action"] == "route" else "Rejected"
         metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
         logger.info("reviewed", extra=result["decision"])
-        return result
+        # The review machine's outcome, named here so it needs no Choice state (a transition).
+        return {**result, "outcome": outcome}
     found, threshold = parse_event(event, config.threshold)
     # Drawn from the inference id where there is one, so a repeated run decides the same way.
     inference_id = found.inference_id

@@ -268,6 +268,7 @@ def test_handler_routes_a_review_answer(monkeypatch, capsys):
     result = filter_handler.handler(answer, Context())
     assert result["decision"]["reviewer"] == "rev-9"
     assert result["decision"]["loading_bay"] == "bay-bicycle"
+    assert result["outcome"] == "RoutedByReviewer"  # the review machine's outcome, named here
     metrics = next(line for line in json_lines(capsys.readouterr().out) if "_aws" in line)
     names = {m["Name"] for m in metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert names == {"RoutedByReviewer", "Succeeded"}

@@ -93,7 +93,6 @@ def test_states_entered_per_outcome(workflow):
         "AskReviewer",
         "ApplyAnswer",
         "RecordReviewed",
-        "RouteOrReject",
-        "RoutedByReviewer",
+        "Reviewed",
     ]
     assert invalid["outcome"] == "InvalidImage" and routed["outcome"] == "Routed"
