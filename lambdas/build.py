@@ -28,7 +28,13 @@ from pathlib import Path
 from contract import source_files
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
-FUNCTIONS = ("serialize_image", "classify_image", "filter_inferences", "record_label")
+FUNCTIONS = (
+    "serialize_image",
+    "classify_image",
+    "filter_inferences",
+    "record_label",
+    "start_workflow",
+)
 SHARED_LAYER = "shared_layer"
 PILLOW_LAYER = "pillow_layer"
 # The Lambda runtime the zips and layers are built for (the Terraform variable `lambda_runtime`

@@ -82,8 +82,9 @@ def _assert_deployed(system: dict[str, object]) -> None:
 
     alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=system["name"])
     actions = {a["AlarmName"]: a["AlarmActions"] for a in alarms["MetricAlarms"]}
-    # 20 of monitoring, 2 of the endpoint, the review machine's ReviewTimedOut
-    assert len(actions) == 23
+    # 21 of monitoring, 2 of the endpoint, ReviewTimedOut and the upload backlog
+    assert len(actions) == 25
+    assert f"{system['name']}-upload-backlog" in actions
     assert f"{system['name']}-review-timed-out" in actions
     assert all(v == [system["oncall_topic_arn"]] for v in actions.values())
 

@@ -18,6 +18,7 @@ import pytest
 
 from devkit import terraform
 from devkit.local_stage import DEFAULT_MODEL, REPO_ROOT
+from lambdas import build
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -60,7 +61,7 @@ def _packages(out: Path) -> dict[str, str]:
             **_zip(out / f"{name}.zip", "handler.py"),
             "handler": f"lambdas.{name}.handler.handler",
         }
-        for name in ("serialize_image", "classify_image", "filter_inferences", "record_label")
+        for name in build.FUNCTIONS
     }
     layers = {
         name: _zip(out / f"{name}.zip", "python/x.py") for name in ("shared_layer", "pillow_layer")
@@ -131,7 +132,8 @@ def _assert_every_alarm_has_a_runbook_entry(resources: dict[str, dict], stage: s
         if ".aws_cloudwatch_metric_alarm." in address
     }
     # 19 + the review machine's failures, throttled and ReviewTimedOut + record_label's throttles
-    assert len(alarms) == 23, sorted(alarms)
+    # + the upload path's backlog and its starter's throttles
+    assert len(alarms) == 25, sorted(alarms)
     prefix = f"vehicle-classifier-{stage}-"
     assert all(name.startswith(prefix) for name in alarms)
     # AWS Budgets pages the same topic: its budget needs an entry too.

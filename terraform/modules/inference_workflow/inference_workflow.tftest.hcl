@@ -34,6 +34,13 @@ variables {
       layers           = ["shared_layer"]
       permissions      = ["write_labels"]
     }
+    start_workflow = {
+      filename         = "start_workflow.zip"
+      source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+      handler          = "lambdas.start_workflow.handler.handler"
+      layers           = ["shared_layer"]
+      permissions      = ["start_uploads"]
+    }
   }
   layers = {
     shared_layer = {
@@ -164,11 +171,6 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
-    condition     = strcontains(aws_iam_role_policy.trigger[0].policy, "kms:EncryptionContext:aws:states:stateMachineArn")
-    error_message = "the upload trigger may encrypt the workflow input, for the triggered state machine only"
-  }
-
-  assert {
     condition     = alltrue([for k, sm in aws_sfn_state_machine.this : !can(regex("[$][{]", sm.definition)) && !strcontains(sm.definition, "$LATEST")])
     error_message = "the ASL must be fully rendered and call qualified function ARNs"
   }
@@ -184,20 +186,58 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
-    condition     = jsondecode(replace(replace(one(aws_cloudwatch_event_target.image_uploaded[0].input_transformer).input_template, "<key>", "1"), "<bucket>", "2")) == { s3_bucket = 2, s3_key = 1 }
-    error_message = "the trigger must hand the workflow {s3_bucket, s3_key}"
+    condition     = aws_cloudwatch_event_target.image_uploaded[0].arn == aws_sqs_queue.upload_buffer[0].arn && length(aws_cloudwatch_event_target.image_uploaded[0].input_transformer) == 0 && aws_cloudwatch_event_target.image_uploaded[0].role_arn == null
+    error_message = "the rule must hand the whole S3 event to the buffer queue (the starter passes only {s3_bucket, s3_key} on), with no role"
+  }
+
+  assert {
+    condition = aws_sqs_queue.upload_buffer[0].kms_master_key_id == var.kms_key_arn && jsondecode(aws_sqs_queue.upload_buffer[0].redrive_policy).deadLetterTargetArn == aws_sqs_queue.trigger_dlq[0].arn && anytrue([
+      for s in data.aws_iam_policy_document.upload_queue["buffer"].statement : s.effect == "Deny" && anytrue([for c in s.condition : c.variable == "aws:SecureTransport" && contains(c.values, "false")])
+      ]) && alltrue([
+      for s in data.aws_iam_policy_document.upload_queue["buffer"].statement : anytrue([for c in s.condition : c.variable == "aws:SourceArn" && contains(c.values, aws_cloudwatch_event_rule.image_uploaded[0].arn)]) if s.effect == "Allow"
+    ])
+    error_message = "the buffer queue must be KMS-encrypted, TLS-only, fed only by the upload rule and dead-letter what cannot start"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this["start_workflow"].environment[0].variables.STARTS_PER_WINDOW == "60" && aws_lambda_function.this["start_workflow"].environment[0].variables.WINDOW_SECONDS == "60" && aws_lambda_function.this["start_workflow"].environment[0].variables.STATE_MACHINE_ARN == local.state_machine_arns["classify_image"]
+    error_message = "the starter starts the triggered machine at most upload_starts_per_minute a minute"
+  }
+
+  assert {
+    condition     = aws_lambda_event_source_mapping.upload_buffer[0].function_name == aws_lambda_alias.live["start_workflow"].arn && contains(aws_lambda_event_source_mapping.upload_buffer[0].function_response_types, "ReportBatchItemFailures") && aws_sqs_queue.upload_buffer[0].visibility_timeout_seconds >= aws_lambda_function.this["start_workflow"].timeout
+    error_message = "the starter's live alias reads the buffer, reporting deferred messages as batch item failures"
+  }
+
+  assert {
+    condition = [for s in data.aws_iam_policy_document.function["start_workflow"].statement : [s.sid, s.resources] if !contains(["WriteOwnLogs", "XRayTracing", "DecryptEnvironmentAndData"], s.sid)] == [
+      ["ConsumeUploadBuffer", toset([aws_sqs_queue.upload_buffer[0].arn])],
+      ["CountAndRecordStarts", toset([aws_dynamodb_table.upload_starts[0].arn])],
+      ["StartTriggeredWorkflow", toset([local.state_machine_arns["classify_image"]])],
+    ] && alltrue([for k, d in data.aws_iam_policy_document.function : !strcontains(d.json, "states:StartExecution") if k != "start_workflow"])
+    error_message = "only the starter may start the triggered machine, read the buffer and write the ledger"
+  }
+
+  assert {
+    condition     = one(aws_dynamodb_table.upload_starts[0].server_side_encryption).kms_key_arn == var.kms_key_arn && one(aws_dynamodb_table.upload_starts[0].ttl).enabled
+    error_message = "the start ledger is encrypted with the stage key and expires its items"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.upload_backlog[0].metric_name == "ApproximateAgeOfOldestMessage" && aws_cloudwatch_metric_alarm.upload_backlog[0].dimensions.QueueName == aws_sqs_queue.upload_buffer[0].name && aws_cloudwatch_metric_alarm.upload_backlog[0].threshold == 900 && aws_cloudwatch_metric_alarm.upload_backlog[0].alarm_actions == toset(var.alarm_actions)
+    error_message = "uploads waiting over upload_backlog_alarm_seconds page on-call"
   }
 
   assert {
     condition = one(aws_cloudwatch_event_target.image_uploaded[0].dead_letter_config).arn == aws_sqs_queue.trigger_dlq[0].arn && aws_sqs_queue.trigger_dlq[0].kms_master_key_id == var.kms_key_arn && anytrue([
-      for s in data.aws_iam_policy_document.trigger_dlq[0].statement : s.effect == "Deny" && anytrue([for c in s.condition : c.variable == "aws:SecureTransport" && contains(c.values, "false")])
+      for s in data.aws_iam_policy_document.upload_queue["dead_letters"].statement : s.effect == "Deny" && anytrue([for c in s.condition : c.variable == "aws:SecureTransport" && contains(c.values, "false")])
     ])
     error_message = "uploads whose start fails must land in an encrypted, TLS-only dead-letter queue, not be dropped"
   }
 
   assert {
     condition = alltrue([
-      for s in data.aws_iam_policy_document.trigger_dlq[0].statement : anytrue([for c in s.condition : c.variable == "aws:SourceArn" && contains(c.values, aws_cloudwatch_event_rule.image_uploaded[0].arn)]) if s.effect == "Allow"
+      for s in data.aws_iam_policy_document.upload_queue["dead_letters"].statement : anytrue([for c in s.condition : c.variable == "aws:SourceArn" && contains(c.values, aws_cloudwatch_event_rule.image_uploaded[0].arn)]) if s.effect == "Allow"
     ])
     error_message = "only the upload rule may send dead letters"
   }
@@ -345,4 +385,14 @@ run "unreserved_by_default" {
     condition     = alltrue([for f in aws_lambda_function.this : f.reserved_concurrent_executions == -1])
     error_message = "without reserved_concurrency the functions stay on the unreserved pool"
   }
+}
+
+run "rejects_a_start_rate_out_of_bounds" {
+  command = plan
+
+  variables {
+    upload_starts_per_minute = 0
+  }
+
+  expect_failures = [var.upload_starts_per_minute]
 }

@@ -168,6 +168,34 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # The upload starter (upload_path.tf): its buffer queue, its ledger, the triggered machine.
+  dynamic "statement" {
+    for_each = contains(each.value.permissions, "start_uploads") && local.upload_path ? [1] : []
+    content {
+      sid       = "ConsumeUploadBuffer"
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+      resources = [aws_sqs_queue.upload_buffer[0].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(each.value.permissions, "start_uploads") && local.upload_path ? [1] : []
+    content {
+      sid       = "CountAndRecordStarts"
+      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      resources = [aws_dynamodb_table.upload_starts[0].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(each.value.permissions, "start_uploads") && local.upload_path ? [1] : []
+    content {
+      sid       = "StartTriggeredWorkflow"
+      actions   = ["states:StartExecution"]
+      resources = [local.state_machine_arns[var.trigger_state_machine]]
+    }
+  }
+
   dynamic "statement" {
     for_each = contains(each.value.permissions, "write_labels") ? [1] : []
     content {
@@ -213,6 +241,7 @@ resource "aws_lambda_function" "this" {
     variables = merge(
       local.common_environment,
       { POWERTOOLS_SERVICE_NAME = each.key },
+      contains(each.value.permissions, "start_uploads") ? local.starter_environment : {},
       each.value.environment,
     )
   }
@@ -472,154 +501,4 @@ resource "aws_cloudwatch_metric_alarm" "review_timed_out" {
   alarm_actions       = var.alarm_actions
   ok_actions          = var.alarm_actions
   tags                = var.tags
-}
-
-# --- trigger: images uploaded under images_prefix start the workflow ---------------------------
-
-resource "aws_cloudwatch_event_rule" "image_uploaded" {
-  count = var.trigger_state_machine == null ? 0 : 1
-
-  name        = "${var.name}-image-uploaded"
-  description = "Objects created under s3://${var.images_bucket}/${var.images_prefix} start ${local.state_machine_names[var.trigger_state_machine]}."
-  event_pattern = jsonencode({
-    source      = ["aws.s3"]
-    detail-type = ["Object Created"]
-    detail = {
-      bucket = { name = [var.images_bucket] }
-      object = { key = [{ prefix = var.images_prefix }] }
-    }
-  })
-  tags = var.tags
-}
-
-data "aws_iam_policy_document" "events_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
-resource "aws_iam_role" "trigger" {
-  count = var.trigger_state_machine == null ? 0 : 1
-
-  name_prefix        = "${substr(var.name, 0, 27)}-trigger-"
-  assume_role_policy = data.aws_iam_policy_document.events_assume.json
-  tags               = var.tags
-}
-
-resource "aws_iam_role_policy" "trigger" {
-  count = var.trigger_state_machine == null ? 0 : 1
-
-  name = "start-workflow"
-  role = aws_iam_role.trigger[0].id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid      = "StartWorkflow"
-        Effect   = "Allow"
-        Action   = ["states:StartExecution"]
-        Resource = [aws_sfn_state_machine.this[var.trigger_state_machine].arn]
-      },
-      {
-        # The execution input is encrypted with the stage key on StartExecution.
-        Sid      = "EncryptWorkflowInput"
-        Effect   = "Allow"
-        Action   = ["kms:GenerateDataKey"]
-        Resource = [var.kms_key_arn]
-        Condition = {
-          StringEquals = {
-            "kms:EncryptionContext:aws:states:stateMachineArn" = aws_sfn_state_machine.this[var.trigger_state_machine].arn
-          }
-        }
-      },
-    ]
-  })
-}
-
-# A start EventBridge still cannot make after its retries (Step Functions throttling, a broken
-# role) lands here instead of being dropped; monitoring alarms on its depth.
-resource "aws_sqs_queue" "trigger_dlq" {
-  count = var.trigger_state_machine == null ? 0 : 1
-
-  name                              = "${var.name}-image-uploaded-dlq"
-  kms_master_key_id                 = var.kms_key_arn
-  kms_data_key_reuse_period_seconds = 3600
-  message_retention_seconds         = 1209600
-  tags                              = var.tags
-}
-
-data "aws_iam_policy_document" "trigger_dlq" {
-  count = var.trigger_state_machine == null ? 0 : 1
-
-  statement {
-    sid       = "EventBridgeDeadLetters"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.trigger_dlq[0].arn]
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.image_uploaded[0].arn]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.trigger_dlq[0].arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_sqs_queue_policy" "trigger_dlq" {
-  count = var.trigger_state_machine == null ? 0 : 1
-
-  queue_url = aws_sqs_queue.trigger_dlq[0].id
-  policy    = data.aws_iam_policy_document.trigger_dlq[0].json
-}
-
-resource "aws_cloudwatch_event_target" "image_uploaded" {
-  count = var.trigger_state_machine == null ? 0 : 1
-
-  rule     = aws_cloudwatch_event_rule.image_uploaded[0].name
-  arn      = aws_sfn_state_machine.this[var.trigger_state_machine].arn
-  role_arn = aws_iam_role.trigger[0].arn
-
-  retry_policy {
-    maximum_event_age_in_seconds = 86400
-    maximum_retry_attempts       = 185
-  }
-
-  dead_letter_config {
-    arn = aws_sqs_queue.trigger_dlq[0].arn
-  }
-
-  input_transformer {
-    input_paths = {
-      bucket = "$.detail.bucket.name"
-      key    = "$.detail.object.key"
-    }
-    input_template = "{\"s3_bucket\": <bucket>, \"s3_key\": <key>}"
-  }
 }

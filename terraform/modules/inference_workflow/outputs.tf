@@ -95,3 +95,13 @@ output "trigger_dead_letter_queue_name" {
   description = "SQS queue holding uploads whose workflow start failed after EventBridge's retries (null without a trigger)."
   value       = var.trigger_state_machine == null ? null : aws_sqs_queue.trigger_dlq[0].name
 }
+
+output "upload_buffer_queue_url" {
+  description = "SQS queue where uploads wait for their workflow start (null without a trigger)."
+  value       = local.upload_path ? aws_sqs_queue.upload_buffer[0].url : null
+}
+
+output "upload_backlog_alarm_name" {
+  description = "Alarm on the age of the oldest upload waiting in the buffer (null without a trigger)."
+  value       = local.upload_path ? aws_cloudwatch_metric_alarm.upload_backlog[0].alarm_name : null
+}

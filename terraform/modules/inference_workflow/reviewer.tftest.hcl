@@ -34,6 +34,13 @@ variables {
       layers           = ["shared_layer"]
       permissions      = ["write_labels"]
     }
+    start_workflow = {
+      filename         = "start_workflow.zip"
+      source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+      handler          = "lambdas.start_workflow.handler.handler"
+      layers           = ["shared_layer"]
+      permissions      = ["start_uploads"]
+    }
   }
   layers = {
     shared_layer = {

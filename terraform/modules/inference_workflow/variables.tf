@@ -16,7 +16,9 @@ variable "functions" {
     `permissions` it needs, each one of read_images (s3:GetObject/GetObjectVersion under
     images_prefix), invoke_endpoint (sagemaker:InvokeEndpoint on the endpoint),
     send_to_review_queue (sqs:SendMessage on the review queue), write_labels (s3:PutObject under
-    labels_prefix of the labels bucket).
+    labels_prefix of the labels bucket), start_uploads (the upload starter: consume the upload
+    buffer queue, count and record starts in its ledger table, StartExecution on the
+    trigger_state_machine; exactly one function has it when there is a trigger).
   EOT
   type = map(object({
     filename         = string
@@ -36,9 +38,9 @@ variable "functions" {
 
   validation {
     condition = alltrue(flatten([for f in var.functions : [
-      for p in f.permissions : contains(["read_images", "invoke_endpoint", "send_to_review_queue", "write_labels"], p)
+      for p in f.permissions : contains(["read_images", "invoke_endpoint", "send_to_review_queue", "write_labels", "start_uploads"], p)
     ]]))
-    error_message = "permissions may only be read_images, invoke_endpoint, send_to_review_queue or write_labels."
+    error_message = "permissions may only be read_images, invoke_endpoint, send_to_review_queue, write_labels or start_uploads."
   }
 
   validation {
@@ -223,9 +225,37 @@ variable "batch_max_concurrency" {
 }
 
 variable "trigger_state_machine" {
-  description = "Key of the state machine started (through EventBridge) for every object created under images_prefix; null for no trigger."
+  description = "Key of the state machine started for every object created under images_prefix (EventBridge -> buffer queue -> the start_uploads function, at most upload_starts_per_minute); null for no trigger."
   type        = string
   default     = null
+}
+
+variable "upload_starts_per_minute" {
+  description = "Cap on the executions the upload path starts per minute (the stage's rate limit); uploads beyond it wait in the buffer queue, counted as UploadsDeferred."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.upload_starts_per_minute >= 1 && var.upload_starts_per_minute <= 18000 && floor(var.upload_starts_per_minute) == var.upload_starts_per_minute
+    error_message = "upload_starts_per_minute must be a whole number from 1 to 18000 (Step Functions' StartExecution refill of 300/s)."
+  }
+}
+
+variable "upload_starter_enabled" {
+  description = "Whether the starter reads the upload buffer. false only in the emulator (stage local), where moto runs an event source mapping on every send and would start a second execution of each upload the demo and tests start themselves; uploads then wait in the buffer."
+  type        = bool
+  default     = true
+}
+
+variable "upload_backlog_alarm_seconds" {
+  description = "Age of the oldest upload waiting in the buffer queue that pages on-call (<name>-upload-backlog)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.upload_backlog_alarm_seconds >= 60 && var.upload_backlog_alarm_seconds <= 86400
+    error_message = "upload_backlog_alarm_seconds must be between 60 and 86400."
+  }
 }
 
 variable "log_retention_days" {

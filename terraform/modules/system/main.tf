@@ -20,6 +20,7 @@ locals {
     serialize_image = ["read_images"]
     classify_image  = ["read_images", "invoke_endpoint"]
     record_label    = ["write_labels"]
+    start_workflow  = ["start_uploads"]
   }
   function_environment = {
     classify_image = {
@@ -138,6 +139,8 @@ module "inference_workflow" {
     review         = { template = "${local.asl_dir}/review.asl.json" }
   }
   trigger_state_machine            = "classify_image"
+  upload_starts_per_minute         = var.upload_starts_per_minute
+  upload_starter_enabled           = var.upload_starter_enabled
   reserved_concurrency             = var.workflow_reserved_concurrency
   review_timeout_seconds           = var.review.timeout_seconds
   review_timed_out_alarm_threshold = var.review.timed_out_alarm_threshold

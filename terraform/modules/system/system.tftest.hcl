@@ -27,7 +27,7 @@ run "stage_wiring" {
   }
 
   assert {
-    condition     = toset(keys(module.inference_workflow.function_names)) == toset(["serialize_image", "classify_image", "filter_inferences", "record_label"])
+    condition     = toset(keys(module.inference_workflow.function_names)) == toset(["serialize_image", "classify_image", "filter_inferences", "record_label", "start_workflow"])
     error_message = "every function of the build manifest is deployed"
   }
 
@@ -57,9 +57,24 @@ run "stage_wiring" {
   }
 
   assert {
-    condition     = length(module.monitoring.alarm_names) == 20
-    error_message = "drift, low confidence, no data, job errors, job failed, one failure and one throttled alarm per state machine (3), four workflow error alarms and one throttles alarm per workflow function (4) and the upload dead letters"
+    condition     = length(module.monitoring.alarm_names) == 21
+    error_message = "drift, low confidence, no data, job errors, job failed, one failure and one throttled alarm per state machine (3), four workflow error alarms and one throttles alarm per workflow function (5) and the upload dead letters"
   }
+
+  assert {
+    condition     = module.inference_workflow.function_environments["start_workflow"].STARTS_PER_WINDOW == "60" && module.inference_workflow.upload_backlog_alarm_name == "vehicle-classifier-dev-upload-backlog"
+    error_message = "the upload path starts at most upload_starts_per_minute (60 by default) a minute and pages on a backlog"
+  }
+}
+
+run "rejects_a_start_rate_that_is_no_whole_number" {
+  command = plan
+
+  variables {
+    upload_starts_per_minute = 1.5
+  }
+
+  expect_failures = [var.upload_starts_per_minute]
 }
 
 run "the_models_threshold_reaches_the_filter_and_the_drift_job" {

@@ -207,6 +207,23 @@ variable "workflow_reserved_concurrency" {
   }
 }
 
+variable "upload_starts_per_minute" {
+  description = "Cap on the classify executions the upload path starts per minute: a burst beyond it waits in the buffer queue (UploadsDeferred), pages when the oldest upload waits 15 min (<name>-upload-backlog), and is never dropped. Size it to what the endpoint serves."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.upload_starts_per_minute >= 1 && var.upload_starts_per_minute <= 18000 && floor(var.upload_starts_per_minute) == var.upload_starts_per_minute
+    error_message = "upload_starts_per_minute must be a whole number from 1 to 18000."
+  }
+}
+
+variable "upload_starter_enabled" {
+  description = "false only for the emulator (stage local): the starter then leaves uploads in the buffer (see the inference_workflow module)."
+  type        = bool
+  default     = true
+}
+
 variable "release_role_arns" {
   description = "IAM roles that release and deploy (write model artifacts, baselines, layer zips). Non-empty: only these and the training role may write or delete under models/, baselines/, lambda-artifacts/ of the data bucket. Empty: no such deny (set it for every real stage)."
   type        = list(string)

@@ -34,6 +34,8 @@ module "system" {
   expected_images_per_month = 100000
   log_retention_days        = 30
   kms_deletion_window_days  = 7
+  # Uploads start at most 60 classifications a minute; a bigger burst waits in the buffer.
+  upload_starts_per_minute = 60
 
   # The promoted model's routing threshold (model.auto.tfvars.json). null: route with it; a
   # number in (0, 1) pins this stage's own instead (then release the model again: the release

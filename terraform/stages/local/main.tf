@@ -10,6 +10,10 @@ module "system" {
 
   # The public Powertools layer lives in AWS accounts the emulator does not have.
   powertools_layer_version = null
+  # The demo and the tests start (and follow) each execution themselves; moto would run the
+  # upload starter on every upload and start a second one. tests/stepfunctions/
+  # test_upload_rate_cap.py runs the upload path end to end instead.
+  upload_starter_enabled = false
   endpoint = {
     deployment_wait_seconds = 0
   }

@@ -29,6 +29,9 @@ module "system" {
   # Each upload-path function: at most 20 at once, so an uploader cannot run up endpoint cost
   # beyond what 6 instances serve; overflow is retried by the workflow and pages (Throttles).
   workflow_reserved_concurrency = 20
+  # At most 600 classifications started a minute (10/s, what 6 ml.m5.xlarge serve with room); a
+  # bigger burst waits in the upload buffer, counted (UploadsDeferred) and paged if it lingers.
+  upload_starts_per_minute = 600
 
   # The promoted model's routing threshold (model.auto.tfvars.json). null: route with it; a
   # number in (0, 1) pins this stage's own instead (then release the model again: the release
