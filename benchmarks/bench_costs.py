@@ -43,6 +43,7 @@ from benchmarks.cost_model import (
 )
 from benchmarks.stage_settings import REPO_ROOT, StageSizing, literal_assignments, read_stage
 from benchmarks.workflow_usage import PathCount, measure_paths
+from contract.cli import CliParser
 
 SYSTEM_MAIN = REPO_ROOT / "terraform" / "modules" / "system" / "main.tf"
 DEFAULT_LAMBDA_MEMORY_MB = 256  # the system module's lookup(local.function_memory, k, 256)
@@ -248,7 +249,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = CliParser(description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     report(

@@ -15,7 +15,6 @@ mix; image scenarios must be caught from the pixels. Goal: >= 95% detected, <= 1
 
 from __future__ import annotations
 
-import argparse
 import random
 import time
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from contract.cli import CliParser
 from devkit import inject
 from monitoring.accumulate import WindowSummary
 from monitoring.baseline import build_baseline, labelled_images
@@ -45,7 +45,7 @@ def run_window(baseline, lines, settings) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = CliParser()
     parser.add_argument("--images", type=Path, default=SHARED)
     parser.add_argument("--window", type=int, default=200)
     parser.add_argument("--clean-windows", type=int, default=300)

@@ -19,7 +19,6 @@ loop, or Pillow then numpy where numba is absent or MONITORING_NO_NUMBA=1), and 
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from contract.cli import CliParser
 from monitoring import capture, features, png_kernel, png_records
 from monitoring.accumulate import WindowSummary
 from monitoring.baseline import Baseline, build_baseline, labelled_images
@@ -197,7 +197,7 @@ def stage_breakdown(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = CliParser()
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--chunk", type=int, default=1000)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from contract.cli import CliParser
 from lambdas.classify_image import core as classify_core
 from lambdas.filter_inferences import core as filter_core
 from lambdas.serialize_image import core as serialize_core
@@ -249,7 +250,7 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Fuzz the entry points; print cases/s.")
+    parser = CliParser(description="Fuzz the entry points; print cases/s.")
     parser.add_argument("--seconds", type=float, default=2.0, help="per family")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -21,7 +21,6 @@ original square image, and the mean absolute pixel difference from it (grey leve
 
 from __future__ import annotations
 
-import argparse
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from contract import CLASS_INDEX, IMAGE_SIZE
+from contract.cli import CliParser
 from contract.images import decode_upright, fit_to_model
 from training.predict import Predictor
 
@@ -104,7 +104,7 @@ def batch(images: list[Image.Image]) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = CliParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--images", type=Path, default=SHARED_IMAGES)
     parser.add_argument("--limit", type=int, default=1000, help="images per class at most")

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import statistics
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from contract.cli import CliParser
 from lambdas import build
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar_bikes" / "train"
@@ -151,7 +151,7 @@ def warm_overheads(images: list[bytes]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = CliParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--images", type=int, default=1000)
     args = parser.parse_args(argv)

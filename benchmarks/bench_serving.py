@@ -58,6 +58,7 @@ from PIL import Image
 from benchmarks import bench_costs
 from benchmarks.model_timing import latency, lever_variants, model_dir_of, throughput
 from contract import DEFAULT_LIMITS
+from contract.cli import CliParser
 from devkit.photos import phone_jpeg
 from lambdas.shared.images import prepare_upload
 from training.serving.inference import WEIGHTS_FILE, input_fn, load_checkpoint, model_fn
@@ -193,7 +194,7 @@ def _counts(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = CliParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--images", type=Path, default=SHARED_IMAGES, help="<label>/*.png")
     parser.add_argument("--model", type=Path, help="model.tar.gz (default: untrained)")

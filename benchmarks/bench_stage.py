@@ -12,13 +12,13 @@ Prints figures; asserts nothing about time.
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import tempfile
 import time
 from pathlib import Path
 
+from contract.cli import CliParser
 from training.data.stage import stage
 from training.data.synthetic import write_cifar100_archive
 
@@ -45,7 +45,7 @@ def timed_stage(label: str, source: Path, out: Path, **kwargs: object) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = CliParser(description=__doc__)
     parser.add_argument("--s3", action="store_true", help="also sync to the local emulator")
     parser.add_argument("--keep", type=Path, help="work here instead of a temporary directory")
     args = parser.parse_args()

@@ -23,7 +23,6 @@ minutes on a 2-core machine; coverage >= 0.85 at routed accuracy >= 0.99; ECE <=
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import trunk_features
+from contract.cli import CliParser
 from training.dataset import ImageSet, load_folder, stratified_folds, stratified_split
 from training.train import Recipe
 
@@ -373,7 +373,7 @@ def parse_recipe(overrides: list[str]) -> Recipe:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = CliParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)

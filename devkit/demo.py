@@ -27,6 +27,7 @@ from typing import Any
 
 import boto3
 
+from contract.cli import CliParser
 from devkit import demo_steps
 from devkit import emulator as emulator_module
 from devkit.local_stage import LocalStage, LocalStageError
@@ -217,7 +218,7 @@ DATA_STEPS: list[Step] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m devkit.demo", description=__doc__)
+    parser = CliParser(prog="python -m devkit.demo", description=__doc__)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="local output directory")
     parser.add_argument("--source", help="data source for `training.data stage` (default: auto)")
     parser.add_argument("--offline", action="store_true", help="never try the download")

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.cli import CliParser
+
 DEFAULT_REGION = "us-east-1"
 DUMMY_ACCOUNT_ID = "123456789012"
 # moto's default account; credentials are dummies that no real AWS account accepts.
@@ -169,7 +171,7 @@ def _port(value: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the local AWS emulator (moto server).")
+    parser = CliParser(description="Run the local AWS emulator (moto server).")
     parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: free)")
     parser.add_argument(
         "--env-file",

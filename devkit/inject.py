@@ -14,7 +14,6 @@ synthetic: the image's folder label gets a confidence drawn from Beta(8, 1) scal
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
+from contract.cli import CliParser
 from monitoring.baseline import CLASS_NAMES, labelled_images
 from monitoring.capture import iso_time_argument, parse_s3_uri, positive_int_argument
 
@@ -318,7 +318,7 @@ def invoke_endpoint(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Produce drifted traffic.")
+    parser = CliParser(description="Produce drifted traffic.")
     parser.add_argument("--images", type=Path, required=True, help="<label>/*.png folder")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
     parser.add_argument(

@@ -18,7 +18,6 @@ From Python (the local main job, tests):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -27,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contract.cli import CliParser
 from devkit import terraform
 from devkit.verify_rollout import (
     Deployed,
@@ -229,7 +229,7 @@ class LocalStage:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Apply/plan/destroy the local Terraform stage.")
+    parser = CliParser(description="Apply/plan/destroy the local Terraform stage.")
     parser.add_argument("action", choices=["apply", "plan", "destroy", "cycle"])
     parser.add_argument(
         "--endpoint", required=True, help="emulator URL, e.g. http://127.0.0.1:5000"

@@ -8,7 +8,6 @@ error, like in templatefile().
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -16,6 +15,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from contract.cli import CliParser
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO_ROOT / "stepfunctions"
@@ -118,7 +119,7 @@ def states_entered(sfn: Any, execution_arn: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Render an ASL template with dummy values.")
+    parser = CliParser(description="Render an ASL template with dummy values.")
     parser.add_argument("template", help="a file in stepfunctions/")
     args = parser.parse_args(argv)
     if not (TEMPLATES / args.template).is_file():

@@ -28,7 +28,6 @@ the stage key. Runbook: monitoring/RUNBOOK.md, "Provider and SageMaker disagree"
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -40,6 +39,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from contract.cli import CliParser
 
 # SageMaker's endpoint states (DescribeEndpoint.EndpointStatus).
 SETTLED = "InService"
@@ -300,7 +301,7 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Verify a rollout after terraform apply.")
+    parser = CliParser(description="Verify a rollout after terraform apply.")
     parser.add_argument("--outputs", type=Path, required=True, help="terraform output -json")
     parser.add_argument("--tfvars", type=Path, required=True, help="model.auto.tfvars.json")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to InService")

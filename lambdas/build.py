@@ -12,7 +12,6 @@ wheel for the Lambda platform (downloaded by pip), needed by serialize_image onl
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import io
@@ -26,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from contract import source_files
+from contract.cli import CliParser
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 FUNCTIONS = (
@@ -204,7 +204,7 @@ def manifest(artifacts: list[Artifact], runtime: str = RUNTIME) -> dict[str, obj
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the Lambda zips and the shared layer.")
+    parser = CliParser(description="Build the Lambda zips and the shared layer.")
     parser.add_argument("--out", type=Path, default=Path("build/lambda"))
     parser.add_argument(
         "--with-pillow", action="store_true", help="also build the Pillow layer (needs PyPI)"

@@ -22,7 +22,6 @@ baseline belongs to another model. Store it beside the model (`.../model.tar.gz`
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -38,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from contract import CLASS_NAMES
+from contract.cli import CliParser
 from lambdas.shared import bounded_json
 from monitoring.features import (
     CATEGORICAL_FEATURES,
@@ -402,7 +402,7 @@ def model_predict(model_path: Path) -> Predict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the drift baseline from training images.")
+    parser = CliParser(description="Build the drift baseline from training images.")
     parser.add_argument("--images", type=Path, required=True, help="<label>/*.png or staged dir")
     parser.add_argument("--model", type=Path, help="model.tar.gz: add its predictions")
     parser.add_argument("--out", required=True, help="baseline.json path or s3:// URI")

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from contract.cli import CliParser
 from monitoring import capture, publish
 from monitoring import report as report_module
 from monitoring.accumulate import MAX_WORKERS
@@ -94,7 +95,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         description="Test a capture window for drift: by hand (--captures, --baseline, "
         "--output) or as the scheduled run with settings from the environment."
     )

@@ -26,7 +26,6 @@ layer unpack to more than Lambda's 250 MB.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import json
@@ -35,6 +34,7 @@ import sys
 from pathlib import Path
 
 from contract import source_files
+from contract.cli import CliParser
 from lambdas.build import (
     RUNTIME,
     SUPPORTED_RUNTIMES,
@@ -119,7 +119,7 @@ def build(out: Path, with_deps: bool = False, runtime: str = RUNTIME) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the drift job's Lambda zip(s).")
+    parser = CliParser(description="Build the drift job's Lambda zip(s).")
     parser.add_argument("--out", type=Path, default=Path("build/monitoring"))
     parser.add_argument("--with-deps", action="store_true", help="also build the deps layer")
     parser.add_argument(

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contract.cli import CliParser
 from review.core import LABELS, ReviewDesk, ReviewError
 from review.targets import STAGES, resolve
 
@@ -59,13 +60,13 @@ def add_target_options(parser: argparse.ArgumentParser, default: object) -> None
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = CliParser(
         prog="python -m review",
         description="Review the images the classifier was not sure about (or audits).",
     )
     add_target_options(top, default=None)
     # The same options after the command (`list --stage dev`); given there, they win.
-    after = argparse.ArgumentParser(add_help=False)
+    after = CliParser(add_help=False)
     add_target_options(after, default=argparse.SUPPRESS)
     commands = top.add_subparsers(dest="command", required=True)
 

@@ -11,7 +11,6 @@ only numpy.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from contract.cli import CliParser
 from training.labels import CLASS_NAMES
 
 ECE_BINS = 15
@@ -146,7 +146,7 @@ def evaluate(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Evaluate model.tar.gz on a labelled folder.")
+    parser = CliParser(description="Evaluate model.tar.gz on a labelled folder.")
     parser.add_argument("--model", type=Path, required=True, help="model.tar.gz from training")
     parser.add_argument("--data", type=Path, required=True, help="folder of <label>/*.png")
     parser.add_argument(

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract.cli import CliParser
 from lambdas.shared import bounded_json
 
 log = logging.getLogger("training.launch")
@@ -81,6 +82,7 @@ SCRIPT_SOURCES = (
     "training/serving/network.py",
     # the serving code imports the contract package (shipped beside it in the archive's code/)
     "contract/__init__.py",
+    "contract/cli.py",
     "contract/images.py",
     "contract/labels.py",
     "contract/limits.py",
@@ -640,7 +642,7 @@ def _count(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     # allow_abbrev=False: `--epoch` is an error, not silently `--epochs`
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         description=__doc__.split("\n\n")[0] if __doc__ else None, allow_abbrev=False
     )
     parser.add_argument("kind", choices=("builtin", "script", "tune-builtin", "tune-script"))

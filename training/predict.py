@@ -9,7 +9,6 @@ prints one JSON line per image: `{"image": ..., "probabilities": [p_bicycle, p_m
 
 from __future__ import annotations
 
-import argparse
 import json
 import pickle
 import sys
@@ -23,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from contract import CLASS_NAMES
+from contract.cli import CliParser
 from training.serving import inference
 from training.serving.inference import (
     InferenceError,
@@ -117,7 +117,7 @@ CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Classify images with a model.tar.gz.")
+    parser = CliParser(description="Classify images with a model.tar.gz.")
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("images", type=Path, nargs="+")
     args = parser.parse_args(argv)

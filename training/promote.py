@@ -25,7 +25,6 @@ is refused as ambiguous (a stage pins its own value in Terraform, visibly, inste
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -36,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from contract.cli import CliParser
 from training.decision_file import DecisionFileError, check_threshold, read_decision
 from training.release import ReleasedBaseline, ReleaseError, release_baseline
 
@@ -222,7 +222,7 @@ def check_artifact_exists(model_data_url: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Record a model for a stage's Terraform.")
+    parser = CliParser(description="Record a model for a stage's Terraform.")
     parser.add_argument("--stage", required=True, help="a directory of terraform/stages/")
     parser.add_argument("--model-data", required=True, help="s3://.../model.tar.gz")
     parser.add_argument("--framework", choices=FRAMEWORKS, default="pytorch")

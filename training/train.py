@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from contract.cli import CliParser
+
 log = logging.getLogger("training.train")
 
 
@@ -695,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     env = os.environ
     explicit = {"epochs", "seed", "ensemble", "lr", "batch_size", "max_misroute_rate"}
     knobs = ", ".join(f"--{f.name}" for f in fields(Recipe) if f.name not in explicit)
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         # The recipe's other fields come through parse_known_args, as SageMaker hyperparameters do.
         epilog=f"The recipe's other fields are accepted as `--name value` too: {knobs} "

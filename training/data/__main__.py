@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from contract.cli import CliParser
 from training.data.errors import DataStagingError
 from training.data.s3 import DEFAULT_WORKERS
 from training.data.sources import CIFAR100_SOURCE_NAME
@@ -52,7 +53,7 @@ def _md5(value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training.data", description=__doc__)
+    parser = CliParser(prog="python -m training.data", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     cmd = commands.add_parser(
         "stage",

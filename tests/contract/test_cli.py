@@ -1,0 +1,90 @@
+"""Every documented command line fails an unknown flag the same way: one line, exit 2."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from contract.cli import CliParser
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_PACKAGES = (
+    "benchmarks",
+    "contract",
+    "devkit",
+    "lambdas",
+    "monitoring",
+    "review",
+    "training",
+)
+# Wrappers that hand their arguments to another program (terraform) rather than parse them.
+PASS_THROUGH = {"devkit.terraform"}
+
+
+def documented_commands() -> list[str]:
+    """The project's `python -m <module>` commands that any Markdown file of the repo shows."""
+    listed = subprocess.run(
+        ["git", "ls-files", "*.md"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    found = set()
+    for name in listed:
+        text = (REPO_ROOT / name).read_text(encoding="utf-8")
+        found |= set(re.findall(r"python3? -m ([a-z_]+(?:\.[a-z_]+)*)", text))
+    return sorted(m for m in found - PASS_THROUGH if m.split(".")[0] in PROJECT_PACKAGES)
+
+
+def test_the_parser_error_is_one_line_with_exit_2(capsys):
+    parser = CliParser(prog="python -m example")
+    parser.add_argument("--count", type=int, required=True)
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args(["--count", "many"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        "python -m example: error: argument --count: invalid int value: 'many' (see --help)\n"
+    )
+
+
+def test_sub_command_parsers_inherit_it(capsys):
+    parser = CliParser(prog="tool")
+    parser.add_subparsers(dest="command", required=True).add_parser("list")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["list", "--bogus"])
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == "tool: error: unrecognized arguments: --bogus (see --help)"
+
+
+def test_the_documentation_shows_the_commands_this_test_runs():
+    commands = documented_commands()
+    assert {
+        "training.train",
+        "training.launch",
+        "monitoring.drift",
+        "review",
+        "lambdas.build",
+    } <= set(commands)
+    assert len(commands) >= 20, commands
+
+
+@pytest.mark.parametrize("module", documented_commands())
+def test_a_documented_command_fails_a_bad_command_line_in_one_line(module, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HOME": str(tmp_path)}
+    completed = subprocess.run(
+        [sys.executable, "-m", module, "--no-such-flag", "1"],
+        cwd=tmp_path,  # as from a fresh checkout elsewhere: nothing found by accident
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    lines = completed.stderr.strip().splitlines()
+    assert completed.returncode == 2, completed.stderr[-2000:]
+    assert len(lines) == 1, completed.stderr[-2000:]
+    # argparse names the first problem: the unknown flag, or a required argument missing first.
+    assert lines[0].startswith(f"python -m {module}: error: "), lines[0]
+    assert lines[0].endswith("(see --help)"), lines[0]
