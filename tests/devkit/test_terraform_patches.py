@@ -16,6 +16,7 @@ from devkit.moto_patches import (
     terraform_applicationautoscaling,
     terraform_s3,
     terraform_sagemaker,
+    terraform_sqs,
     terraform_stepfunctions,
 )
 
@@ -199,3 +200,21 @@ def test_eventbridge_notification_is_echoed(aws):
     assert "EventBridgeConfiguration" not in s3.get_bucket_notification_configuration(
         Bucket="quiet"
     )
+
+
+def test_sqs_gap_still_upstream():
+    assert terraform_sqs.redrive_whitespace_gap(), "moto writes RedrivePolicy compact: drop it"
+
+
+def test_redrive_policy_reads_back_compact(aws):
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps(
+        {"deadLetterTargetArn": arn, "maxReceiveCount": 1000}, separators=(",", ":")
+    )
+    queue = sqs.create_queue(QueueName="buffer", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    read = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["RedrivePolicy"])
+    assert read["Attributes"]["RedrivePolicy"] == policy

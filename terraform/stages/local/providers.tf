@@ -15,6 +15,7 @@ provider "aws" {
     applicationautoscaling = var.emulator_endpoint
     cloudwatch             = var.emulator_endpoint
     cloudwatchlogs         = var.emulator_endpoint
+    dynamodb               = var.emulator_endpoint
     events                 = var.emulator_endpoint
     iam                    = var.emulator_endpoint
     kms                    = var.emulator_endpoint
