@@ -205,8 +205,8 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
-    condition     = aws_lambda_event_source_mapping.upload_buffer[0].function_name == aws_lambda_alias.live["start_workflow"].arn && contains(aws_lambda_event_source_mapping.upload_buffer[0].function_response_types, "ReportBatchItemFailures") && aws_sqs_queue.upload_buffer[0].visibility_timeout_seconds >= aws_lambda_function.this["start_workflow"].timeout
-    error_message = "the starter's live alias reads the buffer, reporting deferred messages as batch item failures"
+    condition     = aws_lambda_event_source_mapping.upload_buffer[0].function_name == aws_lambda_function.this["start_workflow"].qualified_arn && contains(aws_lambda_event_source_mapping.upload_buffer[0].function_response_types, "ReportBatchItemFailures") && aws_sqs_queue.upload_buffer[0].visibility_timeout_seconds >= aws_lambda_function.this["start_workflow"].timeout
+    error_message = "the starter's published version reads the buffer, reporting deferred messages as batch item failures"
   }
 
   assert {

@@ -178,8 +178,9 @@ resource "aws_lambda_event_source_mapping" "upload_buffer" {
   # Without exactly one starter the rule's precondition fails the plan.
   count = local.upload_path && length(local.starter_keys) == 1 ? 1 : 0
 
-  event_source_arn        = aws_sqs_queue.upload_buffer[0].arn
-  function_name           = aws_lambda_alias.live[local.starter_keys[0]].arn
+  event_source_arn = aws_sqs_queue.upload_buffer[0].arn
+  # The version this apply published (as the live alias names it), never $LATEST.
+  function_name           = aws_lambda_function.this[local.starter_keys[0]].qualified_arn
   batch_size              = 10
   enabled                 = var.upload_starter_enabled
   function_response_types = ["ReportBatchItemFailures"]
