@@ -14,7 +14,8 @@ import pytest
 from devkit.sqs_event_source import drain
 from devkit.stepfunctions_local import wait_for_execution
 from lambdas import build
-from tests.stepfunctions.conftest import ROLE_POLICY, png_bytes
+from tests import images
+from tests.stepfunctions.conftest import ROLE_POLICY
 
 CAP, WINDOW_SECONDS, BURST = 3, 4, 7
 
@@ -118,8 +119,9 @@ def test_a_burst_over_the_cap_is_deferred_counted_and_all_classified(workflow, l
     keys = [f"incoming/burst-{i}.png" for i in range(BURST)]
     workflow.answer(*[[0.97, 0.03]] * BURST)
     for key in keys:
-        workflow.put_image(key, png_bytes(key))
-    workflow.put_image("elsewhere/not-an-upload.png", png_bytes("elsewhere"))  # not under incoming/
+        workflow.put_image(key, images.seeded(key))
+    # Not under incoming/: no start.
+    workflow.put_image("elsewhere/not-an-upload.png", images.seeded("elsewhere"))
 
     drain(sqs, lam, queue_url, function, until=lambda: queue_empty(sqs, queue_url), timeout_s=240)
 

@@ -265,7 +265,7 @@ run "model_monitor_runs_the_drift_job_on_the_stage_endpoint" {
   }
 
   assert {
-    condition     = length(module.monitoring.alarm_names) == 20
+    condition     = length(module.monitoring.alarm_names) == 21
     error_message = "the same alarms whichever runner is scheduled"
   }
 }
