@@ -63,7 +63,7 @@ def test_the_documentation_shows_the_commands_this_test_runs():
     assert {
         "training.train",
         "training.launch",
-        "monitoring.drift",
+        "monitoring",
         "review",
         "lambdas.build",
     } <= set(commands)
