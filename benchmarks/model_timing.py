@@ -5,13 +5,11 @@ per instance at a few concurrencies, and the levers (variants of the served mode
 
 from __future__ import annotations
 
-import copy
 import multiprocessing
 import os
 import statistics
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -148,22 +146,18 @@ def model_dir_of(checkpoint: dict[str, Any]) -> tempfile.TemporaryDirectory[str]
 
 
 def lever_variants(checkpoint: dict[str, Any]) -> dict[str, Callable[[], Any]]:
-    """Variants of the served model, for timing only (heads of changed inputs are zeros)."""
+    """Variants of the served model (traced for one image, as `model_fn` does), for timing
+    only: heads whose inputs change are zeros."""
     variants: dict[str, Callable[[], Any]] = {
-        "as served": lambda: inference.model_from_checkpoint(checkpoint),
-        "no mirror pass": lambda: inference.model_from_checkpoint(
-            {**checkpoint, "tta_hflip": False}
-        ),
+        "as served": partial(_served, checkpoint),
+        "eager (no TorchScript)": partial(inference.model_from_checkpoint, checkpoint),
+        "no mirror pass": partial(_served, {**checkpoint, "tta_hflip": False}),
     }
     if checkpoint.get("members"):
-        variants["from-scratch members only"] = lambda: inference.model_from_checkpoint(
-            {**checkpoint, "pretrained": None}
-        )
+        variants["from-scratch members only"] = partial(_served, {**checkpoint, "pretrained": None})
     entry = checkpoint.get("pretrained")
     if entry:
-        variants["pretrained member only"] = lambda: inference.model_from_checkpoint(
-            {**checkpoint, "members": []}
-        )
+        variants["pretrained member only"] = partial(_served, {**checkpoint, "members": []})
         for resolution in (160, 128, 96):
             variants[f"trunks at {resolution} px"] = partial(
                 _with_pretrained, checkpoint, resolution=resolution
@@ -172,8 +166,11 @@ def lever_variants(checkpoint: dict[str, Any]) -> dict[str, Callable[[], Any]]:
             variants[f"{backbone} trunk only"] = partial(
                 _with_pretrained, checkpoint, backbones=[backbone]
             )
-    variants["TorchScript trace + freeze"] = lambda: _frozen(checkpoint)
     return variants
+
+
+def _served(checkpoint: dict[str, Any]) -> Any:
+    return inference.model_from_checkpoint(checkpoint).trace_single_image()
 
 
 def _with_pretrained(checkpoint: dict[str, Any], **changes: Any) -> Any:
@@ -185,33 +182,4 @@ def _with_pretrained(checkpoint: dict[str, Any], **changes: Any) -> Any:
     state = network.state_dict()
     kept = {k: v for k, v in checkpoint["pretrained"]["state"].items() if k in state}
     state.update({k: v for k, v in kept.items() if v.shape == state[k].shape})
-    return inference.model_from_checkpoint({**checkpoint, "pretrained": {**entry, "state": state}})
-
-
-class _Traced(nn.Module):
-    """The ensemble traced for one 32x32 image; keeps the handlers' call shape."""
-
-    def __init__(self, ensemble: Any) -> None:
-        super().__init__()
-        example = torch.rand(1, 3, 32, 32)
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # shapes are fixed: one 32x32 image
-            traced = torch.jit.trace(_Plain(ensemble), example, check_trace=False)
-        self.frozen = torch.jit.freeze(traced.eval())
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.frozen(images)
-
-
-class _Plain(nn.Module):
-    def __init__(self, ensemble: Any) -> None:
-        super().__init__()
-        self.ensemble = copy.deepcopy(ensemble)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.ensemble.forward.__wrapped__(self.ensemble, images)  # without inference_mode
-
-
-def _frozen(checkpoint: dict[str, Any]) -> nn.Module:
-    return _Traced(inference.model_from_checkpoint(checkpoint))
+    return _served({**checkpoint, "pretrained": {**entry, "state": state}})

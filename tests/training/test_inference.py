@@ -413,3 +413,32 @@ def test_each_serving_worker_takes_its_share_of_the_cores(
 ) -> None:
     environ = {} if workers is None else {"SAGEMAKER_MODEL_SERVER_WORKERS": workers}
     assert inference.serving_threads(cores, environ) == threads
+
+
+def test_the_traced_single_image_path_answers_like_the_eager_model(predictor) -> None:
+    """The endpoint's one-image request runs the frozen trace; other batches stay eager."""
+    model = predictor._model
+    assert model.single_image is not None  # model_fn traced it
+    images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        eager = model.calibrated(images)
+        one_by_one = torch.cat([model(image[None]) for image in images])
+        batched = model(images)
+    torch.testing.assert_close(one_by_one, eager, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(batched, eager, rtol=0, atol=0)
+    request = inference.input_fn(SAMPLE, "image/png")
+    served = json.loads(inference.output_fn(inference.predict_fn(request, model), "*/*"))
+    np.testing.assert_allclose(served, model.calibrated(request)[0].tolist(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_that_cannot_be_traced_serves_eager(
+    trained_archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("torch.jit is gone")
+
+    monkeypatch.setattr(torch.jit, "trace", fails)
+    predictor = Predictor.from_archive(trained_archive)
+    assert predictor._model.single_image is None
+    answer = predictor.predict_bytes(SAMPLE, "image/png")
+    assert len(answer) == 2 and abs(sum(answer) - 1) < 1e-5
