@@ -79,7 +79,10 @@ def _packages(out: Path) -> dict[str, str]:
     }
 
 
-def _plan(stage: str, emulator, tmp_path: Path) -> dict:
+RELEASE_ROLE = "arn:aws:iam::123456789012:role/deploy"
+
+
+def _plan_result(stage: str, emulator, tmp_path: Path, release_roles: list[str]):
     tree = tmp_path / "repo"
     shutil.copytree(
         REPO_ROOT / "terraform", tree / "terraform", ignore=shutil.ignore_patterns(".terraform")
@@ -89,6 +92,7 @@ def _plan(stage: str, emulator, tmp_path: Path) -> dict:
     (root / "emulator_override.tf").write_text(OVERRIDES.replace("ENDPOINT", emulator.endpoint_url))
     variables = {**DEFAULT_MODEL, **_packages(tmp_path / "build")}
     variables["model_image_uri"] = variables["model_image_uri"].replace("us-east-1", "eu-west-1")
+    variables["release_role_arns"] = json.dumps(release_roles)
     env = {**emulator.env(), "TF_DATA_DIR": str(tmp_path / "tf-data"), "AWS_REGION": "eu-west-1"}
     terraform.run([f"-chdir={root}", "init", "-input=false", "-no-color"], env=env, capture=True)
     args = [f"-var={k}={v}" for k, v in variables.items()]
@@ -106,9 +110,22 @@ def _plan(stage: str, emulator, tmp_path: Path) -> dict:
         check=False,
         capture=True,
     )
+    return result, root, env
+
+
+def _plan(stage: str, emulator, tmp_path: Path) -> dict:
+    result, root, env = _plan_result(stage, emulator, tmp_path, [RELEASE_ROLE])
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
     shown = terraform.run([f"-chdir={root}", "show", "-json", "tfplan"], env=env, capture=True)
     return json.loads(shown.stdout)
+
+
+def test_prod_refuses_to_plan_without_release_roles(emulator, tmp_path):
+    """Without release roles any role that may put objects could replace the model or the
+    baseline; prod does not plan at all, naming the variable."""
+    result, _, _ = _plan_result("prod", emulator, tmp_path, [])
+    assert result.returncode == 1
+    assert "prod needs release_role_arns" in " ".join(result.stderr.split())
 
 
 RUNBOOK = REPO_ROOT / "monitoring" / "RUNBOOK.md"

@@ -52,3 +52,8 @@ output "uploads_prefix" {
   description = "Prefix of the data bucket that uploaders write to."
   value       = var.uploads_prefix
 }
+
+output "artifact_writer_arns" {
+  description = "The roles that alone may write or delete under protected_prefixes (empty: no such deny)."
+  value       = var.artifact_writer_arns
+}

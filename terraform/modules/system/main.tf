@@ -54,6 +54,16 @@ locals {
   ]
 }
 
+# A real stage without release roles: any role with s3:PutObject on the data bucket may replace the
+# model or the drift baseline the next deploy or drift run trusts. prod refuses it (its variable's
+# validation); elsewhere every plan says so.
+check "trusted_artifacts_have_writers" {
+  assert {
+    condition     = var.stage == "local" || length(var.release_role_arns) > 0
+    error_message = "release_role_arns is empty: models/, baselines/ and lambda-artifacts/ of ${local.name}'s data bucket are writable by any role with s3:PutObject on it. Set the release (deploy) role(s)."
+  }
+}
+
 module "storage" {
   source = "../storage"
 

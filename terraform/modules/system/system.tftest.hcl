@@ -16,6 +16,7 @@ variables {
   lambda_manifest_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
   # Any file: the mock provider never uploads it, the module only hashes it.
   drift_job_zip_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
+  release_role_arns  = ["arn:aws:iam::123456789012:role/deploy"]
 }
 
 run "stage_wiring" {
@@ -302,4 +303,23 @@ run "rejects_a_negative_budget" {
   }
 
   expect_failures = [var.monthly_budget_usd]
+}
+
+run "release_roles_and_the_training_role_alone_write_trusted_artifacts" {
+  command = apply
+
+  assert {
+    condition     = toset(module.storage.artifact_writer_arns) == toset(["arn:aws:iam::123456789012:role/deploy", module.training.execution_role_arn])
+    error_message = "the release roles and the training role are the only artifact writers"
+  }
+}
+
+run "a_real_stage_without_release_roles_is_flagged" {
+  command = plan
+
+  variables {
+    release_role_arns = []
+  }
+
+  expect_failures = [check.trusted_artifacts_have_writers]
 }

@@ -85,7 +85,7 @@ variable "drift_job_deps_layer_path" {
 }
 
 variable "release_role_arns" {
-  description = "IAM roles of the release/deploy pipeline: with any set, only they and the training role may write models/, baselines/ and lambda-artifacts/ of the data bucket."
+  description = "IAM roles of the release/deploy pipeline (the deploy workflow passes its deploy role): only they and the training role may write models/, baselines/ and lambda-artifacts/ of the data bucket. Empty (a developer's own dev stage): no such deny, and every plan warns."
   type        = list(string)
   default     = []
 }
