@@ -60,8 +60,8 @@ class Recipe:
     colour_jitter: float = 0.2
     tta_hflip: bool = True
     validation_fraction: float = 0.1
-    # Calibration points beyond validation: the pretrained head refitted this many times on
-    # the training part's features, each answering the images it left out (0: validation only).
+    # Stacking's calibration points beyond validation: the pretrained head refitted this many
+    # times on the training part's features, each answering the images it left out (0: none).
     calibration_splits: int = 5
     # "temperature" (one T on the groups' average, fitted on validation) or "stacking"
     # (training.calibration: per-group temperatures on every held-out answer, then a logistic
@@ -328,7 +328,8 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
             resolution=recipe.pretrained_resolution,
             inverse_l2=recipe.pretrained_inverse_l2,
             progress=progress,
-            out_of_fold_splits=recipe.calibration_splits,
+            # Only stacking uses them (one more trunk pass over the training images).
+            out_of_fold_splits=recipe.calibration_splits if recipe.calibration == "stacking" else 0,
             mirror=recipe.tta_hflip,
         )
         log.info(

@@ -49,6 +49,9 @@ def test_sagemaker_platform_hyperparameters_are_not_the_recipes_and_pass() -> No
         ({"epochs": "three"}, "epochs='three' is not int"),
         ({"widths": "4,x"}, "is not list"),
         ({"validation_fraction": "1"}, "validation_fraction"),
+        ({"calibration": "isotonic"}, "stacking or temperature"),
+        ({"calibration_splits": "1"}, "calibration_splits"),
+        ({"calibration_splits": "-2"}, "calibration_splits"),
     ],
 )
 def test_hyperparameter_values_are_checked_and_named(overrides, message) -> None:
@@ -67,6 +70,7 @@ def test_hyperparameters_from_the_command_line() -> None:
             extra_hyperparameters(tokens)
     assert recipe_from(NO_ARGS, {"tta-hflip": "false"}).tta_hflip is False
     assert Recipe().tta_hflip is True
+    assert recipe_from(NO_ARGS, {"calibration": "stacking"}).calibration == "stacking"
 
 
 def test_sm_hps_that_is_no_object_is_an_error(tmp_path: Path, monkeypatch, capsys) -> None:
