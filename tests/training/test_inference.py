@@ -317,6 +317,9 @@ def test_a_stacking_calibration_is_served_as_training_computes_it(trained_archiv
         weights=calibration["weights"], bias=calibration["bias"][1] * 2, temperatures={}, points={}
     )
     assert np.allclose(served, apply_stacking(groups, stacking), atol=1e-5)
+    traced = model.trace_single_image()  # the endpoint's one-image request, traced
+    assert traced.__dict__["single_image"] is not None
+    assert np.allclose(traced(images[:1]).numpy(), served[:1], atol=1e-5)
     raw = model.uncalibrated(images).numpy()
     assert not np.allclose(served, raw, atol=1e-3)  # calibration changed the answer
 
