@@ -11,6 +11,9 @@ trap 'rm -rf "$work"' EXIT
 echo "terraform fmt -check -recursive terraform"
 tf fmt -check -recursive -diff terraform
 
+echo "module READMEs' input/output tables match the .tf files"
+.venv/bin/python -m devkit.module_docs --check
+
 for root in terraform/stages/*/; do
   name="$(basename "$root")"
   echo "validate stage $name"
