@@ -10,7 +10,6 @@ import json
 
 import pytest
 
-from devkit.stepfunctions_local import TEMPLATES
 from tests import images
 from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD
 
@@ -72,17 +71,3 @@ def test_batch_request_without_prefix_is_reported(workflow):
     output, _ = workflow.run({"s3_bucket": workflow.bucket}, batch=True)
     assert output["outcome"] == "Failed"
     assert output["error"] == "InvalidEvent"
-
-
-def test_batch_runs_exactly_the_single_image_states():
-    single = json.loads(_numbers_filled((TEMPLATES / "classify_image.asl.json").read_text()))
-    batch = json.loads(_numbers_filled((TEMPLATES / "classify_batch.asl.json").read_text()))
-    processor = batch["States"]["ClassifyAll"]["ItemProcessor"]
-    assert processor["StartAt"] == single["StartAt"]
-    assert processor["States"] == single["States"]
-
-
-def _numbers_filled(template: str) -> str:
-    for name in ("retry_interval_seconds", "retry_max_delay_seconds", "batch_max_concurrency"):
-        template = template.replace("${" + name + "}", "1")
-    return template

@@ -199,3 +199,58 @@ def test_classify_machines_start_the_review_machine_without_waiting():
         }
         assert by_name["ReviewAlreadyStarted"]["Next"] == review["Next"] == "SentToReview"
         assert by_name["SentToReview"]["Parameters"]["outcome"] == "SentToReview"
+
+
+# Terraform renders every template with the same values (inference_workflow's
+# template_variables; no machine passes its own). Here each placeholder gets a value no other
+# placeholder or literal has, so a state that names another placeholder (or a literal where the
+# other file has a placeholder) differs after rendering, as it could in a stage.
+DISTINCT_VALUES = {
+    name: (f"<{name}>" if isinstance(value, str) else 90001 + index)
+    for index, (name, value) in enumerate(sorted(DUMMY_VALUES.items()))
+}
+# Fields of a shared state the batch's item processor may set otherwise than classify_image,
+# by state, each with why. None today: an item ends exactly as one image does (the outcome
+# documents are what the Map's ResultWriter collects). Add an entry only with its reason.
+INTENDED_BATCH_DIFFERENCES: dict[str, dict[str, str]] = {}
+
+
+def _processor_and_single() -> tuple[dict, dict]:
+    single = json.loads(render_file("classify_image.asl.json", DISTINCT_VALUES))
+    batch = json.loads(render_file("classify_batch.asl.json", DISTINCT_VALUES))
+    return batch["States"]["ClassifyAll"]["ItemProcessor"], single
+
+
+def _differences(single: dict, processor: dict) -> set[tuple[str, str]]:
+    """(state, field) pairs that differ; a missing state is ("<name>", "<state>")."""
+    found = set()
+    for name in single["States"].keys() | processor["States"].keys():
+        one, item = single["States"].get(name), processor["States"].get(name)
+        if one is None or item is None:
+            found.add((name, "<state>"))
+            continue
+        found |= {(name, key) for key in one.keys() | item.keys() if one.get(key) != item.get(key)}
+    return found
+
+
+def test_batch_items_run_the_single_image_states():
+    """A change to one template is a change to both: every state of classify_image is in the
+    batch's item processor, field for field, apart from INTENDED_BATCH_DIFFERENCES."""
+    processor, single = _processor_and_single()
+    assert processor["StartAt"] == single["StartAt"]
+    allowed = {(state, key) for state, keys in INTENDED_BATCH_DIFFERENCES.items() for key in keys}
+    differences = _differences(single, processor)
+    assert differences - allowed == set(), "edit both templates (stepfunctions/README.md: Batch)"
+    assert allowed - differences == set(), "an intended difference is gone: drop it from the list"
+
+
+def test_the_comparison_names_a_state_changed_in_one_template_only():
+    processor, single = _processor_and_single()
+    processor["States"]["ClassifyImage"]["Retry"][0]["MaxAttempts"] += 1
+    processor["States"]["Routed"]["Parameters"]["extra"] = 1
+    del processor["States"]["ModelError"]
+    assert _differences(single, processor) == {
+        ("ClassifyImage", "Retry"),
+        ("Routed", "Parameters"),
+        ("ModelError", "<state>"),
+    }
