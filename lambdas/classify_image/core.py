@@ -16,6 +16,7 @@ from contract import CLASS_NAMES
 from lambdas.shared import bounded_json
 from lambdas.shared.aws import error_code, http_status
 from lambdas.shared.config import env_float, env_int, env_str
+from lambdas.shared.documents import ClassificationDocument
 from lambdas.shared.errors import (
     EndpointRejected,
     EndpointThrottled,
@@ -186,19 +187,15 @@ def classification(
     inference_id: str | None = None,
     model_version: str | None = None,
 ) -> dict[str, Any]:
-    index = 0 if probabilities[0] >= probabilities[1] else 1
-    return {
-        "classification": {
-            "label": LABELS[index],
-            "class_index": index,
-            "confidence": probabilities[index],
-            "probabilities": dict(zip(LABELS, probabilities, strict=True)),
-            "endpoint_name": endpoint_name,
-            "invoked_variant": variant,
-            "inference_id": inference_id,
-            "model_version": model_version,
-        }
-    }
+    """The `classification` document filter_inferences reads (ClassificationDocument)."""
+    document = ClassificationDocument.of(
+        probabilities,
+        endpoint_name,
+        variant,
+        inference_id=inference_id,
+        model_version=model_version,
+    )
+    return document.to_dict()
 
 
 def endpoint_error(error: Exception, endpoint_name: str) -> WorkflowError:

@@ -16,13 +16,13 @@ from typing import Any
 
 from contract import CLASS_NAMES
 from lambdas.shared.config import env_float, env_json
+from lambdas.shared.documents import ClassificationDocument
 from lambdas.shared.errors import ConfigurationError, InvalidEvent, ThresholdBelowDeployed
 from lambdas.shared.events import (
     requested_threshold,
     require_event,
     require_mapping,
     require_number,
-    require_probabilities,
 )
 
 LABELS = CLASS_NAMES
@@ -101,31 +101,15 @@ def parse_routes(rules: object) -> dict[str, Route]:
     return routes
 
 
-@dataclass(frozen=True)
-class Classification:
-    label: str
-    confidence: float
-    inference_id: str | None = None
-
-
-def parse_event(event: object, deployed_threshold: float) -> tuple[Classification, float]:
+def parse_event(event: object, deployed_threshold: float) -> tuple[ClassificationDocument, float]:
     """The classification to judge and the threshold that applies to this execution.
 
     A per-execution override comes as `request.threshold` or `request.options.threshold` (the
     batch's item shape), or top-level `threshold`; null or absent means the deployed threshold.
     An override below the deployed threshold raises `ThresholdBelowDeployed`.
     """
-    body = require_event(event)
-    found = require_mapping(body.get("classification"), "classification")
-    label = found.get("label")
-    if label not in LABELS:
-        raise InvalidEvent(f"classification.label must be one of {LABELS}")
-    values = require_probabilities(
-        found.get("probabilities"), LABELS, "classification.probabilities"
-    )
-    if values[str(label)] < max(values.values()):
-        raise InvalidEvent("classification.label is not the most probable class")
-    override = requested_threshold(body)
+    found = ClassificationDocument.from_dict(event)
+    override = requested_threshold(require_event(event))
     threshold = deployed_threshold
     if override is not None:
         threshold = require_number(override, "threshold")
@@ -136,13 +120,11 @@ def parse_event(event: object, deployed_threshold: float) -> tuple[Classificatio
                 f"threshold {threshold} is below the deployed threshold {deployed_threshold}: "
                 "an execution may only raise it"
             )
-    inference_id = found.get("inference_id")
-    found_id = inference_id if isinstance(inference_id, str) and inference_id else None
-    return Classification(str(label), values[str(label)], found_id), threshold
+    return found, threshold
 
 
 def decide(
-    found: Classification,
+    found: ClassificationDocument,
     threshold: float,
     routes: Mapping[str, Route],
     audit_sample_rate: float = 0.0,
