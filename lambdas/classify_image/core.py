@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import math
@@ -16,23 +14,16 @@ from contract import CLASS_NAMES
 from lambdas.shared import bounded_json
 from lambdas.shared.aws import error_code, http_status
 from lambdas.shared.config import env_float, env_int, env_str
-from lambdas.shared.documents import ClassificationDocument
+from lambdas.shared.documents import ClassificationDocument, ImageDocument
 from lambdas.shared.errors import (
     EndpointRejected,
     EndpointThrottled,
     EndpointUnavailable,
-    InvalidEvent,
     InvalidImage,
     ModelError,
     WorkflowError,
 )
-from lambdas.shared.events import (
-    optional_str,
-    require_event,
-    require_mapping,
-    s3_location,
-)
-from lambdas.shared.formats import CONTENT_TYPES, DEFAULT_MAX_IMAGE_BYTES
+from lambdas.shared.formats import DEFAULT_MAX_IMAGE_BYTES
 
 LABELS = CLASS_NAMES
 MAX_ANSWER_BYTES = 64 * 1024  # two probabilities are ~50 bytes
@@ -62,68 +53,9 @@ class ClassifySettings:
         )
 
 
-@dataclass(frozen=True)
-class ImageDocument:
-    """What serialize_image handed over: the model's input it prepared (`prepared`, sent to the
-    endpoint as image/png), or, in documents from before it prepared images, the uploaded bytes
-    inline or where to read them."""
-
-    content_type: str
-    s3_bucket: str
-    s3_key: str
-    version_id: str | None
-    etag: str | None
-    inline: bytes | None
-    sha256: str | None
-    prepared: bytes | None = None
-
-
-def _decode_inline(document: Mapping[str, Any], field: str) -> bytes | None:
-    """`document["inline_b64"]` decoded and checked against `document["sha256"]`, if present."""
-    inline_b64 = document.get("inline_b64")
-    if inline_b64 is None:
-        return None
-    if not isinstance(inline_b64, str):
-        raise InvalidEvent(f"{field}.inline_b64 must be a base64 string")
-    try:
-        inline = base64.b64decode(inline_b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidEvent(f"{field}.inline_b64 is not valid base64") from None
-    sha256 = optional_str(document, "sha256", 64)
-    if sha256 is not None and hashlib.sha256(inline).hexdigest() != sha256:
-        raise InvalidEvent(f"{field}.inline_b64 does not match {field}.sha256")
-    return inline
-
-
-def _prepared(image: Mapping[str, Any]) -> bytes | None:
-    if image.get("prepared") is None:
-        return None
-    prepared = require_mapping(image["prepared"], "image.prepared")
-    if prepared.get("content_type") != "image/png":
-        raise InvalidEvent("image.prepared.content_type must be image/png")
-    data = _decode_inline(prepared, "image.prepared")
-    if data is None:
-        raise InvalidEvent("image.prepared must carry inline_b64")
-    return data
-
-
 def parse_event(event: object) -> ImageDocument:
-    body = require_event(event)
-    image = require_mapping(body.get("image"), "image")
-    content_type = image.get("content_type")
-    if content_type not in CONTENT_TYPES.values():
-        raise InvalidEvent(f"image.content_type must be one of {sorted(CONTENT_TYPES.values())}")
-    bucket, key = s3_location(image)
-    return ImageDocument(
-        content_type=str(content_type),
-        s3_bucket=bucket,
-        s3_key=key,
-        version_id=optional_str(image, "version_id", 1024),
-        etag=optional_str(image, "etag", 1024),
-        inline=_decode_inline(image, "image"),
-        sha256=optional_str(image, "sha256", 64),
-        prepared=_prepared(image),
-    )
+    """The `image` document serialize_image handed over."""
+    return ImageDocument.from_dict(event)
 
 
 def check_referenced_bytes(document: ImageDocument, data: bytes) -> bytes:

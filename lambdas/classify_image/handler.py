@@ -8,7 +8,6 @@ from typing import Any
 
 from lambdas.classify_image.core import (
     ClassifySettings,
-    ImageDocument,
     check_referenced_bytes,
     classification,
     endpoint_error,
@@ -17,6 +16,7 @@ from lambdas.classify_image.core import (
     parse_prediction,
 )
 from lambdas.shared.aws import client
+from lambdas.shared.documents import ImageDocument
 from lambdas.shared.events import requested_threshold
 from lambdas.shared.observability import instrumented, logger_for, metrics_for
 from lambdas.shared.storage import read_object

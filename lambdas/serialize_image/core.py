@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lambdas.shared.config import env_float, env_int
+from lambdas.shared.documents import ImageDocument
 from lambdas.shared.errors import ConfigurationError, InvalidEvent
 from lambdas.shared.events import require_event, require_mapping, s3_location
 from lambdas.shared.images import ImageLimits, PreparedImage, prepare_upload
@@ -73,23 +73,17 @@ def hand_off(
     The reference pins the validated bytes by version id (versioned bucket) or ETag.
     """
     info = prepared.info
-    return {
-        "image": {
-            "s3_bucket": request.s3_bucket,
-            "s3_key": request.s3_key,
-            "version_id": stored.version_id,
-            "etag": stored.etag,
-            "format": info.format,
-            "content_type": info.content_type,
-            "width": info.width,
-            "height": info.height,
-            "size_bytes": info.size_bytes,
-            "sha256": hashlib.sha256(stored.data).hexdigest(),
-            "prepared": {
-                "content_type": "image/png",
-                "size_bytes": len(prepared.png),
-                "sha256": hashlib.sha256(prepared.png).hexdigest(),
-                "inline_b64": base64.b64encode(prepared.png).decode("ascii"),
-            },
-        }
-    }
+    return ImageDocument(
+        content_type=info.content_type,
+        s3_bucket=request.s3_bucket,
+        s3_key=request.s3_key,
+        version_id=stored.version_id,
+        etag=stored.etag,
+        inline=None,
+        sha256=hashlib.sha256(stored.data).hexdigest(),
+        prepared=prepared.png,
+        format=info.format,
+        width=info.width,
+        height=info.height,
+        size_bytes=info.size_bytes,
+    ).to_dict()
