@@ -1,7 +1,11 @@
+locals {
+  stage = "local"
+}
+
 module "system" {
   source = "../../modules/system"
 
-  stage                = "local"
+  stage                = local.stage
   model_data_url       = var.model_data_url
   model_image_uri      = var.model_image_uri
   model_version        = var.model_version

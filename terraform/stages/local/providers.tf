@@ -33,7 +33,7 @@ provider "aws" {
   default_tags {
     tags = {
       Project        = "vehicle-classifier"
-      Stage          = "local"
+      Stage          = local.stage
       ManagedBy      = "terraform"
       ModelVersion   = var.model_version
       ModelFramework = var.model_framework

@@ -1,7 +1,11 @@
+locals {
+  stage = "prod"
+}
+
 module "system" {
   source = "../../modules/system"
 
-  stage                = "prod"
+  stage                = local.stage
   release_role_arns    = var.release_role_arns
   model_data_url       = var.model_data_url
   model_image_uri      = var.model_image_uri
