@@ -5,7 +5,8 @@ predict CLI all call `prepare_image`, so the model sees the same pixels for the 
 wherever they enter. Steps, in order:
 
 1. header checks before any pixel is decoded (`read_header`): PNG or JPEG (MPO, the JPEG with
-   extra frames that phones write, counts as JPEG: its first frame is the photo), bytes,
+   extra frames that phones write, counts as JPEG: its first frame is the photo), HEIC only
+   where pillow-heif is installed (opt-in, GPL wheels), bytes,
    declared pixels, sides, aspect ratio, and for PNG the ratio of pixels to bytes (bombs);
 2. decode; a large JPEG at reduced size through libjpeg's DCT scaling (`draft`), so a 48 MP
    photo costs about what a 0.75 MP one does;
@@ -32,6 +33,22 @@ from PIL import Image, UnidentifiedImageError
 from contract.labels import IMAGE_SIZE
 from contract.limits import CONTENT_TYPES, DEFAULT_LIMITS, ImageLimits
 
+
+# HEIC/HEIF is opt-in: pillow-heif's wheels are GPLv2 (they bundle x265), so the Pillow layer
+# carries them only when built with `--with-heif`. Where it is importable its opener reads the
+# size from the container (no pixels decoded) and applies irot/imir on decode, setting the EXIF
+# orientation to 1, so the steps below treat a HEIC like any other photo.
+def _register_heif() -> bool:
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener(thumbnails=False)
+    return True
+
+
+HEIF_ENABLED: Final = _register_heif()
+
 _MAGIC: Final = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"))
 # Formats we recognise only to name them in the refusal.
 _OTHER_MAGIC: Final = (
@@ -42,6 +59,7 @@ _OTHER_MAGIC: Final = (
     (b"MM\x00*", "TIFF"),
 )
 _HEIF_BRANDS: Final = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"})
+_PILLOW_FORMAT: Final = {"HEIC": "HEIF"}  # our name -> the plugin's format name
 # JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps both sides at least
 # this long: 8x the model's side, so the LANCZOS reduction below still has detail to average.
 DRAFT_SIDE: Final = 8 * IMAGE_SIZE
@@ -71,7 +89,7 @@ class ImageRejected(ValueError):
 class ImageHeader:
     """What the header says about an encoded image (nothing decoded yet)."""
 
-    format: str  # "PNG" or "JPEG" (an MPO is reported as JPEG)
+    format: str  # "PNG", "JPEG" (an MPO is reported as JPEG) or "HEIC" (opt-in)
     content_type: str
     width: int
     height: int
@@ -181,19 +199,20 @@ def _open(data: bytes, limits: ImageLimits) -> Image.Image:
     if size > limits.max_bytes:
         raise ImageRejected(f"the image has {size} bytes, above the limit of {limits.max_bytes}")
     declared = sniff_format(bytes(data[:16]))
-    if declared == "HEIC":
+    if declared == "HEIC" and not HEIF_ENABLED:
         raise ImageRejected(
             "HEIC/HEIF photos are not supported: send JPEG or PNG (on an iPhone: Settings > "
-            "Camera > Formats > Most Compatible)"
+            "Camera > Formats > Most Compatible); operators can enable HEIC by installing "
+            "pillow-heif (lambdas/build.py --with-heif)"
         )
     if declared is None:
         raise ImageRejected("not a PNG or JPEG file (unknown magic bytes)")
-    if declared not in ("PNG", "JPEG"):
+    if declared not in ("PNG", "JPEG", "HEIC"):
         raise ImageRejected(f"{declared} images are not supported: send PNG or JPEG")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # our limits, checked below, are what decide
-            image = Image.open(io.BytesIO(data), formats=[declared])
+            image = Image.open(io.BytesIO(data), formats=[_PILLOW_FORMAT.get(declared, declared)])
     except Exception as error:  # Pillow raises many types for a corrupt header
         raise ImageRejected(f"not a readable {declared}: {_describe(error)}") from None
     try:
@@ -234,7 +253,7 @@ def _check_header(image: Image.Image, declared: str, size: int, limits: ImageLim
 
 
 def _header(image: Image.Image, data: bytes) -> ImageHeader:
-    name = "JPEG" if image.format == "MPO" else str(image.format)
+    name = {"MPO": "JPEG", "HEIF": "HEIC"}.get(str(image.format), str(image.format))
     width, height = image.size
     return ImageHeader(name, CONTENT_TYPES[name], width, height, len(data))
 

@@ -11,7 +11,12 @@ from typing import Final
 
 # Accepted format -> content type. (An MPO, the JPEG with extra frames that many phones write,
 # is a JPEG here: its first frame is the photo.)
-CONTENT_TYPES: Final[dict[str, str]] = {"PNG": "image/png", "JPEG": "image/jpeg"}
+# HEIC is accepted only where pillow-heif is installed (contract/images.py, opt-in).
+CONTENT_TYPES: Final[dict[str, str]] = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "HEIC": "image/heic",
+}
 
 
 @dataclass(frozen=True)

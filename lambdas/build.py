@@ -1,13 +1,15 @@
 """Build the Lambda deployment packages: one small zip per function and one shared layer.
 
-    python -m lambdas.build --out build/lambda [--with-pillow]
+    python -m lambdas.build --out build/lambda [--with-pillow [--with-heif]]
 
 Zips are reproducible (entries sorted, timestamps 1980-01-01, permissions 0644, fixed
 compression), so a rebuild of the same source is byte-identical and Terraform's
 `source_code_hash` only changes when code does. A JSON manifest goes to stdout and to
 `<out>/manifest.json`. Nothing from the AWS SDK is vendored: boto3 is in the Lambda runtime and
 Powertools comes from the public Powertools layer. `--with-pillow` adds a layer with the Pillow
-wheel for the Lambda platform (downloaded by pip), needed by serialize_image only.
+wheel for the Lambda platform (downloaded by pip), needed by serialize_image only. `--with-heif`
+(opt-in: GPLv2 wheels, ~27 MB unpacked) adds pillow-heif to that layer, so the gate accepts HEIC;
+the manifest records it (`"heic": true`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ LAMBDA_PLATFORMS = (
 )
 # Pinned so the layer is reproducible; the release the repo's own tests run with.
 PILLOW_LAYER_VERSION = "13.0.0"
+# pillow-heif (libheif + x265, GPLv2 wheels): only with --with-heif; pinned like Pillow.
+PILLOW_HEIF_LAYER_VERSION = "1.1.1"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE = 0o100644 << 16  # regular file, rw-r--r--
 
@@ -162,9 +166,14 @@ def pip_layer_entries(
         return entries, versions
 
 
-def pillow_layer_entries(runtime: str = RUNTIME) -> list[tuple[str, bytes]]:
-    """Pillow for the Lambda `runtime` (x86_64), as `python/...`."""
-    return pip_layer_entries([f"Pillow=={PILLOW_LAYER_VERSION}"], runtime=runtime, no_deps=True)[0]
+def pillow_layer_entries(
+    runtime: str = RUNTIME, with_heif: bool = False
+) -> list[tuple[str, bytes]]:
+    """Pillow (and with `with_heif` pillow-heif) for the Lambda `runtime` (x86_64), `python/...`."""
+    wheels = [f"Pillow=={PILLOW_LAYER_VERSION}"]
+    if with_heif:
+        wheels.append(f"pillow-heif=={PILLOW_HEIF_LAYER_VERSION}")
+    return pip_layer_entries(wheels, runtime=runtime, no_deps=True)[0]
 
 
 def write(out: Path, name: str, kind: str, content: bytes, handler: str | None) -> Artifact:
@@ -174,8 +183,12 @@ def write(out: Path, name: str, kind: str, content: bytes, handler: str | None) 
     return Artifact(name, kind, str(path), digest, len(content), handler)
 
 
-def build(out: Path, with_pillow: bool = False, runtime: str = RUNTIME) -> list[Artifact]:
+def build(
+    out: Path, with_pillow: bool = False, runtime: str = RUNTIME, with_heif: bool = False
+) -> list[Artifact]:
     python_version(runtime)  # refuse an unsupported runtime before writing anything
+    if with_heif and not with_pillow:
+        raise ValueError("--with-heif adds pillow-heif to the Pillow layer: give --with-pillow too")
     out.mkdir(parents=True, exist_ok=True)
     artifacts = [
         write(out, name, "function", deterministic_zip(function_entries(name)), handler_of(name))
@@ -184,13 +197,16 @@ def build(out: Path, with_pillow: bool = False, runtime: str = RUNTIME) -> list[
     layer = deterministic_zip(shared_layer_entries())
     artifacts.append(write(out, SHARED_LAYER, "layer", layer, None))
     if with_pillow:
-        pillow = deterministic_zip(pillow_layer_entries(runtime))
+        pillow = deterministic_zip(pillow_layer_entries(runtime, with_heif))
         artifacts.append(write(out, PILLOW_LAYER, "layer", pillow, None))
     return artifacts
 
 
-def manifest(artifacts: list[Artifact], runtime: str = RUNTIME) -> dict[str, object]:
-    """`{"runtime", "functions": {name: {...}}, "layers": {name: {...}}}`, keyed for Terraform."""
+def manifest(
+    artifacts: list[Artifact], runtime: str = RUNTIME, heic: bool = False
+) -> dict[str, object]:
+    """`{"runtime", "heic", "functions": {name: {...}}, "layers": {name: {...}}}`, keyed for
+    Terraform; `heic` says whether the Pillow layer carries pillow-heif."""
     sections: dict[str, dict[str, object]] = {"functions": {}, "layers": {}}
     for artifact in artifacts:
         entry = asdict(artifact)
@@ -200,7 +216,7 @@ def manifest(artifacts: list[Artifact], runtime: str = RUNTIME) -> dict[str, obj
             sections["layers"][artifact.name] = entry
         else:
             sections["functions"][artifact.name] = entry
-    return {"runtime": runtime, **sections}
+    return {"runtime": runtime, "heic": heic, **sections}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,10 +231,17 @@ def main(argv: list[str] | None = None) -> int:
         default=RUNTIME,
         help=f"Lambda runtime the layers are built for (default {RUNTIME})",
     )
+    parser.add_argument(
+        "--with-heif",
+        action="store_true",
+        help="add pillow-heif (GPLv2 wheels, ~27 MB) to the Pillow layer: the gate accepts HEIC",
+    )
     args = parser.parse_args(argv)
+    if args.with_heif and not args.with_pillow:
+        parser.error("--with-heif needs --with-pillow (pillow-heif goes into the Pillow layer)")
     try:
-        artifacts = build(args.out, args.with_pillow, args.runtime)
-        document = json.dumps(manifest(artifacts, args.runtime), indent=2) + "\n"
+        artifacts = build(args.out, args.with_pillow, args.runtime, args.with_heif)
+        document = json.dumps(manifest(artifacts, args.runtime, args.with_heif), indent=2) + "\n"
         (args.out / "manifest.json").write_text(document)
     except (OSError, subprocess.CalledProcessError) as error:  # --out a file; pip offline
         print(f"error: {build_failure(error)}", file=sys.stderr)

@@ -123,7 +123,7 @@ REFUSED: dict[str, bytes] = {
     "text": b"hello, not an image",
     "GIF": encode(Image.new("RGB", (32, 32)), "GIF"),
     "WebP": encode(Image.new("RGB", (32, 32)), "WEBP"),
-    "HEIC": b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64,
+    "corrupt HEIC": b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64,
     "truncated JPEG": INPUTS["4:3 JPEG"][: len(INPUTS["4:3 JPEG"]) // 2],
     "truncated PNG": INPUTS["4:3 PNG"][: len(INPUTS["4:3 PNG"]) // 2],
     "too small": encode(Image.new("RGB", (4, 4)), "PNG"),
@@ -145,11 +145,6 @@ def test_every_caller_refuses_with_the_same_typed_error(name: str) -> None:
     assert str(gate.value) == message
     assert endpoint.value.status_code == 400
     assert str(endpoint.value) == message
-
-
-def test_heic_is_refused_with_advice() -> None:
-    with pytest.raises(ImageRejected, match=r"HEIC.*JPEG"):
-        prepare_image(REFUSED["HEIC"])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

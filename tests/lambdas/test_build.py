@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -13,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from lambdas import build
 
@@ -136,3 +139,87 @@ def test_terraform_admits_exactly_the_runtimes_the_build_targets():
     system = (modules / "system" / "variables.tf").read_text()
     block = system[system.index('variable "lambda_runtime"') :]
     assert f'default     = "{build.RUNTIME}"' in block.split("validation")[0]
+
+
+@pytest.fixture(scope="module")
+def heif_build(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`--with-pillow --with-heif`, built once (pip fetches the runtime's wheels)."""
+    out = tmp_path_factory.mktemp("heif")
+    result = subprocess.run(
+        [sys.executable, "-m", "lambdas.build", "--out", str(out), "--with-pillow", "--with-heif"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "pip could not fetch" in result.stderr:
+        pytest.skip("PyPI is not reachable: the layer's wheels cannot be fetched")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_with_heif_the_pillow_layer_carries_pillow_heif_and_the_manifest_says_so(heif_build):
+    manifest = heif_build
+    assert manifest["heic"] is True
+    names = zipfile.ZipFile(manifest["layers"][build.PILLOW_LAYER]["path"]).namelist()
+    assert "python/pillow_heif/__init__.py" in names
+    assert any(name.startswith("python/_pillow_heif.cpython-313-x86_64") for name in names)
+    assert f"python/pillow_heif-{build.PILLOW_HEIF_LAYER_VERSION}.dist-info/METADATA" in names
+    assert f"python/pillow-{build.PILLOW_LAYER_VERSION}.dist-info/metadata" in {
+        name.lower() for name in names
+    }
+    assert build.manifest([])["heic"] is False  # the default build: HEIC refused
+
+
+def test_heif_flag_needs_the_pillow_layer(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "lambdas.build", "--out", str(tmp_path / "o"), "--with-heif"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--with-heif needs --with-pillow" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def runtime_python() -> str | None:
+    """A working python3.13 (the Lambda runtime's Python) on PATH, if there is one."""
+    found = shutil.which("python3.13")
+    if found is None:
+        return None
+    works = subprocess.run([found, "-c", "pass"], capture_output=True, check=False)
+    return found if works.returncode == 0 else None
+
+
+def test_the_heif_layer_imports_on_the_runtime_python_and_the_gate_accepts_heic(
+    heif_build, tmp_path
+):
+    """Unzipped like /opt under python3.13 without site-packages: the contract registers the
+    opener from the layer and prepares a real HEIC photo."""
+    python = runtime_python()
+    if python is None:
+        pytest.skip("no working python3.13 (the Lambda runtime's Python) on PATH")
+    manifest = heif_build
+    opt = tmp_path / "opt"
+    for layer in (build.PILLOW_LAYER, build.SHARED_LAYER):
+        zipfile.ZipFile(manifest["layers"][layer]["path"]).extractall(opt)
+    from pillow_heif import register_heif_opener  # the dev environment encodes the photo
+
+    register_heif_opener()
+    photo = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(photo, format="HEIF")
+    probe = (
+        "import sys, pillow_heif; from contract.images import HEIF_ENABLED, prepare;"
+        "header, image = prepare(sys.stdin.buffer.read());"
+        "print(HEIF_ENABLED, header.format, image.size, pillow_heif.__file__)"
+    )
+    result = subprocess.run(
+        [python, "-S", "-c", probe],
+        input=photo.getvalue(),
+        capture_output=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(opt / "python"), "PATH": os.environ["PATH"]},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert result.stdout.decode().startswith("True HEIC (32, 32) " + str(opt)), result.stdout
