@@ -54,7 +54,7 @@ LAMBDA_PLATFORMS = (
 # Pinned so the layer is reproducible; the release the repo's own tests run with.
 PILLOW_LAYER_VERSION = "13.0.0"
 # pillow-heif (libheif + x265, GPLv2 wheels): only with --with-heif; pinned like Pillow.
-PILLOW_HEIF_LAYER_VERSION = "1.1.1"
+PILLOW_HEIF_LAYER_VERSION = "1.9.0"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE = 0o100644 << 16  # regular file, rw-r--r--
 
