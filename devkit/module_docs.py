@@ -10,11 +10,12 @@ to ``object(...)``: a reader wants the shape at a glance, the variables.tf has t
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from contract.cli import CliParser
 
 MODULES_DIR = Path(__file__).resolve().parent.parent / "terraform" / "modules"
 BEGIN = "<!-- BEGIN_TF_DOCS -->"
@@ -265,9 +266,7 @@ def updated_readme(readme: str, tables: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m devkit.module_docs", description=__doc__.split("\n")[0]
-    )
+    parser = CliParser(prog="python -m devkit.module_docs", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="fail if a README is out of date")
     parser.add_argument("--modules", type=Path, default=MODULES_DIR, help="modules directory")
     args = parser.parse_args(argv)
