@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,51 +104,44 @@ def _without_comments(text: str) -> str:
     return "".join(kept)
 
 
-def _block_end(text: str, open_index: int) -> int:
-    """Index of the brace closing the one at ``open_index``."""
+def _scan(text: str, start: int) -> Iterator[tuple[int, str, int]]:
+    """(index, character, brackets open before it) from ``start``, outside string literals and
+    heredocs: the one walk the block, attribute and expression readers share."""
     depth = 0
-    index = open_index
+    index = start
     while index < len(text):
         char = text[index]
         if char == '"':
             index = _skip_string(text, index)
             continue
-        if text.startswith("<<", index):
-            heredoc = _HEREDOC.match(text, index)
-            if heredoc:
-                index = heredoc.end()
-                continue
-        if char in _OPEN:
-            depth += 1
-        elif char in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                return index
+        heredoc = _HEREDOC.match(text, index) if char == "<" else None
+        if heredoc:
+            index = heredoc.end()
+            continue
+        yield index, char, depth
+        depth += char in _OPEN
+        depth -= char in _CLOSE
         index += 1
+
+
+def _block_end(text: str, open_index: int) -> int:
+    """Index of the brace closing the one at ``open_index``."""
+    for index, char, depth in _scan(text, open_index):
+        if char in _CLOSE and depth == 1:
+            return index
     raise ModuleDocsError("unbalanced braces")
 
 
 def _top_level_attributes(body: str) -> dict[str, str]:
     """``name = expression`` pairs at the block's own level (not inside nested blocks)."""
     attributes: dict[str, str] = {}
-    index = 0
-    depth = 0
-    while index < len(body):
-        char = body[index]
-        if char == '"':
-            index = _skip_string(body, index)
+    resume = 0  # the end of the last expression read
+    for index, _, depth in _scan(body, 0):
+        if index < resume or depth != 0 or (index > 0 and body[index - 1] != "\n"):
             continue
-        if char in _OPEN:
-            depth += 1
-        elif char in _CLOSE:
-            depth -= 1
-        elif depth == 0 and (index == 0 or body[index - 1] == "\n"):
-            match = _ATTRIBUTE.match(body, index)
-            if match:
-                value, index = _expression(body, match.end())
-                attributes[match.group(1)] = value
-                continue
-        index += 1
+        match = _ATTRIBUTE.match(body, index)
+        if match:
+            attributes[match.group(1)], resume = _expression(body, match.end())
     return attributes
 
 
@@ -156,21 +150,10 @@ def _expression(body: str, start: int) -> tuple[str, int]:
     heredoc = _HEREDOC.match(body, start)
     if heredoc:
         return " ".join(heredoc.group(2).split()), heredoc.end()
-    index = start
-    depth = 0
-    while index < len(body):
-        char = body[index]
-        if char == '"':
-            index = _skip_string(body, index)
-            continue
-        if char in _OPEN:
-            depth += 1
-        elif char in _CLOSE:
-            depth -= 1
-        elif char == "\n" and depth <= 0:
-            break
-        index += 1
-    return body[start:index].strip(), index
+    for index, char, depth in _scan(body, start):
+        if char == "\n" and depth <= 0:
+            return body[start:index].strip(), index
+    return body[start:].strip(), len(body)
 
 
 def _string_value(expression: str) -> str:
