@@ -1,45 +1,81 @@
-"""A reduced run of the README's main job: the whole system on the emulator, end to end.
+"""The README's main job (`python -m devkit.demo`), offline on the emulator, as a user runs it.
 
-Terraform applies the local stage, data is staged into its bucket, a small model is trained,
-promoted and deployed by a second apply, the real state machine classifies staged images
-through the emulated endpoint serving that model, captured traffic feeds the drift job, and
-injected drift crosses the drift alarm's threshold; then the stack is destroyed.
+The reduced run is the whole system end to end: Terraform applies the local stage, data is
+staged into its bucket, a small model is trained, promoted and deployed by a second apply, the
+real state machine classifies staged images through the emulated endpoint serving that model,
+captured traffic feeds the drift job, and injected drift crosses the drift alarm's threshold;
+then the stack is destroyed. `--data-only` runs only the data steps.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import pytest
 
 from devkit import demo
 
-# Terraform applies twice and destroys once: minutes, not the suite's default 300 s limit.
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = pytest.mark.integration
 
 
-def test_reduced_local_run(aws, tmp_path, capsys):
+def offline_demo(tmp_path: Path, *options: str) -> tuple[int, Path]:
+    """Run the demo offline and quietly under `tmp_path`; (exit code, its --out folder)."""
     out = tmp_path / "run"
+    arguments = ["--offline", "--quiet", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    return demo.main([*arguments, *options]), out
+
+
+def test_data_steps_stage_synthetic_data_to_an_encrypted_bucket(aws, tmp_path, capsys):
+    code, out = offline_demo(tmp_path, "--data-only", "--synthetic-per-class", "20")
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "[1/5] start the AWS emulator" in printed and "offline: a generated" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["train"] == {"bicycle": 16, "motorcycle": 16}
+    assert summary["counts"]["test"] == {"bicycle": 4, "motorcycle": 4}
+    assert summary["channels"]["train_lst"] == (
+        "s3://vehicle-classifier-local-data/datasets/cifar100-bikes/train_lst/"
+    )
+    s3 = boto3.client("s3")
+    head = s3.head_object(Bucket=demo.DATA_BUCKET, Key=f"{demo.DATASET_PREFIX}/dataset_card.json")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == summary["kms_key_arn"]
+    assert (out / "data" / "train.lst").is_file()
+
+
+def test_data_steps_with_a_bad_source_fail_cleanly(aws, tmp_path, capsys):
     code = demo.main(
         [
-            "--offline",
-            "--quiet",
+            "--data-only",
+            "--source",
+            str(tmp_path / "missing"),
             "--out",
-            str(out),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--synthetic-per-class",
-            "60",
-            "--epochs",
-            "6",
-            "--workflow-images",
-            "2",
-            "--drift-records",
-            "80",
-            "--drift-scenario",
-            "darken",
+            str(tmp_path / "d"),
+            "--quiet",
         ]
+    )
+    assert code == 2
+    assert "error: SourceError:" in capsys.readouterr().err
+
+
+# Terraform applies twice and destroys once: minutes, not the suite's default 300 s limit.
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_reduced_local_run(aws, tmp_path, capsys):
+    code, out = offline_demo(
+        tmp_path,
+        "--synthetic-per-class",
+        "60",
+        "--epochs",
+        "6",
+        "--workflow-images",
+        "2",
+        "--drift-records",
+        "80",
+        "--drift-scenario",
+        "darken",
     )
     printed = capsys.readouterr().out
     assert code == 0, printed[-3000:]

@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devkit.local_stage import REPO_ROOT
 from training.data import write as write_module
 from training.data.__main__ import main
 from training.data.errors import OutputError
 from training.data.stage import stage
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
