@@ -6,29 +6,12 @@ its ResultWriter is patched to write the results (devkit/moto_patches/stepfuncti
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests import images
-from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD
+from tests.stepfunctions.deployed import DEPLOYED_THRESHOLD
 
 pytestmark = pytest.mark.integration
-
-
-def batch_results(workflow, output) -> dict[str, dict]:
-    manifest = json.loads(
-        workflow.s3.get_object(
-            Bucket=workflow.results_bucket, Key=output["map_run"]["ResultWriterDetails"]["Key"]
-        )["Body"].read()
-    )
-    results = {}
-    for result_file in manifest["ResultFiles"]["SUCCEEDED"]:
-        body = workflow.s3.get_object(Bucket=workflow.results_bucket, Key=result_file["Key"])
-        for entry in json.loads(body["Body"].read()):
-            child = json.loads(entry["Output"])
-            results[child["request"]["s3_key"]] = child
-    return results
 
 
 def test_batch_classifies_every_object_under_the_prefix(workflow):
@@ -41,7 +24,7 @@ def test_batch_classifies_every_object_under_the_prefix(workflow):
         {"s3_bucket": workflow.bucket, "s3_prefix": "day-1/", "threshold": 0.95}, batch=True
     )
     assert output["outcome"] == "Completed", output
-    results = batch_results(workflow, output)
+    results = workflow.batch_results(output)
     assert sorted(results) == ["day-1/a.png", "day-1/b.png", "day-1/readme.txt"]
     assert results["day-1/a.png"]["outcome"] == "Routed"
     assert results["day-1/a.png"]["decision"]["threshold"] == 0.95
@@ -53,7 +36,7 @@ def test_batch_without_threshold_uses_the_configured_one(workflow):
     workflow.put_image("in/x.png", images.seeded("batch-x"))
     workflow.answer([0.94, 0.06])
     output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_prefix": "in/"}, batch=True)
-    [result] = batch_results(workflow, output).values()
+    [result] = workflow.batch_results(output).values()
     assert (result["outcome"], result["decision"]["threshold"]) == ("Routed", DEPLOYED_THRESHOLD)
 
 
@@ -63,7 +46,7 @@ def test_batch_items_refuse_a_threshold_below_the_deployed_one(workflow):
     output, _ = workflow.run(
         {"s3_bucket": workflow.bucket, "s3_prefix": "low/", "threshold": 0.5}, batch=True
     )
-    [result] = batch_results(workflow, output).values()
+    [result] = workflow.batch_results(output).values()
     assert (result["outcome"], result["error"]) == ("Failed", "ThresholdBelowDeployed")
 
 

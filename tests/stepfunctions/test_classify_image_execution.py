@@ -16,20 +16,9 @@ from contract.images import encode_png, prepare_image
 from devkit.photos import PHONE_SIZES, phone_jpeg
 from tests import images
 from tests.conftest import endpoint_bodies
-from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD
+from tests.stepfunctions.deployed import DEPLOYED_THRESHOLD
 
 pytestmark = pytest.mark.integration
-
-
-def lambda_failures(workflow, execution_arn: str, state: str) -> list[str]:
-    """Error names of the failed task attempts of one state, in order."""
-    errors, current = [], None
-    for event in workflow.history(execution_arn):
-        if event["type"] == "TaskStateEntered":
-            current = event["stateEnteredEventDetails"]["name"]
-        if event["type"] == "TaskFailed" and current == state:
-            errors.append(event["taskFailedEventDetails"]["error"])
-    return errors
 
 
 def test_confident_bicycle_is_routed_to_its_bay(workflow):
@@ -86,9 +75,7 @@ def test_threshold_override_may_only_raise_the_deployed_one(workflow):
     # the execution's existing error outcome; nothing is routed or queued.
     assert (lower["outcome"], lower["error"]) == ("Failed", "ThresholdBelowDeployed")
     assert "below the deployed threshold 0.9" in json.loads(lower["cause"])["errorMessage"]
-    assert lambda_failures(workflow, execution_arn, "FilterInferences") == [
-        "ThresholdBelowDeployed"
-    ]
+    assert workflow.failed_attempts(execution_arn, "FilterInferences") == ["ThresholdBelowDeployed"]
     assert workflow.review_messages() == []  # only the stricter one went to review
 
 
@@ -107,7 +94,7 @@ def test_non_image_ends_as_invalid_image_without_calling_the_endpoint(workflow):
     assert output["outcome"] == "InvalidImage"
     assert output["error"] == "InvalidImage"
     assert "PNG or JPEG" in json.loads(output["cause"])["errorMessage"]
-    assert lambda_failures(workflow, execution_arn, "SerializeImage") == ["InvalidImage"]
+    assert workflow.failed_attempts(execution_arn, "SerializeImage") == ["InvalidImage"]
     entered = [
         e["stateEnteredEventDetails"]["name"]
         for e in workflow.history(execution_arn)
@@ -128,7 +115,7 @@ def test_missing_object_is_reported_not_retried(workflow):
     output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "gone.png"})
     assert output["outcome"] == "InvalidImage"
     assert output["error"] == "ImageNotFound"
-    assert lambda_failures(workflow, execution_arn, "SerializeImage") == ["ImageNotFound"]
+    assert workflow.failed_attempts(execution_arn, "SerializeImage") == ["ImageNotFound"]
 
 
 def test_malformed_request_is_reported(workflow):
@@ -143,7 +130,7 @@ def test_throttling_is_retried_until_it_succeeds(workflow):
     workflow.fail_endpoint(400, "ThrottlingException", times=2)
     output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "busy.png"})
     assert output["outcome"] == "Routed", output.get("cause")
-    assert lambda_failures(workflow, execution_arn, "ClassifyImage") == ["EndpointThrottled"] * 2
+    assert workflow.failed_attempts(execution_arn, "ClassifyImage") == ["EndpointThrottled"] * 2
 
 
 def test_persistent_5xx_ends_failed_after_the_retries(workflow):
@@ -153,7 +140,7 @@ def test_persistent_5xx_ends_failed_after_the_retries(workflow):
     assert output["outcome"] == "Failed"
     assert output["error"] == "EndpointUnavailable"
     # one attempt and three retries, then the Catch; never a loop
-    assert lambda_failures(workflow, execution_arn, "ClassifyImage") == ["EndpointUnavailable"] * 4
+    assert workflow.failed_attempts(execution_arn, "ClassifyImage") == ["EndpointUnavailable"] * 4
 
 
 def test_model_error_is_not_retried(workflow):
@@ -162,7 +149,7 @@ def test_model_error_is_not_retried(workflow):
     output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "odd.png"})
     assert output["outcome"] == "ModelError"
     assert output["error"] == "ModelError"
-    assert lambda_failures(workflow, execution_arn, "ClassifyImage") == ["ModelError"]
+    assert workflow.failed_attempts(execution_arn, "ClassifyImage") == ["ModelError"]
 
 
 def test_garbage_prediction_is_a_model_error(workflow):

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from devkit.stepfunctions_local import review_execution_arn
 from tests import images
-from tests.stepfunctions.conftest import DEPLOYED_THRESHOLD
+from tests.stepfunctions.deployed import DEPLOYED_THRESHOLD
 
 pytestmark = pytest.mark.integration
 
@@ -49,16 +49,6 @@ RECORD_FIELDS = {
     "decided_at",
     "execution_id",
 }
-
-
-def failed_attempts(workflow, execution_arn: str, state: str) -> list[str]:
-    errors, current = [], None
-    for event in workflow.history(execution_arn):
-        if event["type"] == "TaskStateEntered":
-            current = event["stateEnteredEventDetails"]["name"]
-        if event["type"] == "TaskFailed" and current == state:
-            errors.append(event["taskFailedEventDetails"]["error"])
-    return errors
 
 
 def test_confident_image_is_routed_and_recorded_without_review(workflow):
@@ -239,20 +229,18 @@ def test_a_label_record_that_cannot_be_written_is_retried_and_the_route_stands(d
     assert output["label_record"]["status"] == "failed"
     assert output["label_record"]["error"] == "StorageUnavailable"
     # one attempt and three retries, then the decision goes on without its record
-    assert failed_attempts(workflow, execution_arn, "RecordRouted") == ["StorageUnavailable"] * 4
+    assert workflow.failed_attempts(execution_arn, "RecordRouted") == ["StorageUnavailable"] * 4
 
 
 def test_batch_items_take_the_same_review_path(workflow):
     """A batch item sent to review ends `SentToReview` (the batch does not wait for people); its
     review execution routes it once answered."""
-    from tests.stepfunctions.test_classify_batch_execution import batch_results
-
     workflow.put_image("day-9/sure.png", images.seeded("batch-sure"))
     workflow.put_image("day-9/unsure.png", images.seeded("batch-unsure"))
     workflow.answer([0.99, 0.01], [0.3, 0.7])
     output, _ = workflow.run({"s3_bucket": workflow.bucket, "s3_prefix": "day-9/"}, batch=True)
     assert output["outcome"] == "Completed", output
-    results = batch_results(workflow, output)
+    results = workflow.batch_results(output)
     outcomes = {key: result["outcome"] for key, result in results.items()}
     [reviewed] = [key for key, outcome in outcomes.items() if outcome == "SentToReview"]
     routed = ({"day-9/sure.png", "day-9/unsure.png"} - {reviewed}).pop()

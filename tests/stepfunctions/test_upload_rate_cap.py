@@ -15,7 +15,7 @@ from devkit.sqs_event_source import drain
 from devkit.stepfunctions_local import wait_for_execution
 from lambdas import build
 from tests import images
-from tests.stepfunctions.conftest import ROLE_POLICY
+from tests.stepfunctions.deployed import ROLE_POLICY
 
 CAP, WINDOW_SECONDS, BURST = 3, 4, 7
 
