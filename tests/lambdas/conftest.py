@@ -1,4 +1,4 @@
-"""Helpers for the Lambda tests: real image bytes, fresh per-test settings and clients."""
+"""Every Lambda test is a cold start: fresh settings and clients."""
 
 from __future__ import annotations
 
@@ -23,8 +23,3 @@ def fresh_containers():
     for module in modules:
         module.settings.cache_clear()
     aws.client.cache_clear()
-
-
-class Context:
-    function_name = "test"
-    aws_request_id = "req-1"

@@ -38,8 +38,8 @@ from lambdas.shared.errors import (
 )
 from lambdas.shared.images import prepare_upload
 from tests import images
-from tests.conftest import endpoint_bodies
-from tests.lambdas.conftest import Context
+from tests.emulated import endpoint_bodies
+from tests.lambdas.context import Context
 
 
 def document(data: bytes, inline: bool = True, **extra) -> dict:

@@ -22,7 +22,7 @@ from lambdas.filter_inferences.core import (
     parse_routes,
 )
 from lambdas.shared.errors import ConfigurationError, InvalidEvent, ThresholdBelowDeployed
-from tests.lambdas.conftest import Context
+from tests.lambdas.context import Context
 
 ROUTES = parse_routes(DEFAULT_ROUTING_RULES)
 DEPLOYED = 0.85  # any stage threshold; the real one comes from the promoted model

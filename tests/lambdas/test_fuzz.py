@@ -23,7 +23,7 @@ from lambdas.serialize_image import handler as serialize_handler
 from lambdas.shared.errors import WorkflowError
 from lambdas.shared.images import ImageLimits, inspect_image
 from tests import images
-from tests.lambdas.conftest import Context
+from tests.lambdas.context import Context
 
 HALF = settings(
     max_examples=2500,

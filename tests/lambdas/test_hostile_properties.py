@@ -16,7 +16,7 @@ from lambdas.serialize_image import core as serialize_core
 from lambdas.shared import bounded_json
 from lambdas.shared.errors import WorkflowError
 from tests.hostile import PROPERTY, hostile_json, json_values
-from tests.lambdas.conftest import Context
+from tests.lambdas.context import Context
 
 
 def _outcome(document: str | bytes) -> tuple[str, object]:

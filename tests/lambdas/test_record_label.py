@@ -11,7 +11,7 @@ import pytest
 from lambdas.record_label import handler as record
 from lambdas.record_label.core import RecordSettings, build_record, json_line, record_key
 from lambdas.shared.errors import ConfigurationError, InvalidEvent, StorageUnavailable
-from tests.lambdas.conftest import Context
+from tests.lambdas.context import Context
 
 NOW = datetime(2026, 12, 6, 20, 30, 10, 123456, tzinfo=UTC)
 INFERENCE_ID = "0b9e4c8a-2f7d-4a55-9d1e-3f0c2b7a9e11"

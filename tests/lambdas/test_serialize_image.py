@@ -19,7 +19,7 @@ from lambdas.serialize_image.core import SerializeSettings, hand_off, parse_even
 from lambdas.shared.errors import ConfigurationError, ImageNotFound, InvalidEvent, InvalidImage
 from lambdas.shared.storage import StoredObject
 from tests import images
-from tests.lambdas.conftest import Context
+from tests.lambdas.context import Context
 
 
 def assert_same_pixels(png: bytes, expected: np.ndarray) -> None:

@@ -12,7 +12,7 @@ import pytest
 from lambdas.shared.errors import ConfigurationError, InvalidEvent
 from lambdas.start_workflow import handler as starter
 from lambdas.start_workflow.core import StarterSettings, parse_message, window_at
-from tests.lambdas.conftest import Context
+from tests.lambdas.context import Context
 
 BUCKET = "uploads-bucket"
 

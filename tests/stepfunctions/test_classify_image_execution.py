@@ -15,7 +15,7 @@ import pytest
 from contract.images import encode_png, prepare_image
 from devkit.photos import PHONE_SIZES, phone_jpeg
 from tests import images
-from tests.conftest import endpoint_bodies
+from tests.emulated import endpoint_bodies
 from tests.stepfunctions.deployed import DEPLOYED_THRESHOLD
 
 pytestmark = pytest.mark.integration

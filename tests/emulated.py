@@ -1,0 +1,18 @@
+"""What the emulator remembers, read back for assertions."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from moto.sagemakerruntime.models import sagemakerruntime_backends
+
+
+def endpoint_bodies(endpoint: str) -> list[bytes]:
+    """The request bodies the emulated endpoint has answered (moto memoises them)."""
+    return [
+        base64.b64decode(json.loads(base64.b64decode(key))["Body"])
+        for regions in sagemakerruntime_backends.values()
+        for backend in regions.values()
+        for key in backend.results.get(endpoint, {})
+    ]
