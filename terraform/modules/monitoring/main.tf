@@ -162,7 +162,9 @@ resource "aws_iam_role" "drift_job" {
   tags               = var.tags
 }
 
-data "aws_iam_policy_document" "drift_job" {
+# What the drift job reads and writes, whichever runner runs it: the Lambda's role (below) and
+# the container runners' role (processing.tf) both start from these statements.
+data "aws_iam_policy_document" "drift_data" {
   statement {
     sid       = "ListCaptures"
     actions   = ["s3:ListBucket"]
@@ -208,6 +210,10 @@ data "aws_iam_policy_document" "drift_job" {
       values   = [var.metric_namespace]
     }
   }
+}
+
+data "aws_iam_policy_document" "drift_job" {
+  source_policy_documents = [data.aws_iam_policy_document.drift_data.json]
 
   statement {
     sid       = "WriteOwnLogs"
@@ -442,89 +448,118 @@ resource "aws_scheduler_schedule" "drift_job" {
 
 # --- alarms ---------------------------------------------------------------------------------
 
-resource "aws_cloudwatch_metric_alarm" "drift" {
-  alarm_name          = "${var.name}-drift"
-  alarm_description   = "Captured traffic drifted from the training baseline (DriftScore >= ${var.drift_score_threshold}). Runbook: monitoring/RUNBOOK.md."
-  namespace           = var.metric_namespace
-  metric_name         = var.metric_names.drift_score
-  dimensions          = local.drift_dimensions
-  statistic           = "Maximum"
-  period              = 3600
-  evaluation_periods  = 1
-  threshold           = var.drift_score_threshold
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+locals {
+  # Every single-metric alarm, keyed by purpose (the keys of output alarm_names). Unless an entry
+  # says otherwise: Sum over 5 minutes, one period, paging at >= 1, missing data not breaching.
+  metric_alarms = merge(
+    {
+      drift = {
+        name        = "drift"
+        description = "Captured traffic drifted from the training baseline (DriftScore >= ${var.drift_score_threshold})."
+        namespace   = var.metric_namespace
+        metric      = var.metric_names.drift_score
+        dimensions  = local.drift_dimensions
+        statistic   = "Maximum"
+        period      = 3600
+        threshold   = var.drift_score_threshold
+      }
+      low_confidence = {
+        name                = "low-confidence-rate"
+        description         = "More than ${var.low_confidence_threshold * 100}% of predictions are low-confidence."
+        namespace           = var.metric_namespace
+        metric              = var.metric_names.low_confidence_rate
+        dimensions          = local.drift_dimensions
+        statistic           = "Average"
+        period              = 3600
+        evaluation_periods  = 2
+        datapoints_to_alarm = 2
+        threshold           = var.low_confidence_threshold
+        comparison          = "GreaterThanThreshold"
+      }
+      no_data = {
+        name               = "no-captured-data"
+        description        = "No captured records for ${var.no_data_periods} hours: capture stopped, traffic stopped, or the drift job is not running."
+        namespace          = var.metric_namespace
+        metric             = var.metric_names.records_seen
+        dimensions         = local.drift_dimensions
+        period             = 3600
+        evaluation_periods = var.no_data_periods
+        comparison         = "LessThanThreshold"
+        treat_missing_data = "breaching"
+      }
+      # Two signals for a broken job: Lambda errors (crash, timeout) and the JobFailed metric
+      # the handler sends before it re-raises.
+      job_errors = {
+        name        = "drift-job-errors"
+        description = "The drift job failed (Lambda error or timeout)."
+        namespace   = "AWS/Lambda"
+        metric      = "Errors"
+        dimensions  = { FunctionName = aws_lambda_function.drift_job.function_name }
+        period      = 3600
+      }
+      job_failed = {
+        name        = "drift-job-failed"
+        description = "The drift job reported a failed run (JobFailed)."
+        namespace   = var.metric_namespace
+        metric      = var.metric_names.job_failed
+        dimensions  = local.drift_dimensions
+        statistic   = "Maximum"
+        period      = 3600
+      }
+    },
+    { for k, e in var.workflow_error_alarms : k => {
+      name        = replace(k, "_", "-")
+      description = "${e.service} counted ${e.metric} errors."
+      namespace   = var.workflow_metric_namespace
+      metric      = e.metric
+      dimensions  = { service = e.service }
+      threshold   = e.threshold
+    } },
+    # Overflow of the upload path's caps is counted, not silent: a throttled Lambda invoke
+    # (reserved concurrency reached) and a throttled state transition or StartExecution each
+    # page on-call.
+    { for k, function_name in var.throttle_function_names : "${k}_throttles" => {
+      name        = "${replace(k, "_", "-")}-throttles"
+      description = "${function_name} was throttled (reserved concurrency or account quota reached)."
+      namespace   = "AWS/Lambda"
+      metric      = "Throttles"
+      dimensions  = { FunctionName = function_name }
+    } },
+    { for k, arn in var.state_machine_arns : "workflow_${k}_throttled" => {
+      name        = "${replace(k, "_", "-")}-throttled"
+      description = "Executions of ${k} were throttled by Step Functions."
+      namespace   = "AWS/States"
+      metric      = "ExecutionThrottled"
+      dimensions  = { StateMachineArn = arn }
+    } },
+    var.trigger_dead_letter_queue_name == null ? {} : {
+      upload_dead_letters = {
+        name        = "upload-dead-letters"
+        description = "Uploads whose workflow start failed after EventBridge's retries wait in ${var.trigger_dead_letter_queue_name}."
+        namespace   = "AWS/SQS"
+        metric      = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = var.trigger_dead_letter_queue_name }
+        statistic   = "Maximum"
+      }
+    },
+  )
 }
 
-resource "aws_cloudwatch_metric_alarm" "low_confidence" {
-  alarm_name          = "${var.name}-low-confidence-rate"
-  alarm_description   = "More than ${var.low_confidence_threshold * 100}% of predictions are low-confidence. Runbook: monitoring/RUNBOOK.md."
-  namespace           = var.metric_namespace
-  metric_name         = var.metric_names.low_confidence_rate
-  dimensions          = local.drift_dimensions
-  statistic           = "Average"
-  period              = 3600
-  evaluation_periods  = 2
-  datapoints_to_alarm = 2
-  threshold           = var.low_confidence_threshold
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
+resource "aws_cloudwatch_metric_alarm" "metric" {
+  for_each = local.metric_alarms
 
-resource "aws_cloudwatch_metric_alarm" "no_data" {
-  alarm_name          = "${var.name}-no-captured-data"
-  alarm_description   = "No captured records for ${var.no_data_periods} hours: capture stopped, traffic stopped, or the drift job is not running. Runbook: monitoring/RUNBOOK.md."
-  namespace           = var.metric_namespace
-  metric_name         = var.metric_names.records_seen
-  dimensions          = local.drift_dimensions
-  statistic           = "Sum"
-  period              = 3600
-  evaluation_periods  = var.no_data_periods
-  threshold           = 1
-  comparison_operator = "LessThanThreshold"
-  treat_missing_data  = "breaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
-# Two signals for a broken job: Lambda errors (crash, timeout) and the JobFailed metric the
-# handler sends before it re-raises.
-resource "aws_cloudwatch_metric_alarm" "drift_job_errors" {
-  alarm_name          = "${var.name}-drift-job-errors"
-  alarm_description   = "The drift job failed (Lambda error or timeout). Runbook: monitoring/RUNBOOK.md."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.drift_job.function_name }
-  statistic           = "Sum"
-  period              = 3600
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "drift_job_failed" {
-  alarm_name          = "${var.name}-drift-job-failed"
-  alarm_description   = "The drift job reported a failed run (JobFailed). Runbook: monitoring/RUNBOOK.md."
-  namespace           = var.metric_namespace
-  metric_name         = var.metric_names.job_failed
-  dimensions          = local.drift_dimensions
-  statistic           = "Maximum"
-  period              = 3600
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
+  alarm_name          = "${var.name}-${each.value.name}"
+  alarm_description   = "${each.value.description} Runbook: monitoring/RUNBOOK.md."
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = try(each.value.statistic, "Sum")
+  period              = try(each.value.period, 300)
+  evaluation_periods  = try(each.value.evaluation_periods, 1)
+  datapoints_to_alarm = try(each.value.datapoints_to_alarm, null)
+  threshold           = try(each.value.threshold, 1)
+  comparison_operator = try(each.value.comparison, "GreaterThanOrEqualToThreshold")
+  treat_missing_data  = try(each.value.treat_missing_data, "notBreaching")
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
@@ -568,89 +603,12 @@ resource "aws_cloudwatch_metric_alarm" "workflow_failures" {
   }
 }
 
-resource "aws_cloudwatch_metric_alarm" "workflow_errors" {
-  for_each = var.workflow_error_alarms
-
-  alarm_name          = "${var.name}-${replace(each.key, "_", "-")}"
-  alarm_description   = "${each.value.service} counted ${each.value.metric} errors. Runbook: monitoring/RUNBOOK.md."
-  namespace           = var.workflow_metric_namespace
-  metric_name         = each.value.metric
-  dimensions          = { service = each.value.service }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = each.value.threshold
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
-# Overflow of the upload path's caps is counted, not silent: a throttled Lambda invoke (reserved
-# concurrency reached) and a throttled state transition or StartExecution each page on-call.
-resource "aws_cloudwatch_metric_alarm" "function_throttles" {
-  for_each = var.throttle_function_names
-
-  alarm_name          = "${var.name}-${replace(each.key, "_", "-")}-throttles"
-  alarm_description   = "${each.value} was throttled (reserved concurrency or account quota reached). Runbook: monitoring/RUNBOOK.md."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "workflow_throttled" {
-  for_each = var.state_machine_arns
-
-  alarm_name          = "${var.name}-${replace(each.key, "_", "-")}-throttled"
-  alarm_description   = "Executions of ${each.key} were throttled by Step Functions. Runbook: monitoring/RUNBOOK.md."
-  namespace           = "AWS/States"
-  metric_name         = "ExecutionThrottled"
-  dimensions          = { StateMachineArn = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "trigger_dead_letters" {
-  count = var.trigger_dead_letter_queue_name == null ? 0 : 1
-
-  alarm_name          = "${var.name}-upload-dead-letters"
-  alarm_description   = "Uploads whose workflow start failed after EventBridge's retries wait in ${var.trigger_dead_letter_queue_name}. Runbook: monitoring/RUNBOOK.md."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = var.trigger_dead_letter_queue_name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
 # --- dashboard --------------------------------------------------------------------------------
 
 locals {
-  endpoint_dims = ["EndpointName", var.endpoint_name, "VariantName", var.variant_name]
-  drift_dims    = ["EndpointName", var.endpoint_name, "VariantName", var.variant_name, "Stage", var.stage]
+  dashboard_alarms = ["drift", "low_confidence", "no_data", "job_errors", "job_failed"]
+  endpoint_dims    = ["EndpointName", var.endpoint_name, "VariantName", var.variant_name]
+  drift_dims       = ["EndpointName", var.endpoint_name, "VariantName", var.variant_name, "Stage", var.stage]
   widgets = concat(
     [
       {
@@ -726,13 +684,12 @@ locals {
       type = "alarm", width = 24, height = 4
       properties = {
         title = "Alarms"
-        alarms = concat(var.endpoint_alarm_arns, [
-          aws_cloudwatch_metric_alarm.drift.arn,
-          aws_cloudwatch_metric_alarm.low_confidence.arn,
-          aws_cloudwatch_metric_alarm.no_data.arn,
-          aws_cloudwatch_metric_alarm.drift_job_errors.arn,
-          aws_cloudwatch_metric_alarm.drift_job_failed.arn,
-        ], [for a in aws_cloudwatch_metric_alarm.workflow_failures : a.arn], [for a in aws_cloudwatch_metric_alarm.workflow_errors : a.arn])
+        alarms = concat(
+          var.endpoint_alarm_arns,
+          [for k in local.dashboard_alarms : aws_cloudwatch_metric_alarm.metric[k].arn],
+          [for a in aws_cloudwatch_metric_alarm.workflow_failures : a.arn],
+          [for k in keys(var.workflow_error_alarms) : aws_cloudwatch_metric_alarm.metric[k].arn],
+        )
       }
     }],
   )

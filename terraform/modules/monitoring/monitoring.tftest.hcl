@@ -34,6 +34,12 @@ variables {
 run "alarms_page_oncall" {
   command = apply
 
+  override_data {
+    target = data.aws_iam_policy_document.drift_data
+    # A document of its own (every mocked one is alike), to see it reach the role policies.
+    values = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"DriftData\",\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"*\"}]}" }
+  }
+
   assert {
     condition     = aws_sns_topic.oncall.kms_master_key_id == var.kms_key_arn
     error_message = "the on-call topic must be KMS-encrypted"
@@ -41,36 +47,36 @@ run "alarms_page_oncall" {
 
   assert {
     condition = alltrue([
-      for a in concat(
-        [aws_cloudwatch_metric_alarm.drift, aws_cloudwatch_metric_alarm.low_confidence, aws_cloudwatch_metric_alarm.no_data, aws_cloudwatch_metric_alarm.drift_job_errors, aws_cloudwatch_metric_alarm.drift_job_failed],
-        values(aws_cloudwatch_metric_alarm.workflow_failures),
-        values(aws_cloudwatch_metric_alarm.workflow_errors),
-        values(aws_cloudwatch_metric_alarm.function_throttles),
-        values(aws_cloudwatch_metric_alarm.workflow_throttled),
-        aws_cloudwatch_metric_alarm.trigger_dead_letters,
-      ) : a.alarm_actions == toset([aws_sns_topic.oncall.arn]) && a.ok_actions == toset([aws_sns_topic.oncall.arn])
+      for a in concat(values(aws_cloudwatch_metric_alarm.metric), values(aws_cloudwatch_metric_alarm.workflow_failures)) :
+      a.alarm_actions == toset([aws_sns_topic.oncall.arn]) && a.ok_actions == toset([aws_sns_topic.oncall.arn])
     ])
     error_message = "every alarm must notify the on-call topic when it fires and when it recovers"
   }
 
   assert {
+    # 5 of the drift job, 4 workflow error classes, 2 functions' throttles, 1 machine's, dead letters
+    condition     = length(aws_cloudwatch_metric_alarm.metric) == 13 && length(output.alarm_names) == 14 && output.alarm_names.low_confidence == "vehicle-classifier-test-low-confidence-rate" && output.alarm_names.serialize_image_throttles == "vehicle-classifier-test-serialize-image-throttles"
+    error_message = "one alarm per purpose, named <name>-<purpose> as the RUNBOOK lists them"
+  }
+
+  assert {
     condition = alltrue([
-      aws_cloudwatch_metric_alarm.drift.namespace == "VehicleClassifier/Monitoring",
-      aws_cloudwatch_metric_alarm.drift.metric_name == "DriftScore",
-      aws_cloudwatch_metric_alarm.drift.threshold == 1,
-      aws_cloudwatch_metric_alarm.drift.comparison_operator == "GreaterThanOrEqualToThreshold",
-      aws_cloudwatch_metric_alarm.drift.dimensions == tomap({ EndpointName = "vehicle-classifier-test", VariantName = "AllTraffic", Stage = "dev" }),
+      aws_cloudwatch_metric_alarm.metric["drift"].namespace == "VehicleClassifier/Monitoring",
+      aws_cloudwatch_metric_alarm.metric["drift"].metric_name == "DriftScore",
+      aws_cloudwatch_metric_alarm.metric["drift"].threshold == 1,
+      aws_cloudwatch_metric_alarm.metric["drift"].comparison_operator == "GreaterThanOrEqualToThreshold",
+      aws_cloudwatch_metric_alarm.metric["drift"].dimensions == tomap({ EndpointName = "vehicle-classifier-test", VariantName = "AllTraffic", Stage = "dev" }),
     ])
     error_message = "drift alarm: DriftScore >= 1.0 with the job's dimensions (monitoring/README.md)"
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.low_confidence.metric_name == "LowConfidenceRate" && aws_cloudwatch_metric_alarm.low_confidence.threshold == 0.5
+    condition     = aws_cloudwatch_metric_alarm.metric["low_confidence"].metric_name == "LowConfidenceRate" && aws_cloudwatch_metric_alarm.metric["low_confidence"].threshold == 0.5
     error_message = "low-confidence alarm: LowConfidenceRate above 0.5"
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.no_data.metric_name == "RecordsSeen" && aws_cloudwatch_metric_alarm.no_data.treat_missing_data == "breaching" && aws_cloudwatch_metric_alarm.no_data.evaluation_periods == 2
+    condition     = aws_cloudwatch_metric_alarm.metric["no_data"].metric_name == "RecordsSeen" && aws_cloudwatch_metric_alarm.metric["no_data"].treat_missing_data == "breaching" && aws_cloudwatch_metric_alarm.metric["no_data"].evaluation_periods == 2
     error_message = "no-data alarm: fewer than 1 record for 2 hours, missing data counts as breaching"
   }
 
@@ -86,7 +92,7 @@ run "alarms_page_oncall" {
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.workflow_errors["model_errors"].metric_name == "ModelError" && aws_cloudwatch_metric_alarm.workflow_errors["model_errors"].dimensions.service == "classify_image"
+    condition     = aws_cloudwatch_metric_alarm.metric["model_errors"].metric_name == "ModelError" && aws_cloudwatch_metric_alarm.metric["model_errors"].dimensions.service == "classify_image"
     error_message = "a model answering garbage pages on-call (executions themselves always succeed)"
   }
 
@@ -112,40 +118,46 @@ run "alarms_page_oncall" {
   }
 
   assert {
-    condition     = alltrue([for s in data.aws_iam_policy_document.drift_job.statement : alltrue([for a in s.actions : !strcontains(a, "*")])])
+    condition     = alltrue([for s in concat(data.aws_iam_policy_document.drift_data.statement, data.aws_iam_policy_document.drift_job.statement) : alltrue([for a in s.actions : !strcontains(a, "*")])])
     error_message = "the drift job role must not use wildcard actions"
   }
 
   assert {
+    condition     = data.aws_iam_policy_document.drift_job.source_policy_documents == tolist([data.aws_iam_policy_document.drift_data.json]) && strcontains(data.aws_iam_policy_document.drift_data.json, "DriftData")
+    error_message = "the drift job's role policy holds the drift job's data access (drift_data)"
+  }
+
+  assert {
     condition = alltrue([
-      for s in data.aws_iam_policy_document.drift_job.statement : anytrue([for c in s.condition : c.variable == "cloudwatch:namespace"]) if contains(s.actions, "cloudwatch:PutMetricData")
+      for s in concat(data.aws_iam_policy_document.drift_data.statement, data.aws_iam_policy_document.drift_job.statement) : anytrue([for c in s.condition : c.variable == "cloudwatch:namespace"]) if contains(s.actions, "cloudwatch:PutMetricData")
     ])
     error_message = "PutMetricData must be limited to the drift namespace"
   }
 
   assert {
-    condition     = one([for s in data.aws_iam_policy_document.drift_job.statement : s.resources if s.sid == "WriteReports"]) == toset(["arn:aws:s3:::vehicle-classifier-test-reports/drift/*"])
+    condition     = one([for s in data.aws_iam_policy_document.drift_data.statement : s.resources if s.sid == "WriteReports"]) == toset(["arn:aws:s3:::vehicle-classifier-test-reports/drift/*"])
     error_message = "the job may write only under the reports prefix"
   }
 
   assert {
     condition = alltrue([
-      for k, a in aws_cloudwatch_metric_alarm.function_throttles :
-      a.namespace == "AWS/Lambda" && a.metric_name == "Throttles" && a.dimensions == tomap({ FunctionName = var.throttle_function_names[k] }) && a.threshold == 1
-    ]) && length(aws_cloudwatch_metric_alarm.function_throttles) == 2
+      for k, a in aws_cloudwatch_metric_alarm.metric :
+      a.namespace == "AWS/Lambda" && a.metric_name == "Throttles" && a.dimensions == tomap({ FunctionName = var.throttle_function_names[trimsuffix(k, "_throttles")] }) && a.threshold == 1 && a.period == 300 && a.statistic == "Sum"
+      if endswith(k, "_throttles")
+    ]) && length([for k in keys(aws_cloudwatch_metric_alarm.metric) : k if endswith(k, "_throttles")]) == 2
     error_message = "every upload-path function's throttles (its reserved-concurrency overflow) must page on-call"
   }
 
   assert {
     condition = alltrue([
-      for k, a in aws_cloudwatch_metric_alarm.workflow_throttled :
-      a.namespace == "AWS/States" && a.metric_name == "ExecutionThrottled" && a.dimensions == tomap({ StateMachineArn = var.state_machine_arns[k] })
-    ]) && length(aws_cloudwatch_metric_alarm.workflow_throttled) == length(var.state_machine_arns)
+      for k, arn in var.state_machine_arns :
+      aws_cloudwatch_metric_alarm.metric["workflow_${k}_throttled"].metric_name == "ExecutionThrottled" && aws_cloudwatch_metric_alarm.metric["workflow_${k}_throttled"].dimensions == tomap({ StateMachineArn = arn })
+    ]) && length([for k in keys(aws_cloudwatch_metric_alarm.metric) : k if endswith(k, "_throttled")]) == length(var.state_machine_arns)
     error_message = "throttled executions of every workflow must page on-call"
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.trigger_dead_letters[0].namespace == "AWS/SQS" && aws_cloudwatch_metric_alarm.trigger_dead_letters[0].dimensions == tomap({ QueueName = var.trigger_dead_letter_queue_name }) && aws_cloudwatch_metric_alarm.trigger_dead_letters[0].threshold == 1
+    condition     = aws_cloudwatch_metric_alarm.metric["upload_dead_letters"].namespace == "AWS/SQS" && aws_cloudwatch_metric_alarm.metric["upload_dead_letters"].dimensions == tomap({ QueueName = var.trigger_dead_letter_queue_name }) && aws_cloudwatch_metric_alarm.metric["upload_dead_letters"].threshold == 1
     error_message = "an upload whose workflow start failed must page on-call"
   }
 
@@ -331,7 +343,7 @@ run "the_served_models_digest_reaches_the_job" {
   }
 
   assert {
-    condition     = one([for s in data.aws_iam_policy_document.drift_job.statement : s.resources if s.sid == "ReadBaseline"]) == toset(["arn:aws:s3:::vehicle-classifier-test-data/baselines/baseline.json"])
+    condition     = one([for s in data.aws_iam_policy_document.drift_data.statement : s.resources if s.sid == "ReadBaseline"]) == toset(["arn:aws:s3:::vehicle-classifier-test-data/baselines/baseline.json"])
     error_message = "the drift job may read its one baseline object only"
   }
 }
@@ -450,6 +462,12 @@ run "container_runners_need_a_container" {
 run "model_monitor_runs_the_same_job_in_our_container" {
   command = apply
 
+  override_data {
+    target = data.aws_iam_policy_document.drift_data
+    # A document of its own (every mocked one is alike), to see it reach the role policies.
+    values = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"DriftData\",\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"*\"}]}" }
+  }
+
   variables {
     runner = "model_monitor"
     container = {
@@ -505,12 +523,12 @@ run "model_monitor_runs_the_same_job_in_our_container" {
   assert {
     condition = aws_sagemaker_data_quality_job_definition.drift[0].role_arn == aws_iam_role.processing[0].arn && alltrue([
       for s in data.aws_iam_policy_document.processing[0].statement : alltrue([for a in s.actions : !strcontains(a, "*")])
-    ]) && one([for s in data.aws_iam_policy_document.processing[0].statement : s.resources if s.sid == "WriteReports"]) == toset(["arn:aws:s3:::vehicle-classifier-test-reports/drift/*"])
-    error_message = "the job runs under its own role: no wildcard actions, writes only under drift/"
+    ]) && data.aws_iam_policy_document.processing[0].source_policy_documents == tolist([data.aws_iam_policy_document.drift_data.json]) && strcontains(data.aws_iam_policy_document.drift_data.json, "DriftData")
+    error_message = "the job runs under its own role: no wildcard actions, the Lambda's data access (drift_data: writes only under drift/)"
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.drift_job_failed.metric_name == "JobFailed" && aws_cloudwatch_metric_alarm.no_data.treat_missing_data == "breaching" && aws_cloudwatch_metric_alarm.drift.dimensions == tomap({ EndpointName = "vehicle-classifier-test", VariantName = "AllTraffic", Stage = "dev" })
+    condition     = aws_cloudwatch_metric_alarm.metric["job_failed"].metric_name == "JobFailed" && aws_cloudwatch_metric_alarm.metric["no_data"].treat_missing_data == "breaching" && aws_cloudwatch_metric_alarm.metric["drift"].dimensions == tomap({ EndpointName = "vehicle-classifier-test", VariantName = "AllTraffic", Stage = "dev" })
     error_message = "the same alarms on the same metrics and dimensions"
   }
 }

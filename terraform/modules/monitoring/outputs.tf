@@ -36,18 +36,8 @@ output "runner" {
 output "alarm_names" {
   description = "Monitoring alarms by purpose."
   value = merge(
-    {
-      drift          = aws_cloudwatch_metric_alarm.drift.alarm_name
-      low_confidence = aws_cloudwatch_metric_alarm.low_confidence.alarm_name
-      no_data        = aws_cloudwatch_metric_alarm.no_data.alarm_name
-      job_errors     = aws_cloudwatch_metric_alarm.drift_job_errors.alarm_name
-      job_failed     = aws_cloudwatch_metric_alarm.drift_job_failed.alarm_name
-    },
+    { for k, a in aws_cloudwatch_metric_alarm.metric : k => a.alarm_name },
     { for k, a in aws_cloudwatch_metric_alarm.workflow_failures : "workflow_${k}" => a.alarm_name },
-    { for k, a in aws_cloudwatch_metric_alarm.workflow_errors : k => a.alarm_name },
-    { for a in aws_cloudwatch_metric_alarm.trigger_dead_letters : "upload_dead_letters" => a.alarm_name },
-    { for k, a in aws_cloudwatch_metric_alarm.function_throttles : "${k}_throttles" => a.alarm_name },
-    { for k, a in aws_cloudwatch_metric_alarm.workflow_throttled : "workflow_${k}_throttled" => a.alarm_name },
   )
 }
 

@@ -52,44 +52,11 @@ resource "aws_iam_role" "processing" {
 
 # The same least privilege for both container runners: Model Monitor copies the hour's captures
 # and the baseline in and the reports out under this role; a Processing job reads and writes
-# them itself.
+# them itself. The data access is the Lambda's (drift_data, main.tf); the rest is the container's.
 data "aws_iam_policy_document" "processing" {
   count = local.container_enabled ? 1 : 0
 
-  statement {
-    sid       = "ListCaptures"
-    actions   = ["s3:ListBucket"]
-    resources = [var.capture_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.capture_prefix}/*", "${var.capture_prefix}/"]
-    }
-  }
-
-  statement {
-    sid       = "ReadCaptures"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.capture_bucket_arn}/${var.capture_prefix}/*"]
-  }
-
-  statement {
-    sid       = "ReadBaseline"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.baseline_bucket_arn}/${local.baseline_path[1]}"]
-  }
-
-  statement {
-    sid       = "WriteReports"
-    actions   = ["s3:PutObject"]
-    resources = ["${var.reports_bucket_arn}/drift/*"]
-  }
-
-  statement {
-    sid       = "UseStageKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
+  source_policy_documents = [data.aws_iam_policy_document.drift_data.json]
 
   # The job's ML storage volume is encrypted with the stage key (VolumeKmsKeyId): SageMaker
   # creates a grant for the volume on the job's behalf.
@@ -101,17 +68,6 @@ data "aws_iam_policy_document" "processing" {
       test     = "Bool"
       variable = "kms:GrantIsForAWSResource"
       values   = ["true"]
-    }
-  }
-
-  statement {
-    sid       = "PublishDriftMetrics"
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"] # PutMetricData has no resource-level permissions; scoped by namespace.
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = [var.metric_namespace]
     }
   }
 
