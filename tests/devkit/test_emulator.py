@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from devkit import emulator as emulator_module
+from devkit import stepfunctions_local
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,8 +77,6 @@ def test_cli_with_a_taken_port_fails_at_once_with_one_line(tmp_path: Path):
 
 
 def test_rendering_an_unknown_template_is_one_line_error(capsys):
-    from devkit import stepfunctions_local
-
     assert stepfunctions_local.main(["nonexistent.json"]) == 2
     err = capsys.readouterr().err
     assert (

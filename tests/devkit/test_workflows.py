@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 
@@ -299,8 +300,6 @@ def test_stage_script_rejects_bad_arguments(tmp_path: Path, args: tuple[str, ...
 def test_stage_script_plans_dev_against_the_emulator(aws: Any, tmp_path: Path) -> None:
     """The script the plan and deploy jobs run: a real `terraform plan` of the dev root, its
     state in an S3 backend served by the emulator; then a plan that fails reports the error."""
-    import boto3
-
     boto3.client("s3").create_bucket(Bucket="tfstate-dev")
     root = stage_checkout(tmp_path / "checkout")
     tfvars = root / "terraform" / "stages" / "dev" / "model.auto.tfvars.json"
@@ -355,8 +354,6 @@ def test_stage_script_verifies_the_rollout_against_the_emulator(aws: Any, tmp_pa
     """After apply the deploy job asks SageMaker what it serves: it passes when the endpoint
     serves the promoted model on the config in Terraform's state, and fails (exit 2, the
     reason on one line, in the job summary too) when SageMaker serves another config."""
-    import boto3
-
     root = tmp_path / "checkout"
     ignore = shutil.ignore_patterns(".terraform", "*.tfstate*", "__pycache__")
     shutil.copytree(REPO / "terraform", root / "terraform", ignore=ignore)

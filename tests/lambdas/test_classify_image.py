@@ -27,6 +27,7 @@ from lambdas.classify_image.core import (
     parse_event,
     parse_prediction,
 )
+from lambdas.shared.aws import client
 from lambdas.shared.errors import (
     ConfigurationError,
     EndpointRejected,
@@ -248,8 +249,6 @@ def test_handler_error_names_are_what_lambda_reports():
 
 
 def test_clients_are_created_once_per_container():
-    from lambdas.shared.aws import client
-
     runtime = client("sagemaker-runtime", max_attempts=1)
     assert runtime is client("sagemaker-runtime", max_attempts=1)
     assert client("s3") is client("s3")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from dataclasses import replace
 from datetime import UTC, timedelta, timezone
@@ -13,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
-from monitoring import accumulate, cli, job
+from monitoring import accumulate, capture, cli, features, job, png_records
 from monitoring.accumulate import TIMELINE_SAMPLE, WindowSummary
 from monitoring.baseline import Baseline, BaselineError, content_hash, save_baseline
 from monitoring.capture import Window
@@ -371,11 +373,6 @@ def test_batched_png_path_gives_the_same_summary_as_decoding_each_image(baseline
     """The compiled whole-record path (bytes to features for a batch of records) and the fast
     path (inflate per record, unfilter and features per batch) against the plain one
     (decode_image per record): same histograms, counts and report on mixed traffic."""
-    import base64
-    import io
-
-    from monitoring import features, png_records
-
     rng = np.random.default_rng(77)
     lines = synthetic.window_lines(150, seed=78, transform=blur)
     lines += synthetic.window_lines(100, seed=79)
@@ -418,8 +415,6 @@ def test_batched_png_path_gives_the_same_summary_as_decoding_each_image(baseline
 
 def test_results_do_not_depend_on_the_optional_fast_libraries(baseline, monkeypatch):
     """Without orjson, pybase64 and libdeflate the stdlib does the same job, same results."""
-    from monitoring import capture, features
-
     lines = synthetic.window_lines(90, seed=81, transform=brighten)
     record = json.loads(lines[0])
     record["captureData"]["endpointInput"]["data"] = "aGVs\nbG8="  # not strict base64

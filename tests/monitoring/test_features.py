@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, PngImagePlugin
 
 from contract.images import to_rgb
 from monitoring import features, png_records
@@ -143,17 +145,12 @@ def test_prediction_features():
 
 
 def test_png_with_idat_letters_in_text_and_several_idat_chunks():
-    from PIL import PngImagePlugin
-
     info = PngImagePlugin.PngInfo()
     info.add_text("comment", "IDAT IDAT IEND")  # the letters must not fool the fast path
     data = images.encode(SCENE, pnginfo=info)
     assert data.index(b"IDAT") < data.rindex(b"IDAT")
     np.testing.assert_array_equal(features.decode_image(data)[0], _pillow_rgb(data))
     # split the image data into three IDAT chunks, as large encoders do
-    import struct
-    import zlib
-
     start = data.rindex(b"IDAT") - 4
     (length,) = struct.unpack(">I", data[start : start + 4])
     payload = data[start + 8 : start + 8 + length]
@@ -298,9 +295,6 @@ def test_fuzz_corrupted_png_bytes_equal_reference(seed, mode, edits, split):
     """Bytes overwritten anywhere (chunk lengths and types, IHDR fields, the zlib stream, CRCs,
     now and then the signature): every path gives decode_image's answer, and nothing crashes (the
     compiled path reads chunk lengths from the data, without bounds checks of its own)."""
-    import struct
-    import zlib
-
     rng = np.random.default_rng(seed)
     data = images.png_from_rows(mode, 9, 7, batched_paths.random_rows(rng, mode, 9, 7))
     if split:  # image data in two IDAT chunks

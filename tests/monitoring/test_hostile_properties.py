@@ -19,6 +19,7 @@ from devkit import inject
 from lambdas.shared import bounded_json
 from monitoring import capture, cli
 from monitoring.accumulate import WindowSummary
+from monitoring.baseline import save_baseline
 from tests import images
 from tests.hostile import PROPERTY, capture_lines, cli_tokens, edge_times
 from tests.monitoring import synthetic
@@ -127,8 +128,6 @@ DRIFT_OPTIONS = [
 
 @pytest.fixture(scope="module")
 def drift_files(tmp_path_factory, baseline) -> tuple[Path, Path]:
-    from monitoring.baseline import save_baseline
-
     root = tmp_path_factory.mktemp("drift-cli")
     save_baseline(baseline, root / "baseline.json")
     (root / "captures").mkdir()

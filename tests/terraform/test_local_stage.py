@@ -22,6 +22,7 @@ from devkit.local_stage import LocalStage, LocalStageError
 from devkit.moto_patches import sagemaker_runtime
 from devkit.stepfunctions_local import review_execution_arn, wait_for_execution
 from devkit.verify_rollout import Deployed, RolloutError, smoke_request
+from review.cli import main as review_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -120,8 +121,6 @@ def _classify_through_the_deployed_workflow(aws, system: dict[str, object]) -> d
 def _answer_a_review_with_the_reviewer_tool(aws, system: dict[str, object], work_dir) -> None:
     """A low-confidence image waits for a reviewer; `python -m review --stage local` (the stage's
     own Terraform outputs) lists and answers it, and the driver is routed by that answer."""
-    from review.cli import main as review_cli
-
     buffer = io.BytesIO()
     Image.new("RGB", (32, 32), (30, 30, 200)).save(buffer, "PNG")
     key = "incoming/terraform-review.png"

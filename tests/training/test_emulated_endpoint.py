@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import boto3
+import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
@@ -58,8 +59,6 @@ def _deploy(archive_bytes: bytes | None, endpoint: str, capture: bool = True) ->
 
 
 def test_endpoint_answers_with_the_archive_and_captures(aws, trained_archive, predictor):
-    import numpy as np
-
     _deploy(trained_archive.read_bytes(), "served")
     image = images.encode(synthetic_image(1, np.random.default_rng(7)))
     runtime = boto3.client("sagemaker-runtime")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +99,6 @@ def test_cli_prints_json_and_writes_the_plot(trained_archive, staged_dir, tmp_pa
 def test_cli_threshold_override_and_an_archive_without_decision(
     trained_archive, staged_dir, tmp_path, capsys
 ) -> None:
-    import tarfile
-
     # An archive from before decision.json: no threshold unless one is given.
     old = tmp_path / "old.tar.gz"
     with tarfile.open(trained_archive) as source, tarfile.open(old, "w:gz") as target:

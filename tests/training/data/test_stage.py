@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -83,7 +84,6 @@ def test_dataset_card_counts_and_hashes_match_the_files(staged):
         "per_label": {"bicycle": 10, "motorcycle": 10},
     }
     assert card["source"]["kind"] == "cifar100-archive" and len(card["source"]["md5"]) == 32
-    import hashlib
 
     pngs = sorted(staged.rglob("*.png"))
     assert len(card["files"]) == len(pngs)
