@@ -43,7 +43,10 @@ from benchmarks.cost_model import (
 )
 from benchmarks.stage_settings import REPO_ROOT, StageSizing, literal_assignments, read_stage
 from benchmarks.workflow_usage import PathCount, measure_paths
+from contract import DEFAULT_LIMITS
 from contract.cli import CliParser
+from devkit.photos import phone_jpeg
+from lambdas.shared.images import prepare_upload
 
 SYSTEM_MAIN = REPO_ROOT / "terraform" / "modules" / "system" / "main.tf"
 DEFAULT_LAMBDA_MEMORY_MB = 256  # the system module's lookup(local.function_memory, k, 256)
@@ -130,10 +133,6 @@ def image_usage(paths: list[PathCount], a: Assumptions, images_per_second: float
 
 def serialize_ms_here() -> float:
     """The gate's CPU time on a 12 MP phone JPEG, scaled to a 1024 MB Lambda's CPU share."""
-    from contract import DEFAULT_LIMITS
-    from devkit.photos import phone_jpeg
-    from lambdas.shared.images import prepare_upload
-
     data = phone_jpeg(12, seed=12)
     best = min(_cpu_ms(lambda: prepare_upload(data, DEFAULT_LIMITS)) for _ in range(3))
     return best * FULL_VCPU_MB / 1024 + S3_READ_MS

@@ -35,7 +35,9 @@ from lambdas.serialize_image import core as serialize_core
 from lambdas.shared import bounded_json
 from lambdas.shared.errors import WorkflowError
 from monitoring import capture
-from monitoring.baseline import NumericReference
+from monitoring.accumulate import WindowSummary
+from monitoring.baseline import Baseline, NumericReference
+from monitoring.features import IMAGE_NUMERIC
 from training import launch
 from training.train import recipe_from
 
@@ -119,10 +121,6 @@ def event(rng: random.Random) -> dict[str, Any]:
 
 
 def _summary() -> Any:
-    from monitoring.accumulate import WindowSummary
-    from monitoring.baseline import Baseline
-    from monitoring.features import IMAGE_NUMERIC
-
     reference = NumericReference.from_values(np.linspace(0.0, 300.0, 101))
     baseline = Baseline(numeric=dict.fromkeys((*IMAGE_NUMERIC, "confidence"), reference),
                         categorical={})  # fmt: skip

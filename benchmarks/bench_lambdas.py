@@ -30,6 +30,12 @@ from PIL import Image
 
 from contract.cli import CliParser
 from lambdas import build
+from lambdas.classify_image.core import classification, parse_event, parse_prediction
+from lambdas.filter_inferences import handler as filter_handler
+from lambdas.serialize_image.core import SerializeSettings, hand_off, validate
+from lambdas.serialize_image.core import parse_event as parse_request
+from lambdas.shared.observability import instrumented, logger_for, metrics_for
+from lambdas.shared.storage import StoredObject
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar_bikes" / "train"
 
@@ -94,13 +100,6 @@ def per_call_us(function: Callable[[], object], calls: int) -> float:
 
 
 def warm_overheads(images: list[bytes]) -> dict[str, float]:
-    from lambdas.classify_image.core import classification, parse_event, parse_prediction
-    from lambdas.filter_inferences import handler as filter_handler
-    from lambdas.serialize_image.core import SerializeSettings, hand_off, validate
-    from lambdas.serialize_image.core import parse_event as parse_request
-    from lambdas.shared.observability import instrumented, logger_for, metrics_for
-    from lambdas.shared.storage import StoredObject
-
     sink = io.StringIO()
     logger, metrics = logger_for("bench"), metrics_for("bench")
     logger.registered_handler.stream = sink  # type: ignore[attr-defined]

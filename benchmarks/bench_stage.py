@@ -12,13 +12,17 @@ Prints figures; asserts nothing about time.
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import tempfile
 import time
 from pathlib import Path
 
+import boto3
+
 from contract.cli import CliParser
+from devkit import emulator
 from training.data.stage import stage
 from training.data.synthetic import write_cifar100_archive
 
@@ -72,12 +76,6 @@ def main() -> None:
         else:
             print(f"skipped image folder: {SHARED_TRAIN} is absent")
         if args.s3:
-            import logging
-
-            import boto3
-
-            from devkit import emulator
-
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request
 
             os.environ.update(emulator.start().env())

@@ -20,6 +20,8 @@ import boto3
 
 from contract.cli import CliParser
 from devkit import emulator
+from lambdas.shared import aws
+from lambdas.start_workflow import handler
 
 MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 
@@ -55,9 +57,6 @@ def _setup(cap: int) -> tuple[Any, str]:
 
 def _run(cap: int, messages: int) -> float:
     """Milliseconds per message handled by the starter, in batches of 10."""
-    from lambdas.shared import aws
-    from lambdas.start_workflow import handler
-
     sqs, queue_url = _setup(cap)
     handler.settings.cache_clear()
     aws.client.cache_clear()

@@ -1,7 +1,7 @@
 """Count what one image costs in request-priced services by running the real workflow.
 
 The repo's ASL, Lambda zips and review machine are deployed into the emulator the way the
-workflow tests deploy them (`tests.stepfunctions.conftest.deploy`, so a change of the
+workflow tests deploy them (`tests.stepfunctions.deployed.deploy`, so a change of the
 definitions or of the machines' types shows here), then one image per outcome runs to its end,
 a reviewer answering where the path waits for one. For every execution the image caused (on
 any of the machines) it counts the states entered and the task retries (Standard bills both
@@ -25,6 +25,8 @@ import boto3
 
 from devkit import emulator as emulator_module
 from devkit.moto_patches import sagemaker_runtime
+from lambdas import build
+from tests.stepfunctions.deployed import deploy
 
 # Lines the Lambda service adds to every invocation's log (START, END, REPORT), in bytes.
 LAMBDA_SERVICE_LOG_BYTES = 300
@@ -180,9 +182,6 @@ def measure_paths(images: dict[str, bytes]) -> list[PathCount]:
     """One image per outcome through the deployed workflow: routed at once, routed by a
     reviewer, rejected by a reviewer, and an upload that is no image (`images` gives the PNG
     bytes of the first three, keyed by outcome)."""
-    from lambdas import build
-    from tests.stepfunctions.conftest import deploy
-
     running = emulator_module.start()
     os.environ.update(running.env())
     sagemaker_runtime.reset_endpoints(running.region)

@@ -33,21 +33,17 @@ from PIL import Image, UnidentifiedImageError
 from contract.labels import IMAGE_SIZE
 from contract.limits import CONTENT_TYPES, DEFAULT_LIMITS, ImageLimits
 
-
 # HEIC/HEIF is opt-in: pillow-heif's wheels are GPLv2 (they bundle x265), so the Pillow layer
 # carries them only when built with `--with-heif`. Where it is importable its opener reads the
 # size from the container (no pixels decoded) and applies irot/imir on decode, setting the EXIF
 # orientation to 1, so the steps below treat a HEIC like any other photo.
-def _register_heif() -> bool:
-    try:
-        from pillow_heif import register_heif_opener
-    except ImportError:
-        return False
-    register_heif_opener(thumbnails=False)
-    return True
-
-
-HEIF_ENABLED: Final = _register_heif()
+try:
+    import pillow_heif
+except ImportError:
+    pillow_heif = None  # type: ignore[assignment]
+if pillow_heif is not None:
+    pillow_heif.register_heif_opener(thumbnails=False)
+HEIF_ENABLED: Final = pillow_heif is not None
 
 _MAGIC: Final = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"))
 # Formats we recognise only to name them in the refusal.

@@ -5,7 +5,8 @@ the data into the stage's bucket, train, evaluate and release a model with its d
 (a second apply deploys both), run the real state machine on sample images, produce captured
 traffic and run the drift job, inject drift and show the drift metrics crossing their alarm
 thresholds, show where the pictures are, and tear the stack down. Each step is a small function
-of the shared `DemoContext` (steps after staging live in devkit/demo_steps.py).
+of the shared `DemoContext` (devkit/demo_context.py; the steps after staging live in
+devkit/demo_steps.py).
 
 Offline it stages a generated CIFAR-100-format archive; with `--source` or a reachable (or
 cached) official archive it stages real CIFAR-100 images.
@@ -21,15 +22,14 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import boto3
 
 from contract.cli import CliParser
 from devkit import demo_steps
 from devkit import emulator as emulator_module
+from devkit.demo_context import DemoContext
 from devkit.local_stage import LocalStage, LocalStageError
 from training.data.errors import DataStagingError
 from training.data.sources import (
@@ -40,7 +40,7 @@ from training.data.sources import (
     file_digests,
     is_reachable,
 )
-from training.data.stage import DEFAULT_CACHE_DIR, StageResult, stage
+from training.data.stage import DEFAULT_CACHE_DIR, stage
 from training.data.synthetic import write_cifar100_archive
 
 DEFAULT_OUT = Path("out/demo")
@@ -48,30 +48,6 @@ DATA_BUCKET = "vehicle-classifier-local-data"
 DATA_KEY_ALIAS = "alias/vehicle-classifier-local-data"
 DATASET_PREFIX = "datasets/cifar100-bikes"
 REACHABLE_TIMEOUT_S = 3.0
-
-
-@dataclass
-class DemoContext:
-    args: argparse.Namespace
-    out: Path
-    emulator: emulator_module.Emulator | None = None
-    kms_key_arn: str = ""
-    bucket: str = DATA_BUCKET
-    source: str = ""
-    source_note: str = ""
-    staged: StageResult | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
-    # Set by the later steps (devkit/demo_steps.py).
-    stage: LocalStage | None = None
-    system: dict[str, Any] = field(default_factory=dict)
-    archive: Path = Path()
-    baseline_uri: str = ""  # the released drift baseline and the model it belongs to
-    model_sha256: str = ""
-    reports: dict[str, tuple[Path, dict[str, Any], str]] = field(default_factory=dict)
-
-    @property
-    def dataset_uri(self) -> str:
-        return f"s3://{self.bucket}/{DATASET_PREFIX}"
 
 
 def start_emulator(ctx: DemoContext) -> None:
@@ -260,7 +236,7 @@ def run(ctx: DemoContext, steps: list[Step]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    ctx = DemoContext(args=args, out=args.out)
+    ctx = DemoContext(args=args, out=args.out, bucket=DATA_BUCKET, dataset_prefix=DATASET_PREFIX)
     ctx.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:

@@ -1,6 +1,6 @@
 """The later steps of the local main job: deploy, train and promote, run the workflow, drift.
 
-Each step is a function of the shared `DemoContext` (see devkit/demo.py). They talk to the
+Each step is a function of the shared `DemoContext` (devkit/demo_context.py). They talk to the
 emulator only through boto3, Terraform and the project's own commands, as a user would.
 """
 
@@ -9,14 +9,25 @@ from __future__ import annotations
 import json
 import operator
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 
-if TYPE_CHECKING:
-    from devkit.demo import DemoContext
+from devkit.demo_context import DemoContext
+from devkit.demo_review import Tally, label_records, run_with_reviewer
+from devkit.inject import invoke_endpoint
+from devkit.local_stage import DEFAULT_MODEL, STAGE_DIR, LocalStage
+from monitoring import cli
+from monitoring.baseline import labelled_images
+from monitoring.metrics import DEFAULT_NAMESPACE
+from monitoring.publish import Dimensions, metric_data
+from training.evaluate import evaluate
+from training.promote import PromotionError, archive_threshold, build_promotion, write_promotion
+from training.release import ReleaseError, release_baseline
+from training.train import Recipe, run_local
 
 STAGE = "local"
 EXECUTION_TIMEOUT_S = 120.0
@@ -48,8 +59,6 @@ def _system(outputs: dict[str, object]) -> dict[str, Any]:
 
 def apply_stage(ctx: DemoContext) -> None:
     """`terraform apply` of terraform/stages/local against the emulator (first: no model yet)."""
-    from devkit.local_stage import DEFAULT_MODEL, LocalStage
-
     assert ctx.emulator is not None
     ctx.stage = LocalStage(
         ctx.emulator.endpoint_url, (ctx.out / "stage").resolve(), dict(DEFAULT_MODEL)
@@ -70,8 +79,6 @@ def apply_stage(ctx: DemoContext) -> None:
 
 
 def train_model(ctx: DemoContext) -> None:
-    from training.train import Recipe, run_local
-
     recipe = Recipe(epochs=ctx.args.epochs, ensemble=1, seed=ctx.args.seed)
     model_dir = ctx.out / "model"
     members = f"{recipe.ensemble} from-scratch ResNet for {recipe.epochs} epochs (--epochs)"
@@ -90,8 +97,6 @@ def train_model(ctx: DemoContext) -> None:
 
 
 def evaluate_model(ctx: DemoContext) -> None:
-    from training.evaluate import evaluate
-
     split = ctx.out / "data" / "test"
     if not any(split.glob("*/*.png")):
         split = ctx.out / "data" / "validation"
@@ -110,12 +115,6 @@ def promote_model(ctx: DemoContext) -> None:
     """Upload the archive, release it (the threshold from the archive's decision.json, the drift
     baseline built from the staged images and published to the stage's bucket), and `terraform
     apply` again to deploy it."""
-    from dataclasses import replace
-
-    from devkit.local_stage import STAGE_DIR
-    from training.promote import PromotionError, archive_threshold, build_promotion, write_promotion
-    from training.release import ReleaseError, release_baseline
-
     assert ctx.stage is not None
     version = time.strftime("local-%Y%m%d-%H%M%S")
     key = f"models/{version}/model.tar.gz"
@@ -219,8 +218,6 @@ def _describe_outcome(result: dict[str, Any], answered: str | None) -> str:
 def run_workflow(ctx: DemoContext) -> None:
     """Upload sample images (and two bad inputs), run the real state machine on each, and act
     as the reviewer for those sent to review; then read back the label records."""
-    from devkit.demo_review import Tally, label_records, run_with_reviewer
-
     s3, sfn, sqs = boto3.client("s3"), boto3.client("stepfunctions"), boto3.client("sqs")
     arn = str(ctx.system["state_machine_arns"]["classify_image"])
     queue = str(ctx.system["review_queue_url"])
@@ -303,9 +300,6 @@ def _endpoint_capture(endpoint_name: str) -> tuple[str, str]:
 
 def _window_traffic(ctx: DemoContext, scenario: str) -> tuple[datetime, datetime]:
     """Send one window of traffic through the endpoint; return the window [start, end)."""
-    from devkit.inject import invoke_endpoint
-    from monitoring.baseline import labelled_images
-
     pool_dir = ctx.out / "data" / "test"
     pool = labelled_images(pool_dir) if pool_dir.is_dir() else []
     if not pool:
@@ -326,8 +320,6 @@ def _window_traffic(ctx: DemoContext, scenario: str) -> tuple[datetime, datetime
 
 
 def _drift_job(ctx: DemoContext, name: str, window: tuple[datetime, datetime]) -> dict[str, Any]:
-    from monitoring import cli
-
     endpoint = str(ctx.system["endpoint_name"])
     variant, capture_uri = _endpoint_capture(endpoint)
     output = ctx.out / "monitoring" / name
@@ -376,9 +368,6 @@ def _alarm_states(ctx: DemoContext, name: str) -> list[tuple[str, str, float, fl
     The emulator stores alarms but does not evaluate them; this applies each alarm's own metric,
     dimensions, comparison and threshold to the data the drift job just put.
     """
-    from monitoring.metrics import DEFAULT_NAMESPACE
-    from monitoring.publish import Dimensions, metric_data
-
     _, report, variant = ctx.reports[name]
     dims = Dimensions(str(ctx.system["endpoint_name"]), variant, STAGE)
     data = metric_data(report, dims)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.cli import CliParser
+from devkit import moto_patches
 
 DEFAULT_REGION = "us-east-1"
 DUMMY_ACCOUNT_ID = "123456789012"
@@ -75,8 +76,6 @@ def aws_env(endpoint_url: str, region: str = DEFAULT_REGION) -> dict[str, str]:
 
 def apply_patches() -> list[str]:
     """Import every module in devkit.moto_patches and call its `apply()`; return their names."""
-    from devkit import moto_patches
-
     applied = []
     for info in sorted(pkgutil.iter_modules(moto_patches.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"devkit.moto_patches.{info.name}")

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
@@ -275,8 +276,6 @@ def write_captures(
         body = "\n".join(hour_lines) + "\n"
         if out.startswith("s3://"):
             if s3_client is None:
-                import boto3
-
                 s3_client = boto3.client("s3")
             bucket, prefix = parse_s3_uri(out)
             key = f"{prefix.rstrip('/')}/{name}" if prefix.strip("/") else name
@@ -301,8 +300,6 @@ def invoke_endpoint(
 ) -> dict[str, int]:
     """Send drifted images to a live endpoint (data capture records them)."""
     if client is None:
-        import boto3
-
         client = boto3.client("sagemaker-runtime")
     sent = failed = 0
     for body, content_type, _, _ in drifted_requests(pool, scenario, count, seed):

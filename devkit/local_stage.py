@@ -26,8 +26,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import boto3
+
 from contract.cli import CliParser
 from devkit import terraform
+from devkit.emulator import aws_env
 from devkit.verify_rollout import (
     Deployed,
     Promoted,
@@ -96,8 +99,6 @@ class LocalStage:
     _initialised: bool = False
 
     def env(self) -> dict[str, str]:
-        from devkit.emulator import aws_env
-
         return {
             **aws_env(self.endpoint_url),
             "TF_DATA_DIR": str(self.work_dir / "terraform-data"),
@@ -128,8 +129,6 @@ class LocalStage:
     def verify(self, *, smoke: bool = True, timeout_s: float = 120.0) -> Verified:
         """After apply: the endpoint serves the promoted model and the workflow answers
         (devkit.verify_rollout, as the deploy job runs it); RolloutError says why not."""
-        import boto3
-
         session = boto3.session.Session(
             aws_access_key_id="testing",
             aws_secret_access_key="testing",  # noqa: S106 - the emulator's dummy credentials

@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.config import Config
+
 from contract.cli import CliParser
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -92,9 +95,6 @@ def wait_for_execution(sfn: Any, execution_arn: str, timeout_s: float = 120.0) -
 def sync_client(**options: Any) -> Any:
     """A Step Functions client for StartSyncExecution against the emulator: botocore sends that
     call to the `sync-` host prefix, which a loopback address does not have."""
-    import boto3
-    from botocore.config import Config
-
     return boto3.client("stepfunctions", config=Config(inject_host_prefix=False), **options)
 
 

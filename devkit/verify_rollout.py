@@ -40,6 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from PIL import Image
+
 from contract.cli import CliParser
 
 # SageMaker's endpoint states (DescribeEndpoint.EndpointStatus).
@@ -196,8 +200,6 @@ def check_serves(
 
 def smoke_png() -> bytes:
     """A small real PNG (Pillow), as a phone upload would arrive in the images bucket."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.new("RGB", (32, 32), (200, 30, 30)).save(buffer, "PNG")
     return buffer.getvalue()
@@ -268,8 +270,6 @@ def verify(
     smoke: bool = True,
 ) -> Verified:
     """All three checks; `clients` has boto3 clients for sagemaker, s3 and stepfunctions."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     started = time.monotonic()
     try:
         described = wait_in_service(
@@ -288,8 +288,6 @@ def verify(
 
 
 def boto3_clients(session: Any = None, **client_kwargs: Any) -> dict[str, Any]:
-    import boto3
-
     session = session or boto3.session.Session()
     return {
         name: session.client(name, **client_kwargs) for name in ("sagemaker", "s3", "stepfunctions")

@@ -8,6 +8,7 @@ the window's size.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -359,7 +360,6 @@ def _summarise_parallel(
 ) -> WindowSummary:
     """One task per file on a process pool (not for Lambda: it has no /dev/shm). Exact
     repeats are then only recognised within a file."""
-    import multiprocessing
 
     def detach(source: capture.CaptureFile) -> capture.CaptureFile:
         return source.detached() if isinstance(source, capture.S3CaptureFile) else source

@@ -33,12 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 from tqdm import tqdm
 
 from contract import CLASS_NAMES
 from contract.cli import CliParser
 from lambdas.shared import bounded_json
+from monitoring.capture import parse_s3_uri
 from monitoring.features import (
     CATEGORICAL_FEATURES,
     IMAGE_NUMERIC,
@@ -221,11 +223,7 @@ def load_baseline(location: str | Path, s3_client: Any = None) -> Baseline:
     """Read a baseline from a path or s3:// URI; `BaselineError` when missing or invalid."""
     text: bytes
     if str(location).startswith("s3://"):
-        from monitoring.capture import parse_s3_uri
-
         if s3_client is None:
-            import boto3
-
             s3_client = boto3.client("s3")
         bucket, key = parse_s3_uri(str(location))
         try:
@@ -247,11 +245,7 @@ def load_baseline(location: str | Path, s3_client: Any = None) -> Baseline:
 def save_baseline(baseline: Baseline, location: str | Path, s3_client: Any = None) -> None:
     text = baseline.to_json()
     if str(location).startswith("s3://"):
-        from monitoring.capture import parse_s3_uri
-
         if s3_client is None:
-            import boto3
-
             s3_client = boto3.client("s3")
         bucket, key = parse_s3_uri(str(location))
         s3_client.put_object(
@@ -375,7 +369,8 @@ def build_baseline(
 
 def archive_threshold(model_path: Path) -> float | None:
     """The model's routing threshold from its archive's decision.json (None: it has none)."""
-    from training.decision_file import DecisionFileError, read_decision
+    # The offline --model path only: training is not in the drift zip.
+    from training.decision_file import DecisionFileError, read_decision  # noqa: PLC0415
 
     try:
         decision = read_decision(model_path)

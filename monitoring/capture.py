@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import boto3
+
 from lambdas.shared import bounded_json
 
 # orjson parses a capture line ~3x faster than json and pybase64 decodes ~10x faster than
@@ -380,8 +382,6 @@ class S3CaptureFile:
 
 @functools.cache
 def _process_client() -> S3Client:
-    import boto3
-
     client: S3Client = boto3.client("s3")
     return client
 
@@ -477,8 +477,6 @@ def iter_capture_files(
     check_window(window.start, window.end)
     if str(source).startswith("s3://"):
         if s3_client is None:
-            import boto3
-
             s3_client = boto3.client("s3")
         yield from iter_s3_files(s3_client, str(source), window)
     else:

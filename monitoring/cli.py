@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import boto3
+
 from contract.cli import CliParser
 from monitoring import capture, publish
 from monitoring import report as report_module
@@ -208,8 +210,6 @@ def run_from_environment(start: datetime | None, end: datetime | None) -> int:
             result = run_byoc(os.environ)
             print(json.dumps({"status": result["status"], "records": result["records"]}))
             return 0
-        import boto3
-
         settings = JobSettings.from_env(os.environ)
         event = {"start": start.isoformat(), "end": end.isoformat()} if start and end else {}
         window = window_for(event, settings.window_hours, datetime.now(UTC))

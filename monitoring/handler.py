@@ -16,6 +16,9 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
+from botocore.config import Config
+
 from monitoring import publish
 from monitoring.job import JobSettings, run_job, window_for
 
@@ -30,9 +33,6 @@ def settings() -> JobSettings:
 
 @functools.cache
 def client(service: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
     return boto3.session.Session().client(
         service, config=Config(retries={"mode": "standard", "total_max_attempts": 5})
     )

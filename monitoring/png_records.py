@@ -20,6 +20,11 @@ import numpy as np
 from monitoring import png_kernel
 from monitoring.png_kernel import SLACK, STATISTICS, compiled, statistics_into, unfilter_png
 
+try:  # optional, as in `features`: the extension that bundles and exports libdeflate
+    from deflate import _deflate
+except ImportError:  # pragma: no cover - exercised where deflate is absent
+    _deflate = None  # type: ignore[assignment]
+
 # The PNG signature and a standard IHDR chunk's length and type: the first 16 bytes.
 _PNG_HEAD = np.frombuffer(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", np.uint8)
 _IDAT = 0x49444154  # chunk types as big-endian 32-bit numbers
@@ -33,11 +38,10 @@ def _load_libdeflate() -> tuple[Any, Any, Any] | None:
     LLVM's symbol table, compiled code calls the decoder by name, so that it caches like the rest
     (a ctypes pointer would be an address baked into the cache). Anything missing: None, and
     records take the per-record path (`features.png_rows`)."""
-    if not png_kernel.AVAILABLE:
+    if not png_kernel.AVAILABLE or _deflate is None:
         return None
     try:
         import llvmlite.binding
-        from deflate import _deflate
         from numba import types
 
         library = ctypes.CDLL(_deflate.__file__)

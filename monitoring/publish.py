@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
+
 from monitoring import metrics
 
 _BATCH = 500  # PutMetricData accepts up to 1000 metrics per call; stay well under the 1 MB body
@@ -108,8 +110,6 @@ def publish_report(
 ) -> int:
     """Put the report's metrics; returns how many data points were sent."""
     if client is None:
-        import boto3
-
         client = boto3.client("cloudwatch")
     return put(client, namespace or metrics.DEFAULT_NAMESPACE, metric_data(report, dimensions))
 
@@ -118,8 +118,6 @@ def publish_job_failed(
     dimensions: Dimensions, namespace: str | None = None, client: Any = None
 ) -> None:
     if client is None:
-        import boto3
-
         client = boto3.client("cloudwatch")
     put(
         client,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from monitoring.accumulate import WindowSummary
+from monitoring.capture import parse_s3_uri
 from monitoring.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 if TYPE_CHECKING:
@@ -292,8 +293,6 @@ def write_s3(
     report: dict[str, Any], summary: WindowSummary, uri_prefix: str, client: Any, html: bool = True
 ) -> list[str]:
     """Put report.json (and report.html) under an s3:// prefix; returns the URIs written."""
-    from monitoring.capture import parse_s3_uri
-
     bucket, prefix = parse_s3_uri(uri_prefix)
     prefix = prefix.rstrip("/") + "/" if prefix else ""
     written = []

@@ -18,6 +18,9 @@ from typing import Any
 
 import boto3
 
+from devkit import terraform
+from devkit.emulator import DEFAULT_REGION, DUMMY_CREDENTIALS
+from devkit.local_stage import LocalStage
 from review.core import ReviewDesk, ReviewError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -93,8 +96,6 @@ def stage_outputs(
         raise TargetError(f"unknown stage {stage!r}: one of {', '.join(STAGES)}")
     env: dict[str, str] = {}
     if stage == "local":
-        from devkit.local_stage import LocalStage
-
         if not endpoint_url:
             raise TargetError("--stage local needs the emulator's URL (--endpoint-url)")
         # The local stage keeps its state and Terraform data in its work directory.
@@ -103,8 +104,6 @@ def stage_outputs(
 
 
 def terraform_outputs(root: Path, env: dict[str, str]) -> dict[str, Any]:
-    from devkit import terraform
-
     try:
         result = terraform.run(
             [f"-chdir={root}", "output", "-json", "-no-color"], env=env, check=False, capture=True
@@ -133,8 +132,6 @@ def resolve(
     )
     client_env: tuple[tuple[str, str], ...] = ()
     if stage == "local" and endpoint_url:
-        from devkit.emulator import DEFAULT_REGION, DUMMY_CREDENTIALS
-
         client_env = tuple(DUMMY_CREDENTIALS.items())
         region = region or DEFAULT_REGION
     overrides = {

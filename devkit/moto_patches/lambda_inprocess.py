@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import base64
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -103,8 +104,6 @@ def apply() -> None:
 
 def moto_still_ignores_code() -> bool:
     """The gap's guard: moto's simple invoke only consults its queue of canned results."""
-    import inspect
-
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
     invoke = getattr(LambdaSimpleBackend.invoke, "__wrapped__", LambdaSimpleBackend.invoke)

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import base64
 import json
+import tempfile
 import threading
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 _MARKER = "_vehicle_classifier_serving"
@@ -67,9 +69,6 @@ def _model_data_url(account_id: str, region: str, model_name: str) -> str | None
 
 
 def _predictor(account_id: str, model_url: str) -> Any | None:
-    import tempfile
-    from pathlib import Path
-
     bucket, key = _split_s3_uri(model_url)
     try:
         stored = _s3_backend(account_id).get_object(bucket, key)

@@ -10,6 +10,7 @@ which moto does not track here) and lists that file in the manifest's `ResultFil
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
@@ -25,8 +26,6 @@ def _target() -> Any:
 
 
 def moto_still_drops_results() -> bool:
-    import inspect
-
     target = _target()
     handler = getattr(target, "_original_handle_put_object", None) or target._handle_put_object
     return "TODO: results" in inspect.getsource(handler)

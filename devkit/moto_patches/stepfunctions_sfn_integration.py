@@ -15,6 +15,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import botocore.session
+from botocore import xform_name
+
 MARKER = "_normalises_sfn_fields"
 
 
@@ -29,9 +32,6 @@ def _target() -> Any:
 @functools.cache
 def _operation(action: str) -> Any:
     """botocore's operation model of a Step Functions API, by its snake_case method name."""
-    import botocore.session
-    from botocore import xform_name
-
     model = botocore.session.get_session().get_service_model("stepfunctions")
     names = {xform_name(name): name for name in model.operation_names}
     return model.operation_model(names[action])

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import re
 from typing import Any
 
@@ -34,8 +36,6 @@ _TLS_ONLY = {
 
 def tls_policy_gap() -> bool:
     """True while moto denies a TLS request under a deny-insecure-transport policy."""
-    import json
-
     from moto.iam.access_control import IAMPolicy, PermissionResult
 
     result = IAMPolicy(json.dumps(_TLS_ONLY)).is_action_permitted(
@@ -46,8 +46,6 @@ def tls_policy_gap() -> bool:
 
 def eventbridge_gap() -> bool:
     """True while GetBucketNotificationConfiguration never mentions EventBridge."""
-    import inspect
-
     from moto.s3.responses import S3Response
 
     get = getattr(S3Response.get_bucket_notification, "__wrapped__", None)
@@ -117,8 +115,6 @@ def _conditions_hold(conditions: dict[str, dict[str, Any]] | None, context: dict
 
 def _get_permission(self: Any, action: str, resource: str) -> Any:
     """FakeBucket.get_permission, skipping statements whose conditions do not hold."""
-    import json
-
     from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
     if self.policy is None:

@@ -10,6 +10,7 @@ was sent.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 MARKER = "_vehicle_classifier_terraform_patch"
@@ -17,8 +18,6 @@ MARKER = "_vehicle_classifier_terraform_patch"
 
 def upstream_gap() -> bool:
     """True while moto's Model ignores EnableNetworkIsolation (it hard-codes False)."""
-    import inspect
-
     from moto.sagemaker.models import Model
 
     init = getattr(Model.__init__, "__wrapped__", Model.__init__)
@@ -54,8 +53,6 @@ def apply_model_patch() -> None:
 
 def endpoint_gaps() -> list[str]:
     """What moto's endpoints still lack: DeploymentConfig is dropped, UpdateEndpoint is missing."""
-    import inspect
-
     from moto.sagemaker.models import FakeEndpoint
     from moto.sagemaker.responses import SageMakerResponse
 

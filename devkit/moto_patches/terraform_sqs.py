@@ -8,6 +8,7 @@ patch returns the policy compact, as SQS does.
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
@@ -16,8 +17,6 @@ MARKER = "_vehicle_classifier_terraform_patch"
 
 def redrive_whitespace_gap() -> bool:
     """True while moto writes RedrivePolicy with json.dumps' default separators."""
-    import inspect
-
     from moto.sqs.models import Queue
 
     getter = Queue.__dict__["attributes"].fget

@@ -6,6 +6,8 @@ import functools
 import os
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from lambdas.classify_image.core import (
     ClassifySettings,
     check_referenced_bytes,
@@ -50,8 +52,6 @@ def image_bytes(document: ImageDocument, config: ClassifySettings) -> tuple[byte
 def invoke_endpoint(
     body: bytes, content_type: str, config: ClassifySettings, inference_id: str
 ) -> dict[str, Any]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     # One attempt per invocation: the state machine owns retries (backoff, jitter, history).
     runtime = client("sagemaker-runtime", max_attempts=1)
     try:

@@ -12,6 +12,8 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from lambdas.record_label.core import RecordSettings, build_record, json_line, record_key
 from lambdas.shared.aws import client, error_code
 from lambdas.shared.errors import StorageUnavailable
@@ -29,8 +31,6 @@ def settings() -> RecordSettings:
 def put_record(config: RecordSettings, key: str, line: bytes, replace: bool) -> bool:
     """Write the record; False when `replace` is off and a record is already there (S3's
     conditional write refused it: PreconditionFailed), which leaves that record as it is."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     options: dict[str, str] = {"ServerSideEncryption": "aws:kms"}
     if config.kms_key_id:
         options["SSEKMSKeyId"] = config.kms_key_id

@@ -14,8 +14,9 @@ from typing import Any
 @functools.cache
 def client(service: str, max_attempts: int = 3, read_timeout: float = 60.0) -> Any:
     """The one client for `service` in this container (botocore clients are thread-safe)."""
-    import boto3
-    from botocore.config import Config
+    # Lazy on purpose: boto3 (~0.2 s) is the bulk of a cold start (module docstring).
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
 
     config = Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts},

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
 from lambdas.shared.aws import error_code, http_status
 from lambdas.shared.errors import ImageNotFound, InvalidEvent, InvalidImage, StorageUnavailable
 
@@ -33,8 +35,6 @@ def read_object(
     `version_id` (versioned buckets) or `etag` (If-Match) pin the exact bytes that were validated
     upstream, so an object overwritten between two steps is never classified unchecked.
     """
-    from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-
     params: dict[str, str] = {"Bucket": bucket, "Key": key}
     if version_id:
         params["VersionId"] = version_id

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.shared.aws import client, error_code
 from lambdas.shared.errors import InvalidEvent
@@ -85,8 +86,6 @@ def defer(config: StarterSettings, records: list[Mapping[str, Any]], seconds: in
 
 @instrumented(logger, metrics)
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     config = settings()
     records = sqs_records(event)
     ledger = StartLedger(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -88,3 +89,42 @@ def test_a_documented_command_fails_a_bad_command_line_in_one_line(module, tmp_p
     # argparse names the first problem: the unknown flag, or a required argument missing first.
     assert lines[0].startswith(f"python -m {module}: error: "), lines[0]
     assert lines[0].endswith("(see --help)"), lines[0]
+
+
+# Commands that are torch code by nature; every other one answers --help without loading the
+# heavy optional packages (pyproject's banned-module-level-imports keep them lazy).
+NEEDS_TORCH = {"training.predict"}
+LAZY_PACKAGES = ("torch", "sagemaker", "matplotlib")
+HELP_PROBE = """
+import contextlib, io, json, runpy, sys, warnings
+warnings.simplefilter("ignore")  # runpy's note on packages already imported
+loaded = {}
+for module in sys.argv[1:]:
+    before = {name.split(".")[0] for name in sys.modules}
+    sys.argv = [module, "--help"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    loaded[module] = sorted({name.split(".")[0] for name in sys.modules} - before)
+print(json.dumps(loaded))
+"""
+
+
+def test_the_commands_answer_help_without_torch_sagemaker_or_matplotlib(tmp_path):
+    modules = [
+        module
+        for module in documented_commands()
+        if not module.startswith("benchmarks.") and module not in NEEDS_TORCH
+    ]
+    completed = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE, *modules],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    loaded = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert list(loaded) == modules  # what each one loaded that the ones before it had not
+    heavy = {module: set(names) & set(LAZY_PACKAGES) for module, names in loaded.items()}
+    assert {module: names for module, names in heavy.items() if names} == {}
