@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devkit.stepfunctions_local import review_execution_arn, sync_client
+from lambdas.shared.documents import ReviewAnswer
+from lambdas.shared.label_record import LabelRecord
 
 REVIEWER = "demo-reviewer"
 
@@ -94,7 +96,7 @@ def run_with_reviewer(
             answered = truth or "not_a_vehicle"
             sfn.send_task_success(
                 taskToken=body["task_token"],
-                output=json.dumps({"label": answered, "reviewer": REVIEWER}),
+                output=json.dumps(ReviewAnswer(answered, REVIEWER).to_dict()),
             )
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     if described["status"] != "SUCCEEDED":
@@ -102,12 +104,13 @@ def run_with_reviewer(
     return ReviewedRun(dict(json.loads(described.get("output") or "{}")), answered)
 
 
-def label_records(s3: Any, labels_uri: str) -> list[dict[str, Any]]:
-    """Every label record under the stage's labels prefix (one JSON line per object)."""
+def label_records(s3: Any, labels_uri: str) -> list[LabelRecord]:
+    """Every label record under the stage's labels prefix (one JSON line per object), read
+    strictly: a record that breaks the schema raises InvalidLabelRecord."""
     bucket, _, prefix = labels_uri.removeprefix("s3://").partition("/")
-    records: list[dict[str, Any]] = []
+    records: list[LabelRecord] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for entry in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
-            records.extend(json.loads(line) for line in body.decode().splitlines() if line)
+            records.extend(LabelRecord.from_line(line) for line in body.splitlines() if line)
     return records

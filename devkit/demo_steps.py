@@ -259,7 +259,7 @@ def run_workflow(ctx: DemoContext) -> None:
         _say(f"{label:<42} {_describe_outcome(run.output, run.answered)}")
     records = label_records(s3, str(ctx.system["labels_uri"]))
     by_decision = {
-        kind: sum(r["decision"] == kind for r in records) for kind in ("routed", "reviewed")
+        kind: sum(r.decision == kind for r in records) for kind in ("routed", "reviewed")
     }
     quality = tally.summary()
     _say(f"outcomes {outcomes}; the demo answered {answered_count} review(s) as reviewer")

@@ -21,8 +21,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas.shared import bounded_json
+from lambdas.shared.documents import REVIEW_LABELS, ReviewAnswer
+from lambdas.shared.errors import InvalidEvent
 
-LABELS = ("bicycle", "motorcycle", "not_a_vehicle")
+LABELS = REVIEW_LABELS
 # How long a scan hides the messages it reads before putting them back (and the worst case for
 # a scan that dies half-way). Short, so other reviewers barely notice a listing.
 HOLD_SECONDS = 30
@@ -272,7 +274,12 @@ class ReviewDesk:
         """Hand the label to the waiting execution (SendTaskSuccess), then delete the message."""
         if label not in LABELS:
             raise UnknownLabel(f"unknown label {label!r}: answer one of {', '.join(LABELS)}")
-        reviewer = reviewer or self.caller_identity()
+        try:  # the document the review machine reads: refused here, before the token is spent
+            sent = ReviewAnswer.from_dict(
+                {"label": label, "reviewer": reviewer or self.caller_identity()}, "answer"
+            )
+        except InvalidEvent as error:
+            raise ReviewError(str(error)) from None
         taken = self._take(review_id)
         if taken is None:
             raise self._gone(review_id)
@@ -280,7 +287,7 @@ class ReviewDesk:
         try:
             self.sfn.send_task_success(
                 taskToken=review.task_token,
-                output=json.dumps({"label": label, "reviewer": reviewer}),
+                output=json.dumps(sent.to_dict()),
             )
         except ClientError as error:
             if _code(error) not in CLOSED_TASK_ERRORS:
@@ -290,7 +297,7 @@ class ReviewDesk:
             self._delete(message)
             raise self._closed(review.id, review.execution_arn, _code(error)) from error
         self._delete(message)
-        return Answer(review, label, reviewer)
+        return Answer(review, sent.label, sent.reviewer)
 
     def caller_identity(self) -> str:
         """The ARN the clients act as: the default reviewer id."""

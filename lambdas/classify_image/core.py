@@ -93,7 +93,7 @@ INFERENCE_ID_NAMESPACE = uuid.UUID("6f1d3c2e-5a4b-4e8f-9c7d-2b1a0e9f8d7c")
 
 
 def inference_id_for(
-    document: ImageDocument, endpoint_name: str, model_version: str, threshold: object = None
+    document: ImageDocument, endpoint_name: str, model_version: str, threshold: float | None = None
 ) -> str:
     """The id passed as InferenceId on InvokeEndpoint: SageMaker writes it into the data
     capture record (eventMetadata.inferenceId), so a label record joins to its capture.

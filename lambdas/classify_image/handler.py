@@ -18,8 +18,7 @@ from lambdas.classify_image.core import (
     parse_prediction,
 )
 from lambdas.shared.aws import client
-from lambdas.shared.documents import ImageDocument
-from lambdas.shared.events import requested_threshold
+from lambdas.shared.documents import ExecutionOptions, ImageDocument
 from lambdas.shared.observability import instrumented, logger_for, metrics_for
 from lambdas.shared.storage import read_object
 
@@ -72,7 +71,9 @@ def invoke_endpoint(
 def handler(event: Any, context: Any) -> dict[str, Any]:
     config = settings()
     document = parse_event(event)
-    threshold = requested_threshold(event) if isinstance(event, dict) else None
+    # The override is part of what is asked (another threshold, another decision and id); a
+    # malformed one fails here, before the endpoint is paid for.
+    threshold = ExecutionOptions.from_dict(event).threshold
     inference_id = inference_id_for(document, config.endpoint_name, config.model_version, threshold)
     response = invoke_endpoint(*image_bytes(document, config), config, inference_id)
     probabilities = parse_prediction(response["Body"], config.probability_tolerance)

@@ -24,8 +24,8 @@ from lambdas.filter_inferences.core import (
     decide,
     decide_reviewed,
     parse_event,
-    parse_review,
 )
+from lambdas.shared.documents import ReviewAnswer
 from lambdas.shared.observability import instrumented, logger_for, metrics_for
 
 logger = logger_for("filter_inferences")
@@ -40,11 +40,12 @@ def settings() -> FilterSettings:
 @instrumented(logger, metrics)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     config = settings()
-    answer = parse_review(event)
+    answer = ReviewAnswer.in_event(event)
     if answer is not None:  # the review machine asks for the route of the human's label
-        result = decide_reviewed(answer, config.routes)
-        outcome = "RoutedByReviewer" if result["decision"]["action"] == "route" else "Rejected"
+        reviewed = decide_reviewed(answer, config.routes)
+        outcome = "RoutedByReviewer" if reviewed.action == "route" else "Rejected"
         metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
+        result = reviewed.to_dict()
         logger.info("reviewed", extra=result["decision"])
         # The review machine's outcome, named here so it needs no Choice state (a transition).
         return {**result, "outcome": outcome}
@@ -52,11 +53,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     # Drawn from the inference id where there is one, so a repeated run decides the same way.
     inference_id = found.inference_id
     draw = random.random if inference_id is None else (lambda: audit_draw(inference_id))
-    result = decide(found, threshold, config.routes, config.audit_sample_rate, draw)
-    decision = result["decision"]
-    outcome = "Routed" if decision["action"] == "route" else "NeedsReview"
+    decision = decide(found, threshold, config.routes, config.audit_sample_rate, draw)
+    outcome = "Routed" if decision.action == "route" else "NeedsReview"
     metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
-    if decision.get("reason") == "audit":
+    if decision.reason == "audit":
         metrics.add_metric(name="AuditSampled", unit=MetricUnit.Count, value=1)
+    result = decision.to_dict()
     logger.info("decided", extra=result["decision"])
     return result

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.record_label.core import RecordSettings, build_record, json_line, record_key
+from lambdas.record_label.core import RecordSettings, build_record
 from lambdas.shared.aws import client, error_code
 from lambdas.shared.errors import StorageUnavailable
 from lambdas.shared.observability import instrumented, logger_for, metrics_for
@@ -56,12 +56,12 @@ def put_record(config: RecordSettings, key: str, line: bytes, replace: bool) -> 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     config = settings()
     record = build_record(event, datetime.now(UTC))
-    key = record_key(config.prefix, record)
+    key = record.key(config.prefix)
     # Keyed by the inference id, so a repeated run lands on the same object. The model's
     # decision never replaces a record (a second write is a no-op); a reviewer's label is final
     # and supersedes it (its review execution, named by the inference id, runs once).
-    written = put_record(config, key, json_line(record), replace=record["decision"] == "reviewed")
+    written = put_record(config, key, record.json_line(), replace=record.decision == "reviewed")
     uri = f"s3://{config.bucket}/{key}"
     message = "label recorded" if written else "label already recorded"
-    logger.info(message, extra={"uri": uri, "decision": record["decision"]})
-    return {"uri": uri, "record": record, "written": written}
+    logger.info(message, extra={"uri": uri, "decision": record.decision})
+    return {"uri": uri, "record": record.to_dict(), "written": written}

@@ -1,9 +1,17 @@
 """Typed documents of the hand-offs between the Lambdas: the one statement of their shape.
 
-Each is a frozen dataclass; the producing Lambda builds it and returns `to_dict()` (the JSON the
-state machines pass on, field names fixed: the ASL reads them), the consuming Lambda reads it with
-`from_dict()`, which validates and raises InvalidEvent for a malformed document. The one
-per-execution option, the threshold override, is read in one place: `events.requested_threshold`.
+Each is a frozen dataclass; the producing side builds it and returns `to_dict()` (the JSON the
+state machines pass on, field names fixed: the ASL reads them), the consuming side reads it with
+`from_dict()`, which validates and raises InvalidEvent naming the field for a malformed document.
+
+    ImageDocument           serialize_image -> classify_image                  `image`
+    ClassificationDocument  classify_image -> filter_inferences, record_label  `classification`
+    DecisionDocument        filter_inferences -> the machines, record_label    `decision`
+    ReviewAnswer            a reviewer (SendTaskSuccess) -> filter_inferences, record_label
+    ExecutionOptions        the request's per-execution options (the threshold override), the
+                            one place they are read (classify_image, filter_inferences)
+
+The label record, what record_label writes, is `lambdas.shared.label_record.LabelRecord`.
 """
 
 from __future__ import annotations
@@ -12,21 +20,30 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from contract import CLASS_NAMES
-from lambdas.shared.errors import InvalidEvent
+from lambdas.shared.errors import InvalidEvent, ThresholdBelowDeployed
 from lambdas.shared.events import (
     optional_str,
     require_event,
     require_mapping,
+    require_number,
     require_probabilities,
     s3_location,
 )
 from lambdas.shared.formats import CONTENT_TYPES
 
 LABELS = CLASS_NAMES
+# What a reviewer may answer: one of the vehicle types, or that the image shows neither.
+NOT_A_VEHICLE = "not_a_vehicle"
+REVIEW_LABELS = (*LABELS, NOT_A_VEHICLE)
+# Why the model's decision asks a human: below the threshold, or a sampled confident image.
+REVIEW_REASONS = ("low_confidence", "audit")
+MAX_REVIEWER_CHARS = 256
+# Half the Earth's circumference: any radius beyond it is a typo, not a delivery area.
+MAX_ORDER_RADIUS_KM = 20_000.0
 
 
 def _optional_text(found: Mapping[str, Any], name: str) -> str | None:
@@ -215,3 +232,197 @@ class ImageDocument:
             height=_optional_int(image, "height"),
             size_bytes=_optional_int(image, "size_bytes"),
         )
+
+
+def _requested_threshold(event: Mapping[str, Any]) -> object:
+    """The threshold override, unchecked: top-level `threshold`, else the request's `threshold`,
+    else its `options.threshold` (the batch's item shape); None when absent."""
+    override = event.get("threshold")
+    request = event.get("request")
+    if override is None and isinstance(request, Mapping):
+        override = request.get("threshold")
+        options = request.get("options")
+        if override is None and isinstance(options, Mapping):
+            override = options.get("threshold")
+    return override
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    """The per-execution options of a request, read only here: so far the threshold override
+    (null or absent: the stage's threshold), which may only raise the stage's threshold.
+    `to_dict()` is the batch items' `options` shape."""
+
+    threshold: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {} if self.threshold is None else {"threshold": self.threshold}
+
+    @classmethod
+    def from_dict(cls, event: object) -> ExecutionOptions:
+        override = _requested_threshold(require_event(event))
+        if override is None:
+            return cls()
+        threshold = require_number(override, "threshold")
+        if not 0.0 < threshold < 1.0:
+            raise InvalidEvent(f"threshold {threshold} must lie strictly between 0 and 1")
+        return cls(threshold)
+
+    def threshold_over(self, deployed: float) -> float:
+        """The threshold this execution decides at: the override, else the deployed one."""
+        if self.threshold is None:
+            return deployed
+        if self.threshold < deployed:
+            raise ThresholdBelowDeployed(
+                f"threshold {self.threshold} is below the deployed threshold {deployed}: "
+                "an execution may only raise it"
+            )
+        return self.threshold
+
+
+def _choice(found: Mapping[str, Any], name: str, choices: tuple[str, ...], what: str) -> str:
+    value = found.get(name)
+    if value not in choices:
+        raise InvalidEvent(f"{what}.{name} must be one of {choices}, got {value!r}")
+    return str(value)
+
+
+def _reviewer(found: Mapping[str, Any], what: str) -> str:
+    """Who answered: a non-empty name, surrounding blanks dropped."""
+    value = found.get("reviewer")
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_REVIEWER_CHARS:
+        raise InvalidEvent(
+            f"{what}.reviewer must be a non-empty string of at most {MAX_REVIEWER_CHARS} characters"
+        )
+    return value.strip()
+
+
+def _share(found: Mapping[str, Any], name: str, what: str) -> float:
+    value = require_number(found.get(name), f"{what}.{name}")
+    if not 0.0 <= value <= 1.0:
+        raise InvalidEvent(f"{what}.{name} must lie in [0, 1], got {value}")
+    return value
+
+
+def _absent(found: Mapping[str, Any], names: tuple[str, ...], what: str, why: str) -> None:
+    for name in names:
+        if found.get(name) is not None:
+            raise InvalidEvent(f"{what}.{name} is not part of {why}")
+
+
+@dataclass(frozen=True)
+class ReviewAnswer:
+    """A reviewer -> the waiting review execution: the SendTaskSuccess output `{label, reviewer}`
+    (review tool, demo), which the review machine hands on as `review` to filter_inferences
+    (ApplyAnswer) and record_label. The human's label is final."""
+
+    label: str
+    reviewer: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"label": self.label, "reviewer": self.reviewer}
+
+    @classmethod
+    def from_dict(cls, answer: object, what: str = "review") -> ReviewAnswer:
+        found = require_mapping(answer, what)
+        return cls(_choice(found, "label", REVIEW_LABELS, what), _reviewer(found, what))
+
+    @classmethod
+    def in_event(cls, event: object) -> ReviewAnswer | None:
+        """The event's `review`, or None when it has none (absent or null)."""
+        answer = require_event(event).get("review")
+        return None if answer is None else cls.from_dict(answer)
+
+
+MODEL_ACTIONS = ("route", "review")
+REVIEWED_ACTIONS = ("route", "reject")
+
+
+@dataclass(frozen=True)
+class DecisionDocument:
+    """filter_inferences -> the machines (their Choice reads `action`), the review machine and
+    record_label (`decision`).
+
+    The model's decision (no reviewer): `route` when the confidence reaches the threshold, with
+    the label's loading bay and order radius; else `review`, reason `low_confidence`; a confident
+    image sampled for audit is `review`, reason `audit`. A reviewer's decision (the review
+    machine's ApplyAnswer): `route` by the human's label, or `reject` an image that shows no
+    vehicle; it names the reviewer and has no confidence, threshold or reason."""
+
+    action: str
+    label: str
+    confidence: float | None = None
+    threshold: float | None = None
+    reason: str | None = None
+    loading_bay: str | None = None
+    order_radius_km: float | None = None
+    reviewer: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        decision: dict[str, Any] = {"label": self.label}
+        if self.reviewer is None:
+            decision.update(confidence=self.confidence, threshold=self.threshold)
+        else:
+            decision["reviewer"] = self.reviewer
+        decision["action"] = self.action
+        if self.reason is not None:
+            decision["reason"] = self.reason
+        if self.action == "route":
+            decision.update(loading_bay=self.loading_bay, order_radius_km=self.order_radius_km)
+        return {"decision": decision}
+
+    @classmethod
+    def from_dict(cls, event: object) -> DecisionDocument:
+        found = require_mapping(require_event(event).get("decision"), "decision")
+        decision = cls._model(found) if found.get("reviewer") is None else cls._reviewed(found)
+        if decision.action != "route":
+            _absent(
+                found,
+                ("loading_bay", "order_radius_km"),
+                "decision",
+                f"a decision to {decision.action}",
+            )
+            return decision
+        bay = found.get("loading_bay")
+        if not isinstance(bay, str) or not bay.strip():
+            raise InvalidEvent("decision.loading_bay must be a non-empty string")
+        radius = require_number(found.get("order_radius_km"), "decision.order_radius_km")
+        if not 0.0 < radius <= MAX_ORDER_RADIUS_KM:
+            raise InvalidEvent(
+                f"decision.order_radius_km must lie in (0, {MAX_ORDER_RADIUS_KM:g}], got {radius}"
+            )
+        return replace(decision, loading_bay=bay, order_radius_km=radius)
+
+    @classmethod
+    def _model(cls, found: Mapping[str, Any]) -> DecisionDocument:
+        action = _choice(found, "action", MODEL_ACTIONS, "decision")
+        confidence = _share(found, "confidence", "decision")
+        threshold = _share(found, "threshold", "decision")
+        if action == "route":
+            _absent(found, ("reason",), "decision", "a decision to route")
+            if confidence < threshold:
+                raise InvalidEvent("decision routes below decision.threshold")
+            reason = None
+        else:
+            reason = _choice(found, "reason", REVIEW_REASONS, "decision")
+            if (reason == "low_confidence") != (confidence < threshold):
+                raise InvalidEvent(
+                    f"decision.reason {reason} does not fit confidence {confidence} at "
+                    f"threshold {threshold}"
+                )
+        return cls(
+            action=action,
+            label=_choice(found, "label", LABELS, "decision"),
+            confidence=confidence,
+            threshold=threshold,
+            reason=reason,
+        )
+
+    @classmethod
+    def _reviewed(cls, found: Mapping[str, Any]) -> DecisionDocument:
+        _absent(found, ("confidence", "threshold", "reason"), "decision", "a reviewer's decision")
+        action = _choice(found, "action", REVIEWED_ACTIONS, "decision")
+        label = _choice(found, "label", REVIEW_LABELS, "decision")
+        if (action == "reject") != (label == NOT_A_VEHICLE):
+            raise InvalidEvent(f"decision.action {action} does not fit the label {label}")
+        return cls(action=action, label=label, reviewer=_reviewer(found, "decision"))

@@ -23,6 +23,11 @@ class ThresholdBelowDeployed(InvalidEvent):
     the stage's threshold, never route on less confidence than the model earned."""
 
 
+class InvalidLabelRecord(InvalidEvent):
+    """A label record read back from labels/ that breaks its schema (`LabelRecord`); no Lambda
+    raises it, the readers of the records do."""
+
+
 class InvalidImage(WorkflowError):
     """The object is not an image the endpoint accepts (format, size, dimensions, corrupt)."""
 

@@ -83,19 +83,6 @@ def execution_id(event: object) -> str | None:
     return None
 
 
-def requested_threshold(event: Mapping[str, Any]) -> object:
-    """The per-execution threshold override, unchecked: top-level `threshold`, else the request's
-    `threshold`, else its `options.threshold` (the batch's item shape); None when absent."""
-    override = event.get("threshold")
-    request = event.get("request")
-    if override is None and isinstance(request, Mapping):
-        override = request.get("threshold")
-        options = request.get("options")
-        if override is None and isinstance(options, Mapping):
-            override = options.get("threshold")
-    return override
-
-
 # What classify_image lets through (its PROBABILITY_TOLERANCE default): rounding, not a bug.
 PROBABILITY_SUM_TOLERANCE = 0.01
 

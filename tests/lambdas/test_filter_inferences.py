@@ -12,15 +12,14 @@ from lambdas.filter_inferences import handler as filter_handler
 from lambdas.filter_inferences.core import (
     DEFAULT_ROUTING_RULES,
     FilterSettings,
-    ReviewAnswer,
     audit_draw,
     decide,
     decide_reviewed,
     parse_audit_sample_rate,
     parse_event,
-    parse_review,
     parse_routes,
 )
+from lambdas.shared.documents import ReviewAnswer
 from lambdas.shared.errors import ConfigurationError, InvalidEvent, ThresholdBelowDeployed
 from tests.lambdas.context import Context
 
@@ -35,7 +34,7 @@ def event(label="bicycle", p=(0.95, 0.05), **extra) -> dict:
 
 def test_confident_classification_is_routed():
     found, threshold = parse_event(event(), DEPLOYED)
-    decision = decide(found, threshold, ROUTES)["decision"]
+    decision = decide(found, threshold, ROUTES).to_dict()["decision"]
     assert decision == {
         "label": "bicycle",
         "confidence": 0.95,
@@ -48,9 +47,9 @@ def test_confident_classification_is_routed():
 
 def test_threshold_is_inclusive_and_below_goes_to_review():
     at, _ = parse_event(event(p=(0.85, 0.15)), DEPLOYED)
-    assert decide(at, DEPLOYED, ROUTES)["decision"]["action"] == "route"
+    assert decide(at, DEPLOYED, ROUTES).action == "route"
     below, _ = parse_event(event("motorcycle", (0.151, 0.849)), DEPLOYED)
-    assert decide(below, DEPLOYED, ROUTES)["decision"]["action"] == "review"
+    assert decide(below, DEPLOYED, ROUTES).action == "review"
 
 
 @pytest.mark.parametrize(
@@ -64,7 +63,7 @@ def test_threshold_is_inclusive_and_below_goes_to_review():
 def test_threshold_override_may_raise_the_deployed_one(override):
     found, threshold = parse_event(event(**override), DEPLOYED)
     assert threshold == 0.97
-    assert decide(found, threshold, ROUTES)["decision"]["action"] == "review"  # 0.95 < 0.97
+    assert decide(found, threshold, ROUTES).action == "review"  # 0.95 < 0.97
 
 
 def test_an_override_equal_to_the_deployed_threshold_is_accepted():
@@ -202,7 +201,9 @@ def test_handler_without_the_setting_fails_as_a_configuration_error(monkeypatch)
 
 def test_below_the_threshold_is_reviewed_for_low_confidence():
     found, _ = parse_event(event(p=(0.6, 0.4)), 0.93)
-    decision = decide(found, 0.93, ROUTES, audit_sample_rate=1.0, draw=lambda: 0.0)["decision"]
+    decision = decide(found, 0.93, ROUTES, audit_sample_rate=1.0, draw=lambda: 0.0).to_dict()[
+        "decision"
+    ]
     assert (decision["action"], decision["reason"]) == ("review", "low_confidence")
     assert "loading_bay" not in decision
 
@@ -213,7 +214,9 @@ def test_below_the_threshold_is_reviewed_for_low_confidence():
 )
 def test_audit_sample_of_confident_images(rate, draw, action):
     found, _ = parse_event(event(p=(0.99, 0.01)), 0.93)
-    decision = decide(found, 0.93, ROUTES, audit_sample_rate=rate, draw=lambda: draw)["decision"]
+    decision = decide(found, 0.93, ROUTES, audit_sample_rate=rate, draw=lambda: draw).to_dict()[
+        "decision"
+    ]
     assert decision["action"] == action
     if action == "review":
         assert decision["reason"] == "audit"
@@ -233,7 +236,7 @@ def test_audit_sample_rate_setting():
 
 
 def test_the_reviewers_label_is_routed_or_rejected():
-    routed = decide_reviewed(ReviewAnswer("motorcycle", "rev-1"), ROUTES)["decision"]
+    routed = decide_reviewed(ReviewAnswer("motorcycle", "rev-1"), ROUTES).to_dict()["decision"]
     assert routed == {
         "label": "motorcycle",
         "reviewer": "rev-1",
@@ -241,7 +244,7 @@ def test_the_reviewers_label_is_routed_or_rejected():
         "loading_bay": "bay-motorcycle",
         "order_radius_km": 15.0,
     }
-    rejected = decide_reviewed(ReviewAnswer("not_a_vehicle", "rev-1"), ROUTES)["decision"]
+    rejected = decide_reviewed(ReviewAnswer("not_a_vehicle", "rev-1"), ROUTES).to_dict()["decision"]
     assert rejected == {"label": "not_a_vehicle", "reviewer": "rev-1", "action": "reject"}
 
 
@@ -258,7 +261,7 @@ def test_the_reviewers_label_is_routed_or_rejected():
 )
 def test_invalid_review_answers(review):
     with pytest.raises(InvalidEvent):
-        parse_review({"review": review})
+        ReviewAnswer.in_event({"review": review})
 
 
 def test_handler_routes_a_review_answer(monkeypatch, capsys):

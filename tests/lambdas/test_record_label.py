@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from lambdas.record_label import handler as record
-from lambdas.record_label.core import RecordSettings, build_record, json_line, record_key
+from lambdas.record_label.core import RecordSettings, build_record
 from lambdas.shared.errors import ConfigurationError, InvalidEvent, StorageUnavailable
 from tests.lambdas.context import Context
 
@@ -17,16 +17,49 @@ NOW = datetime(2026, 12, 6, 20, 30, 10, 123456, tzinfo=UTC)
 INFERENCE_ID = "0b9e4c8a-2f7d-4a55-9d1e-3f0c2b7a9e11"
 
 
+def classified(label: str = "bicycle", confidence: float = 0.61, **changes) -> dict:
+    """classify_image's document, as the state machines pass it on."""
+    other = "motorcycle" if label == "bicycle" else "bicycle"
+    return {
+        "label": label,
+        "class_index": 0 if label == "bicycle" else 1,
+        "confidence": confidence,
+        "probabilities": {label: confidence, other: 1.0 - confidence},
+        "endpoint_name": "ep",
+        "invoked_variant": "AllTraffic",
+        "inference_id": INFERENCE_ID,
+        "model_version": "v7",
+        **changes,
+    }
+
+
+LOW = {
+    "label": "bicycle",
+    "confidence": 0.61,
+    "threshold": 0.93,
+    "action": "review",
+    "reason": "low_confidence",
+}
+# A confident image and filter_inferences' decision to route it, without review.
+ROUTED = {
+    "classification": classified(confidence=0.97),
+    "decision": {
+        "label": "bicycle",
+        "confidence": 0.97,
+        "threshold": 0.9,
+        "action": "route",
+        "loading_bay": "bay-bicycle",
+        "order_radius_km": 3.0,
+    },
+    "review": None,
+}
+
+
 def event(**changes) -> dict:
     base = {
         "image": {"s3_bucket": "uploads", "s3_key": "day/bike.png"},
-        "classification": {
-            "label": "bicycle",
-            "confidence": 0.61,
-            "inference_id": INFERENCE_ID,
-            "model_version": "v7",
-        },
-        "decision": {"action": "review", "threshold": 0.93, "reason": "low_confidence"},
+        "classification": classified(),
+        "decision": LOW,
         "review": {"label": "motorcycle", "reviewer": "rev-1"},
         "decided_at": "2026-12-06T20:30:10.123456+00:00",
         "execution_id": "arn:aws:states:us-east-1:123456789012:execution:review:x",
@@ -35,7 +68,7 @@ def event(**changes) -> dict:
 
 
 def test_a_reviewed_decision_becomes_one_record():
-    assert build_record(event(), NOW) == {
+    assert build_record(event(), NOW).to_dict() == {
         "schema_version": 1,
         "image": "s3://uploads/day/bike.png",
         "inference_id": INFERENCE_ID,
@@ -53,32 +86,35 @@ def test_a_reviewed_decision_becomes_one_record():
 
 
 def test_a_routed_decision_has_no_human_label():
-    routed = build_record(
-        event(review=None, decision={"action": "route", "threshold": 0.9}, decided_at=None), NOW
-    )
-    assert (routed["decision"], routed["label"], routed["reviewer"]) == ("routed", None, None)
-    assert routed["reason"] is None
-    assert routed["decided_at"] == "2026-12-06T20:30:10.123Z"  # now, when the state gave none
+    routed = build_record(event(**ROUTED, decided_at=None), NOW)
+    assert (routed.decision, routed.label, routed.reviewer) == ("routed", None, None)
+    assert (routed.reason, routed.confidence, routed.threshold) == (None, 0.97, 0.9)
+    assert routed.decided_at == "2026-12-06T20:30:10.123Z"  # now, when the state gave none
 
 
 def test_key_and_line_are_the_same_on_a_retry():
     first, again = build_record(event(), NOW), build_record(event(), datetime.now(UTC))
-    assert record_key("labels/", first) == f"labels/{INFERENCE_ID}.jsonl"
-    assert json_line(first) == json_line(again)
-    assert json_line(first).endswith(b"\n") and json_line(first).count(b"\n") == 1
+    assert first.key("labels/") == f"labels/{INFERENCE_ID}.jsonl"
+    assert first.json_line() == again.json_line()
+    assert first.json_line().endswith(b"\n") and first.json_line().count(b"\n") == 1
 
 
 @pytest.mark.parametrize(
     "changes",
     [
         {"image": {"s3_bucket": "uploads"}},
-        {"classification": {"label": "bicycle", "confidence": 0.6}},
-        {"classification": {"label": "bicycle", "confidence": 0.6, "inference_id": "../../x"}},
-        {"classification": {"label": "car", "confidence": 0.6, "inference_id": "a"}},
+        {"classification": classified(inference_id=None)},
+        {"classification": classified(inference_id="../../x")},
+        {"classification": classified(label="car")},
+        {"classification": {"label": "bicycle", "confidence": 0.61, "inference_id": "a"}},
         {"review": {"label": "cat", "reviewer": "r"}},
         {"review": {"label": "bicycle"}},
-        {"decision": {"threshold": "high"}},
-        {"decision": {"threshold": 0.9, "reason": "hunch"}},
+        {"review": None},  # a decision to review, recorded without the reviewer's answer
+        {"decision": LOW | {"threshold": "high"}},
+        {"decision": LOW | {"reason": "hunch"}},
+        {"decision": LOW | {"label": "motorcycle"}},  # not the classification's label
+        {"decision": ROUTED["decision"]},  # routed, yet a reviewer answered
+        {"decision": {"label": "bicycle", "reviewer": "r", "action": "reject"}},
         {"decided_at": "yesterday"},
         {"decided_at": "2026-12-06T20:30:10"},
     ],
@@ -136,7 +172,7 @@ def test_a_repeated_routed_decision_leaves_the_first_record_and_a_review_superse
     s3.create_bucket(Bucket="labels-bucket")
     monkeypatch.setenv("LABELS_BUCKET", "labels-bucket")
     key = f"labels/{INFERENCE_ID}.jsonl"
-    routed = {"review": None, "decision": {"action": "route", "threshold": 0.9}}
+    routed = ROUTED
     first = record.handler(event(**routed, decided_at="2026-12-06T20:30:10.000Z"), Context())
     again = record.handler(event(**routed, decided_at="2026-12-06T20:31:00.000Z"), Context())
     assert (first["written"], again["written"]) == (True, False)

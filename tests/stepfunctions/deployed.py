@@ -26,6 +26,7 @@ from devkit.stepfunctions_local import (
     wait_for_execution,
 )
 from lambdas import build
+from lambdas.shared.label_record import LabelRecord
 
 # The stage threshold the filter Lambda is deployed with (Terraform sets it from the promoted
 # model's decision.json); any value in (0, 1) would do.
@@ -148,13 +149,14 @@ class Workflow:
         )
 
     def label_records(self) -> dict[str, dict[str, Any]]:
-        """Every label record under labels/, by key (each object is one JSON line)."""
+        """Every label record under labels/, by key (each object is one JSON line), read with
+        the schema's class: a record the machines wrote that breaks it fails the test."""
         listed = self.s3.list_objects_v2(Bucket=self.labels_bucket, Prefix="labels/")
         records = {}
         for entry in listed.get("Contents", []):
             body = self.s3.get_object(Bucket=self.labels_bucket, Key=entry["Key"])["Body"].read()
             [line] = body.decode().splitlines()
-            records[entry["Key"]] = json.loads(line)
+            records[entry["Key"]] = LabelRecord.from_line(line).to_dict()
         return records
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
