@@ -319,21 +319,20 @@ def test_label_record_round_trips_through_its_json_line(record: LabelRecord) -> 
     assert LabelRecord.from_dict(record.to_dict()).json_line() == record.json_line()
 
 
-_RECORD = {
-    "schema_version": 1,
-    "image": "s3://uploads/day/bike.png",
-    "inference_id": INFERENCE_ID,
-    "model_version": "v7",
-    "predicted": "bicycle",
-    "confidence": 0.61,
-    "threshold": 0.93,
-    "decision": "reviewed",
-    "reason": "low_confidence",
-    "label": "motorcycle",
-    "reviewer": "rev-1",
-    "decided_at": "2026-12-06T20:30:10.123Z",
-    "execution_id": "arn:aws:states:us-east-1:123456789012:execution:review:x",
-}
+_RECORD = LabelRecord(
+    "s3://uploads/day/bike.png",
+    INFERENCE_ID,
+    "v7",
+    "bicycle",
+    0.61,
+    0.93,
+    "reviewed",
+    "low_confidence",
+    "motorcycle",
+    "rev-1",
+    "2026-12-06T20:30:10.123Z",
+    "arn:aws:states:us-east-1:123456789012:execution:review:x",
+).to_dict()
 
 
 @pytest.mark.parametrize(
