@@ -32,7 +32,7 @@ from lambdas.shared.errors import InvalidEvent, InvalidLabelRecord, ThresholdBel
 from lambdas.shared.formats import CONTENT_TYPES
 from lambdas.shared.label_record import LabelRecord
 from tests.hostile import PROPERTY, json_values
-from tests.lambdas.conftest import Context
+from tests.lambdas.context import Context
 
 _TEXT = st.one_of(st.none(), st.text(min_size=1, max_size=40))
 
