@@ -129,7 +129,7 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
-    condition     = aws_sqs_queue.review.kms_master_key_id == var.kms_key_arn
+    condition     = module.review_queue.queue.kms_master_key_id == var.kms_key_arn
     error_message = "the review queue must be KMS-encrypted"
   }
 
@@ -186,15 +186,15 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
-    condition     = aws_cloudwatch_event_target.image_uploaded[0].arn == aws_sqs_queue.upload_buffer[0].arn && length(aws_cloudwatch_event_target.image_uploaded[0].input_transformer) == 0 && aws_cloudwatch_event_target.image_uploaded[0].role_arn == null
+    condition     = aws_cloudwatch_event_target.image_uploaded[0].arn == module.upload_buffer[0].queue.arn && length(aws_cloudwatch_event_target.image_uploaded[0].input_transformer) == 0 && aws_cloudwatch_event_target.image_uploaded[0].role_arn == null
     error_message = "the rule must hand the whole S3 event to the buffer queue (the starter passes only {s3_bucket, s3_key} on), with no role"
   }
 
   assert {
-    condition = aws_sqs_queue.upload_buffer[0].kms_master_key_id == var.kms_key_arn && jsondecode(aws_sqs_queue.upload_buffer[0].redrive_policy).deadLetterTargetArn == aws_sqs_queue.trigger_dlq[0].arn && anytrue([
-      for s in data.aws_iam_policy_document.upload_queue["buffer"].statement : s.effect == "Deny" && anytrue([for c in s.condition : c.variable == "aws:SecureTransport" && contains(c.values, "false")])
-      ]) && alltrue([
-      for s in data.aws_iam_policy_document.upload_queue["buffer"].statement : anytrue([for c in s.condition : c.variable == "aws:SourceArn" && contains(c.values, aws_cloudwatch_event_rule.image_uploaded[0].arn)]) if s.effect == "Allow"
+    condition = module.upload_buffer[0].queue.kms_master_key_id == var.kms_key_arn && jsondecode(module.upload_buffer[0].queue.redrive_policy).deadLetterTargetArn == module.trigger_dlq[0].queue.arn && anytrue([
+      for s in module.upload_buffer[0].policy_statements : s.effect == "Deny" && anytrue([for c in s.condition : c.variable == "aws:SecureTransport" && contains(c.values, "false")])
+      ]) && one([
+      for s in module.upload_buffer[0].policy_statements : anytrue([for c in s.condition : c.variable == "aws:SourceArn" && contains(c.values, aws_cloudwatch_event_rule.image_uploaded[0].arn)]) if s.effect != "Deny"
     ])
     error_message = "the buffer queue must be KMS-encrypted, TLS-only, fed only by the upload rule and dead-letter what cannot start"
   }
@@ -205,13 +205,13 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
-    condition     = aws_lambda_event_source_mapping.upload_buffer[0].function_name == aws_lambda_function.this["start_workflow"].qualified_arn && contains(aws_lambda_event_source_mapping.upload_buffer[0].function_response_types, "ReportBatchItemFailures") && aws_sqs_queue.upload_buffer[0].visibility_timeout_seconds >= aws_lambda_function.this["start_workflow"].timeout
+    condition     = aws_lambda_event_source_mapping.upload_buffer[0].function_name == aws_lambda_function.this["start_workflow"].qualified_arn && contains(aws_lambda_event_source_mapping.upload_buffer[0].function_response_types, "ReportBatchItemFailures") && module.upload_buffer[0].queue.visibility_timeout_seconds >= aws_lambda_function.this["start_workflow"].timeout
     error_message = "the starter's published version reads the buffer, reporting deferred messages as batch item failures"
   }
 
   assert {
     condition = [for s in data.aws_iam_policy_document.function["start_workflow"].statement : [s.sid, s.resources] if !contains(["WriteOwnLogs", "XRayTracing", "DecryptEnvironmentAndData"], s.sid)] == [
-      ["ConsumeUploadBuffer", toset([aws_sqs_queue.upload_buffer[0].arn])],
+      ["ConsumeUploadBuffer", toset([module.upload_buffer[0].queue.arn])],
       ["CountAndRecordStarts", toset([aws_dynamodb_table.upload_starts[0].arn])],
       ["StartTriggeredWorkflow", toset([local.state_machine_arns["classify_image"]])],
     ] && alltrue([for k, d in data.aws_iam_policy_document.function : !strcontains(d.json, "states:StartExecution") if k != "start_workflow"])
@@ -224,20 +224,20 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.upload_backlog[0].metric_name == "ApproximateAgeOfOldestMessage" && aws_cloudwatch_metric_alarm.upload_backlog[0].dimensions.QueueName == aws_sqs_queue.upload_buffer[0].name && aws_cloudwatch_metric_alarm.upload_backlog[0].threshold == 900 && aws_cloudwatch_metric_alarm.upload_backlog[0].alarm_actions == toset(var.alarm_actions)
+    condition     = aws_cloudwatch_metric_alarm.upload_backlog[0].metric_name == "ApproximateAgeOfOldestMessage" && aws_cloudwatch_metric_alarm.upload_backlog[0].dimensions.QueueName == module.upload_buffer[0].queue.name && aws_cloudwatch_metric_alarm.upload_backlog[0].threshold == 900 && aws_cloudwatch_metric_alarm.upload_backlog[0].alarm_actions == toset(var.alarm_actions)
     error_message = "uploads waiting over upload_backlog_alarm_seconds page on-call"
   }
 
   assert {
-    condition = one(aws_cloudwatch_event_target.image_uploaded[0].dead_letter_config).arn == aws_sqs_queue.trigger_dlq[0].arn && aws_sqs_queue.trigger_dlq[0].kms_master_key_id == var.kms_key_arn && anytrue([
-      for s in data.aws_iam_policy_document.upload_queue["dead_letters"].statement : s.effect == "Deny" && anytrue([for c in s.condition : c.variable == "aws:SecureTransport" && contains(c.values, "false")])
+    condition = one(aws_cloudwatch_event_target.image_uploaded[0].dead_letter_config).arn == module.trigger_dlq[0].queue.arn && module.trigger_dlq[0].queue.kms_master_key_id == var.kms_key_arn && anytrue([
+      for s in module.trigger_dlq[0].policy_statements : s.effect == "Deny" && anytrue([for c in s.condition : c.variable == "aws:SecureTransport" && contains(c.values, "false")])
     ])
     error_message = "uploads whose start fails must land in an encrypted, TLS-only dead-letter queue, not be dropped"
   }
 
   assert {
-    condition = alltrue([
-      for s in data.aws_iam_policy_document.upload_queue["dead_letters"].statement : anytrue([for c in s.condition : c.variable == "aws:SourceArn" && contains(c.values, aws_cloudwatch_event_rule.image_uploaded[0].arn)]) if s.effect == "Allow"
+    condition = one([
+      for s in module.trigger_dlq[0].policy_statements : anytrue([for c in s.condition : c.variable == "aws:SourceArn" && contains(c.values, aws_cloudwatch_event_rule.image_uploaded[0].arn)]) if s.effect != "Deny"
     ])
     error_message = "only the upload rule may send dead letters"
   }
@@ -252,7 +252,7 @@ run "review_machine_waits_records_labels_and_alarms" {
   }
 
   assert {
-    condition     = jsondecode(aws_sfn_state_machine.this["review"].definition).States.AskReviewer.Parameters.QueueUrl == aws_sqs_queue.review.url
+    condition     = jsondecode(aws_sfn_state_machine.this["review"].definition).States.AskReviewer.Parameters.QueueUrl == module.review_queue.queue.url
     error_message = "the review machine sends to the stage's review queue"
   }
 

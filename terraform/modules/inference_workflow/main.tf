@@ -34,7 +34,7 @@ locals {
     # Qualified ARNs (the `live` alias), never $LATEST.
     { for k, a in aws_lambda_alias.live : "${k}_function_arn" => a.arn },
     {
-      review_queue_url         = aws_sqs_queue.review.url
+      review_queue_url         = module.review_queue.queue.url
       review_state_machine_arn = local.reviewer_enabled ? local.reviewer_machine_arn : ""
       review_timeout_seconds   = var.review_timeout_seconds
       metrics_namespace        = local.common_environment.POWERTOOLS_METRICS_NAMESPACE
@@ -49,36 +49,15 @@ locals {
 
 # --- review queue --------------------------------------------------------------------------------
 
-resource "aws_sqs_queue" "review" {
+module "review_queue" {
+  source = "../encrypted_queue"
+
   name                              = "${var.name}-review"
-  kms_master_key_id                 = var.kms_key_arn
+  kms_key_arn                       = var.kms_key_arn
   kms_data_key_reuse_period_seconds = 3600
   message_retention_seconds         = var.review_message_retention_seconds
   visibility_timeout_seconds        = 300
   tags                              = var.tags
-}
-
-data "aws_iam_policy_document" "review_queue" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.review.arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_sqs_queue_policy" "review" {
-  queue_url = aws_sqs_queue.review.id
-  policy    = data.aws_iam_policy_document.review_queue.json
 }
 
 # --- Lambda functions ----------------------------------------------------------------------------
@@ -164,7 +143,7 @@ data "aws_iam_policy_document" "function" {
     content {
       sid       = "SendToReviewQueue"
       actions   = ["sqs:SendMessage"]
-      resources = [aws_sqs_queue.review.arn]
+      resources = [module.review_queue.queue.arn]
     }
   }
 
@@ -174,7 +153,7 @@ data "aws_iam_policy_document" "function" {
     content {
       sid       = "ConsumeUploadBuffer"
       actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
-      resources = [aws_sqs_queue.upload_buffer[0].arn]
+      resources = [module.upload_buffer[0].queue.arn]
     }
   }
 
@@ -306,7 +285,7 @@ data "aws_iam_policy_document" "state_machine" {
   statement {
     sid       = "SendToReviewQueue"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.review.arn]
+    resources = [module.review_queue.queue.arn]
   }
 
   statement {

@@ -70,12 +70,12 @@ output "review_timed_out_alarm_name" {
 
 output "review_queue_url" {
   description = "URL of the low-confidence review queue."
-  value       = aws_sqs_queue.review.url
+  value       = module.review_queue.queue.url
 }
 
 output "review_queue_arn" {
   description = "ARN of the review queue."
-  value       = aws_sqs_queue.review.arn
+  value       = module.review_queue.queue.arn
 }
 
 output "log_group_names" {
@@ -93,12 +93,12 @@ output "reviewer_policy_arn" {
 
 output "trigger_dead_letter_queue_name" {
   description = "SQS queue holding uploads whose workflow start failed after EventBridge's retries (null without a trigger)."
-  value       = var.trigger_state_machine == null ? null : aws_sqs_queue.trigger_dlq[0].name
+  value       = var.trigger_state_machine == null ? null : module.trigger_dlq[0].queue.name
 }
 
 output "upload_buffer_queue_url" {
   description = "SQS queue where uploads wait for their workflow start (null without a trigger)."
-  value       = local.upload_path ? aws_sqs_queue.upload_buffer[0].url : null
+  value       = local.upload_path ? module.upload_buffer[0].queue.url : null
 }
 
 output "upload_backlog_alarm_name" {

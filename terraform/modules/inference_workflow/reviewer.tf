@@ -22,7 +22,7 @@ data "aws_iam_policy_document" "reviewer" {
       "sqs:DeleteMessage",
       "sqs:GetQueueAttributes",
     ]
-    resources = [aws_sqs_queue.review.arn]
+    resources = [module.review_queue.queue.arn]
   }
 
   statement {

@@ -87,7 +87,7 @@ run "reviewer_policy_is_minimal_and_scoped" {
   }
 
   assert {
-    condition     = one([for s in data.aws_iam_policy_document.reviewer[0].statement : s.resources if s.sid == "ReadAndAnswerReviewMessages"]) == toset([aws_sqs_queue.review.arn])
+    condition     = one([for s in data.aws_iam_policy_document.reviewer[0].statement : s.resources if s.sid == "ReadAndAnswerReviewMessages"]) == toset([module.review_queue.queue.arn])
     error_message = "queue actions are scoped to the review queue"
   }
 

@@ -20,7 +20,7 @@ locals {
   upload_buffer_max_receives = 1000
   starter_environment = local.upload_path ? {
     STATE_MACHINE_ARN  = local.state_machine_arns[var.trigger_state_machine]
-    UPLOAD_QUEUE_URL   = aws_sqs_queue.upload_buffer[0].url
+    UPLOAD_QUEUE_URL   = module.upload_buffer[0].queue.url
     START_LEDGER_TABLE = aws_dynamodb_table.upload_starts[0].name
     STARTS_PER_WINDOW  = tostring(var.upload_starts_per_minute)
     WINDOW_SECONDS     = "60"
@@ -52,75 +52,43 @@ resource "aws_cloudwatch_event_rule" "image_uploaded" {
 
 # --- the buffer queue and its dead-letter queue -------------------------------------------------
 
-resource "aws_sqs_queue" "upload_buffer" {
-  count = local.upload_path ? 1 : 0
+# Both queues: only the upload rule may send (the buffer's redrive needs no grant).
+module "upload_buffer" {
+  source = "../encrypted_queue"
+  count  = local.upload_path ? 1 : 0
 
   name                              = "${var.name}-image-uploaded"
-  kms_master_key_id                 = var.kms_key_arn
+  kms_key_arn                       = var.kms_key_arn
   kms_data_key_reuse_period_seconds = 3600
-  message_retention_seconds         = 1209600
   visibility_timeout_seconds        = local.upload_buffer_visibility_seconds
   redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.trigger_dlq[0].arn
+    deadLetterTargetArn = module.trigger_dlq[0].queue.arn
     maxReceiveCount     = local.upload_buffer_max_receives
   })
-  tags = var.tags
+  sender = local.upload_rule_sends
+  tags   = var.tags
 }
 
 # Events EventBridge could not deliver to the buffer after its retries, and buffered uploads that
 # could not be started within maxReceiveCount, land here instead of being dropped; monitoring
 # alarms on its depth.
-resource "aws_sqs_queue" "trigger_dlq" {
-  count = local.upload_path ? 1 : 0
+module "trigger_dlq" {
+  source = "../encrypted_queue"
+  count  = local.upload_path ? 1 : 0
 
   name                              = "${var.name}-image-uploaded-dlq"
-  kms_master_key_id                 = var.kms_key_arn
+  kms_key_arn                       = var.kms_key_arn
   kms_data_key_reuse_period_seconds = 3600
-  message_retention_seconds         = 1209600
+  sender                            = local.upload_rule_sends
   tags                              = var.tags
 }
 
-# Both queues: only the upload rule may send (the buffer's redrive needs no grant), TLS only.
-data "aws_iam_policy_document" "upload_queue" {
-  for_each = local.upload_path ? { buffer = aws_sqs_queue.upload_buffer[0].arn, dead_letters = aws_sqs_queue.trigger_dlq[0].arn } : {}
-
-  statement {
-    sid       = "OnlyTheUploadRuleSends"
-    actions   = ["sqs:SendMessage"]
-    resources = [each.value]
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.image_uploaded[0].arn]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sqs:*"]
-    resources = [each.value]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_sqs_queue_policy" "upload_queue" {
-  for_each = local.upload_path ? { buffer = aws_sqs_queue.upload_buffer[0].id, dead_letters = aws_sqs_queue.trigger_dlq[0].id } : {}
-
-  queue_url = each.value
-  policy    = data.aws_iam_policy_document.upload_queue[each.key].json
+locals {
+  upload_rule_sends = local.upload_path ? {
+    sid        = "OnlyTheUploadRuleSends"
+    service    = "events.amazonaws.com"
+    source_arn = aws_cloudwatch_event_rule.image_uploaded[0].arn
+  } : null
 }
 
 # The whole S3 event goes to the queue: the starter passes only {s3_bucket, s3_key} on, so an
@@ -129,7 +97,7 @@ resource "aws_cloudwatch_event_target" "image_uploaded" {
   count = local.upload_path ? 1 : 0
 
   rule = aws_cloudwatch_event_rule.image_uploaded[0].name
-  arn  = aws_sqs_queue.upload_buffer[0].arn
+  arn  = module.upload_buffer[0].queue.arn
 
   retry_policy {
     maximum_event_age_in_seconds = 86400
@@ -137,7 +105,7 @@ resource "aws_cloudwatch_event_target" "image_uploaded" {
   }
 
   dead_letter_config {
-    arn = aws_sqs_queue.trigger_dlq[0].arn
+    arn = module.trigger_dlq[0].queue.arn
   }
 }
 
@@ -178,7 +146,7 @@ resource "aws_lambda_event_source_mapping" "upload_buffer" {
   # Without exactly one starter the rule's precondition fails the plan.
   count = local.upload_path && length(local.starter_keys) == 1 ? 1 : 0
 
-  event_source_arn = aws_sqs_queue.upload_buffer[0].arn
+  event_source_arn = module.upload_buffer[0].queue.arn
   # The version this apply published (as the live alias names it), never $LATEST.
   function_name           = aws_lambda_function.this[local.starter_keys[0]].qualified_arn
   batch_size              = 10
@@ -203,7 +171,7 @@ resource "aws_cloudwatch_metric_alarm" "upload_backlog" {
   alarm_description   = "The oldest upload has waited over ${var.upload_backlog_alarm_seconds} s for its workflow (more uploads than ${var.upload_starts_per_minute}/min, or starts failing). Runbook: monitoring/RUNBOOK.md, \"Upload backlog\"."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = aws_sqs_queue.upload_buffer[0].name }
+  dimensions          = { QueueName = module.upload_buffer[0].queue.name }
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1

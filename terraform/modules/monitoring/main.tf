@@ -300,40 +300,13 @@ resource "aws_lambda_function" "drift_job" {
 
 # EventBridge Scheduler runs the Lambda or starts the Processing job; Model Monitor has its own
 # schedule (model_monitor.tf).
-resource "aws_sqs_queue" "schedule_dlq" {
-  count = local.model_monitor_enabled ? 0 : 1
+module "schedule_dlq" {
+  source = "../encrypted_queue"
+  count  = local.model_monitor_enabled ? 0 : 1
 
-  name                      = "${var.name}-drift-schedule-dlq"
-  kms_master_key_id         = var.kms_key_arn
-  message_retention_seconds = 1209600
-  tags                      = var.tags
-}
-
-data "aws_iam_policy_document" "schedule_dlq" {
-  count = local.model_monitor_enabled ? 0 : 1
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.schedule_dlq[0].arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_sqs_queue_policy" "schedule_dlq" {
-  count = local.model_monitor_enabled ? 0 : 1
-
-  queue_url = aws_sqs_queue.schedule_dlq[0].id
-  policy    = data.aws_iam_policy_document.schedule_dlq[0].json
+  name        = "${var.name}-drift-schedule-dlq"
+  kms_key_arn = var.kms_key_arn
+  tags        = var.tags
 }
 
 data "aws_iam_policy_document" "scheduler_assume" {
@@ -397,7 +370,7 @@ data "aws_iam_policy_document" "scheduler" {
   statement {
     sid       = "DeadLetters"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.schedule_dlq[0].arn]
+    resources = [module.schedule_dlq[0].queue.arn]
   }
 
   statement {
@@ -439,7 +412,7 @@ resource "aws_scheduler_schedule" "drift_job" {
     }
 
     dead_letter_config {
-      arn = aws_sqs_queue.schedule_dlq[0].arn
+      arn = module.schedule_dlq[0].queue.arn
     }
   }
 

@@ -162,12 +162,12 @@ run "alarms_page_oncall" {
   }
 
   assert {
-    condition = aws_sqs_queue_policy.schedule_dlq[0].queue_url == aws_sqs_queue.schedule_dlq[0].id && anytrue([
-      for s in data.aws_iam_policy_document.schedule_dlq[0].statement : s.effect == "Deny" && contains(s.actions, "sqs:*") && anytrue([
+    condition = module.schedule_dlq[0].queue.kms_master_key_id == var.kms_key_arn && anytrue([
+      for s in module.schedule_dlq[0].policy_statements : s.effect == "Deny" && contains(s.actions, "sqs:*") && anytrue([
         for c in s.condition : c.test == "Bool" && c.variable == "aws:SecureTransport" && contains(c.values, "false")
       ])
     ])
-    error_message = "the schedule's dead-letter queue must refuse requests without TLS"
+    error_message = "the schedule's dead-letter queue must be encrypted with the stage key and refuse requests without TLS"
   }
 
   assert {
@@ -487,7 +487,7 @@ run "model_monitor_runs_the_same_job_in_our_container" {
   }
 
   assert {
-    condition     = length(aws_scheduler_schedule.drift_job) == 0 && length(aws_iam_role.scheduler) == 0 && length(aws_sqs_queue.schedule_dlq) == 0
+    condition     = length(aws_scheduler_schedule.drift_job) == 0 && length(aws_iam_role.scheduler) == 0 && length(module.schedule_dlq) == 0
     error_message = "Model Monitor schedules the job itself: no EventBridge schedule, scheduler role or its dead-letter queue"
   }
 

@@ -50,3 +50,14 @@ moved {
   from = aws_cloudwatch_metric_alarm.workflow_errors["filter_misconfigured"]
   to   = aws_cloudwatch_metric_alarm.metric["filter_misconfigured"]
 }
+
+# Before the schedule's dead-letter queue became modules/encrypted_queue.
+moved {
+  from = aws_sqs_queue.schedule_dlq[0]
+  to   = module.schedule_dlq[0].aws_sqs_queue.this
+}
+
+moved {
+  from = aws_sqs_queue_policy.schedule_dlq[0]
+  to   = module.schedule_dlq[0].aws_sqs_queue_policy.this
+}
