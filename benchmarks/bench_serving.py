@@ -61,7 +61,7 @@ from contract import DEFAULT_LIMITS
 from contract.cli import CliParser
 from devkit.photos import phone_jpeg
 from lambdas.shared.images import prepare_upload
-from training.serving.inference import WEIGHTS_FILE, input_fn, load_checkpoint, model_fn
+from serving.inference import WEIGHTS_FILE, input_fn, load_checkpoint, model_fn
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar_bikes" / "train"
 
@@ -113,8 +113,8 @@ def preparation(images: Path, repeats: int) -> None:
 
 def default_recipe_checkpoint() -> dict[str, Any]:
     """An untrained model of the default recipe's shape (random weights: the same time)."""
+    from serving.network import PretrainedLinear, build_network
     from training.model import make_checkpoint
-    from training.serving.network import PretrainedLinear, build_network
     from training.train import Recipe
 
     recipe = Recipe()

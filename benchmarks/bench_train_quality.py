@@ -46,8 +46,8 @@ def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) ->
     """Train on everything but `held_out` (carving validation as train.py does); score it."""
     import torch
 
+    from serving.inference import arrays_to_tensor, model_from_checkpoint
     from training.evaluate import classification_report
-    from training.serving.inference import arrays_to_tensor, model_from_checkpoint
     from training.train import fit
 
     torch.set_num_threads(recipe.threads or 1)
@@ -106,7 +106,7 @@ def member_predictions(
 ) -> dict[str, np.ndarray]:
     """Each member's probabilities (mirror-averaged, as served) on validation and test:
     `<split>_scratch` (members, n, 2), `<split>_pretrained` (n, 2) or empty, and labels."""
-    from training.serving.inference import arrays_to_tensor, model_from_checkpoint
+    from serving.inference import arrays_to_tensor, model_from_checkpoint
 
     raw: dict[str, np.ndarray] = {}
     for name, images in (("validation", validation), ("test", test)):
@@ -233,9 +233,9 @@ def decide_fold(
     replayed on a fold's cached raw answers, then scored on its held-out part."""
     import torch
 
+    from serving.inference import Calibration
     from training.decision import routing_at
     from training.evaluate import expected_calibration_error
-    from training.serving.inference import Calibration
     from training.train import calibrate_and_choose
 
     extra = []

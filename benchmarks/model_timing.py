@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.serving import inference
+from serving import inference
 
 
 class ReferenceNet(nn.Module):
@@ -175,7 +175,7 @@ def _served(checkpoint: dict[str, Any]) -> Any:
 
 def _with_pretrained(checkpoint: dict[str, Any], **changes: Any) -> Any:
     """The served model with its pretrained member changed (resolution, backbones)."""
-    from training.serving.network import PretrainedLinear
+    from serving.network import PretrainedLinear
 
     entry = {**checkpoint["pretrained"], **changes}
     network = PretrainedLinear(entry["backbones"], entry["resolution"])

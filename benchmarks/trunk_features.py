@@ -23,9 +23,9 @@ def compute(images: np.ndarray, backbones: list[str], resolution: int) -> dict[s
     """`{"plain", "mirror"}`: (n, features) float32 of the images and of their mirrors."""
     import torch
 
+    from serving.inference import arrays_to_tensor
+    from serving.network import PretrainedLinear
     from training.pretrained import extract_features, load_backbone
-    from training.serving.inference import arrays_to_tensor
-    from training.serving.network import PretrainedLinear
 
     model = PretrainedLinear(backbones, resolution)
     for name in backbones:
@@ -83,8 +83,8 @@ def install(
     """Answer `PretrainedLinear.features` from `features` in this process (a pool initializer)."""
     import torch
 
-    from training.serving.inference import arrays_to_tensor
-    from training.serving.network import PretrainedLinear
+    from serving.inference import arrays_to_tensor
+    from serving.network import PretrainedLinear
 
     global _SETTING
     tensor = arrays_to_tensor(images)

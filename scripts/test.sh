@@ -13,7 +13,7 @@ step "ruff (lint and format)"
 ruff check .
 ruff format --check .
 step "mypy"
-mypy contract training lambdas monitoring devkit benchmarks review
+mypy contract serving training lambdas monitoring devkit benchmarks review
 for check in scripts/checks/[0-9]*.sh; do
   [[ -e "$check" ]] || continue
   step "$(basename "$check" .sh)"

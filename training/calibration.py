@@ -3,7 +3,7 @@
 Pure numpy, generic over the member groups a model has (`scratch`, `pretrained`, or others):
 each group's probabilities, averaged over its networks and the mirrored view, go in; the
 served answer is softmax(sum over groups of w_g * log p_g + bias) (serving:
-`training.serving.inference.Calibration`). Two steps, so that every held-out answer counts:
+`serving.inference.Calibration`). Two steps, so that every held-out answer counts:
 
 1. **Each group's temperature** T_g (`training.decision.fit_temperature`, with its prior),
    fitted on all of that group's held-out answers: the validation set, plus the out-of-fold

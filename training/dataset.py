@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from serving.inference import InvalidImageError, decode_image, image_to_array
 from training.labels import CLASS_INDEX, CLASS_NAMES
-from training.serving.inference import InvalidImageError, decode_image, image_to_array
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 SPLITS = ("train", "validation", "test")

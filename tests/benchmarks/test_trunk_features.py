@@ -6,9 +6,9 @@ import numpy as np
 import torch
 
 from benchmarks import trunk_features
+from serving.inference import arrays_to_tensor
+from serving.network import PretrainedLinear
 from training.pretrained import load_backbone
-from training.serving.inference import arrays_to_tensor
-from training.serving.network import PretrainedLinear
 
 
 def test_the_table_answers_as_the_trunks_and_unknown_images_still_run_them(

@@ -22,10 +22,10 @@ from contract import DEFAULT_LIMITS, IMAGE_SIZE
 from contract.images import ImageRejected, prepare_image, read_header
 from lambdas.shared.errors import InvalidImage
 from lambdas.shared.images import prepare_upload
+from serving.inference import InvalidImageError, input_fn
 from tests.contract.cases import INPUTS, encode, sixteen_bit_grey
 from training.data.images import decode_image as staging_decode
 from training.dataset import load_folder
-from training.serving.inference import InvalidImageError, input_fn
 
 
 def via_staging(data: bytes) -> np.ndarray:

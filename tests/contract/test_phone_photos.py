@@ -15,9 +15,9 @@ from contract.images import ImageRejected, decode_upright, prepare_image
 from devkit.photos import PHONE_SIZES, phone_jpeg
 from lambdas.shared.errors import InvalidImage
 from lambdas.shared.images import prepare_upload
+from serving.inference import input_fn
 from tests import images
 from training.data.images import decode_image as staging_decode
-from training.serving.inference import input_fn
 
 
 @pytest.fixture(scope="module", params=[12, 24, 48])

@@ -17,6 +17,7 @@ from PIL import Image
 
 from contract import DEFAULT_LIMITS
 from contract.images import ImageRejected, read_header
+from serving import inference
 from tests import images
 from tests.training.conftest import synthetic_image
 from training.calibration import Stacking, apply_stacking
@@ -29,7 +30,6 @@ from training.predict import (
     Predictor,
     UnsupportedContentTypeError,
 )
-from training.serving import inference
 
 SAMPLE = images.encode(synthetic_image(0, np.random.default_rng(0)))
 
@@ -386,7 +386,7 @@ def test_a_malformed_calibration_is_refused(
 @pytest.mark.parametrize("network", ["small_resnet", "lite0"])
 def test_folding_batch_norms_keeps_the_answers(network: str) -> None:
     """Serving folds every batch norm into its convolution: none is left, same answers."""
-    from training.serving.network import EfficientNetLite, SmallResNet
+    from serving.network import EfficientNetLite, SmallResNet
 
     torch.manual_seed(0)
     model = SmallResNet() if network == "small_resnet" else EfficientNetLite("lite0")

