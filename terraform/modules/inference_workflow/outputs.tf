@@ -1,26 +1,13 @@
-output "function_arns" {
-  description = "Lambda function ARNs by short name."
-  value       = { for k, f in aws_lambda_function.this : k => f.arn }
-}
-
-output "function_names" {
-  description = "Lambda function names by short name (CloudWatch dimension FunctionName)."
-  value       = { for k, f in aws_lambda_function.this : k => f.function_name }
-}
-
-output "function_runtimes" {
-  description = "Lambda runtime of each function by short name."
-  value       = { for k, f in aws_lambda_function.this : k => f.runtime }
-}
-
-output "function_environments" {
-  description = "Environment variables of each deployed function by short name (the settings it reads)."
-  value       = { for k, f in aws_lambda_function.this : k => f.environment[0].variables }
-}
-
-output "function_role_arns" {
-  description = "Execution role ARN of each function."
-  value       = { for k, r in aws_iam_role.function : k => r.arn }
+output "functions" {
+  description = "Each Lambda function by short name: `arn`, `name` (the CloudWatch dimension FunctionName), `runtime`, `environment` (the settings it reads), `role_arn` (its execution role) and `alias_arn` (the `live` alias the state machines call)."
+  value = { for k, f in aws_lambda_function.this : k => {
+    arn         = f.arn
+    name        = f.function_name
+    runtime     = f.runtime
+    environment = f.environment[0].variables
+    role_arn    = aws_iam_role.function[k].arn
+    alias_arn   = aws_lambda_alias.live[k].arn
+  } }
 }
 
 output "layer_arns" {
@@ -28,24 +15,13 @@ output "layer_arns" {
   value       = { for k, l in aws_lambda_layer_version.this : k => l.arn }
 }
 
-output "function_alias_arns" {
-  description = "ARNs of the `live` aliases the state machines call."
-  value       = { for k, a in aws_lambda_alias.live : k => a.arn }
-}
-
-output "state_machine_arns" {
-  description = "State machine ARNs by short name."
-  value       = { for k, sm in aws_sfn_state_machine.this : k => sm.arn }
-}
-
-output "state_machine_types" {
-  description = "STANDARD or EXPRESS, by short name (Express keeps no execution history: its logs are the trace)."
-  value       = { for k, sm in aws_sfn_state_machine.this : k => sm.type }
-}
-
-output "state_machine_definitions" {
-  description = "Rendered ASL of each state machine by short name."
-  value       = { for k, sm in aws_sfn_state_machine.this : k => sm.definition }
+output "state_machines" {
+  description = "Each state machine by short name: `arn`, `type` (STANDARD or EXPRESS; Express keeps no execution history: its logs are the trace) and `definition` (the rendered ASL)."
+  value = { for k, sm in aws_sfn_state_machine.this : k => {
+    arn        = sm.arn
+    type       = sm.type
+    definition = sm.definition
+  } }
 }
 
 output "state_machine_role_arn" {

@@ -161,6 +161,11 @@ module "inference_workflow" {
   tags                             = var.tags
 }
 
+locals {
+  state_machine_arns      = { for k, m in module.inference_workflow.state_machines : k => m.arn }
+  workflow_function_names = { for k, f in module.inference_workflow.functions : k => f.name }
+}
+
 module "monitoring" {
   source = "../monitoring"
 
@@ -190,8 +195,8 @@ module "monitoring" {
   endpoint_name                  = module.model_endpoint.endpoint_name
   variant_name                   = module.model_endpoint.variant_name
   endpoint_alarm_arns            = module.model_endpoint.alarm_arns
-  state_machine_arns             = module.inference_workflow.state_machine_arns
-  throttle_function_names        = module.inference_workflow.function_names
+  state_machine_arns             = local.state_machine_arns
+  throttle_function_names        = local.workflow_function_names
   trigger_dead_letter_queue_name = module.inference_workflow.trigger_dead_letter_queue_name
   capture_bucket                 = module.storage.capture_bucket
   capture_bucket_arn             = module.storage.capture_bucket_arn

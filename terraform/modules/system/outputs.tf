@@ -45,17 +45,17 @@ output "training_parameter_path" {
 
 output "state_machine_arns" {
   description = "Workflow state machines by short name."
-  value       = module.inference_workflow.state_machine_arns
+  value       = local.state_machine_arns
 }
 
 output "function_names" {
   description = "Workflow Lambda function names by short name."
-  value       = module.inference_workflow.function_names
+  value       = local.workflow_function_names
 }
 
 output "function_environments" {
   description = "Environment variables of each workflow Lambda and of the drift job (drift_job), by short name."
-  value       = merge(module.inference_workflow.function_environments, { drift_job = module.monitoring.drift_job_environment })
+  value       = merge({ for k, f in module.inference_workflow.functions : k => f.environment }, { drift_job = module.monitoring.drift_job_environment })
 }
 
 output "review_state_machine_arn" {

@@ -28,22 +28,22 @@ run "stage_wiring" {
   }
 
   assert {
-    condition     = toset(keys(module.inference_workflow.function_names)) == toset(["serialize_image", "classify_image", "filter_inferences", "record_label", "start_workflow"])
+    condition     = toset(keys(module.inference_workflow.functions)) == toset(["serialize_image", "classify_image", "filter_inferences", "record_label", "start_workflow"])
     error_message = "every function of the build manifest is deployed"
   }
 
   assert {
-    condition     = toset(keys(module.inference_workflow.state_machine_arns)) == toset(["classify_image", "classify_batch", "review"])
+    condition     = toset(keys(module.inference_workflow.state_machines)) == toset(["classify_image", "classify_batch", "review"])
     error_message = "the three state machines are deployed"
   }
 
   assert {
-    condition     = module.inference_workflow.state_machine_types["classify_image"] == "EXPRESS" && module.inference_workflow.state_machine_types["classify_batch"] == "STANDARD" && module.inference_workflow.state_machine_types["review"] == "STANDARD"
+    condition     = module.inference_workflow.state_machines["classify_image"].type == "EXPRESS" && module.inference_workflow.state_machines["classify_batch"].type == "STANDARD" && module.inference_workflow.state_machines["review"].type == "STANDARD"
     error_message = "the automatic path runs as Express; only the machines that wait (review, the batch's Distributed Map) stay Standard"
   }
 
   assert {
-    condition     = toset(values(module.inference_workflow.function_runtimes)) == toset(["python3.13"]) && module.monitoring.drift_job_runtime == "python3.13"
+    condition     = toset([for f in values(module.inference_workflow.functions) : f.runtime]) == toset(["python3.13"]) && module.monitoring.drift_job_runtime == "python3.13"
     error_message = "every function, the drift job included, runs on lambda_runtime (python3.13 by default)"
   }
 
@@ -53,7 +53,7 @@ run "stage_wiring" {
   }
 
   assert {
-    condition     = jsondecode(module.inference_workflow.state_machine_definitions["review"]).States.AskReviewer.TimeoutSeconds == 86400
+    condition     = jsondecode(module.inference_workflow.state_machines["review"].definition).States.AskReviewer.TimeoutSeconds == 86400
     error_message = "a review waits a day by default"
   }
 
@@ -63,7 +63,7 @@ run "stage_wiring" {
   }
 
   assert {
-    condition     = module.inference_workflow.function_environments["start_workflow"].STARTS_PER_WINDOW == "60" && module.inference_workflow.upload_backlog_alarm_name == "vehicle-classifier-dev-upload-backlog"
+    condition     = module.inference_workflow.functions["start_workflow"].environment.STARTS_PER_WINDOW == "60" && module.inference_workflow.upload_backlog_alarm_name == "vehicle-classifier-dev-upload-backlog"
     error_message = "the upload path starts at most upload_starts_per_minute (60 by default) a minute and pages on a backlog"
   }
 }
@@ -184,17 +184,17 @@ run "review_settings_reach_the_functions_and_the_machine" {
   }
 
   assert {
-    condition     = jsondecode(module.inference_workflow.state_machine_definitions["review"]).States.AskReviewer.TimeoutSeconds == 3600
+    condition     = jsondecode(module.inference_workflow.state_machines["review"].definition).States.AskReviewer.TimeoutSeconds == 3600
     error_message = "the stage's review timeout reaches the review machine"
   }
 
   assert {
-    condition     = module.inference_workflow.function_environments["filter_inferences"].AUDIT_SAMPLE_RATE == "0.05" && module.inference_workflow.function_environments["classify_image"].MODEL_VERSION == "run-7"
+    condition     = module.inference_workflow.functions["filter_inferences"].environment.AUDIT_SAMPLE_RATE == "0.05" && module.inference_workflow.functions["classify_image"].environment.MODEL_VERSION == "run-7"
     error_message = "the audit sample rate and the model version reach the functions"
   }
 
   assert {
-    condition     = module.inference_workflow.function_environments["record_label"].LABELS_BUCKET == module.storage.data_bucket && module.inference_workflow.function_environments["record_label"].LABELS_KMS_KEY_ID == module.storage.kms_key_arn
+    condition     = module.inference_workflow.functions["record_label"].environment.LABELS_BUCKET == module.storage.data_bucket && module.inference_workflow.functions["record_label"].environment.LABELS_KMS_KEY_ID == module.storage.kms_key_arn
     error_message = "label records are written to the data bucket with the stage key"
   }
 }
