@@ -11,12 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdas.classify_image import core as classify_core
-from lambdas.filter_inferences import handler as filter_handler
 from lambdas.serialize_image import core as serialize_core
 from lambdas.shared import bounded_json
 from lambdas.shared.errors import WorkflowError
 from tests.hostile import PROPERTY, hostile_json, json_values
-from tests.lambdas.context import Context
+from tests.lambdas.properties import check_endpoint_answer, check_filter_handler
 
 
 def _outcome(document: str | bytes) -> tuple[str, object]:
@@ -131,23 +130,10 @@ def test_classify_and_serialize_events_are_typed_errors_or_valid(classify_event,
 @PROPERTY
 @given(hostile_events(FILTER))
 def test_filter_handler_is_typed_error_or_a_consistent_decision(event):
-    try:
-        result = filter_handler.handler(event, Context())
-    except WorkflowError:
-        return
-    decision = result["decision"]
-    assert (decision["action"] == "route") == (decision["confidence"] >= decision["threshold"])
-    assert math.isfinite(decision["confidence"]) and 0 < decision["threshold"] < 1
-    json.dumps(result, allow_nan=False)
+    check_filter_handler(event)
 
 
 @PROPERTY
 @given(hostile_json())
 def test_endpoint_answers_are_model_errors_or_checked_probabilities(document):
-    body = document if isinstance(document, bytes) else document.encode()
-    try:
-        p_bicycle, p_motorcycle = classify_core.parse_prediction(body, 0.01)
-    except WorkflowError:
-        return
-    assert 0 <= p_bicycle <= 1 and 0 <= p_motorcycle <= 1
-    assert math.isclose(p_bicycle + p_motorcycle, 1, abs_tol=0.01)
+    check_endpoint_answer(document if isinstance(document, bytes) else document.encode())

@@ -133,23 +133,23 @@ def test_throttling_is_retried_until_it_succeeds(workflow):
     assert workflow.failed_attempts(execution_arn, "ClassifyImage") == ["EndpointThrottled"] * 2
 
 
-def test_persistent_5xx_ends_failed_after_the_retries(workflow):
-    workflow.put_image("down.png", images.seeded("down"))
-    workflow.fail_endpoint(503, "ServiceUnavailable", times=100)
-    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "down.png"})
-    assert output["outcome"] == "Failed"
-    assert output["error"] == "EndpointUnavailable"
-    # one attempt and three retries, then the Catch; never a loop
-    assert workflow.failed_attempts(execution_arn, "ClassifyImage") == ["EndpointUnavailable"] * 4
-
-
-def test_model_error_is_not_retried(workflow):
-    workflow.put_image("odd.png", images.seeded("model-error"))
-    workflow.fail_endpoint(424, "ModelError", times=100)
-    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "odd.png"})
-    assert output["outcome"] == "ModelError"
-    assert output["error"] == "ModelError"
-    assert workflow.failed_attempts(execution_arn, "ClassifyImage") == ["ModelError"]
+@pytest.mark.parametrize(
+    ("status", "code", "outcome", "attempts"),
+    [
+        # one attempt and three retries, then the Catch; never a loop
+        (503, "ServiceUnavailable", ("Failed", "EndpointUnavailable"), 4),
+        # the model cannot answer this image: no retry
+        (424, "ModelError", ("ModelError", "ModelError"), 1),
+    ],
+    ids=["persistent-5xx-ends-failed-after-the-retries", "model-error-is-not-retried"],
+)
+def test_endpoint_failure_ends_in_its_outcome(workflow, status, code, outcome, attempts):
+    key = f"endpoint-{status}.png"
+    workflow.put_image(key, images.seeded(f"endpoint-{status}"))
+    workflow.fail_endpoint(status, code, times=100)
+    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": key})
+    assert (output["outcome"], output["error"]) == outcome
+    assert workflow.failed_attempts(execution_arn, "ClassifyImage") == [outcome[1]] * attempts
 
 
 def test_garbage_prediction_is_a_model_error(workflow):

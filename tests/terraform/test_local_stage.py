@@ -93,27 +93,37 @@ def _assert_deployed(system: dict[str, object]) -> None:
     assert schedule["ScheduleExpression"] == "cron(5 * * * ? *)"
 
 
-def _classify_through_the_deployed_workflow(aws, system: dict[str, object]) -> dict[str, object]:
-    """Run the deployed classify_image state machine on a real PNG uploaded to the data bucket."""
+def _start_on_the_deployed_workflow(
+    aws, system: dict[str, object], key: str, colour: tuple[int, int, int], answer: list[float]
+) -> str:
+    """Upload a real PNG to the data bucket, queue the endpoint's answer and start the deployed
+    classify_image state machine on it; its execution ARN."""
     buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), (200, 30, 30)).save(buffer, "PNG")
-    key = "incoming/terraform-smoke.png"
+    Image.new("RGB", (32, 32), colour).save(buffer, "PNG")
     boto3.client("s3").put_object(Bucket=system["data_bucket"], Key=key, Body=buffer.getvalue())
     aws.set_sagemaker_results(
         [
             {
-                "Body": json.dumps([0.02, 0.98]),
+                "Body": json.dumps(answer),
                 "ContentType": "application/json",
                 "InvokedProductionVariant": "AllTraffic",
             }
         ]
     )
-    sfn = boto3.client("stepfunctions")
-    started = sfn.start_execution(
+    started = boto3.client("stepfunctions").start_execution(
         stateMachineArn=system["state_machine_arns"]["classify_image"],
+        name=key.rsplit("/", 1)[-1].replace(".", "-"),  # the emulator names unnamed ones alike
         input=json.dumps({"s3_bucket": system["data_bucket"], "s3_key": key}),
     )
-    described = wait_for_execution(sfn, started["executionArn"], timeout_s=180)
+    return str(started["executionArn"])
+
+
+def _classify_through_the_deployed_workflow(aws, system: dict[str, object]) -> dict[str, object]:
+    """Run the deployed classify_image state machine on a real PNG uploaded to the data bucket."""
+    execution_arn = _start_on_the_deployed_workflow(
+        aws, system, "incoming/terraform-smoke.png", (200, 30, 30), [0.02, 0.98]
+    )
+    described = wait_for_execution(boto3.client("stepfunctions"), execution_arn, timeout_s=180)
     assert described["status"] == "SUCCEEDED", described
     return json.loads(described["output"])
 
@@ -121,25 +131,9 @@ def _classify_through_the_deployed_workflow(aws, system: dict[str, object]) -> d
 def _answer_a_review_with_the_reviewer_tool(aws, system: dict[str, object], work_dir) -> None:
     """A low-confidence image waits for a reviewer; `python -m review --stage local` (the stage's
     own Terraform outputs) lists and answers it, and the driver is routed by that answer."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), (30, 30, 200)).save(buffer, "PNG")
     key = "incoming/terraform-review.png"
-    boto3.client("s3").put_object(Bucket=system["data_bucket"], Key=key, Body=buffer.getvalue())
-    aws.set_sagemaker_results(
-        [
-            {
-                "Body": json.dumps([0.55, 0.45]),
-                "ContentType": "application/json",
-                "InvokedProductionVariant": "AllTraffic",
-            }
-        ]
-    )
+    execution_arn = _start_on_the_deployed_workflow(aws, system, key, (30, 30, 200), [0.55, 0.45])
     sfn = boto3.client("stepfunctions")
-    started = sfn.start_execution(
-        stateMachineArn=system["state_machine_arns"]["classify_image"],
-        name="reviewed-by-the-tool",  # the emulator names unnamed executions alike
-        input=json.dumps({"s3_bucket": system["data_bucket"], "s3_key": key}),
-    )
     target = ["--stage", "local", "--endpoint-url", aws.endpoint_url, "--work-dir", str(work_dir)]
     deadline = time.monotonic() + 120
     listed: list[dict[str, object]] = []
@@ -152,7 +146,7 @@ def _answer_a_review_with_the_reviewer_tool(aws, system: dict[str, object], work
     assert review["image"] == f"s3://{system['data_bucket']}/{key}"
     with contextlib.redirect_stdout(io.StringIO()):
         assert review_cli([*target, "answer", str(review["id"]), "bicycle", "--reviewer", "r"]) == 0
-    sent = json.loads(wait_for_execution(sfn, started["executionArn"], timeout_s=180)["output"])
+    sent = json.loads(wait_for_execution(sfn, execution_arn, timeout_s=180)["output"])
     assert sent["outcome"] == "SentToReview", sent
     described = wait_for_execution(sfn, review_execution_arn(sent), timeout_s=180)
     output = json.loads(described["output"])
