@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from monitoring.capture import parse_line
 from tests import images
-from tests.training.conftest import synthetic_image
+from tests.training.tiny import synthetic_image
 
 pytestmark = pytest.mark.integration
 

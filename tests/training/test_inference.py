@@ -19,7 +19,7 @@ from contract import DEFAULT_LIMITS
 from contract.images import ImageRejected, read_header
 from serving import inference
 from tests import images
-from tests.training.conftest import synthetic_image
+from tests.training.tiny import synthetic_image
 from training.calibration import Stacking, apply_stacking
 from training.decision import apply_temperature
 from training.model import code_files

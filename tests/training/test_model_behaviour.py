@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from tests import images
-from tests.training.conftest import synthetic_image
+from tests.training.tiny import synthetic_image
 
 CASES = 24
 

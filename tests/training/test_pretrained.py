@@ -9,7 +9,7 @@ import torch
 
 from serving.inference import arrays_to_tensor
 from serving.network import LITE_VARIANTS, PretrainedLinear, SameConv2d, lite_stages
-from tests.training.conftest import write_label_folder
+from tests.training.tiny import write_label_folder
 from training import pretrained
 from training.dataset import load_folder, stratified_folds
 

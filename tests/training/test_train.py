@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from contract import source_files
-from tests.training.conftest import TINY_RECIPE, write_label_folder, write_staged
+from tests.training.tiny import TINY_RECIPE, write_label_folder, write_staged
 from training.dataset import DatasetError, load_folder
 from training.decision_file import read_decision
 from training.train import Recipe, build_parser, main, run_local
