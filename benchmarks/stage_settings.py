@@ -62,7 +62,7 @@ def read_stage(
     stage: str, stages: Path = STAGES, variables: Path = SYSTEM_VARIABLES
 ) -> StageSizing:
     values = literal_assignments((stages / stage / "main.tf").read_text())
-    values = {k.removeprefix("module."): v for k, v in values.items()}
+    values = {k.removeprefix("module.").removeprefix("locals."): v for k, v in values.items()}
     if "expected_images_per_month" not in values:
         raise CostModelError(f"stage {stage} sets no literal expected_images_per_month")
     endpoint = {**endpoint_defaults(variables.read_text())}

@@ -1,9 +1,3 @@
-variable "drift_job_deps_layer_path" {
-  description = "monitoring_deps_layer.zip of `python -m monitoring.package --out <dir> --with-deps`; null for the repo's build/monitoring/."
-  type        = string
-  default     = null
-}
-
 variable "release_role_arns" {
   description = "IAM roles of the release/deploy pipeline (the deploy workflow passes its deploy role): only they and the training role may write models/, baselines/ and lambda-artifacts/ of the data bucket. Empty (a developer's own dev stage): no such deny, and every plan warns."
   type        = list(string)

@@ -1,19 +1,7 @@
+# The prod stage's values; system.tf (a link to terraform/stage_common/system.tf) passes them to
+# modules/system, as for every cloud stage.
 locals {
   stage = "prod"
-}
-
-module "system" {
-  source = "../../modules/system"
-
-  stage                = local.stage
-  release_role_arns    = var.release_role_arns
-  model_data_url       = var.model_data_url
-  model_image_uri      = var.model_image_uri
-  model_version        = var.model_version
-  lambda_manifest_path = coalesce(var.lambda_manifest_path, "${path.root}/../../../build/lambda/manifest.json")
-  drift_job_zip_path   = coalesce(var.drift_job_zip_path, "${path.root}/../../../build/monitoring/monitoring_lambda.zip")
-  # numpy, Pillow and matplotlib for the drift job (`python -m monitoring.package --with-deps`).
-  drift_job_deps_layer_path = coalesce(var.drift_job_deps_layer_path, "${path.root}/../../../build/monitoring/monitoring_deps_layer.zip")
 
   # Sized from the served model's throughput, 5 images/s per 2-vCPU instance (README: Costs and
   # cost controls): c6i.large is the cheapest 2-vCPU type priced ($0.102/h; m5.large $0.115/h),
@@ -28,8 +16,9 @@ module "system" {
   # Sizing and the cost table (README: Costs and cost controls) assume this traffic.
   expected_images_per_month = 3000000
   # Pages on-call at 80 % spent and 100 % forecast (costs tagged Stage=prod).
-  monthly_budget_usd = 800
-  log_retention_days = 400
+  monthly_budget_usd       = 800
+  log_retention_days       = 400
+  kms_deletion_window_days = 30
   # Each upload-path function: at most 20 at once, so an uploader cannot run up endpoint cost
   # beyond what 6 instances serve; overflow is retried by the workflow and pages (Throttles).
   workflow_reserved_concurrency = 20
@@ -41,11 +30,5 @@ module "system" {
   # number in (0, 1) pins this stage's own instead (then release the model again: the release
   # step rebuilds the drift baseline at the pin; a plan refuses a stale one); the outputs
   # effective_decision_threshold / decision_threshold_pinned show which applies.
-  decision_threshold          = var.decision_threshold
   decision_threshold_override = null
-
-  # The served model's drift baseline, built by the release step at the effective threshold.
-  model_sha256       = var.model_sha256
-  baseline_s3_uri    = var.baseline_s3_uri
-  baseline_threshold = var.baseline_threshold
 }

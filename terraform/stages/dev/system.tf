@@ -1,0 +1,1 @@
+../../stage_common/system.tf
