@@ -396,3 +396,116 @@ run "rejects_a_start_rate_out_of_bounds" {
 
   expect_failures = [var.upload_starts_per_minute]
 }
+
+# --- the reviewers' policy (reviewer.tf) ---
+
+run "reviewer_policy_is_minimal_and_scoped" {
+  command = apply
+
+  # The review machine lives elsewhere: the policy answers the ARN given.
+  variables {
+    review_state_machine_arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-review"
+    state_machines = {
+      classify_image = { template = "../../../stepfunctions/classify_image.asl.json" }
+      classify_batch = { template = "../../../stepfunctions/classify_batch.asl.json" }
+    }
+  }
+
+  assert {
+    condition     = alltrue([for s in data.aws_iam_policy_document.reviewer[0].statement : alltrue([for a in s.actions : !strcontains(a, "*")])])
+    error_message = "the reviewer policy must not use wildcard actions"
+  }
+
+  assert {
+    condition     = alltrue([for s in data.aws_iam_policy_document.reviewer[0].statement : !contains(s.resources, "*")])
+    error_message = "every reviewer statement names its resources"
+  }
+
+  assert {
+    condition = toset(flatten([for s in data.aws_iam_policy_document.reviewer[0].statement : s.actions])) == toset([
+      "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+      "states:SendTaskSuccess", "states:SendTaskFailure", "states:DescribeExecution",
+      "s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey",
+    ])
+    error_message = "the reviewer gets exactly the actions the review tool uses"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.reviewer[0].statement : s.resources if s.sid == "ReadAndAnswerReviewMessages"]) == toset([module.review_queue.queue.arn])
+    error_message = "queue actions are scoped to the review queue"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.reviewer[0].statement : s.resources if s.sid == "AnswerReviewTasks"]) == toset([var.review_state_machine_arn])
+    error_message = "answers are scoped to the review state machine"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.reviewer[0].statement : s.resources if s.sid == "SeeWhatBecameOfAReview"]) == toset(["arn:aws:states:eu-west-1:123456789012:execution:vehicle-classifier-test-review:*"])
+    error_message = "DescribeExecution is scoped to the review machine's executions"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.reviewer[0].statement : s.resources if s.sid == "ReadImagesUnderReview"]) == toset(["arn:aws:s3:::vehicle-classifier-test-data/incoming/*"])
+    error_message = "image reads are scoped to the images prefix"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.reviewer[0].statement : s.resources if s.sid == "WriteLabelRecords"]) == toset(["arn:aws:s3:::vehicle-classifier-test-data/labels/*"])
+    error_message = "writes are scoped to the labels prefix"
+  }
+
+  assert {
+    condition = [
+      for s in data.aws_iam_policy_document.reviewer[0].statement : [
+        for c in s.condition : [c.test, c.variable, toset(c.values)]
+      ] if s.sid == "UseStageKeyThroughTheseServicesOnly"
+      ] == [[["StringEquals", "kms:ViaService", toset([
+        "sqs.eu-west-1.amazonaws.com", "s3.eu-west-1.amazonaws.com", "states.eu-west-1.amazonaws.com",
+    ])]]]
+    error_message = "the stage key is usable only through SQS, S3 and Step Functions"
+  }
+
+  assert {
+    condition     = output.reviewer_policy_arn == aws_iam_policy.reviewer[0].arn && aws_iam_policy.reviewer[0].policy == data.aws_iam_policy_document.reviewer[0].json
+    error_message = "the policy is created from the document and output for the team to attach"
+  }
+}
+
+run "reviewer_policy_follows_the_modules_own_review_machine" {
+  command = plan
+
+  variables {
+    state_machines = {
+      classify_image = { template = "../../../stepfunctions/classify_image.asl.json" }
+      review         = { template = "../../../stepfunctions/classify_image.asl.json" }
+    }
+    labels_bucket_arn = "arn:aws:s3:::vehicle-classifier-test-labels"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.reviewer[0].statement : s.resources if s.sid == "AnswerReviewTasks"]) == toset([local.state_machine_arns["review"]])
+    error_message = "without an explicit ARN the policy answers the module's `review` machine"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.reviewer[0].statement : s.resources if s.sid == "WriteLabelRecords"]) == toset(["arn:aws:s3:::vehicle-classifier-test-labels/labels/*"])
+    error_message = "label writes follow labels_bucket_arn"
+  }
+}
+
+run "no_reviewer_policy_without_a_review_machine" {
+  command = plan
+
+  variables {
+    state_machines = {
+      classify_image = { template = "../../../stepfunctions/classify_image.asl.json" }
+      classify_batch = { template = "../../../stepfunctions/classify_batch.asl.json" }
+    }
+  }
+
+  assert {
+    condition     = length(aws_iam_policy.reviewer) == 0 && output.reviewer_policy_arn == null
+    error_message = "no review machine, no reviewer policy"
+  }
+}
