@@ -58,7 +58,7 @@ def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) ->
     result = fit(part.subset(kept), part.subset(carved), recipe, progress=False)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     test = data.subset(held_out)
-    images = arrays_to_tensor(test.images)
+    images = arrays_to_tensor(test.channels_first)
     checkpoint = result.checkpoint
     # Uncalibrated, as before issue 16 (the calibrated figures come from `decide_fold`).
     uncalibrated = model_from_checkpoint({**checkpoint, "calibration": None})
@@ -110,7 +110,7 @@ def member_predictions(
 
     raw: dict[str, np.ndarray] = {}
     for name, images in (("validation", validation), ("test", test)):
-        tensor = arrays_to_tensor(images.images)
+        tensor = arrays_to_tensor(images.channels_first)
         raw[f"{name}_labels"] = images.labels
         raw[f"{name}_scratch"] = np.stack(
             [
@@ -421,10 +421,10 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.jobs)
-        features = trunk_features.load_or_compute(where, data.images, backbones, resolution)
+        features = trunk_features.load_or_compute(where, data.channels_first, backbones, resolution)
         setup = {
             "initializer": trunk_features.install,
-            "initargs": (data.images, features, backbones, resolution),
+            "initargs": (data.channels_first, features, backbones, resolution),
         }
         print(f"trunk features of all images, both views: {time.perf_counter() - started:.0f} s")
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context, **setup) as pool:

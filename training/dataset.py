@@ -1,4 +1,5 @@
-"""Load labelled image folders into memory: `<label>/*.png` or a staged `<split>/<label>/*.png`.
+"""Load labelled image folders into memory: `<label>/*.png` or a staged `<split>/<label>/*.png`,
+as an `ImageSet` (the one image-set class; staging reads its sources into it too).
 
 1000 images of 32x32 take 3 MB, so everything is held as one uint8 array; augmentation runs on
 batches of tensors, which is faster on a CPU than a DataLoader with workers.
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.inference import InvalidImageError, decode_image, image_to_array
-from training.labels import CLASS_INDEX, CLASS_NAMES
+from contract import DEFAULT_LIMITS
+from contract.images import ImageRejected, prepare_image
+from training.labels import CLASS_INDEX, CLASS_NAMES, IMAGE_SIZE
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 SPLITS = ("train", "validation", "test")
@@ -24,21 +26,50 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class ImageSet:
-    images: np.ndarray  # uint8 (n, 3, 32, 32)
+    """Labelled 32x32 RGB images, as staging reads a source and training loads a folder.
+
+    `pixels` keep the decoders' layout (n, 32, 32, 3), so staging writes and digests them as
+    they are; `channels_first` is the networks' layout (n, 3, 32, 32).
+    """
+
+    pixels: np.ndarray  # uint8 (n, 32, 32, 3)
     labels: np.ndarray  # int64 (n,), CLASS_NAMES indices
-    paths: tuple[str, ...]
+    ids: list[str]  # unique within the set; staging's file stem, e.g. "train_00017"
+    origins: list[str]  # where each image came from (a file, an archive row), for the card
+
+    def __post_init__(self) -> None:
+        count = len(self.ids)
+        assert self.pixels.shape == (count, IMAGE_SIZE, IMAGE_SIZE, 3), self.pixels.shape
+        assert self.labels.shape == (count,) and len(self.origins) == count
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.ids)
+
+    @property
+    def channels_first(self) -> np.ndarray:
+        """uint8 (n, 3, 32, 32), what `serving.inference.arrays_to_tensor` takes."""
+        return np.ascontiguousarray(self.pixels.transpose(0, 3, 1, 2))
 
     def subset(self, indices: np.ndarray) -> ImageSet:
         return ImageSet(
-            self.images[indices], self.labels[indices], tuple(self.paths[i] for i in indices)
+            pixels=self.pixels[indices],
+            labels=self.labels[indices],
+            ids=[self.ids[i] for i in indices],
+            origins=[self.origins[i] for i in indices],
         )
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=len(CLASS_NAMES))
         return {name: int(counts[i]) for i, name in enumerate(CLASS_NAMES)}
+
+    @staticmethod
+    def empty() -> ImageSet:
+        return ImageSet(
+            pixels=np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8),
+            labels=np.zeros((0,), dtype=np.int64),
+            ids=[],
+            origins=[],
+        )
 
 
 def _visible_entries(folder: Path) -> list[Path]:
@@ -53,22 +84,25 @@ def load_folder(folder: Path, require_all_classes: bool = True) -> ImageSet:
     unknown = sorted(p.name for p in label_dirs if p.name not in CLASS_INDEX)
     if unknown:
         raise DatasetError(f"{folder}: unknown labels {unknown}; expected {list(CLASS_NAMES)}")
-    arrays, labels, paths = [], [], []
+    pixels, labels, paths = [], [], []
     for label_dir in label_dirs:
         for path in _visible_entries(label_dir):
             if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
                 continue
-            try:
-                image = decode_image(path.read_bytes())
-            except InvalidImageError as error:
+            try:  # the contract's preparation, as the endpoint and staging decode
+                image = prepare_image(path.read_bytes(), DEFAULT_LIMITS)
+            except ImageRejected as error:
                 raise DatasetError(f"{path}: {error}") from error
-            arrays.append(image_to_array(image))
+            pixels.append(np.asarray(image, dtype=np.uint8))
             labels.append(CLASS_INDEX[label_dir.name])
-            paths.append(str(path))
-    if not arrays:
+            paths.append(path)
+    if not pixels:
         raise DatasetError(f"{folder}: no images under {list(CLASS_NAMES)} label folders")
     image_set = ImageSet(
-        np.stack(arrays).astype(np.uint8), np.asarray(labels, dtype=np.int64), tuple(paths)
+        pixels=np.stack(pixels),
+        labels=np.asarray(labels, dtype=np.int64),
+        ids=[str(path.relative_to(folder)) for path in paths],
+        origins=[str(path) for path in paths],
     )
     missing = [name for name, count in image_set.class_counts().items() if count == 0]
     if require_all_classes and missing:

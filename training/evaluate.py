@@ -123,7 +123,7 @@ def evaluate(
     if threshold is None and decision is not None:
         threshold, source = float(decision["decision_threshold"]), "decision.json"
     images = load_folder(data, require_all_classes=False)
-    probabilities = predictor.predict_arrays(images.images)
+    probabilities = predictor.predict_arrays(images.channels_first)
     report = classification_report(images.labels, probabilities)
     at = routing_at(images.labels, probabilities, threshold) if threshold is not None else {}
     report["threshold"] = threshold

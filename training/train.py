@@ -178,9 +178,11 @@ def train_member(
     from training.model import build_network
 
     report = on_epoch if on_epoch is not None else (_EVENTS.put if _EVENTS else None)
-    x_train = arrays_to_tensor(train.images)
+    x_train = arrays_to_tensor(train.channels_first)
     y_train = torch.from_numpy(train.labels)
-    x_val = arrays_to_tensor(validation.images).contiguous(memory_format=torch.channels_last)
+    x_val = arrays_to_tensor(validation.channels_first).contiguous(
+        memory_format=torch.channels_last
+    )
     y_val = torch.from_numpy(validation.labels)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     steps_per_epoch = max(1, len(x_train) // recipe.batch_size)  # drop the ragged last batch
@@ -322,7 +324,7 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
 
         torch.set_num_threads(workers * threads)
         pretrained = fit_pretrained_member(
-            arrays_to_tensor(train.images),
+            arrays_to_tensor(train.channels_first),
             torch.from_numpy(train.labels),
             backbones=recipe.backbones(),
             resolution=recipe.pretrained_resolution,
@@ -353,7 +355,7 @@ def fit(train: Any, validation: Any, recipe: Recipe, progress: bool = True) -> T
         epochs.close()
     checkpoint = make_checkpoint(states, recipe.arch(), recipe.tta_hflip, pretrained)
     groups = model_from_checkpoint(checkpoint).member_probabilities(
-        arrays_to_tensor(validation.images)
+        arrays_to_tensor(validation.channels_first)
     )
     extra: list[tuple[Any, dict[str, Any]]] = []
     if pretrained is not None and "out_of_fold" in pretrained:
@@ -565,8 +567,8 @@ def evaluate_split(checkpoint: dict[str, Any], folder: Path, threshold: float) -
 
     images = load_folder(folder, require_all_classes=False)
     model = model_from_checkpoint(checkpoint)
-    raw = model.uncalibrated(arrays_to_tensor(images.images))
-    probabilities = model(arrays_to_tensor(images.images)).numpy()
+    raw = model.uncalibrated(arrays_to_tensor(images.channels_first))
+    probabilities = model(arrays_to_tensor(images.channels_first)).numpy()
     report = classification_report(images.labels, probabilities)
     report["ece_uncalibrated"] = expected_calibration_error(images.labels, raw.numpy())
     report["routing"] = routing_at(images.labels, probabilities, threshold)

@@ -71,7 +71,7 @@ def test_training_image_sets_get_the_same_pixels(tmp_path: Path) -> None:
     for index, name in enumerate(names):
         suffix = ".png" if name.endswith("PNG") else ".jpg"
         (folder / f"{index}{suffix}").write_bytes(INPUTS[name])
-    images = load_folder(tmp_path, require_all_classes=False).images  # (n, 3, 32, 32)
+    images = load_folder(tmp_path, require_all_classes=False).channels_first
     for index, name in enumerate(names):
         expected = np.asarray(prepare_image(INPUTS[name])).transpose(2, 0, 1)
         np.testing.assert_array_equal(images[index], expected, err_msg=name)

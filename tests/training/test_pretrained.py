@@ -138,7 +138,7 @@ def test_the_pretrained_member_alone_learns_a_separable_set(tmp_path) -> None:
     train = load_folder(write_label_folder(tmp_path / "train", 16, seed=11))
     test = load_folder(write_label_folder(tmp_path / "test", 10, seed=12))
     entry = pretrained.fit_pretrained_member(
-        arrays_to_tensor(train.images),
+        arrays_to_tensor(train.channels_first),
         torch.from_numpy(train.labels),
         backbones=["lite0", "lite2"],
         resolution=64,
@@ -149,7 +149,7 @@ def test_the_pretrained_member_alone_learns_a_separable_set(tmp_path) -> None:
     model.load_state_dict(entry["state"])
     model.eval()
     with torch.inference_mode():
-        logits = model(arrays_to_tensor(test.images))
+        logits = model(arrays_to_tensor(test.channels_first))
     assert float((logits.argmax(1).numpy() == test.labels).mean()) >= 0.9
     # The 2-way head is the binary model: its two logits are opposite.
     torch.testing.assert_close(logits[:, 0], -logits[:, 1])

@@ -25,7 +25,7 @@ def test_training_learns_a_separable_set(trained_archive: Path, staged_dir: Path
     from training.predict import Predictor
 
     test = load_folder(staged_dir / "test")
-    probabilities = Predictor.from_archive(trained_archive).predict_arrays(test.images)
+    probabilities = Predictor.from_archive(trained_archive).predict_arrays(test.channels_first)
     accuracy = float((probabilities.argmax(axis=1) == test.labels).mean())
     assert accuracy >= 0.9
     metrics = json.loads((trained_archive.parent / "metrics.json").read_text())
@@ -274,7 +274,7 @@ def test_ensemble_members_are_averaged(tmp_path: Path) -> None:
     assert len(checkpoint["members"]) == 2
     model = model_from_checkpoint(checkpoint)
     assert model.pretrained is not None
-    images = arrays_to_tensor(validation.images)
+    images = arrays_to_tensor(validation.channels_first)
     views = (images, images.flip(3))
     with torch.inference_mode():
         scratch = [torch.softmax(m(view), dim=1) for m in model.members for view in views]

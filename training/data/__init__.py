@@ -19,7 +19,7 @@ from training.data.errors import (
 )
 from training.data.images import decode_image, encode_png, to_model_pixels
 from training.data.s3 import UploadReport, parse_s3_uri, sync_dataset
-from training.data.sources import CIFAR100_MD5, CIFAR100_URL, ImageSet, SourceData
+from training.data.sources import CIFAR100_MD5, CIFAR100_URL, SourceData
 from training.data.split import SPLITS, Splits, make_splits
 from training.data.stage import (
     DEFAULT_SEED,
@@ -28,6 +28,7 @@ from training.data.stage import (
     stage,
 )
 from training.data.write import CARD_NAME, image_path
+from training.dataset import ImageSet
 
 __all__ = [
     "CARD_NAME",

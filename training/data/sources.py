@@ -35,6 +35,7 @@ from training.data.errors import (
     SourceError,
 )
 from training.data.images import ImageDecodeError, decode_image_file
+from training.dataset import ImageSet
 from training.labels import CIFAR100_FINE_TO_CLASS, CLASS_INDEX, CLASS_NAMES, IMAGE_SIZE
 
 CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
@@ -44,41 +45,6 @@ CIFAR100_FILENAME = "cifar-100-python.tar.gz"
 CIFAR100_SOURCE_NAME = "cifar100"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE * 3
-
-
-@dataclass(frozen=True)
-class ImageSet:
-    """Labelled images of one source split: pixels (N, 32, 32, 3) uint8, labels (N,) 0|1."""
-
-    pixels: np.ndarray
-    labels: np.ndarray
-    ids: list[str]  # unique within the set; becomes the file stem, e.g. "train_00017"
-    origins: list[str]  # where each image came from, for the dataset card
-
-    def __post_init__(self) -> None:
-        count = len(self.ids)
-        assert self.pixels.shape == (count, IMAGE_SIZE, IMAGE_SIZE, 3), self.pixels.shape
-        assert self.labels.shape == (count,) and len(self.origins) == count
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def take(self, indices: np.ndarray) -> ImageSet:
-        return ImageSet(
-            pixels=self.pixels[indices],
-            labels=self.labels[indices],
-            ids=[self.ids[i] for i in indices],
-            origins=[self.origins[i] for i in indices],
-        )
-
-    @staticmethod
-    def empty() -> ImageSet:
-        return ImageSet(
-            pixels=np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8),
-            labels=np.zeros((0,), dtype=np.int64),
-            ids=[],
-            origins=[],
-        )
 
 
 @dataclass(frozen=True)

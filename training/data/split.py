@@ -14,7 +14,8 @@ from typing import Literal
 import numpy as np
 
 from training.data.errors import SplitError
-from training.data.sources import ImageSet, SourceData
+from training.data.sources import SourceData
+from training.dataset import ImageSet
 from training.labels import CLASS_NAMES
 
 SPLITS = ("train", "validation", "test")
@@ -75,7 +76,7 @@ def deduplicate(
     }
     if policy == "error" and any(report.values()):
         raise SplitError(f"pixel-identical images found ({_describe(report)}); refusing to stage")
-    return source.train.take(train_keep), source.test.take(test_keep), report
+    return source.train.subset(train_keep), source.test.subset(test_keep), report
 
 
 def _describe(report: dict[str, int]) -> str:
@@ -135,8 +136,8 @@ def make_splits(
         train.ids, train.labels, validation_fraction, seed
     )
     splits = Splits(
-        train=train.take(train_idx),
-        validation=train.take(validation_idx),
+        train=train.subset(train_idx),
+        validation=train.subset(validation_idx),
         test=test,
         duplicates=report,
     )

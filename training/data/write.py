@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from training.data.errors import OutputError
 from training.data.images import encode_png
-from training.data.sources import ImageSet
 from training.data.split import SPLITS, Splits
+from training.dataset import ImageSet
 from training.labels import CLASS_NAMES, IMAGE_SIZE
 
 CARD_NAME = "dataset_card.json"

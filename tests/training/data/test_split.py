@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from training.data.errors import SplitError
-from training.data.sources import ImageSet, SourceData
+from training.data.sources import SourceData
 from training.data.split import assert_disjoint, make_splits, stratified_indices
+from training.dataset import ImageSet
 
 
 def image_set(labels: list[int], prefix: str = "train", seed: int = 0) -> ImageSet:
