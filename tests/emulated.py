@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import json
 
-from moto.sagemakerruntime.models import sagemakerruntime_backends
-
 
 def endpoint_bodies(endpoint: str) -> list[bytes]:
     """The request bodies the emulated endpoint has answered (moto memoises them)."""
+    from moto.sagemakerruntime.models import sagemakerruntime_backends  # after the emulator
+
     return [
         base64.b64decode(json.loads(base64.b64decode(key))["Body"])
         for regions in sagemakerruntime_backends.values()

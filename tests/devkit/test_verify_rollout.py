@@ -11,7 +11,6 @@ import sys
 
 import boto3
 import pytest
-from moto.sagemaker.models import sagemaker_backends
 
 from devkit.emulator import DEFAULT_REGION, DUMMY_ACCOUNT_ID
 from devkit.verify_rollout import (
@@ -52,6 +51,8 @@ def _deploy(sagemaker, config: str, model: str, url: str, endpoint: str | None =
 
 def _endpoint_status(name: str, status: str, reason: str | None = None) -> None:
     """Set an emulated endpoint's status (moto's endpoints are InService at once)."""
+    from moto.sagemaker.models import sagemaker_backends  # after the emulator
+
     endpoint = sagemaker_backends[DUMMY_ACCOUNT_ID][DEFAULT_REGION].endpoints[name]
     endpoint.endpoint_status = status
     if reason:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.training.tiny import TINY_RECIPE, write_staged
+from training.train import Recipe, run_local
 
 
 @pytest.fixture(scope="session")
@@ -18,8 +19,6 @@ def staged_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained_archive(tmp_path_factory: pytest.TempPathFactory, staged_dir: Path) -> Path:
     """Train the tiny recipe once per session; return its model.tar.gz."""
-    from training.train import Recipe, run_local
-
     output = tmp_path_factory.mktemp("trained")
     run_local(staged_dir, output, Recipe(**TINY_RECIPE), progress=False)
     return output / "model.tar.gz"

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from tests.hostile import PROPERTY, cli_tokens
 from training import launch
-from training.predict import main as predict_main
 from training.train import Recipe, extra_hyperparameters, main, recipe_from
 
 KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -188,6 +187,8 @@ def test_hyperparameters_become_a_recipe_or_a_named_error(overrides) -> None:
     "content", [b"\x1f\x8b\x08\x00truncated gzip", b"\x1f\x8b" + bytes(range(256))]
 )
 def test_corrupt_model_archive_is_one_line_error(tmp_path: Path, capsys, content: bytes) -> None:
+    from training.predict import main as predict_main  # loads torch
+
     archive = tmp_path / "model.tar.gz"
     archive.write_bytes(content)
     assert predict_main(["--model", str(archive), str(tmp_path / "x.png")]) == 2

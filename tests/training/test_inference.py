@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from PIL import Image
 from contract import DEFAULT_LIMITS
 from contract.images import ImageRejected, read_header
 from serving import inference
+from serving.network import EfficientNetLite, SmallResNet
 from tests import images
 from tests.training.tiny import synthetic_image
 from training.calibration import Stacking, apply_stacking
@@ -216,9 +219,6 @@ class BaseInferenceToolkitError(Exception):
 
 
 def test_errors_are_toolkit_errors_in_the_serving_container(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     code = tmp_path / "code"
     code.mkdir()
     for name, content in code_files():  # what the archive's code/ holds
@@ -386,8 +386,6 @@ def test_a_malformed_calibration_is_refused(
 @pytest.mark.parametrize("network", ["small_resnet", "lite0"])
 def test_folding_batch_norms_keeps_the_answers(network: str) -> None:
     """Serving folds every batch norm into its convolution: none is left, same answers."""
-    from serving.network import EfficientNetLite, SmallResNet
-
     torch.manual_seed(0)
     model = SmallResNet() if network == "small_resnet" else EfficientNetLite("lite0")
     for norm in model.modules():  # statistics and affine terms far from the identity

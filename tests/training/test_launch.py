@@ -12,7 +12,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from contract import source_files
 from training import launch
+from training.train import main as train_main
 
 REGION = "us-east-1"
 KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -189,9 +191,7 @@ def test_missing_dataset_card_is_a_clear_error(account, capsys) -> None:
 
 @pytest.mark.integration
 def test_train_cli_dispatches_sagemaker_backends(account, capsys) -> None:
-    from training.train import main
-
-    code = main([
+    code = train_main([
         "--backend", "builtin", "--data", f"s3://{account.bucket}/staged",
         "--output", f"s3://{account.bucket}/models", "--role-arn", account.role,
         "--kms-key-arn", KMS, "--region", REGION,
@@ -249,10 +249,7 @@ def test_builtin_hyperparameters_are_sized_for_cifar() -> None:
 
 def test_script_sources_carry_the_contract_package() -> None:
     """The script-mode job writes the archive's code/ from its source: every contract file."""
-    from contract import source_files
-    from training.launch import SCRIPT_SOURCES
-
-    assert {name for name, _ in source_files()} <= set(SCRIPT_SOURCES)
+    assert {name for name, _ in source_files()} <= set(launch.SCRIPT_SOURCES)
 
 
 def test_script_sources_carry_every_project_module_they_import(tmp_path) -> None:

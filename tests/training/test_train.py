@@ -15,15 +15,17 @@ import pytest
 import torch
 
 from contract import source_files
+from serving.inference import arrays_to_tensor, model_from_checkpoint
 from tests.training.tiny import TINY_RECIPE, write_label_folder, write_staged
-from training.dataset import DatasetError, load_folder
+from training import model as training_model
+from training import pretrained as training_pretrained
+from training.dataset import DatasetError, load_folder, load_training_data
 from training.decision_file import read_decision
-from training.train import Recipe, build_parser, main, run_local
+from training.predict import Predictor
+from training.train import Recipe, build_parser, fit, main, run_local
 
 
 def test_training_learns_a_separable_set(trained_archive: Path, staged_dir: Path) -> None:
-    from training.predict import Predictor
-
     test = load_folder(staged_dir / "test")
     probabilities = Predictor.from_archive(trained_archive).predict_arrays(test.channels_first)
     accuracy = float((probabilities.argmax(axis=1) == test.labels).mean())
@@ -169,12 +171,10 @@ def test_corrupt_image_is_named_in_the_error(tmp_path: Path) -> None:
 
 
 def test_failure_after_training_leaves_no_archive(tmp_path: Path, monkeypatch) -> None:
-    from training import model
-
     def explode(*_args, **_kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(model, "write_archive", explode)
+    monkeypatch.setattr(training_model, "write_archive", explode)
     data = write_staged(tmp_path / "staged", 6, seed=2)
     output = tmp_path / "out"
     recipe = Recipe(**{**TINY_RECIPE, "epochs": 1})
@@ -201,11 +201,11 @@ def test_cli_trains_without_the_pretrained_member_when_asked(tmp_path: Path) -> 
 
 
 def test_missing_pretrained_weights_are_a_clear_cli_error(tmp_path: Path, monkeypatch, capsys):
-    from training import pretrained
-
-    weights = pretrained.WEIGHTS["lite0"]
-    missing = pretrained.WeightsFile("no_such_weights_package", weights.name, weights.sha256)
-    monkeypatch.setitem(pretrained.WEIGHTS, "lite0", missing)
+    weights = training_pretrained.WEIGHTS["lite0"]
+    missing = training_pretrained.WeightsFile(
+        "no_such_weights_package", weights.name, weights.sha256
+    )
+    monkeypatch.setitem(training_pretrained.WEIGHTS, "lite0", missing)
     data = write_label_folder(tmp_path / "data", per_class=6, seed=9)
     code = main(["--data", str(data), "--output", str(tmp_path / "out"), "--no-progress"])
     assert code == 2
@@ -253,10 +253,6 @@ def test_sagemaker_environment_runs_the_same_entry_point(tmp_path: Path) -> None
 
 
 def test_ensemble_members_are_averaged(tmp_path: Path) -> None:
-    from serving.inference import arrays_to_tensor, model_from_checkpoint
-    from training.dataset import load_training_data
-    from training.train import fit
-
     data = write_staged(tmp_path / "staged", 8, seed=6)
     train, validation = load_training_data(data, None, 0.1, seed=0)
     recipe = Recipe(
@@ -295,9 +291,6 @@ def test_ensemble_members_are_averaged(tmp_path: Path) -> None:
 
 def test_members_trained_in_parallel_processes_match_serial_training(tmp_path: Path) -> None:
     """Each member's seed fixes its weights, whichever process trains it."""
-    from training.dataset import load_training_data
-    from training.train import fit
-
     data = write_staged(tmp_path / "staged", 8, seed=7)
     train, validation = load_training_data(data, None, 0.1, seed=0)
     tiny = {
