@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from contract.images import ImageRejected, read_header
 from serving import inference
 from serving.network import EfficientNetLite, SmallResNet
 from tests import images
+from tests.artifacts import run_inside
 from tests.training.tiny import synthetic_image
 from training.calibration import Stacking, apply_stacking
 from training.decision import apply_temperature
@@ -168,6 +167,11 @@ def _saved(obj: object) -> bytes:
     return buffer.getvalue()
 
 
+def _archive_of(path: Path, checkpoint: dict) -> Path:
+    """A model archive holding `checkpoint` (and an empty code/inference.py)."""
+    return _tar(path, {"model.pth": _saved(checkpoint), "code/inference.py": b""})
+
+
 @pytest.mark.parametrize(
     "members",
     [
@@ -194,14 +198,9 @@ def test_non_archives_are_refused(tmp_path: Path) -> None:
 
 
 def test_weights_for_another_architecture_are_refused(tmp_path: Path, trained_archive) -> None:
-    with tarfile.open(trained_archive) as tar:
-        member = tar.extractfile("model.pth")
-        assert member is not None
-        checkpoint = torch.load(io.BytesIO(member.read()), weights_only=True)
+    checkpoint = _checkpoint_of(trained_archive)
     checkpoint["arch"] = {"widths": [64, 64, 64], "blocks": [1, 1, 1], "num_classes": 2}
-    archive = _tar(
-        tmp_path / "m.tar.gz", {"model.pth": _saved(checkpoint), "code/inference.py": b""}
-    )
+    archive = _archive_of(tmp_path / "m.tar.gz", checkpoint)
     with pytest.raises(ModelArchiveError, match="architecture"):
         Predictor.from_archive(archive)
 
@@ -233,15 +232,7 @@ def test_errors_are_toolkit_errors_in_the_serving_container(tmp_path: Path) -> N
         "try:\n    h.input_fn(b'x', 'text/csv')\n"
         "except BaseInferenceToolkitError as e:\n    print(e.status_code, e.phrase[:12])"
     )
-    completed = subprocess.run(
-        [sys.executable, "-I", "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.split() == ["415", "content", "type"]
+    assert run_inside(tmp_path, script, "-I").stdout.split() == ["415", "content", "type"]
 
 
 def _checkpoint_of(archive: Path) -> dict:
@@ -258,7 +249,7 @@ def test_version_1_archives_without_a_pretrained_member_still_load(
     assert checkpoint["format_version"] == 4 and checkpoint["pretrained"]["resolution"] == 64
     dropped = ("pretrained", "calibration")
     old = {k: v for k, v in checkpoint.items() if k not in dropped} | {"format_version": 1}
-    archive = _tar(tmp_path / "v1.tar.gz", {"model.pth": _saved(old), "code/inference.py": b""})
+    archive = _archive_of(tmp_path / "v1.tar.gz", old)
     predictor = Predictor.from_archive(archive)
     assert predictor._model.pretrained is None
     image = np.zeros((1, 3, 32, 32), dtype=np.uint8)
@@ -281,9 +272,7 @@ def test_a_malformed_pretrained_member_is_refused(
     tmp_path: Path, trained_archive, pretrained: dict
 ) -> None:
     checkpoint = _checkpoint_of(trained_archive) | {"pretrained": pretrained}
-    archive = _tar(
-        tmp_path / "m.tar.gz", {"model.pth": _saved(checkpoint), "code/inference.py": b""}
-    )
+    archive = _archive_of(tmp_path / "m.tar.gz", checkpoint)
     with pytest.raises(ModelArchiveError):
         Predictor.from_archive(archive)
 
@@ -332,7 +321,7 @@ def test_version_3_archives_are_served_with_their_temperature(
         "format_version": 3,
         "calibration": {"method": "temperature", "temperature": 0.5},
     }
-    archive = _tar(tmp_path / "v3.tar.gz", {"model.pth": _saved(old), "code/inference.py": b""})
+    archive = _archive_of(tmp_path / "v3.tar.gz", old)
     predictor = Predictor.from_archive(archive)
     image = np.full((1, 3, 32, 32), 90, dtype=np.uint8)
     raw = inference.model_from_checkpoint(checkpoint).uncalibrated(
@@ -347,7 +336,7 @@ def test_version_2_archives_without_calibration_are_served_uncalibrated(
 ) -> None:
     checkpoint = _checkpoint_of(trained_archive)
     old = {k: v for k, v in checkpoint.items() if k != "calibration"} | {"format_version": 2}
-    archive = _tar(tmp_path / "v2.tar.gz", {"model.pth": _saved(old), "code/inference.py": b""})
+    archive = _archive_of(tmp_path / "v2.tar.gz", old)
     predictor = Predictor.from_archive(archive)
     assert predictor._model.temperature == 1.0
     image = np.full((1, 3, 32, 32), 90, dtype=np.uint8)
@@ -376,9 +365,7 @@ def test_a_malformed_calibration_is_refused(
     tmp_path: Path, trained_archive, calibration: object
 ) -> None:
     checkpoint = _checkpoint_of(trained_archive) | {"calibration": calibration}
-    archive = _tar(
-        tmp_path / "m.tar.gz", {"model.pth": _saved(checkpoint), "code/inference.py": b""}
-    )
+    archive = _archive_of(tmp_path / "m.tar.gz", checkpoint)
     with pytest.raises(ModelArchiveError, match="calibration"):
         Predictor.from_archive(archive)
 

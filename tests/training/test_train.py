@@ -16,6 +16,7 @@ import torch
 
 from contract import source_files
 from serving.inference import arrays_to_tensor, model_from_checkpoint
+from tests.artifacts import run_inside
 from tests.training.tiny import TINY_RECIPE, write_label_folder, write_staged
 from training import model as training_model
 from training import pretrained as training_pretrained
@@ -117,14 +118,7 @@ def test_archive_code_imports_its_own_contract(trained_archive: Path, tmp_path: 
         "import sys; sys.path[:0] = ['code'];"
         "import inference, contract; print(contract.__file__, inference.CLASS_NAMES)"
     )
-    completed = subprocess.run(
-        [sys.executable, "-I", "-c", probe],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
+    completed = run_inside(tmp_path, probe, "-I")
     assert completed.stdout.startswith(str(tmp_path / "code" / "contract" / "__init__.py"))
 
 
