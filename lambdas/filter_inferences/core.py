@@ -4,7 +4,8 @@ The threshold is the stage's (`CONFIDENCE_THRESHOLD`, required: Terraform sets i
 promoted model's decision.json or the stage's pin). An image is routed iff its top probability
 is >= the threshold. A per-execution `threshold` (`ExecutionOptions`) may only raise it: a
 lower one is refused (`ThresholdBelowDeployed`), since it would route on less confidence than the
-model earned. What it hands on is a `DecisionDocument`; a reviewer's answer is a `ReviewAnswer`.
+model earned. What it hands on is a `DecisionDocument`. The routing rules are
+`lambdas.shared.routing`'s (record_label routes a reviewer's answer by the same ones).
 """
 
 from __future__ import annotations
@@ -13,33 +14,14 @@ import hashlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
-from contract import CLASS_NAMES
-from lambdas.shared.config import env_float, env_json
-from lambdas.shared.documents import (
-    MAX_ORDER_RADIUS_KM,
-    ClassificationDocument,
-    DecisionDocument,
-    ExecutionOptions,
-    ReviewAnswer,
-)
+from lambdas.shared.config import env_float
+from lambdas.shared.documents import ClassificationDocument, DecisionDocument, ExecutionOptions
 from lambdas.shared.errors import ConfigurationError
+from lambdas.shared.routing import Route, routes_from_env
 
-LABELS = CLASS_NAMES
 # Share of confident images sent to review anyway, so routed accuracy is measured live.
 DEFAULT_AUDIT_SAMPLE_RATE = 0.02
-# Where each vehicle type loads and how far its orders may be; overridden by ROUTING_RULES.
-DEFAULT_ROUTING_RULES: dict[str, dict[str, Any]] = {
-    "bicycle": {"loading_bay": "bay-bicycle", "order_radius_km": 3.0},
-    "motorcycle": {"loading_bay": "bay-motorcycle", "order_radius_km": 15.0},
-}
-
-
-@dataclass(frozen=True)
-class Route:
-    loading_bay: str
-    order_radius_km: float
 
 
 @dataclass(frozen=True)
@@ -51,10 +33,9 @@ class FilterSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FilterSettings:
         threshold = env_float(env, "CONFIDENCE_THRESHOLD", None, 0.0, 1.0)
-        rules = env_json(env, "ROUTING_RULES", DEFAULT_ROUTING_RULES)
         return cls(
             threshold=threshold,
-            routes=parse_routes(rules),
+            routes=routes_from_env(env),
             audit_sample_rate=parse_audit_sample_rate(env.get("AUDIT_SAMPLE_RATE", "")),
         )
 
@@ -70,31 +51,6 @@ def parse_audit_sample_rate(raw: str) -> float:
     if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
         raise ConfigurationError(f"AUDIT_SAMPLE_RATE={rate} must lie in [0, 1]")
     return rate
-
-
-def parse_routes(rules: object) -> dict[str, Route]:
-    if not isinstance(rules, dict) or set(rules) != set(LABELS):
-        raise ConfigurationError(f"ROUTING_RULES must be an object with exactly the keys {LABELS}")
-    routes = {}
-    for label in LABELS:
-        rule = rules[label]
-        bay = rule.get("loading_bay") if isinstance(rule, dict) else None
-        radius = rule.get("order_radius_km") if isinstance(rule, dict) else None
-        if not isinstance(bay, str) or not bay.strip():
-            raise ConfigurationError(
-                f"ROUTING_RULES.{label}.loading_bay must be a non-empty string"
-            )
-        if (
-            isinstance(radius, bool)
-            or not isinstance(radius, int | float)
-            or not 0 < radius <= MAX_ORDER_RADIUS_KM  # (False for NaN and infinity)
-        ):
-            raise ConfigurationError(
-                f"ROUTING_RULES.{label}.order_radius_km must be a number in "
-                f"(0, {MAX_ORDER_RADIUS_KM:g}]"
-            )
-        routes[label] = Route(loading_bay=bay, order_radius_km=float(radius))
-    return routes
 
 
 def parse_event(event: object, deployed_threshold: float) -> tuple[ClassificationDocument, float]:
@@ -138,17 +94,3 @@ def audit_draw(inference_id: str) -> float:
     repeated run of the same inference (Express runs at least once) decides the same way."""
     digest = hashlib.sha256(inference_id.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def decide_reviewed(answer: ReviewAnswer, routes: Mapping[str, Route]) -> DecisionDocument:
-    """The human's label is final: route by it, or reject an image that shows no vehicle."""
-    if answer.label not in routes:
-        return DecisionDocument(action="reject", label=answer.label, reviewer=answer.reviewer)
-    route = routes[answer.label]
-    return DecisionDocument(
-        action="route",
-        label=answer.label,
-        reviewer=answer.reviewer,
-        loading_bay=route.loading_bay,
-        order_radius_km=route.order_radius_km,
-    )

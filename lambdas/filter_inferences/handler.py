@@ -1,8 +1,8 @@
 """Lambda entry point of filter_inferences (handler: lambdas.filter_inferences.handler.handler).
 
-Two calls: the classify machines ask for a decision on a classification (route, or review with
-reason `low_confidence` / `audit`); the review machine asks for the route of a reviewer's answer
-(`review`: `{"label", "reviewer"}`), which is final.
+The classify machines ask for a decision on a classification: route, or review with reason
+`low_confidence` / `audit`. (A reviewer's answer is routed by record_label, the review machine's
+one Lambda step, by the same rules: `lambdas.shared.routing`.)
 
 It only decides; the state machine sends review items to the SQS review queue itself (an SQS
 SendMessage task), so this function needs no permissions at all and the send is retried and
@@ -22,10 +22,8 @@ from lambdas.filter_inferences.core import (
     FilterSettings,
     audit_draw,
     decide,
-    decide_reviewed,
     parse_event,
 )
-from lambdas.shared.documents import ReviewAnswer
 from lambdas.shared.observability import instrumented, logger_for, metrics_for
 
 logger = logger_for("filter_inferences")
@@ -40,15 +38,6 @@ def settings() -> FilterSettings:
 @instrumented(logger, metrics)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     config = settings()
-    answer = ReviewAnswer.in_event(event)
-    if answer is not None:  # the review machine asks for the route of the human's label
-        reviewed = decide_reviewed(answer, config.routes)
-        outcome = "RoutedByReviewer" if reviewed.action == "route" else "Rejected"
-        metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
-        result = reviewed.to_dict()
-        logger.info("reviewed", extra=result["decision"])
-        # The review machine's outcome, named here so it needs no Choice state (a transition).
-        return {**result, "outcome": outcome}
     found, threshold = parse_event(event, config.threshold)
     # Drawn from the inference id where there is one, so a repeated run decides the same way.
     inference_id = found.inference_id

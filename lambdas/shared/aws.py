@@ -12,7 +12,9 @@ from typing import Any
 
 
 @functools.cache
-def client(service: str, max_attempts: int = 3, read_timeout: float = 60.0) -> Any:
+def client(
+    service: str, max_attempts: int = 3, read_timeout: float = 60.0, connect_timeout: float = 5.0
+) -> Any:
     """The one client for `service` in this container (botocore clients are thread-safe)."""
     # Lazy on purpose: boto3 (~0.2 s) is the bulk of a cold start (module docstring).
     import boto3  # noqa: PLC0415
@@ -20,7 +22,7 @@ def client(service: str, max_attempts: int = 3, read_timeout: float = 60.0) -> A
 
     config = Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
-        connect_timeout=5,
+        connect_timeout=connect_timeout,
         read_timeout=read_timeout,
     )
     return boto3.session.Session().client(service, config=config)

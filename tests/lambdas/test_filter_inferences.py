@@ -10,17 +10,15 @@ import pytest
 
 from lambdas.filter_inferences import handler as filter_handler
 from lambdas.filter_inferences.core import (
-    DEFAULT_ROUTING_RULES,
     FilterSettings,
     audit_draw,
     decide,
-    decide_reviewed,
     parse_audit_sample_rate,
     parse_event,
-    parse_routes,
 )
 from lambdas.shared.documents import ReviewAnswer
 from lambdas.shared.errors import ConfigurationError, InvalidEvent, ThresholdBelowDeployed
+from lambdas.shared.routing import DEFAULT_ROUTING_RULES, decide_reviewed, parse_routes
 from tests.lambdas.context import Context
 
 ROUTES = parse_routes(DEFAULT_ROUTING_RULES)
@@ -264,17 +262,14 @@ def test_invalid_review_answers(review):
         ReviewAnswer.in_event({"review": review})
 
 
-def test_handler_routes_a_review_answer(monkeypatch, capsys):
+def test_handler_no_longer_takes_a_review_answer(monkeypatch):
+    """The review machine routes a reviewer's answer in record_label (its one Lambda step);
+    an answer sent here is no classification to decide on."""
     monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.9")
     filter_handler.settings.cache_clear()
-    answer = {"review": {"label": "bicycle", "reviewer": " rev-9 "}, "execution_id": "e"}
-    result = filter_handler.handler(answer, Context())
-    assert result["decision"]["reviewer"] == "rev-9"
-    assert result["decision"]["loading_bay"] == "bay-bicycle"
-    assert result["outcome"] == "RoutedByReviewer"  # the review machine's outcome, named here
-    metrics = next(line for line in json_lines(capsys.readouterr().out) if "_aws" in line)
-    names = {m["Name"] for m in metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-    assert names == {"RoutedByReviewer", "Succeeded"}
+    answer = {"review": {"label": "bicycle", "reviewer": "rev-9"}, "execution_id": "e"}
+    with pytest.raises(InvalidEvent, match="classification"):
+        filter_handler.handler(answer, Context())
 
 
 def test_the_audit_draw_is_fixed_by_the_inference_id():

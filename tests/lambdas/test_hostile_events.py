@@ -6,14 +6,10 @@ import pytest
 
 from lambdas.classify_image.core import parse_event as classify_event
 from lambdas.classify_image.core import parse_prediction
-from lambdas.filter_inferences.core import (
-    DEFAULT_ROUTING_RULES,
-    FilterSettings,
-    parse_event,
-    parse_routes,
-)
+from lambdas.filter_inferences.core import parse_event
 from lambdas.serialize_image.core import parse_event as serialize_event
 from lambdas.shared.errors import ConfigurationError, InvalidEvent, ModelError
+from lambdas.shared.routing import DEFAULT_ROUTING_RULES, parse_routes, routes_from_env
 
 
 @pytest.mark.parametrize(
@@ -87,4 +83,4 @@ def test_routing_rules_refuse_infinite_nan_and_absurd_radii(radius):
 )
 def test_routing_rules_json_beyond_bounds_is_a_configuration_error(raw):
     with pytest.raises(ConfigurationError):
-        FilterSettings.from_env({"ROUTING_RULES": raw})
+        routes_from_env({"ROUTING_RULES": raw})

@@ -1,8 +1,12 @@
-"""record_label: the label record (schema version 1), its key, settings, and the S3 write."""
+"""record_label: the label record (schema version 1), its key, settings, the S3 write, and the
+review machine's one step after the answer (route, record, outcome)."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import boto3
@@ -11,6 +15,7 @@ import pytest
 from lambdas.record_label import handler as record
 from lambdas.record_label.core import RecordSettings, build_record
 from lambdas.shared.errors import ConfigurationError, InvalidEvent, StorageUnavailable
+from lambdas.shared.routing import Route
 from tests.lambdas.context import Context
 
 NOW = datetime(2026, 12, 6, 20, 30, 10, 123456, tzinfo=UTC)
@@ -62,9 +67,16 @@ def event(**changes) -> dict:
         "decision": LOW,
         "review": {"label": "motorcycle", "reviewer": "rev-1"},
         "decided_at": "2026-12-06T20:30:10.123456+00:00",
-        "execution_id": "arn:aws:states:us-east-1:123456789012:execution:review:x",
+        "execution_id": REVIEW_EXECUTION,
+        # From the review machine: what its outcome carries on.
+        "request": {"s3_bucket": "uploads", "s3_key": "day/bike.png"},
+        "workflow_execution_id": WORKFLOW_EXECUTION,
     }
     return base | changes
+
+
+REVIEW_EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:review:x"
+WORKFLOW_EXECUTION = "arn:aws:states:us-east-1:123456789012:express:classify:y:z"
 
 
 def test_a_reviewed_decision_becomes_one_record():
@@ -81,7 +93,7 @@ def test_a_reviewed_decision_becomes_one_record():
         "label": "motorcycle",
         "reviewer": "rev-1",
         "decided_at": "2026-12-06T20:30:10.123Z",
-        "execution_id": "arn:aws:states:us-east-1:123456789012:execution:review:x",
+        "execution_id": REVIEW_EXECUTION,
     }
 
 
@@ -127,10 +139,12 @@ def test_malformed_events_are_refused(changes):
 def test_settings_from_env():
     settings = RecordSettings.from_env({"LABELS_BUCKET": "b", "LABELS_KMS_KEY_ID": "alias/k"})
     assert (settings.bucket, settings.prefix, settings.kms_key_id) == ("b", "labels/", "alias/k")
+    assert settings.routes["motorcycle"] == Route("bay-motorcycle", 15.0)  # the default rules
     for bad in (
         {},
         {"LABELS_BUCKET": "b", "LABELS_PREFIX": "labels"},
         {"LABELS_BUCKET": "b", "LABELS_PREFIX": "../x/"},
+        {"LABELS_BUCKET": "b", "ROUTING_RULES": '{"bicycle": {}}'},
     ):
         with pytest.raises(ConfigurationError):
             RecordSettings.from_env(bad)
@@ -146,20 +160,22 @@ def test_handler_writes_the_record_encrypted_and_idempotently(aws, monkeypatch):
     first = record.handler(event(), Context())
     second = record.handler(event(), Context())  # a retry
     key = f"labels/{INFERENCE_ID}.jsonl"
-    assert first["uri"] == second["uri"] == f"s3://labels-bucket/{key}"
+    assert first == second
+    assert first["label_record"] == {"status": "written", "uri": f"s3://labels-bucket/{key}"}
     [stored] = s3.list_objects_v2(Bucket="labels-bucket", Prefix="labels/")["Contents"]
     assert stored["Key"] == key
     got = s3.get_object(Bucket="labels-bucket", Key=key)
     assert got["ServerSideEncryption"] == "aws:kms"
     assert got["SSEKMSKeyId"].endswith(key_id)
-    assert json.loads(got["Body"].read()) == first["record"]
+    assert json.loads(got["Body"].read()) == build_record(event(), NOW).to_dict()
 
 
 @pytest.mark.integration
-def test_handler_reports_a_failed_write_as_retryable(aws, monkeypatch):
+def test_handler_reports_a_failed_write_of_the_models_decision_as_retryable(aws, monkeypatch):
+    """The classify machines' RecordRouted retries it and then goes on without the record."""
     monkeypatch.setenv("LABELS_BUCKET", "no-such-bucket")
     with pytest.raises(StorageUnavailable, match="NoSuchBucket"):
-        record.handler(event(), Context())
+        record.handler(event(**ROUTED), Context())
 
 
 @pytest.mark.integration
@@ -183,7 +199,151 @@ def test_a_repeated_routed_decision_leaves_the_first_record_and_a_review_superse
 
     assert stored()["decided_at"] == "2026-12-06T20:30:10.000Z"  # the first stands
     reviewed = record.handler(event(), Context())
-    assert reviewed["written"] is True
+    assert reviewed["label_record"]["status"] == "written"
     assert (stored()["decision"], stored()["label"]) == ("reviewed", "motorcycle")
     assert record.handler(event(**routed), Context())["written"] is False
     assert stored()["decision"] == "reviewed"  # the model's decision never replaces a human's
+
+
+def metric_names(out: str) -> set[str]:
+    """The EMF metric names the handler printed."""
+    blobs = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    return {m["Name"] for blob in blobs for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+
+
+@pytest.mark.integration
+def test_a_reviewers_answer_is_routed_recorded_and_returned_as_the_outcome(
+    aws, monkeypatch, capsys
+):
+    """The review machine's one step after the answer: its output is the execution's."""
+    boto3.client("s3").create_bucket(Bucket="labels-bucket")
+    monkeypatch.setenv("LABELS_BUCKET", "labels-bucket")
+    monkeypatch.setenv(
+        "ROUTING_RULES",
+        json.dumps(
+            {
+                "bicycle": {"loading_bay": "bay-7", "order_radius_km": 2.5},
+                "motorcycle": {"loading_bay": "bay-12", "order_radius_km": 20},
+            }
+        ),
+    )
+    capsys.readouterr()
+    outcome = record.handler(event(), Context())
+    assert outcome == {
+        "outcome": "RoutedByReviewer",
+        "execution_id": WORKFLOW_EXECUTION,
+        "request": {"s3_bucket": "uploads", "s3_key": "day/bike.png"},
+        "classification": classified(),
+        "decision": {
+            "label": "motorcycle",
+            "reviewer": "rev-1",
+            "action": "route",
+            "loading_bay": "bay-12",
+            "order_radius_km": 20.0,
+        },
+        "review": {
+            "reason": "low_confidence",
+            "model_decision": LOW,
+            "review_execution_id": REVIEW_EXECUTION,
+        },
+        "label_record": {
+            "status": "written",
+            "uri": f"s3://labels-bucket/labels/{INFERENCE_ID}.jsonl",
+        },
+    }
+    assert metric_names(capsys.readouterr().out) == {"RoutedByReviewer", "Succeeded"}
+    rejected = record.handler(
+        event(review={"label": "not_a_vehicle", "reviewer": "rev-2"}), Context()
+    )
+    assert rejected["outcome"] == "Rejected"
+    assert rejected["decision"] == {
+        "label": "not_a_vehicle",
+        "reviewer": "rev-2",
+        "action": "reject",
+    }
+    assert rejected["label_record"]["status"] == "written"
+
+
+@pytest.mark.integration
+def test_an_answer_whose_record_cannot_be_written_still_returns_its_route(aws, monkeypatch, capsys):
+    """The decision is never lost: the outcome says the record failed, and why."""
+    monkeypatch.setenv("LABELS_BUCKET", "no-such-bucket")
+    capsys.readouterr()
+    outcome = record.handler(event(), Context())
+    assert outcome["outcome"] == "RoutedByReviewer"
+    assert outcome["decision"]["loading_bay"] == "bay-motorcycle"  # the default rules
+    failed = outcome["label_record"]
+    assert (failed["status"], failed["error"]) == ("failed", "StorageUnavailable")
+    cause = json.loads(failed["cause"])
+    assert cause["errorType"] == "StorageUnavailable"
+    assert "NoSuchBucket" in cause["errorMessage"]
+    assert metric_names(capsys.readouterr().out) == {
+        "LabelNotRecorded",
+        "RoutedByReviewer",
+        "Succeeded",
+    }
+
+
+@pytest.mark.integration
+def test_a_malformed_answer_is_refused_before_anything_is_written(aws, monkeypatch):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="labels-bucket")
+    monkeypatch.setenv("LABELS_BUCKET", "labels-bucket")
+    with pytest.raises(InvalidEvent, match=r"review\.label"):
+        record.handler(event(review={"label": "cat", "reviewer": "r"}), Context())
+    assert "Contents" not in s3.list_objects_v2(Bucket="labels-bucket")
+
+
+class FlakyS3(http.server.BaseHTTPRequestHandler):
+    """An S3 endpoint on 127.0.0.1 that answers the first `failures` PUTs 503 SlowDown (what S3
+    answers when it sheds load), the rest 200."""
+
+    failures = 0
+    puts = 0
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).puts += 1
+        if type(self).puts <= type(self).failures:
+            body = b"<Error><Code>SlowDown</Code><Message>Slow down.</Message></Error>"
+            self.send_response(503)
+        else:
+            body = b""
+            self.send_response(200)
+            self.send_header("ETag", '"0"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky_s3(monkeypatch) -> Iterator[type[FlakyS3]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyS3)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("LABELS_BUCKET", "labels-bucket")
+    FlakyS3.failures, FlakyS3.puts = 0, 0
+    yield FlakyS3
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_a_shed_write_is_retried_inside_the_function_and_then_written(flaky_s3):
+    flaky_s3.failures = record.WRITE_ATTEMPTS - 1
+    outcome = record.handler(event(), Context())
+    assert outcome["label_record"]["status"] == "written"
+    assert flaky_s3.puts == record.WRITE_ATTEMPTS
+
+
+def test_a_write_shed_on_every_attempt_stops_after_the_bound(flaky_s3):
+    flaky_s3.failures = 100
+    outcome = record.handler(event(), Context())
+    assert outcome["outcome"] == "RoutedByReviewer"
+    assert outcome["label_record"]["status"] == "failed"
+    assert "SlowDown" in json.loads(outcome["label_record"]["cause"])["errorMessage"]
+    assert flaky_s3.puts == record.WRITE_ATTEMPTS

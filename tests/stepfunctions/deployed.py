@@ -293,17 +293,18 @@ def deploy_workflow(emulator, lambda_zips):
     sagemaker_runtime.reset_endpoints(emulator.region)
 
 
+# The stage's routing rules, as Terraform gives them to both deciders: filter_inferences (the
+# model's decisions) and record_label (a reviewer's answer, the review machine's one step).
+ROUTING_RULES = json.dumps(
+    {
+        "bicycle": {"loading_bay": "bay-7", "order_radius_km": 2.5},
+        "motorcycle": {"loading_bay": "bay-12", "order_radius_km": 20},
+    }
+)
+
+
 @pytest.fixture
 def workflow(deploy_workflow) -> Workflow:
     return deploy_workflow(
-        {
-            "filter_inferences": {
-                "ROUTING_RULES": json.dumps(
-                    {
-                        "bicycle": {"loading_bay": "bay-7", "order_radius_km": 2.5},
-                        "motorcycle": {"loading_bay": "bay-12", "order_radius_km": 20},
-                    }
-                )
-            }
-        }
+        {name: {"ROUTING_RULES": ROUTING_RULES} for name in ("filter_inferences", "record_label")}
     )

@@ -22,8 +22,8 @@ from lambdas.shared import errors
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = REPO_ROOT / "node_modules" / ".bin" / "asl-validator"
 NAMES = ["classify_image.asl.json", "classify_batch.asl.json", "review.asl.json"]
-# Lambda tasks per template: serialize, classify, filter, record (review: filter, record).
-LAMBDA_TASKS = {"classify_image.asl.json": 4, "classify_batch.asl.json": 4, "review.asl.json": 2}
+# Lambda tasks per template: serialize, classify, filter, record (review: record, which routes).
+LAMBDA_TASKS = {"classify_image.asl.json": 4, "classify_batch.asl.json": 4, "review.asl.json": 1}
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -176,6 +176,39 @@ def test_review_waits_with_a_task_token_no_longer_than_the_stage_allows():
         "ResultPath": "$.error",
         "Next": "CountTimeout",
     }
+
+
+def test_an_answered_review_is_two_billed_transitions():
+    """AskReviewer, then one record_label step that routes, records and returns the outcome
+    (its output is the execution's); it fails only to `Failed`, never silently."""
+    states = json.loads(render_file("review.asl.json", DUMMY_VALUES))["States"]
+    ask, apply = states["AskReviewer"], states["ApplyAnswer"]
+    assert ask["Next"] == "ApplyAnswer" and apply["End"] is True
+    assert apply["Parameters"]["FunctionName"] == DUMMY_VALUES["record_label_function_arn"]
+    assert set(apply["ResultSelector"]) == {
+        f"{field}.$"
+        for field in (
+            "outcome",
+            "execution_id",
+            "request",
+            "classification",
+            "decision",
+            "review",
+            "label_record",
+        )
+    }
+    assert "ResultPath" not in apply and "OutputPath" not in apply
+    assert apply["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}
+    ]
+    # S3 is retried inside the function: a state retry would bill a transition per attempt.
+    assert {e for r in apply["Retry"] for e in r["ErrorEquals"]} == LAMBDA_TRANSIENT
+    invoked = {
+        state["Parameters"]["FunctionName"]
+        for state in states.values()
+        if state.get("Resource") == "arn:aws:states:::lambda:invoke"
+    }
+    assert invoked == {DUMMY_VALUES["record_label_function_arn"]}
 
 
 def test_classify_machines_start_the_review_machine_without_waiting():

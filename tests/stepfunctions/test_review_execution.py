@@ -34,6 +34,16 @@ MESSAGE_FIELDS = {
     "requested_at",
     "timeout_seconds",
 }
+# What a review execution's outcome carries once the reviewer answered.
+OUTCOME_FIELDS = {
+    "outcome",
+    "execution_id",
+    "request",
+    "classification",
+    "decision",
+    "review",
+    "label_record",
+}
 RECORD_FIELDS = {
     "schema_version",
     "image",
@@ -128,10 +138,19 @@ def test_low_confidence_waits_for_the_reviewer_and_routes_by_the_answer(workflow
         "loading_bay": "bay-12",
         "order_radius_km": 20,
     }
-    assert output["review"]["reason"] == "low_confidence"
-    assert output["review"]["model_decision"]["label"] == "bicycle"
-    assert output["review"]["review_execution_id"] == message["execution_id"]
-    assert output["label_record"]["status"] == "written"
+    # The outcome document, field by field: the review machine's last step returns it whole.
+    assert set(output) == OUTCOME_FIELDS
+    assert output["request"] == {"s3_bucket": workflow.bucket, "s3_key": "day/unsure.png"}
+    assert output["classification"] == sent["classification"]
+    assert output["review"] == {
+        "reason": "low_confidence",
+        "model_decision": sent["decision"],
+        "review_execution_id": message["execution_id"],
+    }
+    assert output["label_record"] == {
+        "status": "written",
+        "uri": f"s3://{workflow.labels_bucket}/labels/{message['inference_id']}.jsonl",
+    }
     [record] = workflow.label_records().values()
     assert record["decision"] == "reviewed"
     assert (record["predicted"], record["label"], record["reviewer"]) == (
@@ -155,7 +174,9 @@ def test_not_a_vehicle_is_rejected_and_recorded(workflow):
     output = workflow.review_outcome(workflow.finish(execution_arn))
     assert output["outcome"] == "Rejected", output
     assert output["decision"] == {"action": "reject", "label": "not_a_vehicle", "reviewer": "rev-7"}
-    assert "loading_bay" not in output["decision"]
+    assert set(output) == OUTCOME_FIELDS
+    assert output["execution_id"] == execution_arn
+    assert output["label_record"]["status"] == "written"
     [record] = workflow.label_records().values()
     assert (record["decision"], record["label"], record["reviewer"]) == (
         "reviewed",
@@ -230,6 +251,33 @@ def test_a_label_record_that_cannot_be_written_is_retried_and_the_route_stands(d
     assert output["label_record"]["error"] == "StorageUnavailable"
     # one attempt and three retries, then the decision goes on without its record
     assert workflow.failed_attempts(execution_arn, "RecordRouted") == ["StorageUnavailable"] * 4
+
+
+def test_a_reviewed_label_that_cannot_be_written_still_routes_by_the_answer(deploy_workflow):
+    """S3 refuses the write: the review execution still ends RoutedByReviewer with the route,
+    and its outcome says the record failed (record_label retried inside; no state retries)."""
+    workflow = deploy_workflow({"record_label": {"LABELS_BUCKET": "no-such-labels-bucket"}})
+    workflow.put_image("day/unsure.png", images.seeded("unrecorded-review"))
+    workflow.answer([0.6, 0.4])
+    execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/unsure.png"})
+    message = workflow.next_review()
+    workflow.answer_review(message, "motorcycle", reviewer="rev-5")
+    output = workflow.review_outcome(workflow.finish(execution_arn))
+    assert output["outcome"] == "RoutedByReviewer", output
+    assert output["decision"] == {
+        "action": "route",
+        "label": "motorcycle",
+        "reviewer": "rev-5",
+        "loading_bay": "bay-motorcycle",
+        "order_radius_km": 15.0,
+    }
+    assert (output["label_record"]["status"], output["label_record"]["error"]) == (
+        "failed",
+        "StorageUnavailable",
+    )
+    assert "NoSuchBucket" in json.loads(output["label_record"]["cause"])["errorMessage"]
+    assert workflow.failed_attempts(message["execution_id"], "ApplyAnswer") == []
+    assert workflow.label_records() == {}
 
 
 def test_batch_items_take_the_same_review_path(workflow):
