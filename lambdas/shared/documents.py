@@ -7,7 +7,7 @@ state machines pass on, field names fixed: the ASL reads them), the consuming si
     ImageDocument           serialize_image -> classify_image                  `image`
     ClassificationDocument  classify_image -> filter_inferences, record_label  `classification`
     DecisionDocument        filter_inferences -> the machines, record_label    `decision`
-    ReviewAnswer            a reviewer (SendTaskSuccess) -> filter_inferences, record_label
+    ReviewAnswer            a reviewer (SendTaskSuccess) -> record_label (the review machine)
     ExecutionOptions        the request's per-execution options (the threshold override), the
                             one place they are read (classify_image, filter_inferences)
 
@@ -313,8 +313,8 @@ def _absent(found: Mapping[str, Any], names: tuple[str, ...], what: str, why: st
 @dataclass(frozen=True)
 class ReviewAnswer:
     """A reviewer -> the waiting review execution: the SendTaskSuccess output `{label, reviewer}`
-    (review tool, demo), which the review machine hands on as `review` to filter_inferences
-    (ApplyAnswer) and record_label. The human's label is final."""
+    (review tool, demo), which the review machine hands on as `review` to record_label (its one
+    Lambda step, ApplyAnswer: route, record, outcome). The human's label is final."""
 
     label: str
     reviewer: str
@@ -347,7 +347,8 @@ class DecisionDocument:
     the label's loading bay and order radius; else `review`, reason `low_confidence`; a confident
     image sampled for audit is `review`, reason `audit`. A reviewer's decision (the review
     machine's ApplyAnswer): `route` by the human's label, or `reject` an image that shows no
-    vehicle; it names the reviewer and has no confidence, threshold or reason."""
+    vehicle (`lambdas.shared.routing.decide_reviewed`, called by record_label); it names the
+    reviewer and has no confidence, threshold or reason."""
 
     action: str
     label: str

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import pytest
 
-from benchmarks.bench_costs import Assumptions, outcome_weights
+from benchmarks.bench_costs import (
+    WORKFLOW_GOAL_PER_MILLION,
+    Assumptions,
+    outcome_weights,
+    review_share_at_goal,
+    workflow_per_million,
+)
 from benchmarks.cost_model import (
     GB,
     HOURS_PER_MONTH,
@@ -26,6 +33,7 @@ from benchmarks.cost_model import (
     xray_traces_per_image,
 )
 from benchmarks.stage_settings import endpoint_defaults, literal_assignments, read_stage
+from benchmarks.workflow_usage import PathCount
 
 
 def test_standard_workflow_costs_a_transition_each():
@@ -130,6 +138,30 @@ def test_outcome_mix_sums_to_one():
     weights = outcome_weights(Assumptions(review_share=0.4, rejected_share=0.1, invalid_share=0.05))
     assert sum(weights.values()) == pytest.approx(1.0)
     assert weights["Rejected"] == pytest.approx(0.4 * 0.95 * 0.1)
+
+
+def test_the_default_review_share_is_the_measured_coverage_plus_the_audit():
+    # README "Quality": coverage 0.744; filter_inferences audits 2 % of the confident images.
+    assert Assumptions().review_share == pytest.approx(0.256 + 0.02 * 0.744)
+
+
+def test_the_workflow_goal_is_crossed_where_the_review_transitions_reach_it():
+    """Only reviews pay per transition: 2 Standard transitions each (AskReviewer, ApplyAnswer)
+    at $25 per million transitions, on top of one Express request per image."""
+    express = {"express_executions": 1, "express_invocations": Counter(classify_image=1)}
+    paths = [
+        PathCount("Routed", **express),
+        PathCount("RoutedByReviewer", standard_transitions=2, **express),
+        PathCount("Rejected", standard_transitions=2, **express),
+        PathCount("InvalidImage", **express),
+    ]
+    none = workflow_per_million(paths, Assumptions(review_share=0.0))
+    every = workflow_per_million(paths, Assumptions(review_share=1.0))
+    assert every - none == pytest.approx(0.99 * 2 * 25.0)  # 1 % of the images are invalid
+    crossing = review_share_at_goal(paths, Assumptions())
+    at_crossing = workflow_per_million(paths, Assumptions(review_share=crossing))
+    assert at_crossing == pytest.approx(WORKFLOW_GOAL_PER_MILLION)
+    assert workflow_per_million(paths, Assumptions()) < WORKFLOW_GOAL_PER_MILLION
 
 
 def test_literal_assignments_flatten_blocks_and_skip_expressions():

@@ -35,7 +35,12 @@ def test_each_outcome_is_counted_from_its_executions(emulator):
     # which writes the label record itself, so its call is no part of the Express duration.
     assert routed.express_executions == 1 and routed.standard_transitions == 0
     assert routed.express_invocations == routed.lambda_invocations
-    assert reviewed.standard_transitions > 0 and reviewed.express_invocations["record_label"] == 0
+    assert reviewed.express_invocations["record_label"] == 0
+    # An answered review bills two transitions (AskReviewer, ApplyAnswer); its one Lambda call
+    # (record_label) routes, records and returns the outcome.
+    assert reviewed.standard_transitions == paths["Rejected"].standard_transitions == 2
+    assert reviewed.lambda_invocations["record_label"] == 1
+    assert reviewed.lambda_invocations["filter_inferences"] == 1  # the model's decision only
 
     weights = outcome_weights(Assumptions())
     usage = image_usage(list(paths.values()), Assumptions(), images_per_second=0.04)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from lambdas.classify_image.core import classification
 from lambdas.filter_inferences import handler as filter_handler
-from lambdas.record_label.core import build_record
+from lambdas.record_label.core import read_final, reviewed_outcome
 from lambdas.shared.documents import (
     LABELS,
     REVIEW_LABELS,
@@ -31,6 +31,7 @@ from lambdas.shared.documents import (
 from lambdas.shared.errors import InvalidEvent, InvalidLabelRecord, ThresholdBelowDeployed
 from lambdas.shared.formats import CONTENT_TYPES
 from lambdas.shared.label_record import LabelRecord
+from lambdas.shared.routing import DEFAULT_ROUTING_RULES, parse_routes
 from tests.hostile import PROPERTY, json_values
 from tests.lambdas.context import Context
 
@@ -386,7 +387,7 @@ def test_any_json_is_read_or_refused_typed(value: object) -> None:
 
 def test_both_sides_of_the_decision_use_the_one_class(monkeypatch: pytest.MonkeyPatch) -> None:
     """filter_inferences' output, as the machines pass it on, is what record_label reads, and
-    the reviewer's answer document is what both the filter and the record read."""
+    the reviewer's answer document is what record_label routes and records."""
     monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.9")
     monkeypatch.setenv("AUDIT_SAMPLE_RATE", "0")
     filter_handler.settings.cache_clear()
@@ -399,9 +400,7 @@ def test_both_sides_of_the_decision_use_the_one_class(monkeypatch: pytest.Monkey
         "motorcycle",
     )
     answer = ReviewAnswer("bicycle", "rev-1")
-    reviewed = filter_handler.handler({"review": answer.to_dict()}, Context())
-    assert DecisionDocument.from_dict(reviewed).reviewer == answer.reviewer
-    record = build_record(
+    final = read_final(
         {
             "image": {"s3_bucket": "uploads", "s3_key": "a.png"},
             **found,
@@ -411,7 +410,14 @@ def test_both_sides_of_the_decision_use_the_one_class(monkeypatch: pytest.Monkey
         },
         datetime.now(UTC),
     )
+    record = final.record
     assert (record.predicted, record.confidence, record.threshold) == ("motorcycle", 0.7, 0.9)
     assert (record.label, record.reviewer, record.reason) == ("bicycle", "rev-1", "low_confidence")
     assert LabelRecord.from_line(record.json_line()) == record
+    # record_label routes the answer (the review machine's one step); its decision reads back.
+    routes = parse_routes(DEFAULT_ROUTING_RULES)
+    outcome = json.loads(json.dumps(reviewed_outcome(final, routes, {"status": "written"})))
+    reviewed = DecisionDocument.from_dict(outcome)
+    assert (reviewed.reviewer, reviewed.loading_bay) == (answer.reviewer, "bay-bicycle")
+    assert DecisionDocument.from_dict({"decision": outcome["review"]["model_decision"]}) == decision
     filter_handler.settings.cache_clear()
