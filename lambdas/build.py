@@ -1,15 +1,20 @@
-"""Build the Lambda deployment packages: one small zip per function and one shared layer.
+"""Build every Lambda package of the system: one small zip per function, one manifest.
 
-    python -m lambdas.build --out build/lambda [--with-pillow [--with-heif]]
+    python -m lambdas.build --out build/lambda [--with-pillow [--with-heif]] [--with-drift-deps]
 
-Zips are reproducible (entries sorted, timestamps 1980-01-01, permissions 0644, fixed
-compression), so a rebuild of the same source is byte-identical and Terraform's
+Six functions: the five of the inference workflow (`lambdas/<name>/`, sharing the `shared_layer`
+with `lambdas.shared` and `contract`) and the hourly drift job (`drift_job`: the `monitoring/`
+runtime with `lambdas.shared` and `contract` inside its zip, so it needs no layer of ours but
+its dependencies). Zips are reproducible (entries sorted, timestamps 1980-01-01, permissions
+0644, fixed compression), so a rebuild of the same source is byte-identical and Terraform's
 `source_code_hash` only changes when code does. A JSON manifest goes to stdout and to
-`<out>/manifest.json`. Nothing from the AWS SDK is vendored: boto3 is in the Lambda runtime and
-Powertools comes from the public Powertools layer. `--with-pillow` adds a layer with the Pillow
-wheel for the Lambda platform (downloaded by pip), needed by serialize_image only. `--with-heif`
-(opt-in: GPLv2 wheels, ~27 MB unpacked) adds pillow-heif to that layer, so the gate accepts HEIC;
-the manifest records it (`"heic": true`).
+`<out>/manifest.json`: every artifact with its path, base64 sha256, sizes, and for a function its
+handler, runtime and layers. Nothing from the AWS SDK is vendored: boto3 is in the Lambda runtime
+and Powertools comes from the public Powertools layer. Optional layers (pip wheels for the
+Lambda platform, need PyPI): `--with-pillow` (Pillow, serialize_image only); `--with-heif`
+(opt-in: GPLv2 wheels, ~27 MB unpacked) adds pillow-heif to it, so the gate accepts HEIC (the
+manifest's `"heic": true`); `--with-drift-deps` (numpy, Pillow, matplotlib, ..., the drift job).
+A function and its layers must unpack within Lambda's 250 MB, or the build fails.
 """
 
 from __future__ import annotations
@@ -23,13 +28,15 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from contract import source_files
 from contract.cli import CliParser
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_ROOT.parent
+# The inference workflow's functions (lambdas/<name>/handler.py).
 FUNCTIONS = (
     "serialize_image",
     "classify_image",
@@ -37,8 +44,36 @@ FUNCTIONS = (
     "record_label",
     "start_workflow",
 )
+# The hourly drift job (monitoring/handler.py).
+DRIFT_JOB = "drift_job"
 SHARED_LAYER = "shared_layer"
 PILLOW_LAYER = "pillow_layer"
+DRIFT_DEPS_LAYER = "drift_deps_layer"
+# The layers each function runs with, when the build has them (every other workflow function:
+# the shared layer only). The public Powertools layer comes on top, from Terraform.
+FUNCTION_LAYERS = {
+    "serialize_image": (SHARED_LAYER, PILLOW_LAYER),
+    DRIFT_JOB: (DRIFT_DEPS_LAYER,),
+}
+# What the drift job needs besides boto3 (in the runtime). python-dateutil < 3: the runtime's
+# botocore needs it, and the layer comes first on sys.path. numba is left out on purpose: with
+# numba + llvmlite the function unpacks to ~320 MB (measured), so the Lambda computes image
+# statistics with Pillow + numpy (same features, ~2x the CPU per record).
+DRIFT_DEPENDENCIES = (
+    "numpy>=1.26",
+    "Pillow>=10.3",
+    "matplotlib>=3.8",
+    "tqdm>=4.66",
+    # the fast paths of the per-record parse and PNG inflate (see pyproject.toml)
+    "orjson>=3.9",
+    "pybase64>=1.3",
+    "deflate>=0.7",
+    "python-dateutil>=2.8,<3",
+)
+# Not needed at run time and large: test suites and matplotlib's sample data.
+_DRIFT_DEPS_SKIP = frozenset({"tests", "sample_data"})
+# Lambda's limit on a function's unzipped code plus all its layers.
+UNPACKED_LIMIT = 250 * 1024 * 1024
 # The Lambda runtime the zips and layers are built for (the Terraform variable `lambda_runtime`
 # must name the same one; the manifest carries it). python3.13 and python3.14 run on Amazon
 # Linux 2023 with AWS standard support to 2029-06-30; see README "Lambda runtime".
@@ -66,10 +101,15 @@ class Artifact:
     path: str
     sha256: str  # base64, as Terraform's filebase64sha256() / source_code_hash
     size: int
+    unpacked_size: int
     handler: str | None = None
+    layers: tuple[str, ...] = ()  # a function's layers in this build
+    packages: dict[str, str] = field(default_factory=dict)  # a pip layer's versions
 
 
 def handler_of(function: str) -> str:
+    if function == DRIFT_JOB:
+        return "monitoring.handler.handler"
     return f"lambdas.{function}.handler.handler"
 
 
@@ -94,24 +134,29 @@ def deterministic_zip(entries: Iterable[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def function_entries(function: str) -> list[tuple[str, bytes]]:
-    """Only the function's own package; `lambdas` stays a namespace package (no __init__.py),
-    so `lambdas.shared` is found in the layer under /opt/python."""
-    directory = PACKAGE_ROOT / function
+def _package(directory: Path, prefix: str = "") -> list[tuple[str, bytes]]:
+    """The package's sources named by their path from the repository root, under `prefix`."""
     return [
-        (f"lambdas/{function}/{path.relative_to(directory).as_posix()}", path.read_bytes())
+        (f"{prefix}{path.relative_to(REPO_ROOT).as_posix()}", path.read_bytes())
         for path in _sources(directory)
     ]
+
+
+def function_entries(function: str) -> list[tuple[str, bytes]]:
+    """A workflow function: only its own package; `lambdas` stays a namespace package (no
+    __init__.py), so `lambdas.shared` is found in the layer under /opt/python. The drift job:
+    `monitoring/` with `lambdas.shared` and `contract` beside it (it runs without our layer)."""
+    if function == DRIFT_JOB:
+        return (
+            _package(REPO_ROOT / "monitoring") + _package(PACKAGE_ROOT / "shared") + source_files()
+        )
+    return _package(PACKAGE_ROOT / function)
 
 
 def shared_layer_entries() -> list[tuple[str, bytes]]:
     """`lambdas.shared` and the `contract` package (class names, image limits and the one image
-    preparation) under `python/`, importable by every function."""
-    directory = PACKAGE_ROOT / "shared"
-    shared = [
-        (f"python/lambdas/shared/{path.relative_to(directory).as_posix()}", path.read_bytes())
-        for path in _sources(directory)
-    ]
+    preparation) under `python/`, importable by every workflow function."""
+    shared = _package(PACKAGE_ROOT / "shared", "python/")
     return shared + [(f"python/{name}", content) for name, content in source_files()]
 
 
@@ -176,30 +221,79 @@ def pillow_layer_entries(
     return pip_layer_entries(wheels, runtime=runtime, no_deps=True)[0]
 
 
-def write(out: Path, name: str, kind: str, content: bytes, handler: str | None) -> Artifact:
+def drift_deps_layer_entries(
+    runtime: str = RUNTIME,
+) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+    """The drift job's dependencies (with theirs) for the Lambda `runtime`, `python/...`."""
+    return pip_layer_entries(DRIFT_DEPENDENCIES, runtime=runtime, skip_parts=_DRIFT_DEPS_SKIP)
+
+
+def write(
+    out: Path,
+    name: str,
+    entries: list[tuple[str, bytes]],
+    *,
+    handler: str | None = None,
+    layers: tuple[str, ...] = (),
+    packages: dict[str, str] | None = None,
+) -> Artifact:
+    """`<out>/<name>.zip`: a function when it has a handler, else a layer."""
+    content = deterministic_zip(entries)
     path = out / f"{name}.zip"
     path.write_bytes(content)
     digest = base64.b64encode(hashlib.sha256(content).digest()).decode("ascii")
-    return Artifact(name, kind, str(path), digest, len(content), handler)
+    return Artifact(
+        name,
+        "layer" if handler is None else "function",
+        str(path),
+        digest,
+        len(content),
+        sum(len(data) for _, data in entries),
+        handler,
+        layers,
+        packages or {},
+    )
 
 
 def build(
-    out: Path, with_pillow: bool = False, runtime: str = RUNTIME, with_heif: bool = False
+    out: Path,
+    with_pillow: bool = False,
+    runtime: str = RUNTIME,
+    with_heif: bool = False,
+    with_drift_deps: bool = False,
 ) -> list[Artifact]:
+    """Every function and the layers asked for; ValueError when a function and its layers
+    unpack to more than Lambda allows."""
     python_version(runtime)  # refuse an unsupported runtime before writing anything
     if with_heif and not with_pillow:
         raise ValueError("--with-heif adds pillow-heif to the Pillow layer: give --with-pillow too")
     out.mkdir(parents=True, exist_ok=True)
-    artifacts = [
-        write(out, name, "function", deterministic_zip(function_entries(name)), handler_of(name))
-        for name in FUNCTIONS
-    ]
-    layer = deterministic_zip(shared_layer_entries())
-    artifacts.append(write(out, SHARED_LAYER, "layer", layer, None))
+    layers = [write(out, SHARED_LAYER, shared_layer_entries())]
     if with_pillow:
-        pillow = deterministic_zip(pillow_layer_entries(runtime, with_heif))
-        artifacts.append(write(out, PILLOW_LAYER, "layer", pillow, None))
-    return artifacts
+        layers.append(write(out, PILLOW_LAYER, pillow_layer_entries(runtime, with_heif)))
+    if with_drift_deps:
+        entries, versions = drift_deps_layer_entries(runtime)
+        layers.append(write(out, DRIFT_DEPS_LAYER, entries, packages=versions))
+    built = {layer.name: layer for layer in layers}
+    functions = [
+        write(
+            out,
+            name,
+            function_entries(name),
+            handler=handler_of(name),
+            layers=tuple(
+                layer for layer in FUNCTION_LAYERS.get(name, (SHARED_LAYER,)) if layer in built
+            ),
+        )
+        for name in (*FUNCTIONS, DRIFT_JOB)
+    ]
+    for function in functions:
+        unpacked = function.unpacked_size + sum(built[n].unpacked_size for n in function.layers)
+        if unpacked > UNPACKED_LIMIT:
+            raise ValueError(
+                f"{function.name} and its layers unpack to {unpacked:,} bytes > {UNPACKED_LIMIT:,}"
+            )
+    return functions + layers
 
 
 def manifest(
@@ -209,18 +303,24 @@ def manifest(
     Terraform; `heic` says whether the Pillow layer carries pillow-heif."""
     sections: dict[str, dict[str, object]] = {"functions": {}, "layers": {}}
     for artifact in artifacts:
-        entry = asdict(artifact)
-        del entry["name"], entry["kind"]
-        if artifact.kind == "layer":
-            entry.pop("handler")
-            sections["layers"][artifact.name] = entry
-        else:
+        entry: dict[str, object] = {
+            "path": artifact.path,
+            "sha256": artifact.sha256,
+            "size": artifact.size,
+            "unpacked_size": artifact.unpacked_size,
+        }
+        if artifact.kind == "function":
+            entry.update(handler=artifact.handler, runtime=runtime, layers=list(artifact.layers))
             sections["functions"][artifact.name] = entry
+        else:
+            if artifact.packages:
+                entry["packages"] = artifact.packages
+            sections["layers"][artifact.name] = entry
     return {"runtime": runtime, "heic": heic, **sections}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = CliParser(description="Build the Lambda zips and the shared layer.")
+    parser = CliParser(description="Build every Lambda zip (workflow, drift job) and layer.")
     parser.add_argument("--out", type=Path, default=Path("build/lambda"))
     parser.add_argument(
         "--with-pillow", action="store_true", help="also build the Pillow layer (needs PyPI)"
@@ -236,15 +336,25 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="add pillow-heif (GPLv2 wheels, ~27 MB) to the Pillow layer: the gate accepts HEIC",
     )
+    parser.add_argument(
+        "--with-drift-deps",
+        action="store_true",
+        help="also build the drift job's dependencies layer (numpy, Pillow, ...; needs PyPI)",
+    )
     args = parser.parse_args(argv)
     if args.with_heif and not args.with_pillow:
         parser.error("--with-heif needs --with-pillow (pillow-heif goes into the Pillow layer)")
     try:
-        artifacts = build(args.out, args.with_pillow, args.runtime, args.with_heif)
+        artifacts = build(
+            args.out, args.with_pillow, args.runtime, args.with_heif, args.with_drift_deps
+        )
         document = json.dumps(manifest(artifacts, args.runtime, args.with_heif), indent=2) + "\n"
         (args.out / "manifest.json").write_text(document)
     except (OSError, subprocess.CalledProcessError) as error:  # --out a file; pip offline
         print(f"error: {build_failure(error)}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # over Lambda's unpacked limit
+        print(f"error: {error}", file=sys.stderr)
         return 2
     sys.stdout.write(document)
     return 0

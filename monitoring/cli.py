@@ -31,6 +31,7 @@ from pathlib import Path
 import boto3
 
 from contract.cli import CliParser
+from lambdas.shared.errors import ConfigurationError, InvalidEvent
 from monitoring import capture, publish
 from monitoring import report as report_module
 from monitoring.accumulate import MAX_WORKERS
@@ -38,7 +39,6 @@ from monitoring.baseline import BaselineError, file_sha256, load_baseline
 from monitoring.evaluate import DEFAULT_FALSE_ALARM_RATE, DEFAULT_MIN_RECORDS, DriftSettings
 from monitoring.job import (
     JobSettings,
-    SettingsError,
     analyse,
     publish_failure,
     run_byoc,
@@ -214,7 +214,7 @@ def run_from_environment(start: datetime | None, end: datetime | None) -> int:
         event = {"start": start.isoformat(), "end": end.isoformat()} if start and end else {}
         window = window_for(event, settings.window_hours, datetime.now(UTC))
         outcome = run_job(settings, window, boto3.client("s3"), boto3.client("cloudwatch"))
-    except (SettingsError, BaselineError, capture.CaptureSourceError) as error:
+    except (ConfigurationError, InvalidEvent, BaselineError, capture.CaptureSourceError) as error:
         print(f"error: {error}", file=sys.stderr)
         publish_failure(os.environ, byoc)
         return 2

@@ -18,7 +18,6 @@ bring-your-own-container contract instead: it reads the captures Model Monitor c
 from __future__ import annotations
 
 import json
-import math
 import re
 import sys
 from collections.abc import Mapping
@@ -27,6 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lambdas.shared.config import env_float, env_int, env_str
+from lambdas.shared.errors import ConfigurationError, InvalidEvent
 from monitoring import capture, metrics, publish, report
 from monitoring.accumulate import MAX_WORKERS, WindowSummary, summarise
 from monitoring.baseline import Baseline, load_baseline
@@ -40,49 +41,10 @@ from monitoring.evaluate import (
 )
 
 
-class SettingsError(ValueError):
-    """A required environment variable is missing or a value is out of range."""
-
-
-def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str:
-    value = env.get(name, "").strip()
-    if value:
-        return value
-    if default is None:
-        raise SettingsError(f"environment variable {name} is required")
-    return default
-
-
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if not (math.isfinite(value) and low <= value <= high):
-        raise SettingsError(f"{name}={value} must lie in [{low}, {high}]")
-    return value
-
-
-def _threshold(env: Mapping[str, str], name: str) -> float:
-    """The stage's routing threshold, required (Terraform sets it), in the open interval (0, 1)
-    as filter_inferences reads it; a below_threshold record has top probability < it."""
-    raw = _text(env, name)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if not (math.isfinite(value) and 0.0 < value < 1.0):
-        raise SettingsError(f"{name}={value} must lie strictly between 0 and 1")
-    return value
-
-
 def _s3_uri(env: Mapping[str, str], name: str) -> str:
-    value = _text(env, name)
+    value = env_str(env, name)
     if not value.startswith("s3://") or len(value) <= 5:
-        raise SettingsError(f"{name}={value!r} is not an s3:// URI")
+        raise ConfigurationError(f"{name}={value!r} is not an s3:// URI")
     return value
 
 
@@ -90,18 +52,21 @@ def _sha256(env: Mapping[str, str], name: str) -> str | None:
     """The served model archive's digest (optional): 64 lower-case hex digits."""
     value = env.get(name, "").strip()
     if value and not re.fullmatch(r"[0-9a-f]{64}", value):
-        raise SettingsError(f"{name}={value[:80]!r} is not a sha256 (64 lower-case hex digits)")
+        raise ConfigurationError(
+            f"{name}={value[:80]!r} is not a sha256 (64 lower-case hex digits)"
+        )
     return value or None
 
 
 def _judgement(env: Mapping[str, str], threshold_required: bool = True) -> dict[str, Any]:
-    """How a window is judged, the same for every runner: the stage's threshold, the record
-    floor, the false-alarm rate and the deployed model's digest."""
+    """How a window is judged, the same for every runner: the stage's threshold (required,
+    in (0, 1) as filter_inferences reads it), the record floor, the false-alarm rate and the
+    deployed model's digest."""
     has_threshold = threshold_required or bool(env.get("CONFIDENCE_THRESHOLD", "").strip())
     return {
-        "threshold": _threshold(env, "CONFIDENCE_THRESHOLD") if has_threshold else None,
-        "min_records": int(_number(env, "MIN_RECORDS", DEFAULT_MIN_RECORDS, 1, 1e9)),
-        "false_alarm_rate": _number(env, "FALSE_ALARM_RATE", DEFAULT_FALSE_ALARM_RATE, 1e-9, 0.5),
+        "threshold": env_float(env, "CONFIDENCE_THRESHOLD", None, 0, 1) if has_threshold else None,
+        "min_records": env_int(env, "MIN_RECORDS", DEFAULT_MIN_RECORDS, minimum=1),
+        "false_alarm_rate": env_float(env, "FALSE_ALARM_RATE", DEFAULT_FALSE_ALARM_RATE, 0, 0.5),
         "model_sha256": _sha256(env, "MODEL_SHA256"),
     }
 
@@ -129,14 +94,14 @@ class JobSettings:
             capture_uri=_s3_uri(env, "CAPTURE_S3_URI"),
             baseline_uri=_s3_uri(env, "BASELINE_S3_URI"),
             report_uri=_s3_uri(env, "REPORT_S3_URI"),
-            endpoint_name=_text(env, "ENDPOINT_NAME"),
-            variant_name=_text(env, "VARIANT_NAME", "AllTraffic"),
-            stage=_text(env, "STAGE", "dev"),
-            namespace=_text(env, "METRICS_NAMESPACE", metrics.DEFAULT_NAMESPACE),
+            endpoint_name=env_str(env, "ENDPOINT_NAME"),
+            variant_name=env_str(env, "VARIANT_NAME", "AllTraffic"),
+            stage=env_str(env, "STAGE", "dev"),
+            namespace=env_str(env, "METRICS_NAMESPACE", metrics.DEFAULT_NAMESPACE),
             **_judgement(env),
-            window_hours=int(_number(env, "WINDOW_HOURS", 1, 1, 24 * 31)),
-            html=_text(env, "REPORT_HTML", "true").lower() not in ("0", "false", "no"),
-            workers=int(_number(env, "WORKERS", 1, 1, MAX_WORKERS)),
+            window_hours=env_int(env, "WINDOW_HOURS", 1, minimum=1, maximum=24 * 31),
+            html=env_str(env, "REPORT_HTML", "true").lower() not in ("0", "false", "no"),
+            workers=env_int(env, "WORKERS", 1, minimum=1, maximum=MAX_WORKERS),
         )
 
     @property
@@ -163,15 +128,15 @@ def window_for(event: Mapping[str, Any], hours: int, now: datetime) -> capture.W
     end = capture.parse_time(event.get("end"))
     for name, parsed in (("start", start), ("end", end)):
         if event.get(name) is not None and parsed is None:
-            raise SettingsError(f"window {name} {str(event.get(name))[:100]!r} is not ISO-8601")
+            raise InvalidEvent(f"window {name} {str(event.get(name))[:100]!r} is not ISO-8601")
     if start is not None and end is not None:
         try:
             capture.check_window(start, end)
         except capture.WindowError as error:
-            raise SettingsError(str(error)) from None
+            raise InvalidEvent(str(error)) from None
         return capture.Window(start, end)
     if start is not None or end is not None:
-        raise SettingsError("the event needs both start and end as ISO-8601 times")
+        raise InvalidEvent("the event needs both start and end as ISO-8601 times")
     scheduled = capture.parse_time(event.get("scheduled_time")) or capture.parse_time(
         event.get("time")  # EventBridge events carry their time here
     )
@@ -275,9 +240,9 @@ def _metrics_target(env: Mapping[str, str], endpoint: str) -> MetricsTarget | No
     if not endpoint:
         return None  # settings too broken to name the stage's metrics
     dimensions = publish.Dimensions(
-        endpoint, _text(env, "VARIANT_NAME", "AllTraffic"), _text(env, "STAGE", "dev")
+        endpoint, env_str(env, "VARIANT_NAME", "AllTraffic"), env_str(env, "STAGE", "dev")
     )
-    return dimensions, _text(env, "METRICS_NAMESPACE", metrics.DEFAULT_NAMESPACE)
+    return dimensions, env_str(env, "METRICS_NAMESPACE", metrics.DEFAULT_NAMESPACE)
 
 
 def byoc_publishing(env: Mapping[str, str]) -> MetricsTarget | None:
@@ -292,9 +257,9 @@ def byoc_publishing(env: Mapping[str, str]) -> MetricsTarget | None:
 def run_byoc(env: Mapping[str, str], cloudwatch_client: Any = None) -> dict[str, Any]:
     """Model Monitor bring-your-own-container contract (local paths mounted by SageMaker),
     judged with the stage's settings (`CONFIDENCE_THRESHOLD` when set, `MIN_RECORDS`, ...)."""
-    source = _text(env, "dataset_source", "/opt/ml/processing/input/endpoint")
-    output = Path(_text(env, "output_path", "/opt/ml/processing/resultdata"))
-    baseline_path = _text(env, "baseline_statistics", "/opt/ml/processing/baseline/baseline.json")
+    source = env_str(env, "dataset_source", "/opt/ml/processing/input/endpoint")
+    output = Path(env_str(env, "output_path", "/opt/ml/processing/resultdata"))
+    baseline_path = env_str(env, "baseline_statistics", "/opt/ml/processing/baseline/baseline.json")
     window = capture.Window(
         capture.parse_time(env.get("start_time")), capture.parse_time(env.get("end_time"))
     )

@@ -22,7 +22,9 @@ def env_str(env: Mapping[str, str], name: str, default: str | None = None) -> st
     return default
 
 
-def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def env_int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -32,6 +34,8 @@ def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -
         raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
     if value < minimum:
         raise ConfigurationError(f"{name}={value} is below its minimum {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(f"{name}={value} is above its maximum {maximum}")
     return value
 
 

@@ -1,4 +1,5 @@
-"""Packaging: small reproducible zips, one shared layer, a manifest Terraform can use."""
+"""Packaging: every function (workflow and drift job) in small reproducible zips, one shared
+layer, one manifest Terraform can use."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from contract import source_files
 from lambdas import build
 
 
@@ -31,7 +33,7 @@ def test_rebuild_is_byte_identical(tmp_path):
 
 def test_zip_contents_and_metadata(tmp_path):
     artifacts = {artifact.name: artifact for artifact in build.build(tmp_path)}
-    assert set(artifacts) == {*build.FUNCTIONS, build.SHARED_LAYER}
+    assert set(artifacts) == {*build.FUNCTIONS, build.DRIFT_JOB, build.SHARED_LAYER}
     for name in build.FUNCTIONS:
         with zipfile.ZipFile(artifacts[name].path) as archive:
             names = archive.namelist()
@@ -48,7 +50,25 @@ def test_zip_contents_and_metadata(tmp_path):
     assert all(n.startswith(("python/lambdas/shared/", "python/contract/")) for n in names)
     everything = " ".join(n for a in artifacts.values() for n in zipfile.ZipFile(a.path).namelist())
     assert "boto" not in everything and "lambdas/__init__.py" not in everything
-    assert max(a.size for a in artifacts.values()) < 50_000
+    assert max(a.size for name, a in artifacts.items() if name != build.DRIFT_JOB) < 50_000
+
+
+def test_the_drift_job_zip_carries_its_runtime_and_what_it_imports(tmp_path):
+    """The drift job runs without our layer: monitoring/, lambdas.shared and contract inside;
+    the dev-kit tools and tests stay out."""
+    drift = next(a for a in build.build(tmp_path) if a.name == build.DRIFT_JOB)
+    assert drift.handler == "monitoring.handler.handler" and drift.layers == ()
+    with zipfile.ZipFile(drift.path) as archive:
+        names = archive.namelist()
+        assert names == sorted(names)
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    assert {"monitoring/handler.py", "monitoring/job.py", "monitoring/metrics.py"} <= set(names)
+    assert {"lambdas/shared/config.py", "lambdas/shared/observability.py"} <= set(names)
+    assert {name for name, _ in source_files()} <= set(names)
+    assert all(n.startswith(("monitoring/", "lambdas/shared/", "contract/")) for n in names)
+    assert not any("test" in name.split("/")[-1] for name in names)
+    assert "monitoring/inject.py" not in names  # a dev-kit tool, not the deployed runtime
+    assert drift.unpacked_size == sum(len(d) for _, d in build.function_entries(build.DRIFT_JOB))
 
 
 def test_manifest_matches_the_files(tmp_path):
@@ -62,40 +82,68 @@ def test_manifest_matches_the_files(tmp_path):
     manifest = json.loads(printed)
     assert manifest == json.loads((out / "manifest.json").read_text())
     assert manifest["runtime"] == "python3.13"
-    for name, entry in {**manifest["functions"], **manifest["layers"]}.items():
+    assert set(manifest["functions"]) == {*build.FUNCTIONS, build.DRIFT_JOB}
+    for entry in {**manifest["functions"], **manifest["layers"]}.values():
         content = Path(entry["path"]).read_bytes()
         assert entry["sha256"] == base64.b64encode(hashlib.sha256(content).digest()).decode()
         assert entry["size"] == len(content)
-        if name in build.FUNCTIONS:
-            assert entry["handler"] == f"lambdas.{name}.handler.handler"
+        unpacked = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(content)).infolist())
+        assert entry["unpacked_size"] == unpacked
+    for name, entry in manifest["functions"].items():
+        assert entry["runtime"] == "python3.13"
+        assert entry["handler"] == build.handler_of(name)
+        # only layers this build made: no Pillow or drift dependencies without their flags
+        assert entry["layers"] == ([] if name == build.DRIFT_JOB else [build.SHARED_LAYER])
+    assert manifest["functions"]["classify_image"]["handler"] == (
+        "lambdas.classify_image.handler.handler"
+    )
+
+
+def test_a_function_over_lambdas_unpacked_limit_fails_the_build(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(build, "UNPACKED_LIMIT", 100_000)  # the drift job unpacks to more
+    assert build.main(["--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: drift_job and its layers unpack to") and error.count("\n") == 1
+
+
+def test_build_into_a_file_is_a_one_line_error(tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("not a folder")
+    assert build.main(["--out", str(target)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: cannot write the build") and error.count("\n") == 1
 
 
 def test_handlers_import_from_the_deployed_layout(tmp_path):
-    """Unzipped like /var/task + /opt, without the repo on the path: every handler imports."""
+    """Unzipped like /var/task + /opt, without the repo on the path: every handler imports, the
+    workflow's with the shared layer, the drift job's from its own zip."""
     artifacts = {artifact.name: artifact for artifact in build.build(tmp_path / "zips")}
     layer = tmp_path / "opt"
     zipfile.ZipFile(artifacts[build.SHARED_LAYER].path).extractall(layer)
     site = sysconfig.get_paths()["purelib"]
-    for name in build.FUNCTIONS:
+    for name in (*build.FUNCTIONS, build.DRIFT_JOB):
         task = tmp_path / name
         zipfile.ZipFile(artifacts[name].path).extractall(task)
         module = build.handler_of(name).rsplit(".", 1)[0]
         probe = (
-            f"import {module} as m, lambdas, contract; "
-            "print(m.handler.__name__, list(lambdas.__path__), contract.__file__)"
+            f"import {module} as m, lambdas.shared.aws, contract; "
+            "print(m.handler.__name__, lambdas.shared.aws.__file__, contract.__file__)"
         )
+        opt = [] if name == build.DRIFT_JOB else [str(layer / "python")]
         result = subprocess.run(
             [sys.executable, "-S", "-c", probe],
             capture_output=True,
             text=True,
             cwd=task,
-            env={"PYTHONPATH": os.pathsep.join([str(task), str(layer / "python"), site])},
+            env={"PYTHONPATH": os.pathsep.join([str(task), *opt, site])},
             check=False,
         )
         assert result.returncode == 0, result.stderr
-        assert "handler" in result.stdout and str(build.PACKAGE_ROOT) not in result.stdout
-        # the contract package comes from the layer (each artifact carries its own copy)
-        assert str(layer / "python" / "contract" / "__init__.py") in result.stdout
+        assert "handler" in result.stdout and str(build.REPO_ROOT) not in result.stdout
+        # lambdas.shared and contract come from the layer, or the drift job's own zip
+        home = task if name == build.DRIFT_JOB else layer / "python"
+        assert str(home / "lambdas" / "shared" / "aws.py") in result.stdout, name
+        assert str(home / "contract" / "__init__.py") in result.stdout, name
 
 
 def test_unsupported_runtime_is_refused_before_anything_is_built(tmp_path):
@@ -111,6 +159,9 @@ def test_unsupported_runtime_is_refused_before_anything_is_built(tmp_path):
     with pytest.raises(ValueError, match=r"python3\.12. is not one of"):
         build.build(tmp_path / "out", runtime="python3.12")
     assert not (tmp_path / "out").exists()
+    # python3.14, the other supported runtime, builds every function for it
+    manifest = build.manifest(build.build(tmp_path / "next", runtime="python3.14"), "python3.14")
+    assert {entry["runtime"] for entry in manifest["functions"].values()} == {"python3.14"}
 
 
 def test_wheels_target_the_runtime_python_and_amazon_linux_2023():

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from lambdas.shared.errors import ConfigurationError, InvalidEvent
 from monitoring import capture, cli, handler, metrics, publish
 from monitoring.accumulate import WindowSummary
 from monitoring.baseline import BaselineError, save_baseline
 from monitoring.evaluate import DriftSettings, ModelMismatch, evaluate
-from monitoring.job import JobSettings, SettingsError, analyse, run_job, window_for
+from monitoring.job import JobSettings, analyse, run_job, window_for
 from tests.monitoring import synthetic
 
 pytestmark = pytest.mark.integration
@@ -158,7 +159,7 @@ def test_handler_checks_the_previous_hour_and_reports(s3, lambda_env):
         synthetic.window_lines(120, seed=43, transform=blur, start=HOUR),
     )
     event = {"scheduled_time": "2026-01-01T11:05:00Z"}  # EventBridge Scheduler input
-    outcome = handler.lambda_handler(event, None)
+    outcome = handler.handler(event, None)
     assert outcome["status"] == "drift" and outcome["records"] == 120
     assert "sharpness" in outcome["drifted_features"]
     report_key = "drift-reports/vehicle-ep/AllTraffic/2026/01/01/10/report.json"
@@ -174,7 +175,7 @@ def test_handler_checks_the_previous_hour_and_reports(s3, lambda_env):
 
 
 def test_handler_on_an_empty_hour_says_insufficient_data(s3, lambda_env):
-    outcome = handler.lambda_handler(
+    outcome = handler.handler(
         {"start": "2026-01-01T03:00:00Z", "end": "2026-01-01T04:00:00Z"}, None
     )
     assert outcome["status"] == "insufficient_data" and outcome["records"] == 0
@@ -195,7 +196,7 @@ def test_handler_missing_baseline_fails_and_publishes_job_failed(s3, lambda_env,
     monkeypatch.setenv("BASELINE_S3_URI", "s3://artifacts/model/missing.json")
     handler.settings.cache_clear()
     with pytest.raises(BaselineError, match=r"missing\.json"):
-        handler.lambda_handler({}, None)
+        handler.handler({}, None)
     names = {
         m["MetricName"]
         for m in boto3.client("cloudwatch").list_metrics(Namespace="Test/Lambda")["Metrics"]
@@ -208,6 +209,14 @@ def _job_failed_published() -> bool:
     return metrics.JOB_FAILED in {m["MetricName"] for m in listed}
 
 
+@pytest.mark.parametrize("event", [[1], "2026", {"start": "2026-01-01T10:00:00Z"}])
+def test_handler_refuses_a_malformed_event_before_any_work(s3, lambda_env, event):
+    with pytest.raises(InvalidEvent):
+        handler.handler(event, None)
+    assert not _job_failed_published()  # the job never ran: the caller's input is wrong
+    assert s3.list_objects_v2(Bucket="artifacts", Prefix="drift-reports/").get("KeyCount") == 0
+
+
 def test_handler_refuses_another_models_baseline_and_publishes_job_failed(
     s3, lambda_env, monkeypatch
 ):
@@ -216,7 +225,7 @@ def test_handler_refuses_another_models_baseline_and_publishes_job_failed(
     monkeypatch.setenv("MODEL_SHA256", "b" * 64)
     handler.settings.cache_clear()
     with pytest.raises(ModelMismatch, match="serves model bbbbbbbbbbbb"):
-        handler.lambda_handler({"start": HOUR.isoformat(), "end": "2026-01-01T11:00:00Z"}, None)
+        handler.handler({"start": HOUR.isoformat(), "end": "2026-01-01T11:00:00Z"}, None)
     assert _job_failed_published()
     listed = s3.list_objects_v2(Bucket="artifacts", Prefix="drift-reports/").get("KeyCount")
     assert listed == 0  # refused before any report was written
@@ -240,13 +249,13 @@ def test_processing_job_command_refuses_another_models_baseline(
 
 
 @pytest.mark.parametrize("digest", ["A" * 64, "a" * 63, "sha256:" + "a" * 64, "g" * 64])
-def test_a_malformed_model_digest_is_a_settings_error(lambda_env, digest):
-    with pytest.raises(SettingsError, match="MODEL_SHA256"):
+def test_a_malformed_model_digest_is_a_configuration_error(lambda_env, digest):
+    with pytest.raises(ConfigurationError, match="MODEL_SHA256"):
         JobSettings.from_env(lambda_env | {"MODEL_SHA256": digest})
 
 
 def test_settings_and_window_validation():
-    with pytest.raises(SettingsError, match="CAPTURE_S3_URI"):
+    with pytest.raises(ConfigurationError, match="CAPTURE_S3_URI"):
         JobSettings.from_env({})
     env = {
         "CAPTURE_S3_URI": "s3://a/b",
@@ -256,16 +265,16 @@ def test_settings_and_window_validation():
         "MIN_RECORDS": "-3",
         "CONFIDENCE_THRESHOLD": "0.9",
     }
-    with pytest.raises(SettingsError, match="MIN_RECORDS"):
+    with pytest.raises(ConfigurationError, match="MIN_RECORDS"):
         JobSettings.from_env(env)
     env["MIN_RECORDS"] = "80"
     settings = JobSettings.from_env(env)
     assert settings.min_records == 80 and settings.endpoint_capture_uri == "s3://a/b/ep/AllTraffic"
     now = datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
     assert window_for({}, 1, now) == capture.Window(HOUR - timedelta(hours=1), HOUR)
-    with pytest.raises(SettingsError):
+    with pytest.raises(InvalidEvent):
         window_for({"start": "2026-01-01T10:00:00Z"}, 1, now)
-    with pytest.raises(SettingsError):
+    with pytest.raises(InvalidEvent):
         window_for({"start": "2026-01-01T10:00:00Z", "end": "2026-01-01T09:00:00Z"}, 1, now)
 
 

@@ -1,22 +1,15 @@
-"""Drift injection end to end (files the job reads and flags), and the Lambda package build."""
+"""Drift injection end to end: files the job reads and flags."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import subprocess
-import sys
-import sysconfig
-import zipfile
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from contract import source_files
 from devkit import inject
-from monitoring import cli, package
+from monitoring import cli
 from monitoring.baseline import Baseline, save_baseline
 from monitoring.capture import Window, parse_line
 from tests.monitoring import synthetic
@@ -107,39 +100,3 @@ def test_injection_cli_rejects_an_empty_folder(tmp_path: Path, capsys):
         inject.main(["--images", str(tmp_path), "--scenario", "blur", "--out", str(tmp_path)]) == 2
     )
     assert capsys.readouterr().err.startswith("error:")
-
-
-def test_package_is_reproducible_and_holds_the_handler(tmp_path: Path):
-    first = package.build(tmp_path / "a")
-    second = package.build(tmp_path / "b")
-    assert first["function"]["sha256"] == second["function"]["sha256"]
-    code_bytes = sum(len(data) for _, data in package.code_entries())
-    assert first["function"]["unpacked_size"] == code_bytes > 0
-    content = (tmp_path / "a" / "monitoring_lambda.zip").read_bytes()
-    names = zipfile.ZipFile(io.BytesIO(content)).namelist()
-    assert "monitoring/handler.py" in names and "monitoring/metrics.py" in names
-    assert {name for name, _ in source_files()} <= set(names)
-    assert not any("test" in name.split("/")[-1] for name in names)
-    assert "monitoring/inject.py" not in names  # a dev-kit tool, not the deployed runtime
-    assert first["function"]["handler"] == "monitoring.handler.lambda_handler"
-    module, _, function = package.HANDLER.rpartition(".")
-    assert callable(getattr(__import__(module, fromlist=[function]), function))
-
-
-def test_package_imports_its_own_contract(tmp_path: Path):
-    """Unzipped like /var/task, without the repository on the path: the handler and the
-    contract package import from the zip."""
-    package.build(tmp_path / "zip")
-    task = tmp_path / "task"
-    zipfile.ZipFile(tmp_path / "zip" / "monitoring_lambda.zip").extractall(task)
-    probe = "import monitoring.handler, contract; print(contract.__file__)"
-    completed = subprocess.run(
-        [sys.executable, "-S", "-c", probe],
-        cwd=task,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": os.pathsep.join([str(task), sysconfig.get_paths()["purelib"]])},
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip() == str(task / "contract" / "__init__.py")
