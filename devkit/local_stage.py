@@ -60,22 +60,12 @@ class LocalStageError(RuntimeError):
     """Building the packages or a Terraform command of the local stage failed."""
 
 
-@dataclass(frozen=True)
-class Packages:
-    """The Lambda build the stage deploys."""
-
-    lambda_manifest: Path
-    drift_job_zip: Path
-
-
-def build_packages(out: Path) -> Packages:
-    """Build the workflow zips (`lambdas.build`) and the drift job zip into `out`."""
-    out.mkdir(parents=True, exist_ok=True)
+def build_packages(out: Path) -> Path:
+    """Build every Lambda zip (the workflow's and the drift job's, `lambdas.build`) into
+    `out/lambda`; returns the manifest the stage reads them from."""
     lambda_dir = out / "lambda"
     _run_python(["-m", "lambdas.build", "--out", str(lambda_dir)])
-    monitoring_dir = out / "monitoring"
-    _run_python(["-m", "monitoring.package", "--out", str(monitoring_dir)])
-    return Packages(lambda_dir / "manifest.json", monitoring_dir / "monitoring_lambda.zip")
+    return lambda_dir / "manifest.json"
 
 
 def _run_python(args: list[str]) -> None:
@@ -95,7 +85,7 @@ class LocalStage:
     variables: dict[str, str] = field(default_factory=dict)
     parallelism: int = 20
     timings: dict[str, float] = field(default_factory=dict)
-    _packages: Packages | None = None
+    _manifest: Path | None = None
     _initialised: bool = False
 
     def env(self) -> dict[str, str]:
@@ -107,11 +97,9 @@ class LocalStage:
         }
 
     def _var_args(self) -> list[str]:
-        packages = self.packages()
         values = {
             "emulator_endpoint": self.endpoint_url,
-            "lambda_manifest_path": str(packages.lambda_manifest),
-            "drift_job_zip_path": str(packages.drift_job_zip),
+            "lambda_manifest_path": str(self.packages()),
         }
         if not (STAGE_DIR / "model.auto.tfvars.json").exists():
             values.update(DEFAULT_MODEL)
@@ -144,10 +132,11 @@ class LocalStage:
             smoke=smoke,
         )
 
-    def packages(self) -> Packages:
-        if self._packages is None:
-            self._packages = build_packages(self.work_dir / "build")
-        return self._packages
+    def packages(self) -> Path:
+        """The manifest of the Lambda packages, built on first use."""
+        if self._manifest is None:
+            self._manifest = build_packages(self.work_dir / "build")
+        return self._manifest
 
     def _terraform(self, step: str, *args: str, ok: tuple[int, ...] = (0,)) -> int:
         started = time.monotonic()

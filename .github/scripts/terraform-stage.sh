@@ -18,8 +18,8 @@
 # -backend-config=bucket=..., with region=$AWS_REGION), PLAN_LOCK (true|false, default true:
 # pull-request plans pass false so they never hold the state lock). AWS credentials and
 # AWS_REGION come from the calling job (OIDC role assumption). The packages the stage deploys
-# are built first by build-packages.sh (or named by TF_VAR_lambda_manifest_path and
-# TF_VAR_drift_job_zip_path). ROLLOUT_TIMEOUT (seconds to InService, default 1800) and
+# are built first by build-packages.sh (or named by TF_VAR_lambda_manifest_path, the drift
+# job's among them). ROLLOUT_TIMEOUT (seconds to InService, default 1800) and
 # ROLLOUT_SMOKE (true|false, default true) tune the verification; PYTHON is the interpreter with
 # the repository's dependencies (default python).
 set -euo pipefail

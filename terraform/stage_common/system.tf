@@ -10,9 +10,6 @@ module "system" {
   model_image_uri      = var.model_image_uri
   model_version        = var.model_version
   lambda_manifest_path = coalesce(var.lambda_manifest_path, "${path.root}/../../../build/lambda/manifest.json")
-  drift_job_zip_path   = coalesce(var.drift_job_zip_path, "${path.root}/../../../build/monitoring/monitoring_lambda.zip")
-  # numpy, Pillow and matplotlib for the drift job (`python -m monitoring.package --with-deps`).
-  drift_job_deps_layer_path = coalesce(var.drift_job_deps_layer_path, "${path.root}/../../../build/monitoring/monitoring_deps_layer.zip")
 
   endpoint                      = local.endpoint
   monthly_budget_usd            = local.monthly_budget_usd
@@ -29,10 +26,4 @@ module "system" {
   model_sha256       = var.model_sha256
   baseline_s3_uri    = var.baseline_s3_uri
   baseline_threshold = var.baseline_threshold
-}
-
-variable "drift_job_deps_layer_path" {
-  description = "monitoring_deps_layer.zip of `python -m monitoring.package --out <dir> --with-deps`; null for the repo's build/monitoring/."
-  type        = string
-  default     = null
 }

@@ -70,13 +70,7 @@ variable "model_version" {
 }
 
 variable "lambda_manifest_path" {
-  description = "manifest.json of `python -m lambdas.build --out <dir> --with-pillow`; null for the repo's build/lambda/manifest.json."
-  type        = string
-  default     = null
-}
-
-variable "drift_job_zip_path" {
-  description = "monitoring_lambda.zip of `python -m monitoring.package --out <dir>`; null for the repo's build/monitoring/."
+  description = "manifest.json of `python -m lambdas.build --out <dir> --with-pillow --with-drift-deps` (every function, the drift job's too); null for the repo's build/lambda/manifest.json."
   type        = string
   default     = null
 }

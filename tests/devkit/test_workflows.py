@@ -4,6 +4,8 @@ pull request, OIDC only where a job assumes a role)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -234,15 +236,18 @@ def stage_checkout(root: Path) -> Path:
     shutil.copy2(STAGE_SCRIPT, root / ".github" / "scripts" / STAGE_SCRIPT.name)
     # As build-packages.sh, less what needs PyPI: the Pillow layer (left out of the manifest) and
     # the drift job's dependencies layer. A plan only hashes that zip, so a small one stands in.
-    build = root / "build"
-    for command in (
-        ["lambdas.build", "--out", str(build / "lambda")],
-        ["monitoring.package", "--out", str(build / "monitoring")],
-    ):
-        subprocess.run([sys.executable, "-m", *command], cwd=REPO, check=True, capture_output=True)
-    (build / "monitoring" / "monitoring_deps_layer.zip").write_bytes(
-        deterministic_zip([("python/README.txt", b"built by python -m monitoring.package")])
-    )
+    out = root / "build" / "lambda"
+    command = [sys.executable, "-m", "lambdas.build", "--out", str(out)]
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True)
+    stand_in = deterministic_zip([("python/README.txt", b"stands in for --with-drift-deps")])
+    (out / "drift_deps_layer.zip").write_bytes(stand_in)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["layers"]["drift_deps_layer"] = {
+        "path": str(out / "drift_deps_layer.zip"),
+        "sha256": base64.b64encode(hashlib.sha256(stand_in).digest()).decode(),
+    }
+    manifest["functions"]["drift_job"]["layers"] = ["drift_deps_layer"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
     return root
 
 

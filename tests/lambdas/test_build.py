@@ -273,3 +273,17 @@ def test_the_heif_layer_imports_on_the_runtime_python_and_the_gate_accepts_heic(
     )
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     assert result.stdout.decode().startswith("True HEIC (32, 32) " + str(opt)), result.stdout
+
+
+def test_the_terraform_fixture_manifest_has_the_builds_shape(tmp_path):
+    """The Terraform tests plan from a fixture manifest: it must keep the shape the build
+    writes (every function, the drift job too, with the fields Terraform reads)."""
+    fixture_path = build.REPO_ROOT / "tests" / "terraform" / "fixtures" / "lambda" / "manifest.json"
+    fixture = json.loads(fixture_path.read_text())
+    real = build.manifest(build.build(tmp_path))
+    assert set(fixture) == set(real)
+    assert set(fixture["functions"]) == set(real["functions"])
+    for name, entry in real["functions"].items():
+        assert set(fixture["functions"][name]) == set(entry), name
+        assert fixture["functions"][name]["handler"] == entry["handler"]
+    assert set(real["layers"]) <= set(fixture["layers"])

@@ -36,9 +36,7 @@ mock_provider "aws" {
 }
 
 variables {
-  lambda_manifest_path      = "../../../tests/terraform/fixtures/lambda/manifest.json"
-  drift_job_zip_path        = "../../../tests/terraform/fixtures/lambda/manifest.json"
-  drift_job_deps_layer_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
+  lambda_manifest_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
   # A real stage names its release role (dev warns without one: a failed check block).
   release_role_arns = ["arn:aws:iam::111122223333:role/release"]
 }

@@ -53,30 +53,26 @@ def _zip(path: Path, name: str) -> dict[str, str]:
 
 
 def _packages(out: Path) -> dict[str, str]:
-    """Stand-in zips with the manifest shape of `lambdas.build --with-pillow` (a plan never
-    uploads them; their hashes only have to match)."""
+    """Stand-in zips with the manifest shape of `lambdas.build --with-pillow --with-drift-deps`
+    (a plan never uploads them; their hashes only have to match)."""
     out.mkdir()
+    layers = {
+        name: _zip(out / f"{name}.zip", "python/x.py")
+        for name in (build.SHARED_LAYER, build.PILLOW_LAYER, build.DRIFT_DEPS_LAYER)
+    }
     functions = {
         name: {
             **_zip(out / f"{name}.zip", "handler.py"),
-            "handler": f"lambdas.{name}.handler.handler",
+            "handler": build.handler_of(name),
+            "layers": list(build.FUNCTION_LAYERS.get(name, (build.SHARED_LAYER,))),
         }
-        for name in build.FUNCTIONS
-    }
-    layers = {
-        name: _zip(out / f"{name}.zip", "python/x.py") for name in ("shared_layer", "pillow_layer")
+        for name in (*build.FUNCTIONS, build.DRIFT_JOB)
     }
     manifest = out / "manifest.json"
     manifest.write_text(
         json.dumps({"runtime": "python3.13", "functions": functions, "layers": layers})
     )
-    return {
-        "lambda_manifest_path": str(manifest),
-        "drift_job_zip_path": _zip(out / "monitoring_lambda.zip", "monitoring/handler.py")["path"],
-        "drift_job_deps_layer_path": _zip(out / "monitoring_deps_layer.zip", "python/numpy.py")[
-            "path"
-        ],
-    }
+    return {"lambda_manifest_path": str(manifest)}
 
 
 RELEASE_ROLE = "arn:aws:iam::123456789012:role/deploy"

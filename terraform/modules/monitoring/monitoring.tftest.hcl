@@ -7,9 +7,9 @@ variables {
   stage   = "dev"
   runtime = "python3.13"
   drift_job = {
-    filename         = "monitoring_lambda.zip"
+    filename         = "drift_job.zip"
     source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
-    handler          = "monitoring.handler.lambda_handler"
+    handler          = "monitoring.handler.handler"
   }
   endpoint_name                  = "vehicle-classifier-test"
   variant_name                   = "AllTraffic"
@@ -280,7 +280,7 @@ run "deps_layer_goes_through_s3" {
 
   variables {
     drift_job_deps_layer = {
-      filename         = "monitoring_deps_layer.zip"
+      filename         = "drift_deps_layer.zip"
       source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
     }
     artifacts_bucket = "vehicle-classifier-test-data"
@@ -307,7 +307,7 @@ run "deps_layer_needs_artifacts_bucket" {
 
   variables {
     drift_job_deps_layer = {
-      filename         = "monitoring_deps_layer.zip"
+      filename         = "drift_deps_layer.zip"
       source_code_hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
     }
   }

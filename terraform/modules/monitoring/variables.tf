@@ -73,7 +73,7 @@ variable "container" {
 }
 
 variable "drift_job_deps_layer" {
-  description = "Optional dependencies layer of the drift job (numpy, Pillow, matplotlib: `python -m monitoring.package --with-deps`): zip `filename` and base64 SHA-256 `source_code_hash`. At ~45 MB it is uploaded through `artifacts_bucket`, not directly."
+  description = "Optional dependencies layer of the drift job (numpy, Pillow, matplotlib: `python -m lambdas.build --with-drift-deps`, `drift_deps_layer.zip`): zip `filename` and base64 SHA-256 `source_code_hash`. At ~45 MB it is uploaded through `artifacts_bucket`, not directly."
   type = object({
     filename         = string
     source_code_hash = string
@@ -94,7 +94,7 @@ variable "layer_arns" {
 }
 
 variable "runtime" {
-  description = "Lambda runtime of the drift job and its layer: the one `monitoring.package --runtime` built them for."
+  description = "Lambda runtime of the drift job and its layer: the one `lambdas.build --runtime` built them for."
   type        = string
 
   validation {

@@ -6,8 +6,13 @@ locals {
   name         = "${var.project}-${var.stage}"
   asl_dir      = coalesce(var.stepfunctions_dir, "${path.module}/../../../stepfunctions")
   manifest_dir = dirname(var.lambda_manifest_path)
-  # lambdas/README.md: {"functions": {name: {path, sha256, handler}}, "layers": {name: {path, sha256}}}
-  manifest = jsondecode(file(var.lambda_manifest_path))
+  # lambdas/README.md: {"functions": {name: {path, sha256, handler, layers}}, "layers": {name:
+  # {path, sha256}}}: the workflow's functions and the drift job (drift_job), one build.
+  manifest  = jsondecode(file(var.lambda_manifest_path))
+  drift_job = local.manifest.functions.drift_job
+  # The drift job's dependencies (numpy, Pillow, matplotlib: `--with-drift-deps`, ~40 MB) go
+  # through S3 to the monitoring module; the workflow module gets the other layers.
+  drift_deps_layer = lookup(local.manifest.layers, "drift_deps_layer", null)
   # One threshold for routing (filter Lambda) and for the drift job's below_threshold: the
   # model's own, unless the stage pins its own.
   decision_threshold = coalesce(var.decision_threshold_override, var.decision_threshold)
@@ -37,10 +42,6 @@ locals {
       LABELS_PREFIX     = var.review.labels_prefix
       LABELS_KMS_KEY_ID = module.storage.kms_key_arn
     }
-  }
-  # The Pillow layer (built with --with-pillow) only where images are decoded.
-  function_layers = {
-    serialize_image = ["shared_layer", "pillow_layer"]
   }
   # serialize_image decodes uploads up to 48 MP (contract/limits.py): a PNG photo decodes at full
   # size (about 340 MB with alpha), and Lambda's CPU share grows with its memory.
@@ -122,16 +123,17 @@ module "inference_workflow" {
       source_code_hash = p.sha256
       handler          = p.handler
       environment      = lookup(local.function_environment, k, {})
-      layers           = [for l in lookup(local.function_layers, k, ["shared_layer"]) : l if contains(keys(local.manifest.layers), l)]
-      permissions      = lookup(local.function_permissions, k, [])
-      memory_size      = lookup(local.function_memory, k, 256)
-    }
+      # The layers the build made for it (the Pillow layer only where images are decoded).
+      layers      = p.layers
+      permissions = lookup(local.function_permissions, k, [])
+      memory_size = lookup(local.function_memory, k, 256)
+    } if k != "drift_job"
   }
   layers = {
     for k, l in local.manifest.layers : k => {
       filename         = "${local.manifest_dir}/${basename(l.path)}"
       source_code_hash = l.sha256
-    }
+    } if k != "drift_deps_layer"
   }
   extra_layer_arns  = local.powertools_layer_arns
   runtime           = var.lambda_runtime
@@ -172,13 +174,13 @@ module "monitoring" {
   name  = local.name
   stage = var.stage
   drift_job = {
-    filename         = var.drift_job_zip_path
-    source_code_hash = filebase64sha256(var.drift_job_zip_path)
-    handler          = "monitoring.handler.lambda_handler"
+    filename         = "${local.manifest_dir}/${basename(local.drift_job.path)}"
+    source_code_hash = local.drift_job.sha256
+    handler          = local.drift_job.handler
   }
-  drift_job_deps_layer = var.drift_job_deps_layer_path == null ? null : {
-    filename         = var.drift_job_deps_layer_path
-    source_code_hash = filebase64sha256(var.drift_job_deps_layer_path)
+  drift_job_deps_layer = local.drift_deps_layer == null ? null : {
+    filename         = "${local.manifest_dir}/${basename(local.drift_deps_layer.path)}"
+    source_code_hash = local.drift_deps_layer.sha256
   }
   artifacts_bucket               = module.storage.data_bucket
   layer_arns                     = local.powertools_layer_arns

@@ -14,9 +14,7 @@ variables {
   baseline_s3_uri      = "s3://vehicle-classifier-dev-data-1a2b/baselines/run-1/threshold-0.8125/baseline.json"
   baseline_threshold   = 0.8125
   lambda_manifest_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
-  # Any file: the mock provider never uploads it, the module only hashes it.
-  drift_job_zip_path = "../../../tests/terraform/fixtures/lambda/manifest.json"
-  release_role_arns  = ["arn:aws:iam::123456789012:role/deploy"]
+  release_role_arns    = ["arn:aws:iam::123456789012:role/deploy"]
 }
 
 run "stage_wiring" {

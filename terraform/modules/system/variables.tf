@@ -132,7 +132,7 @@ variable "monthly_budget_usd" {
 }
 
 variable "lambda_runtime" {
-  description = "Lambda runtime of every function and layer of the stage (workflow and drift job); the packages must be built for it (`lambdas.build --runtime`, `monitoring.package --runtime`). README: Lambda runtime."
+  description = "Lambda runtime of every function and layer of the stage (workflow and drift job); the packages must be built for it (`lambdas.build --runtime`). README: Lambda runtime."
   type        = string
   default     = "python3.13"
 
@@ -148,19 +148,18 @@ variable "lambda_runtime" {
 }
 
 variable "lambda_manifest_path" {
-  description = "Path of the manifest.json written by `python -m lambdas.build --out <dir> --with-pillow` (zips, hashes, handlers)."
+  description = "Path of the manifest.json written by `python -m lambdas.build --out <dir> --with-pillow --with-drift-deps` (every function's zip, hash, handler and layers: the workflow's and the drift job's). The local stage may leave out the layers that need PyPI."
   type        = string
-}
 
-variable "drift_job_zip_path" {
-  description = "Path of monitoring_lambda.zip built by `python -m monitoring.package --out <dir>`."
-  type        = string
-}
+  validation {
+    condition     = can(jsondecode(file(var.lambda_manifest_path)).functions.drift_job.handler)
+    error_message = "lambda_manifest_path has no drift_job function: rebuild with `python -m lambdas.build` (it packages the drift job beside the workflow's functions)."
+  }
 
-variable "drift_job_deps_layer_path" {
-  description = "Path of monitoring_deps_layer.zip (`python -m monitoring.package --out <dir> --with-deps`); null deploys the drift job without it (the emulator stage, where the interpreter provides them)."
-  type        = string
-  default     = null
+  validation {
+    condition     = var.stage == "local" || can(jsondecode(file(var.lambda_manifest_path)).layers.drift_deps_layer.sha256)
+    error_message = "The drift job needs its dependencies layer outside the local stage: build with `python -m lambdas.build --with-drift-deps`."
+  }
 }
 
 variable "powertools_layer_version" {

@@ -10,7 +10,6 @@ module "system" {
   model_image_uri      = var.model_image_uri
   model_version        = var.model_version
   lambda_manifest_path = coalesce(var.lambda_manifest_path, "${path.root}/../../../build/lambda/manifest.json")
-  drift_job_zip_path   = coalesce(var.drift_job_zip_path, "${path.root}/../../../build/monitoring/monitoring_lambda.zip")
 
   # The public Powertools layer lives in AWS accounts the emulator does not have.
   powertools_layer_version = null
