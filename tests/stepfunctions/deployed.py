@@ -31,6 +31,16 @@ from lambdas.shared.label_record import LabelRecord
 # The stage threshold the filter Lambda is deployed with (Terraform sets it from the promoted
 # model's decision.json); any value in (0, 1) would do.
 DEPLOYED_THRESHOLD = 0.9
+# What a review execution's outcome carries once the reviewer answered.
+REVIEW_OUTCOME_FIELDS = {
+    "outcome",
+    "execution_id",
+    "request",
+    "classification",
+    "decision",
+    "review",
+    "label_record",
+}
 
 ROLE_POLICY = json.dumps(
     {

@@ -18,6 +18,7 @@ from devkit.stepfunctions_local import (
     render_file,
 )
 from lambdas.shared import errors
+from tests.stepfunctions.deployed import REVIEW_OUTCOME_FIELDS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = REPO_ROOT / "node_modules" / ".bin" / "asl-validator"
@@ -185,18 +186,7 @@ def test_an_answered_review_is_two_billed_transitions():
     ask, apply = states["AskReviewer"], states["ApplyAnswer"]
     assert ask["Next"] == "ApplyAnswer" and apply["End"] is True
     assert apply["Parameters"]["FunctionName"] == DUMMY_VALUES["record_label_function_arn"]
-    assert set(apply["ResultSelector"]) == {
-        f"{field}.$"
-        for field in (
-            "outcome",
-            "execution_id",
-            "request",
-            "classification",
-            "decision",
-            "review",
-            "label_record",
-        )
-    }
+    assert set(apply["ResultSelector"]) == {f"{field}.$" for field in REVIEW_OUTCOME_FIELDS}
     assert "ResultPath" not in apply and "OutputPath" not in apply
     assert apply["Catch"] == [
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from devkit.stepfunctions_local import review_execution_arn
 from tests import images
-from tests.stepfunctions.deployed import DEPLOYED_THRESHOLD
+from tests.stepfunctions.deployed import DEPLOYED_THRESHOLD, REVIEW_OUTCOME_FIELDS
 
 pytestmark = pytest.mark.integration
 
@@ -33,16 +33,6 @@ MESSAGE_FIELDS = {
     "model_version",
     "requested_at",
     "timeout_seconds",
-}
-# What a review execution's outcome carries once the reviewer answered.
-OUTCOME_FIELDS = {
-    "outcome",
-    "execution_id",
-    "request",
-    "classification",
-    "decision",
-    "review",
-    "label_record",
 }
 RECORD_FIELDS = {
     "schema_version",
@@ -139,7 +129,7 @@ def test_low_confidence_waits_for_the_reviewer_and_routes_by_the_answer(workflow
         "order_radius_km": 20,
     }
     # The outcome document, field by field: the review machine's last step returns it whole.
-    assert set(output) == OUTCOME_FIELDS
+    assert set(output) == REVIEW_OUTCOME_FIELDS
     assert output["request"] == {"s3_bucket": workflow.bucket, "s3_key": "day/unsure.png"}
     assert output["classification"] == sent["classification"]
     assert output["review"] == {
@@ -174,7 +164,7 @@ def test_not_a_vehicle_is_rejected_and_recorded(workflow):
     output = workflow.review_outcome(workflow.finish(execution_arn))
     assert output["outcome"] == "Rejected", output
     assert output["decision"] == {"action": "reject", "label": "not_a_vehicle", "reviewer": "rev-7"}
-    assert set(output) == OUTCOME_FIELDS
+    assert set(output) == REVIEW_OUTCOME_FIELDS
     assert output["execution_id"] == execution_arn
     assert output["label_record"]["status"] == "written"
     [record] = workflow.label_records().values()
