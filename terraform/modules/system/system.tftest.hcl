@@ -238,6 +238,28 @@ run "rejects_runtime_the_packages_were_not_built_for" {
   expect_failures = [var.lambda_runtime]
 }
 
+# One build manifest carries the drift job too (lambdas.build); a cloud stage needs its
+# dependencies layer (--with-drift-deps), which only the local stage may do without.
+run "rejects_a_manifest_without_the_drift_job" {
+  command = plan
+
+  variables {
+    lambda_manifest_path = "../../../tests/terraform/fixtures/lambda/manifest-without-drift-job.json"
+  }
+
+  expect_failures = [var.lambda_manifest_path]
+}
+
+run "rejects_a_cloud_stage_build_without_the_drift_dependencies" {
+  command = plan
+
+  variables {
+    lambda_manifest_path = "../../../tests/terraform/fixtures/lambda/manifest-without-drift-deps.json"
+  }
+
+  expect_failures = [var.lambda_manifest_path]
+}
+
 run "rejects_fractional_or_huge_reserved_concurrency" {
   command = plan
 
