@@ -129,26 +129,6 @@ def test_times_at_the_edge_of_datetime_are_no_time():
     assert capture.parse_time("2026-01-01T10:00:00+01:00") == datetime(2026, 1, 1, 9, tzinfo=UTC)
 
 
-def test_inject_refuses_a_start_it_cannot_read(tmp_path: Path, image_folder: Path, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        inject.main(
-            [
-                "--images",
-                str(image_folder),
-                "--scenario",
-                "blur",
-                "--count",
-                "2",
-                "--out",
-                str(tmp_path / "c"),
-                "--start",
-                "2026-01-01T10:00:00 UTC",
-            ]
-        )
-    assert exit_.value.code == 2 and "not an ISO-8601 time" in capsys.readouterr().err
-    assert not (tmp_path / "c").exists()
-
-
 def _drift_cli(tmp_path: Path, baseline: Baseline, *extra: str) -> int:
     save_baseline(baseline, tmp_path / "baseline.json")
     (tmp_path / "captures").mkdir(exist_ok=True)
@@ -207,22 +187,29 @@ def test_window_cap_is_a_month(baseline):
         capture.check_window(start, start + capture.MAX_WINDOW + timedelta(seconds=1))
 
 
-@pytest.mark.parametrize("count", ["0", "-5", "many"])
-def test_inject_count_must_be_positive(tmp_path: Path, image_folder: Path, capsys, count):
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--count", "0", "--count"),
+        ("--count", "-5", "--count"),
+        ("--count", "many", "--count"),
+        ("--start", "2026-01-01T10:00:00 UTC", "not an ISO-8601 time"),
+    ],
+)
+def test_inject_refuses_bad_arguments_before_writing(
+    tmp_path: Path, image_folder: Path, capsys, option: str, value: str, message: str
+):
+    arguments = {
+        "--images": str(image_folder),
+        "--scenario": "blur",
+        "--count": "2",
+        "--out": str(tmp_path / "c"),
+        option: value,
+    }
     with pytest.raises(SystemExit) as exit_:
-        inject.main(
-            [
-                "--images",
-                str(image_folder),
-                "--scenario",
-                "blur",
-                "--count",
-                count,
-                "--out",
-                str(tmp_path / "c"),
-            ]
-        )
-    assert exit_.value.code == 2 and "--count" in capsys.readouterr().err
+        inject.main([token for pair in arguments.items() for token in pair])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
 
 
 def test_hostile_lines_count_the_same_in_the_process_pool(tmp_path: Path, baseline):
