@@ -39,7 +39,7 @@ from monitoring.accumulate import WindowSummary
 from monitoring.baseline import Baseline, NumericReference
 from monitoring.features import IMAGE_NUMERIC
 from training import launch
-from training.train import recipe_from
+from training.hyperparameters import recipe_from
 
 WORDS = ["[", "]", "{", "}", '"a":', "1", "-", "0" * 30, "NaN", "1e400", ",", '"\\', "\xff", "null"]
 TIMES = [
@@ -216,7 +216,7 @@ def families() -> dict[str, Family]:
             make_launch_argv,
             run_launch_cli,
         ),
-        "hyperparameters": ("training.train recipe_from", make_hps, run_train_hps),
+        "hyperparameters": ("training.hyperparameters recipe_from", make_hps, run_train_hps),
     }
 
 

@@ -115,7 +115,7 @@ def default_recipe_checkpoint() -> dict[str, Any]:
     """An untrained model of the default recipe's shape (random weights: the same time)."""
     from serving.network import PretrainedLinear, build_network
     from training.model import make_checkpoint
-    from training.train import Recipe
+    from training.trainer import Recipe
 
     recipe = Recipe()
     torch.manual_seed(0)

@@ -37,7 +37,7 @@ import numpy as np
 from benchmarks import trunk_features
 from contract.cli import CliParser
 from training.dataset import ImageSet, load_folder, stratified_folds, stratified_split
-from training.train import Recipe
+from training.trainer import Recipe
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar_bikes" / "train"
 
@@ -48,7 +48,7 @@ def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) ->
 
     from serving.inference import arrays_to_tensor, model_from_checkpoint
     from training.evaluate import classification_report
-    from training.train import fit
+    from training.trainer import fit
 
     torch.set_num_threads(recipe.threads or 1)
     rest = np.setdiff1d(np.arange(len(data)), held_out)
@@ -236,7 +236,7 @@ def decide_fold(
     from serving.inference import Calibration
     from training.decision import routing_at
     from training.evaluate import expected_calibration_error
-    from training.train import calibrate_and_choose
+    from training.trainer import calibrate_and_choose
 
     extra = []
     if "train_pretrained_oof" in raw:

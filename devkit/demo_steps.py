@@ -25,9 +25,10 @@ from monitoring.baseline import labelled_images
 from monitoring.metrics import DEFAULT_NAMESPACE
 from monitoring.publish import Dimensions, metric_data
 from training.evaluate import evaluate
+from training.local_run import run_local
 from training.promote import PromotionError, archive_threshold, build_promotion, write_promotion
 from training.release import ReleaseError, release_baseline
-from training.train import Recipe, run_local
+from training.trainer import Recipe
 
 STAGE = "local"
 EXECUTION_TIMEOUT_S = 120.0

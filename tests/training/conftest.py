@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.training.tiny import TINY_RECIPE, write_staged
-from training.train import Recipe, run_local
+from training.local_run import run_local
+from training.trainer import Recipe
 
 
 @pytest.fixture(scope="session")

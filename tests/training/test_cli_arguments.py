@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 
 from tests.hostile import PROPERTY, cli_tokens
 from training import launch
-from training.train import Recipe, extra_hyperparameters, main, recipe_from
+from training.hyperparameters import extra_hyperparameters, recipe_from
+from training.train import main
+from training.trainer import Recipe
 
 KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 SETTINGS = [

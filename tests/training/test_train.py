@@ -22,8 +22,10 @@ from training import model as training_model
 from training import pretrained as training_pretrained
 from training.dataset import DatasetError, load_folder, load_training_data
 from training.decision_file import read_decision
+from training.local_run import run_local
 from training.predict import Predictor
-from training.train import Recipe, build_parser, fit, main, run_local
+from training.train import build_parser, main
+from training.trainer import Recipe, fit
 
 
 def test_training_learns_a_separable_set(trained_archive: Path, staged_dir: Path) -> None:
