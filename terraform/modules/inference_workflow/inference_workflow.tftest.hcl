@@ -69,7 +69,7 @@ run "least_privilege_traced_encrypted_workflow" {
 
   assert {
     condition = alltrue(flatten([
-      for d in concat(values(data.aws_iam_policy_document.function), [data.aws_iam_policy_document.state_machine]) : [
+      for d in concat(values(data.aws_iam_policy_document.function), [data.aws_iam_policy_document.state_machine, data.aws_iam_policy_document.state_machine_common, data.aws_iam_policy_document.review_machine[0]]) : [
         for s in d.statement : [for a in s.actions : !strcontains(a, "*")]
       ]
     ]))
@@ -78,7 +78,7 @@ run "least_privilege_traced_encrypted_workflow" {
 
   assert {
     condition = alltrue(flatten([
-      for d in concat(values(data.aws_iam_policy_document.function), [data.aws_iam_policy_document.state_machine]) : [
+      for d in concat(values(data.aws_iam_policy_document.function), [data.aws_iam_policy_document.state_machine, data.aws_iam_policy_document.state_machine_common, data.aws_iam_policy_document.review_machine[0]]) : [
         for s in d.statement : alltrue([for a in s.actions : startswith(a, "xray:") || startswith(a, "logs:") && contains(["DeliverExecutionLogs"], s.sid) || a == "cloudwatch:PutMetricData" && length(s.condition) == 1]) if contains(s.resources, "*")
       ]
     ]))
@@ -87,7 +87,7 @@ run "least_privilege_traced_encrypted_workflow" {
 
   assert {
     condition = alltrue([
-      for s in data.aws_iam_policy_document.state_machine.statement :
+      for s in data.aws_iam_policy_document.state_machine_common.statement :
       alltrue([for r in s.resources : r == "arn:aws:logs:eu-west-1:123456789012:*"]) if anytrue([for a in s.actions : contains(["logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"], a)])
     ])
     error_message = "the log resource-policy actions must be scoped to this account and region, not *"
@@ -149,7 +149,7 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
-    condition     = alltrue(flatten([for s in data.aws_iam_policy_document.state_machine.statement : [for a in s.actions : !startswith(a, "events:")]]))
+    condition     = alltrue(flatten([for d in [data.aws_iam_policy_document.state_machine, data.aws_iam_policy_document.state_machine_common, data.aws_iam_policy_document.review_machine[0]] : [for s in d.statement : [for a in s.actions : !startswith(a, "events:")]]]))
     error_message = "no .sync integration is left, so the role needs no EventBridge managed-rule permissions"
   }
 
@@ -164,10 +164,23 @@ run "least_privilege_traced_encrypted_workflow" {
       toset([
         "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-classify-batch",
         "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-classify-image",
-        "arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-review",
       ]),
+      ]]] && [for s in data.aws_iam_policy_document.review_machine[0].statement : [for c in s.condition : [c.variable, toset(c.values)]] if s.sid == "EncryptExecutionData"] == [[[
+      "kms:EncryptionContext:aws:states:stateMachineArn",
+      toset(["arn:aws:states:eu-west-1:123456789012:stateMachine:vehicle-classifier-test-review"]),
     ]]]
-    error_message = "the role may use the key for execution data only with its own state machines as encryption context"
+    error_message = "each role may use the key for execution data only with its own state machines as encryption context"
+  }
+
+  assert {
+    condition = (
+      aws_sfn_state_machine.this["review"].role_arn == aws_iam_role.review_machine[0].arn
+      && aws_sfn_state_machine.this["classify_image"].role_arn == aws_iam_role.state_machine.arn
+      && one([for s in data.aws_iam_policy_document.review_machine[0].statement : s.resources if contains(s.actions, "lambda:InvokeFunction")]) == toset(["${local.function_arns["record_label"]}:*"])
+      && toset([for s in data.aws_iam_policy_document.review_machine[0].statement : s.sid]) == toset(["InvokeRecordLabel", "SendToReviewQueue", "EncryptReviewMessages", "EncryptExecutionData", "CountReviewTimeouts"])
+      && length([for s in data.aws_iam_policy_document.state_machine.statement : s if anytrue([for a in s.actions : startswith(a, "sqs:") || startswith(a, "cloudwatch:")])]) == 0
+    )
+    error_message = "the review machine has its own role (invoke record_label only, its queue, its key use, its metric); the classify machines' role neither sends review messages nor puts metrics"
   }
 
   assert {
@@ -282,7 +295,7 @@ run "review_machine_waits_records_labels_and_alarms" {
   }
 
   assert {
-    condition     = toset(flatten([for s in data.aws_iam_policy_document.state_machine.statement : [for c in s.condition : c.values] if s.sid == "CountReviewTimeouts"])) == toset(["VehicleClassifier"])
+    condition     = toset(flatten([for s in data.aws_iam_policy_document.review_machine[0].statement : [for c in s.condition : c.values] if s.sid == "CountReviewTimeouts"])) == toset(["VehicleClassifier"])
     error_message = "the ReviewTimedOut metric may go to the workflow namespace only"
   }
 

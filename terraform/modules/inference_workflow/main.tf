@@ -275,38 +275,8 @@ resource "aws_iam_role" "state_machine" {
   tags               = var.tags
 }
 
-data "aws_iam_policy_document" "state_machine" {
-  statement {
-    sid       = "InvokeWorkflowFunctions"
-    actions   = ["lambda:InvokeFunction"]
-    resources = [for arn in values(local.function_arns) : "${arn}:*"]
-  }
-
-  statement {
-    sid       = "SendToReviewQueue"
-    actions   = ["sqs:SendMessage"]
-    resources = [module.review_queue.queue.arn]
-  }
-
-  statement {
-    sid       = "EncryptReviewMessages"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
-
-  # Execution history and definitions are encrypted with the stage key (encryption_configuration);
-  # Step Functions calls KMS with the state machine's ARN as encryption context.
-  statement {
-    sid       = "EncryptExecutionData"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:aws:states:stateMachineArn"
-      values   = values(local.state_machine_arns)
-    }
-  }
-
+# What every state machine's role needs: its execution logs (delivery, their data key) and tracing.
+data "aws_iam_policy_document" "state_machine_common" {
   # Execution logs (include_execution_data) of a CMK-encrypted state machine: the role makes the
   # data key for the log delivery, with the log group as encryption context.
   statement {
@@ -318,59 +288,6 @@ data "aws_iam_policy_document" "state_machine" {
       variable = "kms:EncryptionContext:SourceArn"
       values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:*"]
     }
-  }
-
-  # Batch: the Distributed Map lists the input prefix, starts child executions of its own
-  # state machine and writes its results under batch_results_prefix.
-  statement {
-    sid       = "ListBatchInput"
-    actions   = ["s3:ListBucket"]
-    resources = [var.images_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.images_prefix}*"]
-    }
-  }
-
-  statement {
-    sid       = "WriteBatchResults"
-    actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-    resources = [local.batch_results_arn]
-  }
-
-  statement {
-    sid       = "StartChildExecutions"
-    actions   = ["states:StartExecution"]
-    resources = values(local.state_machine_arns)
-  }
-
-  statement {
-    sid     = "TrackChildExecutions"
-    actions = ["states:DescribeExecution", "states:StopExecution"]
-    resources = flatten([for n in values(local.state_machine_names) : [
-      "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${n}:*",
-      "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${n}/*",
-      "arn:${local.partition}:states:${local.region}:${local.account_id}:express:${n}/*",
-    ]])
-  }
-
-  # The review machine counts unanswered reviews (ReviewTimedOut); only in the workflow namespace.
-  statement {
-    sid       = "CountReviewTimeouts"
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"] # PutMetricData has no resource-level permissions; the namespace condition scopes it.
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = [local.common_environment.POWERTOOLS_METRICS_NAMESPACE]
-    }
-  }
-
-  statement {
-    sid       = "TrackMapRuns"
-    actions   = ["states:DescribeMapRun", "states:UpdateMapRun", "states:ListMapRuns"]
-    resources = [for n in values(local.state_machine_names) : "arn:${local.partition}:states:${local.region}:${local.account_id}:mapRun:${n}/*"]
   }
 
   # Log deliveries are account-level objects: these actions have no resource type in the IAM
@@ -411,10 +328,139 @@ data "aws_iam_policy_document" "state_machine" {
   }
 }
 
+# The machines that never wait for a person (classify_image, classify_batch): every workflow
+# function, starting the review machine and batch children, the batch's S3 prefixes.
+data "aws_iam_policy_document" "state_machine" {
+  source_policy_documents = [data.aws_iam_policy_document.state_machine_common.json]
+
+  statement {
+    sid       = "InvokeWorkflowFunctions"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [for arn in values(local.function_arns) : "${arn}:*"]
+  }
+
+  # Execution history and definitions are encrypted with the stage key (encryption_configuration);
+  # Step Functions calls KMS with the state machine's ARN as encryption context.
+  statement {
+    sid       = "EncryptExecutionData"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+      values   = [for k, arn in local.state_machine_arns : arn if k != "review"]
+    }
+  }
+
+  # Batch: the Distributed Map lists the input prefix, starts child executions of its own
+  # state machine and writes its results under batch_results_prefix.
+  statement {
+    sid       = "ListBatchInput"
+    actions   = ["s3:ListBucket"]
+    resources = [var.images_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.images_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteBatchResults"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    resources = [local.batch_results_arn]
+  }
+
+  statement {
+    sid       = "StartChildExecutions"
+    actions   = ["states:StartExecution"]
+    resources = values(local.state_machine_arns)
+  }
+
+  statement {
+    sid     = "TrackChildExecutions"
+    actions = ["states:DescribeExecution", "states:StopExecution"]
+    resources = flatten([for n in values(local.state_machine_names) : [
+      "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${n}:*",
+      "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${n}/*",
+      "arn:${local.partition}:states:${local.region}:${local.account_id}:express:${n}/*",
+    ]])
+  }
+
+  statement {
+    sid       = "TrackMapRuns"
+    actions   = ["states:DescribeMapRun", "states:UpdateMapRun", "states:ListMapRuns"]
+    resources = [for n in values(local.state_machine_names) : "arn:${local.partition}:states:${local.region}:${local.account_id}:mapRun:${n}/*"]
+  }
+}
+
+# The review machine (key `review`) has its own role: it sends the review message and waits,
+# then calls record_label, its one Lambda step, and counts unanswered reviews. Nothing else.
+data "aws_iam_policy_document" "review_machine" {
+  count                   = local.review_state_machine_name == null ? 0 : 1
+  source_policy_documents = [data.aws_iam_policy_document.state_machine_common.json]
+
+  statement {
+    sid       = "InvokeRecordLabel"
+    actions   = ["lambda:InvokeFunction"]
+    resources = ["${local.function_arns["record_label"]}:*"]
+  }
+
+  statement {
+    sid       = "SendToReviewQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.review_queue.queue.arn]
+  }
+
+  statement {
+    sid       = "EncryptReviewMessages"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "EncryptExecutionData"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+      values   = [local.state_machine_arns["review"]]
+    }
+  }
+
+  # The review machine counts unanswered reviews (ReviewTimedOut); only in the workflow namespace.
+  statement {
+    sid       = "CountReviewTimeouts"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # PutMetricData has no resource-level permissions; the namespace condition scopes it.
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [local.common_environment.POWERTOOLS_METRICS_NAMESPACE]
+    }
+  }
+
+}
+
 resource "aws_iam_role_policy" "state_machine" {
   name   = "least-privilege"
   role   = aws_iam_role.state_machine.id
   policy = data.aws_iam_policy_document.state_machine.json
+}
+
+resource "aws_iam_role" "review_machine" {
+  count              = local.review_state_machine_name == null ? 0 : 1
+  name_prefix        = "${substr(var.name, 0, 27)}-review-"
+  assume_role_policy = data.aws_iam_policy_document.states_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "review_machine" {
+  count  = local.review_state_machine_name == null ? 0 : 1
+  name   = "least-privilege"
+  role   = aws_iam_role.review_machine[0].id
+  policy = data.aws_iam_policy_document.review_machine[0].json
 }
 
 resource "aws_sfn_state_machine" "this" {
@@ -422,7 +468,7 @@ resource "aws_sfn_state_machine" "this" {
   for_each = var.state_machines
 
   name       = local.state_machine_names[each.key]
-  role_arn   = aws_iam_role.state_machine.arn
+  role_arn   = each.key == "review" ? aws_iam_role.review_machine[0].arn : aws_iam_role.state_machine.arn
   type       = each.value.type
   definition = templatefile(each.value.template, merge(local.template_variables, each.value.variables))
 

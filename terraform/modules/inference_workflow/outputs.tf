@@ -16,16 +16,17 @@ output "layer_arns" {
 }
 
 output "state_machines" {
-  description = "Each state machine by short name: `arn`, `type` (STANDARD or EXPRESS; Express keeps no execution history: its logs are the trace) and `definition` (the rendered ASL)."
+  description = "Each state machine by short name: `arn`, `type` (STANDARD or EXPRESS; Express keeps no execution history: its logs are the trace) `definition` (the rendered ASL) and `role_arn` (the review machine runs as its own role)."
   value = { for k, sm in aws_sfn_state_machine.this : k => {
     arn        = sm.arn
     type       = sm.type
     definition = sm.definition
+    role_arn   = sm.role_arn
   } }
 }
 
 output "state_machine_role_arn" {
-  description = "Role the state machines run as."
+  description = "Role the classify and batch machines run as (the review machine runs as its own: `state_machines.review.role_arn`)."
   value       = aws_iam_role.state_machine.arn
 }
 
