@@ -8,28 +8,39 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 from lambdas.classify_image import core as classify_core
 from lambdas.filter_inferences import handler as filter_handler
 from lambdas.shared.errors import WorkflowError
 from tests.lambdas.context import Context
 
+T = TypeVar("T")
+
+
+def accepted(call: Callable[..., T], *args: object) -> T | None:
+    """call(*args), or None where it refuses with a WorkflowError: the only refusal allowed."""
+    try:
+        return call(*args)
+    except WorkflowError:
+        return None
+
 
 def check_endpoint_answer(body: bytes) -> None:
     """An endpoint answer is a ModelError (a WorkflowError) or two probabilities summing to 1."""
-    try:
-        p_bicycle, p_motorcycle = classify_core.parse_prediction(body, 0.01)
-    except WorkflowError:
+    probabilities = accepted(classify_core.parse_prediction, body, 0.01)
+    if probabilities is None:
         return
+    p_bicycle, p_motorcycle = probabilities
     assert 0 <= p_bicycle <= 1 and 0 <= p_motorcycle <= 1
     assert math.isclose(p_bicycle + p_motorcycle, 1, abs_tol=0.01)
 
 
 def check_filter_handler(event: object) -> None:
     """The filter handler raises a WorkflowError or returns a consistent, strict-JSON decision."""
-    try:
-        result = filter_handler.handler(event, Context())
-    except WorkflowError:
+    result = accepted(filter_handler.handler, event, Context())
+    if result is None:
         return
     decision = result["decision"]
     assert decision["action"] in {"route", "review"}

@@ -50,16 +50,18 @@ def test_threshold_is_inclusive_and_below_goes_to_review():
     assert decide(below, DEPLOYED, ROUTES).action == "review"
 
 
-@pytest.mark.parametrize(
-    "override",
-    [
-        {"threshold": 0.97},
-        {"request": {"threshold": 0.97}},
-        {"request": {"options": {"threshold": 0.97}}},
-    ],
-)
-def test_threshold_override_may_raise_the_deployed_one(override):
-    found, threshold = parse_event(event(**override), DEPLOYED)
+def override(place: str, threshold: object) -> dict:
+    """A threshold override where an execution may carry it: top level, request, request options."""
+    return {
+        "top": {"threshold": threshold},
+        "request": {"request": {"threshold": threshold}},
+        "options": {"request": {"options": {"threshold": threshold}}},
+    }[place]
+
+
+@pytest.mark.parametrize("place", ["top", "request", "options"])
+def test_threshold_override_may_raise_the_deployed_one(place):
+    found, threshold = parse_event(event(**override(place, 0.97)), DEPLOYED)
     assert threshold == 0.97
     assert decide(found, threshold, ROUTES).action == "review"  # 0.95 < 0.97
 
@@ -68,17 +70,10 @@ def test_an_override_equal_to_the_deployed_threshold_is_accepted():
     assert parse_event(event(threshold=DEPLOYED), DEPLOYED)[1] == DEPLOYED
 
 
-@pytest.mark.parametrize(
-    "override",
-    [
-        {"threshold": 0.5},
-        {"request": {"threshold": 0.84}},
-        {"request": {"options": {"threshold": 0.1}}},
-    ],
-)
-def test_threshold_override_below_the_deployed_one_is_refused(override):
+@pytest.mark.parametrize(("place", "below"), [("top", 0.5), ("request", 0.84), ("options", 0.1)])
+def test_threshold_override_below_the_deployed_one_is_refused(place, below):
     with pytest.raises(ThresholdBelowDeployed, match=r"below the deployed threshold 0\.85"):
-        parse_event(event(**override), DEPLOYED)
+        parse_event(event(**override(place, below)), DEPLOYED)
     assert issubclass(ThresholdBelowDeployed, InvalidEvent)
 
 
@@ -172,22 +167,17 @@ def test_handler_logs_json_with_the_execution_id(monkeypatch, capsys):
     assert names == {"Routed", "Succeeded"}
 
 
-def test_handler_counts_errors_and_reraises_them_typed(monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("bad_event", "error"),
+    [({"classification": "?"}, InvalidEvent), (event(threshold=0.5), ThresholdBelowDeployed)],
+)
+def test_handler_counts_errors_and_reraises_them_typed(monkeypatch, capsys, bad_event, error):
     monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.9")
     filter_handler.settings.cache_clear()
-    with pytest.raises(InvalidEvent):
-        filter_handler.handler({"classification": "?"}, Context())
+    with pytest.raises(error):
+        filter_handler.handler(bad_event, Context())
     metrics = next(line for line in json_lines(capsys.readouterr().out) if "_aws" in line)
-    assert metrics["InvalidEvent"] == [1.0]
-
-
-def test_handler_refuses_a_lower_override_typed(monkeypatch, capsys):
-    monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.9")
-    filter_handler.settings.cache_clear()
-    with pytest.raises(ThresholdBelowDeployed):
-        filter_handler.handler(event(threshold=0.5), Context())
-    metrics = next(line for line in json_lines(capsys.readouterr().out) if "_aws" in line)
-    assert metrics["ThresholdBelowDeployed"] == [1.0]
+    assert metrics[error.__name__] == [1.0]
 
 
 def test_handler_without_the_setting_fails_as_a_configuration_error(monkeypatch):

@@ -4,11 +4,15 @@ for image against decode_image + image_features: shared by the feature and kerne
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pytest
 
 from monitoring import features, png_records
+
+T = TypeVar("T")
 
 
 def random_rows(rng: np.random.Generator, mode: str, width: int, height: int) -> bytes:
@@ -18,15 +22,33 @@ def random_rows(rng: np.random.Generator, mode: str, width: int, height: int) ->
     return rows.tobytes()
 
 
+def _each_or_none(data_items: list[bytes], decode: Callable[[bytes], T]) -> list[T | None]:
+    """decode per image, None where it raises ImageDecodeError."""
+    out: list[T | None] = []
+    for data in data_items:
+        try:
+            out.append(decode(data))
+        except features.ImageDecodeError:
+            out.append(None)
+    return out
+
+
+def _rows(batches: list[dict[str, np.ndarray]]) -> list[dict[str, float]]:
+    return [
+        {k: float(v[i]) for k, v in batch.items()}
+        for batch in batches
+        for i in range(len(batch["width"]))
+    ]
+
+
 def _reference(data_items: list[bytes]) -> list[tuple[str, dict[str, float]] | None]:
     """Per image: decode_image + image_features on a batch of one (None: undecodable)."""
     out: list[tuple[str, dict[str, float]] | None] = []
-    for data in data_items:
-        try:
-            array, image_format = features.decode_image(data)
-        except features.ImageDecodeError:
+    for decoded in _each_or_none(data_items, features.decode_image):
+        if decoded is None:
             out.append(None)
             continue
+        array, image_format = decoded
         batch = features.image_features(array[None])
         out.append((image_format, {k: float(v[0]) for k, v in batch.items()}))
     return out
@@ -37,23 +59,10 @@ def _batched(
 ) -> tuple[list[str | None], list[dict[str, float]]]:
     """The drift job's path: (format or None per image, feature rows in any order)."""
     batcher = features.ImageBatcher(batch_size=batch_size)
-    formats: list[str | None] = []
-    batches: list[dict[str, np.ndarray]] = []
-    for data in data_items:
-        try:
-            image_format, due = batcher.add_encoded(data)
-        except features.ImageDecodeError:
-            formats.append(None)
-            continue
-        formats.append(image_format)
-        batches += due
+    added = _each_or_none(data_items, batcher.add_encoded)
+    batches = [batch for item in added if item is not None for batch in item[1]]
     batches += batcher.flush()
-    rows = [
-        {k: float(v[i]) for k, v in batch.items()}
-        for batch in batches
-        for i in range(len(batch["width"]))
-    ]
-    return formats, rows
+    return [item and item[0] for item in added], _rows(batches)
 
 
 def _later(
@@ -71,12 +80,7 @@ def _later(
     if outcome.undecodable:
         formats[None] = outcome.undecodable
     assert outcome.undecodable_alone == outcome.undecodable
-    rows = [
-        {k: float(v[i]) for k, v in batch.items()}
-        for batch in batches
-        for i in range(len(batch["width"]))
-    ]
-    return formats, rows
+    return formats, _rows(batches)
 
 
 def _assert_rows_match(reference: list[dict[str, float]], rows: list[dict[str, float]]) -> None:

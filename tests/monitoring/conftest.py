@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +46,22 @@ def baseline(image_folder: Path) -> Baseline:
 def image_only_baseline(image_folder: Path) -> Baseline:
     stats, _, _ = discover(image_folder)
     return Baseline.from_dict(build_baseline(stats).to_dict())
+
+
+@pytest.fixture
+def stage_env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, str]]:
+    """Sets the drift job's stage settings (what Terraform sets) plus `more`: returns them all."""
+
+    def set_env(endpoint: str, namespace: str, more: dict[str, str]) -> dict[str, str]:
+        env = {
+            **more,
+            "ENDPOINT_NAME": endpoint,
+            "STAGE": "test",
+            "METRICS_NAMESPACE": namespace,
+            "CONFIDENCE_THRESHOLD": str(synthetic.THRESHOLD),
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return env
+
+    return set_env

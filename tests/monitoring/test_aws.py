@@ -131,20 +131,15 @@ def analyse_lines(baseline, lines):
 
 
 @pytest.fixture
-def lambda_env(s3, baseline, monkeypatch, tmp_path):
+def lambda_env(s3, baseline, stage_env, tmp_path):
     s3.create_bucket(Bucket="artifacts")
     save_baseline(baseline, "s3://artifacts/model/baseline.json", s3_client=s3)
-    env = {
+    locations = {
         "CAPTURE_S3_URI": f"s3://{BUCKET}/datacapture",
         "BASELINE_S3_URI": "s3://artifacts/model/baseline.json",
         "REPORT_S3_URI": "s3://artifacts/drift-reports",
-        "ENDPOINT_NAME": "vehicle-ep",
-        "STAGE": "test",
-        "METRICS_NAMESPACE": "Test/Lambda",
-        "CONFIDENCE_THRESHOLD": str(synthetic.THRESHOLD),
     }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    env = stage_env("vehicle-ep", "Test/Lambda", locations)
     handler.settings.cache_clear()
     handler.client.cache_clear()
     yield env

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
-from monitoring import accumulate, capture, cli, features, job, png_records
+from monitoring import accumulate, capture, features, job, png_records
 from monitoring.accumulate import TIMELINE_SAMPLE, WindowSummary
 from monitoring.baseline import Baseline, BaselineError, content_hash, save_baseline
 from monitoring.capture import Window
@@ -28,6 +28,7 @@ from monitoring.evaluate import (
 )
 from tests import images
 from tests.monitoring import synthetic
+from tests.monitoring.drift_cli import run_drift_cli
 
 
 def run(baseline: Baseline, lines, settings=None, window=None) -> dict:
@@ -189,9 +190,10 @@ def test_cli_refuses_a_threshold_mismatch_with_one_clear_error(tmp_path, baselin
     captures.mkdir()
     (captures / "a.jsonl").write_text("\n".join(synthetic.window_lines(10, seed=31)))
     save_baseline(baseline, tmp_path / "baseline.json")
-    argv = ["--captures", str(captures), "--baseline", str(tmp_path / "baseline.json"),
-            "--output", str(tmp_path / "out"), "--threshold", "0.95"]  # fmt: skip
-    assert cli.main(argv) == 2
+    code = run_drift_cli(
+        captures, tmp_path / "baseline.json", tmp_path / "out", "--threshold", "0.95"
+    )
+    assert code == 2
     err = capsys.readouterr().err
     assert "threshold 0.95" in err and "rebuild" in err
     assert not (tmp_path / "out" / "report.json").exists()
@@ -206,20 +208,9 @@ def test_cli_writes_report_json_and_html(tmp_path: Path, baseline: Baseline, cap
     (captures / "b.jsonl").write_text("{truncated\n")
     save_baseline(baseline, tmp_path / "baseline.json")
     out = tmp_path / "report"
-    code = cli.main(
-        [
-            "--captures",
-            str(tmp_path / "captures"),
-            "--baseline",
-            str(tmp_path / "baseline.json"),
-            "--output",
-            str(out),
-            "--start",
-            "2026-01-01T10:00:00Z",
-            "--end",
-            "2026-01-01T11:00:00Z",
-            "--fail-on-drift",
-        ]
+    window = ["--start", "2026-01-01T10:00:00Z", "--end", "2026-01-01T11:00:00Z"]
+    code = run_drift_cli(
+        tmp_path / "captures", tmp_path / "baseline.json", out, *window, "--fail-on-drift"
     )
     assert code == 3
     report = json.loads((out / "report.json").read_text())
@@ -232,29 +223,11 @@ def test_cli_writes_report_json_and_html(tmp_path: Path, baseline: Baseline, cap
 
 
 def test_cli_missing_baseline_or_captures_is_one_clear_error(tmp_path: Path, baseline, capsys):
-    code = cli.main(
-        [
-            "--captures",
-            str(tmp_path),
-            "--baseline",
-            str(tmp_path / "nope.json"),
-            "--output",
-            str(tmp_path / "out"),
-        ]
-    )
+    code = run_drift_cli(tmp_path, tmp_path / "nope.json", tmp_path / "out")
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: baseline not found") and err.count("\n") == 1
     save_baseline(baseline, tmp_path / "baseline.json")
-    code = cli.main(
-        [
-            "--captures",
-            str(tmp_path / "missing"),
-            "--baseline",
-            str(tmp_path / "baseline.json"),
-            "--output",
-            str(tmp_path / "out"),
-        ]
-    )
+    code = run_drift_cli(tmp_path / "missing", tmp_path / "baseline.json", tmp_path / "out")
     assert code == 2 and "capture folder not found" in capsys.readouterr().err
 
 
@@ -327,18 +300,9 @@ def test_cli_refuses_a_baseline_of_another_model(tmp_path: Path, baseline: Basel
     save_baseline(baseline, tmp_path / "baseline.json")
     (tmp_path / "caps.jsonl").write_text("\n".join(synthetic.window_lines(60, seed=60)))
     (tmp_path / "other-model.tar.gz").write_bytes(b"another model")
-    code = cli.main(
-        [
-            "--captures",
-            str(tmp_path / "caps.jsonl"),
-            "--baseline",
-            str(tmp_path / "baseline.json"),
-            "--model",
-            str(tmp_path / "other-model.tar.gz"),
-            "--output",
-            str(tmp_path / "r"),
-            "--no-html",
-        ]
+    model = ["--model", str(tmp_path / "other-model.tar.gz"), "--no-html"]
+    code = run_drift_cli(
+        tmp_path / "caps.jsonl", tmp_path / "baseline.json", tmp_path / "r", *model
     )
     assert code == 2 and not (tmp_path / "r").exists()
     assert "but the baseline was built with aaaaaaaaaaaa" in capsys.readouterr().err

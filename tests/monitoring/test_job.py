@@ -20,13 +20,13 @@ def blur(array, rng):
 
 
 @pytest.fixture
-def byoc_env(tmp_path: Path, baseline, monkeypatch) -> dict[str, str]:
+def byoc_env(tmp_path: Path, baseline, stage_env) -> dict[str, str]:
     """What Model Monitor mounts and sets, plus the stage settings Terraform adds."""
     source = tmp_path / "input" / "endpoint" / "ep" / "AllTraffic" / "2026" / "01" / "01" / "10"
     source.mkdir(parents=True)
     (source / "x.jsonl").write_text("\n".join(synthetic.window_lines(100, seed=70, transform=blur)))
     save_baseline(baseline, tmp_path / "baseline.json")
-    env = {
+    mounted = {
         "MONITORING_BYOC": "true",
         "dataset_source": str(tmp_path / "input" / "endpoint"),
         "output_path": str(tmp_path / "result"),
@@ -35,14 +35,8 @@ def byoc_env(tmp_path: Path, baseline, monkeypatch) -> dict[str, str]:
         "end_time": "2026-01-01T11:00:00Z",
         "publish_cloudwatch_metrics": "Disabled",
         "sagemaker_endpoint_name": "ep",
-        "ENDPOINT_NAME": "ep",
-        "STAGE": "test",
-        "METRICS_NAMESPACE": "Test/ModelMonitor",
-        "CONFIDENCE_THRESHOLD": str(synthetic.THRESHOLD),
     }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
+    return stage_env("ep", "Test/ModelMonitor", mounted)
 
 
 def test_byoc_contract_writes_constraint_violations(tmp_path: Path, byoc_env, capsys):

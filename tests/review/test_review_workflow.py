@@ -33,9 +33,7 @@ def cli(wf, *argv: str) -> int:
 
 def test_a_reviewer_answers_through_the_cli_and_the_driver_is_routed(workflow, capsys, tmp_path):
     image = images.seeded("cli-reviewed")
-    workflow.put_image("day/unsure.png", image)
-    workflow.answer([0.62, 0.38])
-    execution = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/unsure.png"})
+    execution = workflow.submit("day/unsure.png", image, [0.62, 0.38])
 
     [review] = pending(workflow, capsys)
     assert review["reason"] == "low_confidence"
@@ -54,12 +52,7 @@ def test_a_reviewer_answers_through_the_cli_and_the_driver_is_routed(workflow, c
     assert output["outcome"] == "RoutedByReviewer", output
     assert output["decision"]["label"] == "motorcycle"
     assert output["decision"]["reviewer"] == "rev-9"
-    [record] = workflow.label_records().values()
-    assert (record["decision"], record["label"], record["reviewer"]) == (
-        "reviewed",
-        "motorcycle",
-        "rev-9",
-    )
+    assert workflow.reviewed_by() == ("reviewed", "motorcycle", "rev-9")
     assert pending(workflow, capsys, count=0) == []
 
     assert cli(workflow, "answer", review["id"], "bicycle", "--reviewer", "rev-2") == 2

@@ -116,6 +116,13 @@ class Workflow:
         )
         return str(started["executionArn"])
 
+    def submit(self, key: str, image: bytes, probabilities: list[float]) -> str:
+        """Upload one image, queue the endpoint's answer for it and start the classify machine on
+        it: the execution's ARN."""
+        self.put_image(key, image)
+        self.answer(probabilities)
+        return self.start({"s3_bucket": self.bucket, "s3_key": key})
+
     def finish(self, execution_arn: str) -> dict[str, Any]:
         described = wait_for_execution(self.sfn, execution_arn, timeout_s=180)
         assert described["status"] == "SUCCEEDED", described
@@ -168,6 +175,11 @@ class Workflow:
             [line] = body.decode().splitlines()
             records[entry["Key"]] = LabelRecord.from_line(line).to_dict()
         return records
+
+    def reviewed_by(self) -> tuple[str, str, str]:
+        """(decision, label, reviewer) of the one label record written."""
+        [record] = self.label_records().values()
+        return record["decision"], record["label"], record["reviewer"]
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]

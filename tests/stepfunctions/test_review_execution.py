@@ -52,9 +52,8 @@ RECORD_FIELDS = {
 
 
 def test_confident_image_is_routed_and_recorded_without_review(workflow):
-    workflow.put_image("day/bike.png", images.seeded("routed-bike"))
-    workflow.answer([0.97, 0.03])
-    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "day/bike.png"})
+    execution_arn = workflow.submit("day/bike.png", images.seeded("routed-bike"), [0.97, 0.03])
+    output = workflow.finish(execution_arn)
     assert output["outcome"] == "Routed", output
     inference_id = output["classification"]["inference_id"]
     assert output["label_record"] == {
@@ -84,9 +83,8 @@ def test_confident_image_is_routed_and_recorded_without_review(workflow):
 
 
 def test_low_confidence_waits_for_the_reviewer_and_routes_by_the_answer(workflow):
-    workflow.put_image("day/unsure.png", images.seeded("reviewed-unsure"))
-    workflow.answer([0.61, 0.39])
-    execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/unsure.png"})
+    image = images.seeded("reviewed-unsure")
+    execution_arn = workflow.submit("day/unsure.png", image, [0.61, 0.39])
     message = workflow.next_review()
     assert set(message) == MESSAGE_FIELDS
     assert message["workflow_execution_id"] == execution_arn
@@ -157,9 +155,7 @@ def test_low_confidence_waits_for_the_reviewer_and_routes_by_the_answer(workflow
 
 
 def test_not_a_vehicle_is_rejected_and_recorded(workflow):
-    workflow.put_image("day/blob.png", images.seeded("rejected-blob"))
-    workflow.answer([0.55, 0.45])
-    execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/blob.png"})
+    execution_arn = workflow.submit("day/blob.png", images.seeded("rejected-blob"), [0.55, 0.45])
     workflow.answer_review(workflow.next_review(), "not_a_vehicle", reviewer="rev-7")
     output = workflow.review_outcome(workflow.finish(execution_arn))
     assert output["outcome"] == "Rejected", output
@@ -167,19 +163,12 @@ def test_not_a_vehicle_is_rejected_and_recorded(workflow):
     assert set(output) == REVIEW_OUTCOME_FIELDS
     assert output["execution_id"] == execution_arn
     assert output["label_record"]["status"] == "written"
-    [record] = workflow.label_records().values()
-    assert (record["decision"], record["label"], record["reviewer"]) == (
-        "reviewed",
-        "not_a_vehicle",
-        "rev-7",
-    )
+    assert workflow.reviewed_by() == ("reviewed", "not_a_vehicle", "rev-7")
 
 
 def test_unanswered_review_times_out_counts_a_metric_and_records_nothing(deploy_workflow):
     workflow = deploy_workflow(review_timeout_seconds=2)
-    workflow.put_image("day/late.png", images.seeded("timed-out"))
-    workflow.answer([0.6, 0.4])
-    execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/late.png"})
+    execution_arn = workflow.submit("day/late.png", images.seeded("timed-out"), [0.6, 0.4])
     message = workflow.next_review()
     output = workflow.review_outcome(workflow.finish(execution_arn))
     assert output["outcome"] == "ReviewTimedOut", output
@@ -200,9 +189,7 @@ def test_unanswered_review_times_out_counts_a_metric_and_records_nothing(deploy_
 
 def test_audit_sample_of_confident_images_goes_to_review(deploy_workflow):
     workflow = deploy_workflow({"filter_inferences": {"AUDIT_SAMPLE_RATE": "1"}})
-    workflow.put_image("day/sure.png", images.seeded("audited"))
-    workflow.answer([0.99, 0.01])
-    execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/sure.png"})
+    execution_arn = workflow.submit("day/sure.png", images.seeded("audited"), [0.99, 0.01])
     message = workflow.next_review()
     assert message["reason"] == "audit"
     assert message["decision"]["confidence"] == 0.99
@@ -219,9 +206,7 @@ def test_audit_sample_of_confident_images_goes_to_review(deploy_workflow):
 
 
 def test_an_invalid_answer_ends_failed_not_routed(workflow):
-    workflow.put_image("day/odd.png", images.seeded("invalid-answer"))
-    workflow.answer([0.6, 0.4])
-    execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/odd.png"})
+    execution_arn = workflow.submit("day/odd.png", images.seeded("invalid-answer"), [0.6, 0.4])
     workflow.answer_review(workflow.next_review(), "cat")
     output = workflow.review_outcome(workflow.finish(execution_arn))
     assert output["outcome"] == "Failed", output
@@ -232,9 +217,8 @@ def test_an_invalid_answer_ends_failed_not_routed(workflow):
 
 def test_a_label_record_that_cannot_be_written_is_retried_and_the_route_stands(deploy_workflow):
     workflow = deploy_workflow({"record_label": {"LABELS_BUCKET": "no-such-labels-bucket"}})
-    workflow.put_image("day/bike.png", images.seeded("unrecorded"))
-    workflow.answer([0.98, 0.02])
-    output, execution_arn = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "day/bike.png"})
+    execution_arn = workflow.submit("day/bike.png", images.seeded("unrecorded"), [0.98, 0.02])
+    output = workflow.finish(execution_arn)
     assert output["outcome"] == "Routed", output
     assert output["decision"]["loading_bay"] == "bay-bicycle"
     assert output["label_record"]["status"] == "failed"
@@ -247,9 +231,8 @@ def test_a_reviewed_label_that_cannot_be_written_still_routes_by_the_answer(depl
     """S3 refuses the write: the review execution still ends RoutedByReviewer with the route,
     and its outcome says the record failed (record_label retried inside; no state retries)."""
     workflow = deploy_workflow({"record_label": {"LABELS_BUCKET": "no-such-labels-bucket"}})
-    workflow.put_image("day/unsure.png", images.seeded("unrecorded-review"))
-    workflow.answer([0.6, 0.4])
-    execution_arn = workflow.start({"s3_bucket": workflow.bucket, "s3_key": "day/unsure.png"})
+    image = images.seeded("unrecorded-review")
+    execution_arn = workflow.submit("day/unsure.png", image, [0.6, 0.4])
     message = workflow.next_review()
     workflow.answer_review(message, "motorcycle", reviewer="rev-5")
     output = workflow.review_outcome(workflow.finish(execution_arn))
