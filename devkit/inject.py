@@ -30,9 +30,9 @@ import boto3
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from contract.cli import CliParser
+from contract.cli import CliParser, at_least
 from monitoring.baseline import CLASS_NAMES, labelled_images
-from monitoring.capture import iso_time_argument, parse_s3_uri, positive_int_argument
+from monitoring.capture import iso_time_argument, parse_s3_uri
 
 Transform = Callable[[Image.Image, random.Random], Image.Image]
 
@@ -318,9 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = CliParser(description="Produce drifted traffic.")
     parser.add_argument("--images", type=Path, required=True, help="<label>/*.png folder")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
-    parser.add_argument(
-        "--count", type=positive_int_argument, default=300, help="records (1 or more)"
-    )
+    parser.add_argument("--count", type=at_least(1), default=300, help="records (1 or more)")
     parser.add_argument("--seed", type=int, default=0)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", help="capture folder or s3://bucket/prefix")

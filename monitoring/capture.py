@@ -142,17 +142,6 @@ def iso_time_argument(value: str) -> datetime:
     return parsed
 
 
-def positive_int_argument(value: str) -> int:
-    """argparse type of the CLIs' counts (records, workers): a whole number, 1 or more."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
-    return number
-
-
 def _b64(data: object) -> bytes:
     if not isinstance(data, str):
         raise ValueError("BASE64 data is not a string")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import boto3
 
-from contract.cli import CliParser
+from contract.cli import CliParser, at_least, finite_number
 from lambdas.shared.errors import ConfigurationError, InvalidEvent
 from monitoring import capture, publish
 from monitoring import report as report_module
@@ -51,27 +50,17 @@ _BY_HAND_ONLY = ("baseline", "output", "publish", "threshold", "model", "model_s
 
 
 def _rate(value: str) -> float:
-    number = _finite(value)
+    number = finite_number(value)
     if not 0.0 < number < 1.0:
         raise argparse.ArgumentTypeError(f"{value} is not strictly between 0 and 1")
     return number
 
 
 def _workers_argument(value: str) -> int:
-    workers = capture.positive_int_argument(value)
+    workers = at_least(1)(value)
     if workers > MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"{workers} is more than {MAX_WORKERS} processes")
     return workers
-
-
-def _finite(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"not a finite number: {value!r}")
-    return number
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -122,9 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the stage's routing threshold (default: the baseline's; must equal it when the "
         "baseline has predictions)",
     )
-    parser.add_argument(
-        "--min-records", type=capture.positive_int_argument, default=DEFAULT_MIN_RECORDS
-    )
+    parser.add_argument("--min-records", type=at_least(1), default=DEFAULT_MIN_RECORDS)
     parser.add_argument("--false-alarm-rate", type=_rate, default=DEFAULT_FALSE_ALARM_RATE)
     parser.add_argument("--model-sha256", default=None, help="sha256 of the served model.tar.gz")
     parser.add_argument(

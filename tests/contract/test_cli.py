@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.cli import CliParser
+from contract.cli import CliParser, at_least, finite_number
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_PACKAGES = (
@@ -57,6 +57,31 @@ def test_sub_command_parsers_inherit_it(capsys):
         parser.parse_args(["list", "--bogus"])
     [line] = capsys.readouterr().err.splitlines()
     assert line == "tool: error: unrecognized arguments: --bogus (see --help)"
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "message"),
+    [
+        (at_least(1), "0", "0 is below 1"),
+        (at_least(0), "-1", "-1 is below 0"),
+        (at_least(1), "2.5", "not an integer: '2.5'"),
+        (finite_number, "nan", "not a finite number: 'nan'"),
+        (finite_number, "-inf", "not a finite number: '-inf'"),
+        (finite_number, "x", "not a number: 'x'"),
+    ],
+)
+def test_the_shared_argument_types_refuse_as_usage_errors(argument, value, message, capsys):
+    parser = CliParser(prog="tool")
+    parser.add_argument("--n", type=argument)
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args([f"--n={value}"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == f"tool: error: argument --n: {message} (see --help)\n"
+
+
+def test_the_shared_argument_types_pass_good_values():
+    assert at_least(1)("7") == 7 and at_least(0)("0") == 0
+    assert finite_number("0.25") == 0.25 and finite_number("-3") == -3.0
 
 
 def test_the_documentation_shows_the_commands_this_test_runs():

@@ -12,11 +12,12 @@ import pytest
 
 from devkit import inject
 from lambdas.shared.errors import InvalidEvent
-from monitoring import capture, cli, job
+from monitoring import capture, job
 from monitoring.baseline import Baseline, BaselineError, content_hash, load_baseline, save_baseline
 from monitoring.evaluate import DriftSettings
 from tests import images
 from tests.monitoring import synthetic
+from tests.monitoring.drift_cli import run_drift_cli
 
 DEEP = "[" * 100_000 + "]" * 100_000
 PNG = images.encode(synthetic.scene(np.random.default_rng(0)))
@@ -132,8 +133,8 @@ def test_times_at_the_edge_of_datetime_are_no_time():
 def _drift_cli(tmp_path: Path, baseline: Baseline, *extra: str) -> int:
     save_baseline(baseline, tmp_path / "baseline.json")
     (tmp_path / "captures").mkdir(exist_ok=True)
-    argv = ["--captures", str(tmp_path / "captures"), "--baseline", str(tmp_path / "baseline.json")]
-    return cli.main([*argv, "--output", str(tmp_path / "out"), *extra])
+    paths = (tmp_path / "captures", tmp_path / "baseline.json", tmp_path / "out")
+    return run_drift_cli(*paths, *extra)
 
 
 @pytest.mark.parametrize(
@@ -142,8 +143,8 @@ def _drift_cli(tmp_path: Path, baseline: Baseline, *extra: str) -> int:
         (["--false-alarm-rate", "0"], "strictly between 0 and 1"),
         (["--false-alarm-rate", "nan"], "not a finite number"),
         (["--threshold", "1.5"], "strictly between 0 and 1"),
-        (["--min-records", "0"], "is not 1 or more"),
-        (["--workers", "-3"], "is not 1 or more"),
+        (["--min-records", "0"], "0 is below 1"),
+        (["--workers", "-3"], "-3 is below 1"),
         (["--workers", "100000"], "more than 64 processes"),  # a fork bomb, not a setting
         (["--start", "2026-01-01T10:00:00Z", "--end", "2026-01-01T09:00:00Z"], "not after"),
         (["--start", "1970-01-01T00:00:00Z", "--end", "2100-01-01T00:00:00Z"], "longer than"),
@@ -166,16 +167,7 @@ def test_drift_cli_output_that_is_a_file_and_baseline_that_is_a_model(tmp_path, 
     assert exit_.value.code == 2 and "is a file" in capsys.readouterr().err
     (tmp_path / "out").unlink()
     (tmp_path / "model.tar.gz").write_bytes(bytes(np.arange(256, dtype=np.uint8)))
-    code = cli.main(
-        [
-            "--captures",
-            str(tmp_path / "captures"),
-            "--baseline",
-            str(tmp_path / "model.tar.gz"),
-            "--output",
-            str(tmp_path / "out"),
-        ]
-    )
+    code = run_drift_cli(tmp_path / "captures", tmp_path / "model.tar.gz", tmp_path / "out")
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: baseline at") and err.count("\n") == 1
 
