@@ -179,16 +179,22 @@ def _blocks(text: str, kind: str) -> list[tuple[str, dict[str, str]]]:
     return blocks
 
 
+def _described_blocks(text: str, kind: str) -> Iterator[tuple[str, dict[str, str], str]]:
+    """(name, attributes, description) of each `kind` block; one without a description fails."""
+    for name, attributes in _blocks(text, kind):
+        if "description" not in attributes:
+            raise ModuleDocsError(f"{kind} {name!r} has no description")
+        yield name, attributes, _string_value(attributes["description"])
+
+
 def read_variables(text: str) -> list[Variable]:
     variables = []
-    for name, attributes in _blocks(text, "variable"):
-        if "description" not in attributes:
-            raise ModuleDocsError(f"variable {name!r} has no description")
+    for name, attributes, description in _described_blocks(text, "variable"):
         default = attributes.get("default")
         variables.append(
             Variable(
                 name=name,
-                description=_string_value(attributes["description"]),
+                description=description,
                 type=_one_line(attributes.get("type", "any")),
                 default=None if default is None else _one_line(default),
             )
@@ -197,12 +203,7 @@ def read_variables(text: str) -> list[Variable]:
 
 
 def read_outputs(text: str) -> list[Output]:
-    outputs = []
-    for name, attributes in _blocks(text, "output"):
-        if "description" not in attributes:
-            raise ModuleDocsError(f"output {name!r} has no description")
-        outputs.append(Output(name, _string_value(attributes["description"])))
-    return outputs
+    return [Output(name, description) for name, _, description in _described_blocks(text, "output")]
 
 
 def _cell(text: str) -> str:

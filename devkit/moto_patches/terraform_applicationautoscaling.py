@@ -12,6 +12,8 @@ import json
 import threading
 from typing import Any
 
+from devkit.moto_patches import missing_actions
+
 MARKER = "_vehicle_classifier_terraform_patch"
 ACTIONS = ("tag_resource", "untag_resource", "list_tags_for_resource")
 _lock = threading.Lock()
@@ -21,12 +23,7 @@ _tags: dict[str, dict[str, str]] = {}
 def upstream_gaps() -> list[str]:
     from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
 
-    return [
-        action
-        for action in ACTIONS
-        if not hasattr(ApplicationAutoScalingResponse, action)
-        or getattr(getattr(ApplicationAutoScalingResponse, action), MARKER, False)
-    ]
+    return missing_actions(ApplicationAutoScalingResponse, ACTIONS, MARKER)
 
 
 def apply() -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from devkit.moto_patches import missing_actions
+
 MARKER = "_vehicle_classifier_terraform_patch"
 ACTIONS = ("validate_state_machine_definition", "list_state_machine_versions")
 
@@ -20,12 +22,7 @@ def upstream_gaps() -> list[str]:
     """The actions moto itself still lacks (empty once upstream implements them)."""
     from moto.stepfunctions.responses import StepFunctionResponse
 
-    return [
-        action
-        for action in ACTIONS
-        if not hasattr(StepFunctionResponse, action)
-        or getattr(getattr(StepFunctionResponse, action), MARKER, False)
-    ]
+    return missing_actions(StepFunctionResponse, ACTIONS, MARKER)
 
 
 def apply() -> None:
