@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from contract.cli import CliParser
+from contract.cli import CliParser, at_least, finite_number
 from training.data.errors import DataStagingError
 from training.data.s3 import DEFAULT_WORKERS
 from training.data.sources import CIFAR100_SOURCE_NAME
@@ -23,25 +22,9 @@ EXIT_STAGING_ERROR = 2
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
-def _at_least(low: int) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-        if number < low:
-            raise argparse.ArgumentTypeError(f"{number} is below {low}")
-        return number
-
-    return parse
-
-
 def _fraction(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not 0.0 <= number < 1.0:  # (False for NaN)
+    number = finite_number(value)
+    if not 0.0 <= number < 1.0:
         raise argparse.ArgumentTypeError(f"{value} is not in [0, 1)")
     return number
 
@@ -69,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--out", type=Path, required=True, help="output directory (replaced)")
     cmd.add_argument("--s3-uri", help="also sync the dataset to s3://bucket/prefix")
     cmd.add_argument("--kms-key-id", help="SSE-KMS key (id, ARN or alias) for the S3 objects")
-    cmd.add_argument("--seed", type=_at_least(0), default=DEFAULT_SEED, help="split seed")
+    cmd.add_argument("--seed", type=at_least(0), default=DEFAULT_SEED, help="split seed")
     cmd.add_argument(
         "--validation-fraction",
         type=_fraction,
@@ -86,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="drop",
         help="pixel-identical images: drop them (keeping test's copy) or refuse to stage",
     )
-    cmd.add_argument("--workers", type=_at_least(1), default=DEFAULT_WORKERS, help="upload threads")
+    cmd.add_argument("--workers", type=at_least(1), default=DEFAULT_WORKERS, help="upload threads")
     cmd.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 

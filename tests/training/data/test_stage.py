@@ -236,7 +236,8 @@ def test_label_alias_folders_never_overwrite_and_the_card_counts_collisions(tmp_
     [
         (["--seed", "-1"], "--seed: -1 is below 0"),
         (["--workers", "0"], "--workers: 0 is below 1"),
-        (["--validation-fraction", "nan"], "is not in [0, 1)"),
+        (["--validation-fraction", "nan"], "not a finite number: 'nan'"),
+        (["--validation-fraction", "1"], "is not in [0, 1)"),
         (["--md5", "xyz"], "is not an MD5"),
         (["--md5", "0" * 32], "--md5 checks an archive"),
     ],
