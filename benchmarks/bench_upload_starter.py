@@ -21,7 +21,7 @@ import boto3
 from contract.cli import CliParser
 from devkit import emulator
 from lambdas.shared import aws
-from lambdas.start_workflow import handler
+from lambdas.start_workflow import handler, ledger
 
 MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 
@@ -37,9 +37,7 @@ def _setup(cap: int) -> tuple[Any, str]:
     table = f"starts-{suffix}"
     dynamodb.create_table(
         TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
+        **ledger.TABLE_ARGUMENTS,
     )
     queue_url = sqs.create_queue(QueueName=f"uploads-{suffix}")["QueueUrl"]
     machine = sfn.create_state_machine(

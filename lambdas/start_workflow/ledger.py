@@ -14,6 +14,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+# The table as terraform/modules/inference_workflow/upload_path.tf declares it (hash key `pk`, a
+# string; on demand): the emulator tests and the benchmark create theirs with these arguments.
+TABLE_ARGUMENTS: dict[str, Any] = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
 # SQS keeps a message at most 14 days: a redelivery can come no later than that.
 STARTED_TTL_SECONDS = 14 * 24 * 3600
 

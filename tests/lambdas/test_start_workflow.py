@@ -11,6 +11,7 @@ import pytest
 
 from lambdas.shared.errors import ConfigurationError, InvalidEvent
 from lambdas.start_workflow import handler as starter
+from lambdas.start_workflow import ledger
 from lambdas.start_workflow.core import StarterSettings, parse_message, window_at
 from tests.lambdas.context import Context
 
@@ -134,9 +135,7 @@ def stage(aws, monkeypatch):
     dynamodb, sqs, sfn = (boto3.client(n) for n in ("dynamodb", "sqs", "stepfunctions"))
     dynamodb.create_table(
         TableName="starts",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
+        **ledger.TABLE_ARGUMENTS,
     )
     queue_url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
     machine = sfn.create_state_machine(

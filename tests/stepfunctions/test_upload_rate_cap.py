@@ -14,6 +14,7 @@ import pytest
 from devkit.sqs_event_source import drain
 from devkit.stepfunctions_local import wait_for_execution
 from lambdas import build
+from lambdas.start_workflow import ledger
 from tests import images
 from tests.stepfunctions.deployed import ROLE_POLICY
 
@@ -74,9 +75,7 @@ def upload_path(workflow, lambda_zips):
     table = f"upload-starts-{suffix}"
     dynamodb.create_table(
         TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
+        **ledger.TABLE_ARGUMENTS,
     )
     role = iam.create_role(RoleName=f"starter-{suffix}", AssumeRolePolicyDocument=ROLE_POLICY)
     layer = lam.publish_layer_version(
