@@ -11,6 +11,7 @@ was sent.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 MARKER = "_vehicle_classifier_terraform_patch"
@@ -37,18 +38,27 @@ def apply_model_patch() -> None:
 
     if getattr(SageMakerResponse.create_model, MARKER, False) or not upstream_gap():
         return
-    create_model = SageMakerResponse.create_model
 
-    def create_model_keeping_settings(self: Any) -> Any:
-        result = create_model(self)
+    def keep_settings(self: Any) -> None:
         model = self.sagemaker_backend._models[self._get_param("ModelName")]
         model.enable_network_isolation = bool(self._get_param("EnableNetworkIsolation", False))
         if not self._get_param("VpcConfig"):
             model.vpc_config = None  # left out of DescribeModel like AWS does
+
+    _run_after(SageMakerResponse, "create_model", keep_settings)
+
+
+def _run_after(response: type, action: str, keep: Callable[[Any], None]) -> None:
+    """Patch `response.action` to run `keep(self)` after moto's own handling (marked as ours)."""
+    original = getattr(response, action)
+
+    def patched(self: Any) -> Any:
+        result = original(self)
+        keep(self)
         return result
 
-    setattr(create_model_keeping_settings, MARKER, True)
-    SageMakerResponse.create_model = create_model_keeping_settings  # type: ignore[method-assign]
+    setattr(patched, MARKER, True)
+    setattr(response, action, patched)
 
 
 def endpoint_gaps() -> list[str]:
@@ -76,13 +86,10 @@ def apply_endpoint_patch() -> None:
 
     if getattr(SageMakerResponse.create_endpoint, MARKER, False) or not endpoint_gaps():
         return
-    create_endpoint = SageMakerResponse.create_endpoint
 
-    def create_endpoint_keeping_deployment_config(self: Any) -> Any:
-        result = create_endpoint(self)
+    def keep_deployment_config(self: Any) -> None:
         endpoint = self.sagemaker_backend.endpoints[self._get_param("EndpointName")]
         endpoint.last_deployment_config = self._get_param("DeploymentConfig")
-        return result
 
     def update_endpoint(self: Any) -> Any:
         from moto.core.responses import ActionResult
@@ -101,8 +108,7 @@ def apply_endpoint_patch() -> None:
         endpoint.last_deployment_config = self._get_param("DeploymentConfig")
         return ActionResult({"EndpointArn": endpoint.arn})
 
-    for function in (create_endpoint_keeping_deployment_config, update_endpoint):
-        setattr(function, MARKER, True)
-    SageMakerResponse.create_endpoint = create_endpoint_keeping_deployment_config  # type: ignore[method-assign]
+    setattr(update_endpoint, MARKER, True)
     if "UpdateEndpoint" in endpoint_gaps():
         SageMakerResponse.update_endpoint = update_endpoint  # type: ignore[attr-defined]
+    _run_after(SageMakerResponse, "create_endpoint", keep_deployment_config)
