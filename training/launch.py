@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contract.cli import CliParser
+from contract.cli import CliParser, at_least
 from lambdas.shared import bounded_json
 
 log = logging.getLogger("training.launch")
@@ -637,16 +637,6 @@ def _tag(value: str) -> tuple[str, str]:
     return key, text
 
 
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
-    return number
-
-
 def build_parser() -> argparse.ArgumentParser:
     # allow_abbrev=False: `--epoch` is an error, not silently `--epochs`
     parser = CliParser(
@@ -663,17 +653,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region")
     parser.add_argument("--instance-type")
     parser.add_argument("--no-spot", action="store_true", help="on-demand instead of spot")
-    parser.add_argument("--max-runtime", type=_count, default=3 * 3600)
-    parser.add_argument("--max-wait", type=_count, default=6 * 3600)
+    parser.add_argument("--max-runtime", type=at_least(1), default=3 * 3600)
+    parser.add_argument("--max-wait", type=at_least(1), default=6 * 3600)
     parser.add_argument("--tag", type=_tag, action="append", default=[], help="extra tag key=value")
     parser.add_argument("--input-format", choices=("lst", "manifest"), default="lst")
     parser.add_argument(
-        "--num-training-samples", type=_count, help="default: the dataset card (read from S3)"
+        "--num-training-samples", type=at_least(1), help="default: the dataset card (read from S3)"
     )
-    parser.add_argument("--epochs", type=_count)
+    parser.add_argument("--epochs", type=at_least(1))
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--max-jobs", type=_count, default=12)
-    parser.add_argument("--max-parallel-jobs", type=_count, default=3)
+    parser.add_argument("--max-jobs", type=at_least(1), default=12)
+    parser.add_argument("--max-parallel-jobs", type=at_least(1), default=3)
     parser.add_argument(
         "--dry-run",
         action="store_true",

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from contract.cli import CliParser
 from training.decision_file import DecisionFileError, check_threshold, read_decision
+from training.launch import REGION
 from training.release import ReleasedBaseline, ReleaseError, release_baseline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,6 @@ IMAGE_URI = re.compile(
     r"(:[A-Za-z0-9._-]{1,128}|@sha256:[a-f0-9]{64})$"
 )
 STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
-REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 VERSION = re.compile(r"^[A-Za-z0-9._:/+-]{1,128}$")
 
 
