@@ -62,6 +62,9 @@ from contract.cli import CliParser
 from devkit.photos import phone_jpeg
 from lambdas.shared.images import prepare_upload
 from serving.inference import WEIGHTS_FILE, input_fn, load_checkpoint, model_fn
+from serving.network import PretrainedLinear, build_network
+from training.model import make_checkpoint
+from training.trainer import Recipe
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar_bikes" / "train"
 
@@ -113,10 +116,6 @@ def preparation(images: Path, repeats: int) -> None:
 
 def default_recipe_checkpoint() -> dict[str, Any]:
     """An untrained model of the default recipe's shape (random weights: the same time)."""
-    from serving.network import PretrainedLinear, build_network
-    from training.model import make_checkpoint
-    from training.trainer import Recipe
-
     recipe = Recipe()
     torch.manual_seed(0)
     members = [build_network(recipe.arch()).state_dict() for _ in range(recipe.ensemble)]

@@ -29,27 +29,27 @@ import os
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from benchmarks import trunk_features
 from contract.cli import CliParser
+from serving.inference import Calibration, arrays_to_tensor, model_from_checkpoint
 from training.dataset import ImageSet, load_folder, stratified_folds, stratified_split
-from training.trainer import Recipe
+from training.decision import TABLE_THRESHOLDS, routing_at
+from training.evaluate import classification_report, expected_calibration_error
+from training.pretrained import out_of_fold_probabilities
+from training.trainer import Recipe, calibrate_and_choose, fit
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar_bikes" / "train"
 
 
 def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) -> dict[str, Any]:
     """Train on everything but `held_out` (carving validation as train.py does); score it."""
-    import torch
-
-    from serving.inference import arrays_to_tensor, model_from_checkpoint
-    from training.evaluate import classification_report
-    from training.trainer import fit
-
     torch.set_num_threads(recipe.threads or 1)
     rest = np.setdiff1d(np.arange(len(data)), held_out)
     part = data.subset(rest)
@@ -106,8 +106,6 @@ def member_predictions(
 ) -> dict[str, np.ndarray]:
     """Each member's probabilities (mirror-averaged, as served) on validation and test:
     `<split>_scratch` (members, n, 2), `<split>_pretrained` (n, 2) or empty, and labels."""
-    from serving.inference import arrays_to_tensor, model_from_checkpoint
-
     raw: dict[str, np.ndarray] = {}
     for name, images in (("validation", validation), ("test", test)):
         tensor = arrays_to_tensor(images.channels_first)
@@ -207,10 +205,6 @@ def out_of_fold_of(
         return raw
     if features is None or "train_index" not in raw or not recipe.calibration_splits:
         return raw
-    import torch
-
-    from training.pretrained import out_of_fold_probabilities
-
     index = raw["train_index"]
     plain = torch.from_numpy(features["plain"][index]).double()
     views = [plain]
@@ -231,13 +225,6 @@ def decide_fold(
 ) -> dict[str, Any]:
     """What training does after fitting (calibration, threshold: `calibrate_and_choose`),
     replayed on a fold's cached raw answers, then scored on its held-out part."""
-    import torch
-
-    from serving.inference import Calibration
-    from training.decision import routing_at
-    from training.evaluate import expected_calibration_error
-    from training.trainer import calibrate_and_choose
-
     extra = []
     if "train_pretrained_oof" in raw:
         extra.append((raw["train_labels"], {"pretrained": raw["train_pretrained_oof"]}))
@@ -266,10 +253,6 @@ def decide_fold(
 
 def alternative_rules(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, dict[str, Any]]:
     """Held-out routing (and accuracy, ECE) under the rules measured against the recipe's."""
-    from dataclasses import replace
-
-    from training.decision import routing_at
-
     labels, test_raw = raw["test_labels"], ensemble_of(raw, "test")
     rules = {"0.93 on uncalibrated probabilities (before)": routing_at(labels, test_raw, 0.93)}
     other = "stacking" if recipe.calibration == "temperature" else "temperature"
@@ -291,8 +274,6 @@ def _scored(fold: dict[str, Any]) -> dict[str, Any]:
 def report_decisions(results: list[dict[str, Any]], recipe: Recipe) -> None:
     """Per fold and pooled: ECE before/after calibration, coverage and routed accuracy at the
     fold's own threshold, and the pooled risk-coverage table."""
-    from training.decision import TABLE_THRESHOLDS, routing_at
-
     print(
         f"\ncalibration and decision (target misroute rate {recipe.max_misroute_rate}, "
         f"{recipe.decision_confidence:.0%} Clopper-Pearson on the fold's validation):"
@@ -418,8 +399,6 @@ def main() -> None:
     if recipe.pretrained and args.cached_only and where is not None:
         features = trunk_features.load(where, len(data), backbones, resolution)
     elif recipe.pretrained:
-        import torch
-
         torch.set_num_threads(args.jobs)
         features = trunk_features.load_or_compute(where, data.channels_first, backbones, resolution)
         setup = {

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 
 from serving import inference
+from serving.network import PretrainedLinear
+from training.model import write_model_dir
 
 
 class ReferenceNet(nn.Module):
@@ -138,8 +140,6 @@ def throughput(model_dir: Path, body: bytes, concurrency: int, seconds: float) -
 
 def model_dir_of(checkpoint: dict[str, Any]) -> tempfile.TemporaryDirectory[str]:
     """A temporary model directory (what SageMaker extracts) holding `checkpoint`."""
-    from training.model import write_model_dir
-
     folder = tempfile.TemporaryDirectory(prefix="bench-serving-")
     write_model_dir(checkpoint, Path(folder.name))
     return folder
@@ -175,8 +175,6 @@ def _served(checkpoint: dict[str, Any]) -> Any:
 
 def _with_pretrained(checkpoint: dict[str, Any], **changes: Any) -> Any:
     """The served model with its pretrained member changed (resolution, backbones)."""
-    from serving.network import PretrainedLinear
-
     entry = {**checkpoint["pretrained"], **changes}
     network = PretrainedLinear(entry["backbones"], entry["resolution"])
     state = network.state_dict()

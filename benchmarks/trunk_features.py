@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+
+from serving.inference import arrays_to_tensor
+from serving.network import PretrainedLinear
+from training.pretrained import extract_features, load_backbone
 
 _TABLE: dict[bytes, np.ndarray] = {}
 _SETTING: tuple[tuple[str, ...], int] | None = None
@@ -21,12 +26,6 @@ _SETTING: tuple[tuple[str, ...], int] | None = None
 
 def compute(images: np.ndarray, backbones: list[str], resolution: int) -> dict[str, np.ndarray]:
     """`{"plain", "mirror"}`: (n, features) float32 of the images and of their mirrors."""
-    import torch
-
-    from serving.inference import arrays_to_tensor
-    from serving.network import PretrainedLinear
-    from training.pretrained import extract_features, load_backbone
-
     model = PretrainedLinear(backbones, resolution)
     for name in backbones:
         model.backbones[name] = load_backbone(name)
@@ -81,11 +80,6 @@ def install(
     images: np.ndarray, features: dict[str, np.ndarray], backbones: list[str], resolution: int
 ) -> None:
     """Answer `PretrainedLinear.features` from `features` in this process (a pool initializer)."""
-    import torch
-
-    from serving.inference import arrays_to_tensor
-    from serving.network import PretrainedLinear
-
     global _SETTING
     tensor = arrays_to_tensor(images)
     for view, batch in (("plain", tensor), ("mirror", torch.flip(tensor, dims=[3]))):

@@ -79,16 +79,15 @@ def _member_from_stream(stream: IO[bytes], source: str) -> bytes | None:
 
 
 def read_decision(location: str | Path, s3_client: Any = None) -> Decision | None:
-    """decision.json of the archive at a path or s3:// URI; None when the archive has none."""
+    """decision.json of the archive at a path or s3:// URI (read with `s3_client`, which the
+    caller makes: this module stays standard-library only); None when the archive has none."""
     source = str(location)
     if source.startswith("s3://"):
         bucket, _, key = source.removeprefix("s3://").partition("/")
         if not bucket or not key:
             raise DecisionFileError(f"{source} is not an s3://bucket/key URI")
         if s3_client is None:
-            import boto3
-
-            s3_client = boto3.client("s3")
+            raise DecisionFileError(f"reading {source} needs an S3 client")
         try:
             body = s3_client.get_object(Bucket=bucket, Key=key)["Body"]
         except Exception as error:  # NoSuchKey / NoSuchBucket / AccessDenied: one clear error

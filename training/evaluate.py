@@ -20,6 +20,9 @@ from typing import Any
 import numpy as np
 
 from contract.cli import CliParser
+from training.dataset import DatasetError, load_folder
+from training.decision import plot_risk_coverage, risk_coverage_table, routing_at
+from training.decision_file import DecisionFileError, read_decision
 from training.labels import CLASS_NAMES
 
 ECE_BINS = 15
@@ -111,9 +114,6 @@ def evaluate(
 ) -> dict[str, Any]:
     """The report, plus routing at `threshold` (default: the archive's `decision.json`; an
     archive older than it has none, and then only the risk-coverage table is given)."""
-    from training.dataset import load_folder
-    from training.decision import risk_coverage_table, routing_at
-    from training.decision_file import read_decision
     from training.predict import Predictor
 
     predictor = Predictor.from_archive(model)
@@ -138,8 +138,6 @@ def evaluate(
         plot_confusion_matrix(np.asarray(report["confusion_matrix"]), plot, f"{data.name}")
         report["confusion_matrix_png"] = str(plot)
     if risk_plot is not None:
-        from training.decision import plot_risk_coverage
-
         plot_risk_coverage(images.labels, probabilities, risk_plot, threshold)
         report["risk_coverage_png"] = str(risk_plot)
     return report
@@ -165,8 +163,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="route at this threshold instead of the archive's decision_threshold",
     )
     args = parser.parse_args(argv)
-    from training.dataset import DatasetError
-    from training.decision_file import DecisionFileError
     from training.predict import ModelArchiveError
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:

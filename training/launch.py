@@ -33,6 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
 from contract.cli import CliParser, at_least
 from lambdas.shared import bounded_json
 
@@ -148,8 +151,6 @@ class Settings:
 
 def settings_from_ssm(parameter_path: str, ssm: Any = None) -> dict[str, str]:
     """The launcher settings the stage's Terraform training module writes to SSM."""
-    import boto3
-
     ssm = ssm or boto3.client("ssm")
     values: dict[str, str] = {}
     paginator = ssm.get_paginator("get_parameters_by_path")
@@ -264,8 +265,6 @@ def builtin_hyperparameters(num_training_samples: int, epochs: int = 60) -> dict
 
 def num_training_samples_from_card(settings: Settings, s3: Any = None) -> int:
     """Train count from the staged `dataset_card.json` (written last by the data stage)."""
-    import boto3
-
     s3 = s3 or boto3.client("s3", region_name=settings.region)
     bucket, _, prefix = settings.data_uri.removeprefix("s3://").partition("/")
     key = f"{prefix.strip('/')}/dataset_card.json".lstrip("/")
@@ -334,7 +333,6 @@ def _refuse_request(request: Any, **_: Any) -> None:
 
 
 def _session(settings: Settings) -> Any:
-    import boto3
     from sagemaker.core.helper.session_helper import Session
 
     bucket, _, prefix = settings.output_uri.removeprefix("s3://").partition("/")
@@ -676,7 +674,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)  # an unknown flag is a usage error naming it
-    from botocore.exceptions import BotoCoreError, ClientError
     from pydantic import ValidationError
 
     started = time.perf_counter()

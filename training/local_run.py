@@ -16,6 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from training.dataset import IMAGE_SUFFIXES, load_folder, load_training_data
+from training.decision import routing_at
+from training.evaluate import classification_report, expected_calibration_error
 from training.trainer import Recipe, fit
 
 log = logging.getLogger("training.train")
@@ -59,7 +62,6 @@ def run_local(
     With `model_dir` (SageMaker's SM_MODEL_DIR) the model is written there unpacked, since
     SageMaker builds `model.tar.gz` itself; otherwise `output_dir/model.tar.gz`.
     """
-    from training.dataset import load_training_data
     from training.model import write_archive, write_model_dir
 
     train, validation = load_training_data(
@@ -119,8 +121,6 @@ def run_local(
 
 
 def _holds_images(folder: Path) -> bool:
-    from training.dataset import IMAGE_SUFFIXES
-
     return any(
         path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
         for path in folder.glob("*/*")
@@ -131,9 +131,6 @@ def evaluate_split(checkpoint: dict[str, Any], folder: Path, threshold: float) -
     """The calibrated model's report on `folder`, its uncalibrated ECE, and routing at
     `threshold` (coverage, routed accuracy)."""
     from serving.inference import arrays_to_tensor, model_from_checkpoint
-    from training.dataset import load_folder
-    from training.decision import routing_at
-    from training.evaluate import classification_report, expected_calibration_error
 
     images = load_folder(folder, require_all_classes=False)
     model = model_from_checkpoint(checkpoint)

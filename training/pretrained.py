@@ -21,6 +21,12 @@ import numpy as np
 import torch
 
 from serving.network import EfficientNetLite, PretrainedLinear, lite_stages
+from training.dataset import stratified_folds
+
+try:  # progress bars; a bare training container has no tqdm
+    import tqdm
+except ImportError:
+    tqdm = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -132,13 +138,9 @@ def extract_features(
 
 
 def _bar(total: int, progress: bool) -> Any:
-    if not progress:
+    if not progress or tqdm is None:
         return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # a bare training container
-        return None
-    return tqdm(total=total, desc="pretrained features", unit="image", file=sys.stderr)
+    return tqdm.tqdm(total=total, desc="pretrained features", unit="image", file=sys.stderr)
 
 
 def logistic_regression(
@@ -195,8 +197,6 @@ def out_of_fold_probabilities(
     `views`: the features to answer on, as serving does (e.g. of the image and of its mirror,
     probabilities averaged); by default `features` alone. Returns (n, 2) float64.
     """
-    from training.dataset import stratified_folds
-
     views = [features] if views is None else views
     target = labels.numpy()
     answers = np.zeros((len(target), 2))

@@ -35,9 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import boto3
+from botocore.exceptions import ClientError
+
 from contract.cli import CliParser
 from training.decision_file import DecisionFileError, check_threshold, read_decision
-from training.launch import REGION
+from training.launch import REGION, script_image_uri
 from training.release import ReleasedBaseline, ReleaseError, release_baseline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -107,8 +110,6 @@ def resolve_threshold(from_archive: float | None, given: float | None) -> float:
 
 def resolve_image_uri(framework: str, region: str) -> str:
     """The serving image for `framework` in `region`, from the SDK's offline tables."""
-    from training.launch import script_image_uri
-
     if framework == "pytorch":
         # Any CPU instance type selects the CPU image; the endpoint's type is Terraform's.
         return script_image_uri(region, "ml.m5.large", "inference")
@@ -179,8 +180,11 @@ def archive_threshold(framework: str, model_data_url: str, archive: str | None) 
     algorithm models, whose archives are not ours and carry none."""
     if framework == "builtin" and archive is None:
         return None
+    source = archive or model_data_url
     try:
-        decision = read_decision(archive or model_data_url)
+        decision = read_decision(
+            source, s3_client=boto3.client("s3") if source.startswith("s3://") else None
+        )
     except DecisionFileError as error:
         raise PromotionError(str(error)) from None
     if decision is None:
@@ -211,9 +215,6 @@ def write_promotion(promotion: Promotion, stages_dir: Path | None = None) -> Pat
 
 def check_artifact_exists(model_data_url: str) -> None:
     """HEAD the artifact, so a typo is caught before Terraform creates a broken model."""
-    import boto3
-    from botocore.exceptions import ClientError
-
     bucket, _, key = model_data_url.removeprefix("s3://").partition("/")
     try:
         boto3.client("s3").head_object(Bucket=bucket, Key=key)

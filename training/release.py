@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.exceptions import ClientError
+
 from monitoring.baseline import (
     Baseline,
     BaselineError,
@@ -119,8 +122,6 @@ def build_release_baseline(
 def publish_baseline(baseline: Baseline, bucket: str, key: str, s3_client: Any) -> str:
     """Write the baseline at `key` only if absent. An existing one for the same model and
     threshold is kept (a re-run of the same release); any other is refused."""
-    from botocore.exceptions import ClientError
-
     uri = f"s3://{bucket}/{key}"
     try:
         s3_client.put_object(
@@ -170,8 +171,6 @@ def release_baseline(
     pin = stage_pin(stage_dir)
     threshold = model_threshold if pin is None else pin
     if s3_client is None:
-        import boto3
-
         s3_client = boto3.client("s3")
     with tempfile.TemporaryDirectory(prefix="release-") as scratch:
         if archive is None:  # the bytes the endpoint will serve: their digest is the model's

@@ -27,6 +27,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from contract.cli import CliParser
+from training.dataset import DatasetError
 from training.hyperparameters import extra_hyperparameters, recipe_from, sagemaker_hyperparameters
 from training.local_run import run_local
 from training.trainer import Recipe
@@ -76,12 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.backend != "local":
-        from training import launch
+        # Not at the top: the training job runs this module without the launcher (SCRIPT_SOURCES).
+        from training import launch  # noqa: PLC0415
 
         return launch.main([args.backend, *(argv if argv is not None else sys.argv[1:])])
     if args.data is None or args.output is None:
         parser.error("--data and --output are required (or SM_CHANNEL_TRAIN/SM_OUTPUT_DATA_DIR)")
-    from training.dataset import DatasetError
     from training.pretrained import PretrainedWeightsError
 
     try:

@@ -9,12 +9,26 @@ import contextlib
 import json
 import logging
 import math
+import multiprocessing
 import os
+import queue
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+
+from training.calibration import HeldOut, fit_stacking
+from training.decision import choose_threshold, decision_document, fit_temperature
+from training.evaluate import classification_report
+
+try:  # progress bars; a bare training container has no tqdm
+    import tqdm
+except ImportError:
+    tqdm = None  # type: ignore[assignment]
 
 log = logging.getLogger("training.train")
 
@@ -229,18 +243,13 @@ class _EpochLog:
     def __init__(self, recipe: Recipe, progress: bool) -> None:
         self.history: list[dict[str, float]] = []
         self.bar = None
-        if progress:
-            try:
-                from tqdm import tqdm
-
-                self.bar = tqdm(
-                    total=recipe.epochs * recipe.ensemble,
-                    desc=f"training {recipe.ensemble} model(s)",
-                    unit="epoch",
-                    file=sys.stderr,
-                )
-            except ImportError:  # a bare training container
-                pass
+        if progress and tqdm is not None:
+            self.bar = tqdm.tqdm(
+                total=recipe.epochs * recipe.ensemble,
+                desc=f"training {recipe.ensemble} model(s)",
+                unit="epoch",
+                file=sys.stderr,
+            )
 
     def __call__(self, row: dict[str, float]) -> None:
         self.history.append(row)
@@ -268,10 +277,6 @@ def _train_in_parallel(
     train: Any, validation: Any, recipe: Recipe, epochs: _EpochLog, *, workers: int, threads: int
 ) -> list[dict[str, Any]]:
     """Members in `workers` spawned processes; their epoch rows stream back through a queue."""
-    import multiprocessing
-    import queue
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
     context = multiprocessing.get_context("spawn")  # fork after torch threads start can hang
     events = context.Queue()
     with ProcessPoolExecutor(
@@ -398,13 +403,9 @@ def calibrate_and_choose(
     group's uncalibrated validation probabilities and `extra` held-out answers (labels and
     some groups' probabilities, e.g. the pretrained member's out-of-fold answers): stacking
     (training.calibration), then the threshold on the validation set as served."""
-    import numpy as np
     import torch
 
     from serving.inference import Calibration
-    from training.calibration import HeldOut, fit_stacking
-    from training.decision import choose_threshold, decision_document, fit_temperature
-    from training.evaluate import classification_report
 
     validation = HeldOut(np.asarray(labels), {k: np.asarray(v) for k, v in groups.items()})
     uncalibrated = np.mean(list(validation.groups.values()), axis=0)

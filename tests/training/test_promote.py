@@ -279,7 +279,9 @@ def test_decision_is_streamed_from_s3_without_the_weights(aws) -> None:
     assert bodies[0].read_bytes < 1_000_000, "only the archive's head is read"
 
     with pytest.raises(DecisionFileError, match="cannot read"):
-        read_decision("s3://vc-artifacts/models/missing/model.tar.gz")
+        read_decision("s3://vc-artifacts/models/missing/model.tar.gz", s3_client=s3)
+    with pytest.raises(DecisionFileError, match="needs an S3 client"):
+        read_decision(MODEL)
 
 
 @pytest.mark.integration
