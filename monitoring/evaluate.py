@@ -78,7 +78,7 @@ def window_threshold(baseline: Baseline, threshold: float | None) -> float:
             f"the stage routes at threshold {threshold} but the baseline counted "
             f"below_threshold at {baseline.threshold}: rebuild it at the stage's threshold by "
             f"releasing the model again (python -m training.promote ... --images DIR), or "
-            f"python -m monitoring.baseline --images DIR --model model.tar.gz "
+            f"python -m training.baseline --images DIR --model model.tar.gz "
             f"--threshold {threshold} --out ..."
         )
     return threshold

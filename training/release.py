@@ -24,14 +24,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from monitoring.baseline import (
-    Baseline,
-    BaselineError,
-    build_baseline,
-    discover,
-    load_baseline,
-    model_predict,
-)
+from monitoring.baseline import Baseline, BaselineError, build_baseline, discover, load_baseline
+from training.baseline import model_predict
 from training.decision_file import DecisionFileError, check_threshold
 
 BASELINE_PREFIX = "baselines"

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitoring.baseline import model_predict
 from tests.contract.cases import INPUTS
+from training.baseline import model_predict
 from training.data.images import decode_image as staging_decode
 from training.predict import main
 
