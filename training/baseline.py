@@ -28,6 +28,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -35,6 +36,7 @@ from tqdm import tqdm
 from contract import CLASS_NAMES
 from contract.cli import CliParser
 from monitoring.baseline import (
+    Baseline,
     BaselineError,
     Predict,
     build_baseline,
@@ -71,6 +73,30 @@ def model_predict(model_path: Path) -> Predict:
     return predict
 
 
+def folder_baseline(
+    images: Path,
+    predict: Predict | None,
+    *,
+    threshold: float | None,
+    model: dict[str, Any] | None,
+) -> Baseline:
+    """The baseline of a `<label>/*.png` or staged folder: statistics of its training images
+    and, with `predict`, predictions on its validation images (all of them without splits)."""
+    stats_images, prediction_images, layout = discover(images)
+    return build_baseline(
+        stats_images,
+        prediction_images,
+        predict,
+        threshold=threshold,
+        model=model,
+        source={
+            "images": str(images),
+            "layout": layout,
+            "prediction_images": "validation" if layout == "staged" else "all",
+        },
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = CliParser(description="Build the drift baseline from training images.")
     parser.add_argument("--images", type=Path, required=True, help="<label>/*.png or staged dir")
@@ -85,7 +111,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        stats_images, prediction_images, layout = discover(args.images)
         predict = None
         model = None
         threshold = args.threshold
@@ -104,18 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "path": str(args.model),
                 "decision_threshold": model_threshold,
             }
-        baseline = build_baseline(
-            stats_images,
-            prediction_images,
-            predict,
-            threshold=threshold,
-            model=model,
-            source={
-                "images": str(args.images),
-                "layout": layout,
-                "prediction_images": "validation" if layout == "staged" else "all",
-            },
-        )
+        baseline = folder_baseline(args.images, predict, threshold=threshold, model=model)
         save_baseline(baseline, args.out)
     except BaselineError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -24,8 +24,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from monitoring.baseline import Baseline, BaselineError, build_baseline, discover, load_baseline
-from training.baseline import model_predict
+from monitoring.baseline import Baseline, BaselineError, load_baseline
+from training.baseline import folder_baseline, model_predict
 from training.decision_file import DecisionFileError, check_threshold
 
 BASELINE_PREFIX = "baselines"
@@ -97,20 +97,8 @@ def build_release_baseline(
     """Image statistics of the training split and, for our script-mode model, its predictions
     on the validation split at `threshold`. The built-in algorithm's archive cannot run here, so
     its baseline has image features only (the drift job then tests those)."""
-    stats_images, prediction_images, layout = discover(images)
     predict = model_predict(archive) if framework == "pytorch" else None
-    return build_baseline(
-        stats_images,
-        prediction_images,
-        predict,
-        threshold=threshold,
-        model=model,
-        source={
-            "images": str(images),
-            "layout": layout,
-            "prediction_images": "validation" if layout == "staged" else "all",
-        },
-    )
+    return folder_baseline(images, predict, threshold=threshold, model=model)
 
 
 def publish_baseline(baseline: Baseline, bucket: str, key: str, s3_client: Any) -> str:
