@@ -54,8 +54,8 @@ run "alarms_page_oncall" {
   }
 
   assert {
-    # 5 of the drift job, 4 workflow error classes, 2 functions' throttles, 1 machine's, dead letters
-    condition     = length(aws_cloudwatch_metric_alarm.metric) == 13 && length(output.alarm_names) == 14 && output.alarm_names.low_confidence == "vehicle-classifier-test-low-confidence-rate" && output.alarm_names.serialize_image_throttles == "vehicle-classifier-test-serialize-image-throttles"
+    # 5 of the drift job, 5 workflow error classes, 2 functions' throttles, 1 machine's, dead letters
+    condition     = length(aws_cloudwatch_metric_alarm.metric) == 14 && length(output.alarm_names) == 15 && output.alarm_names.low_confidence == "vehicle-classifier-test-low-confidence-rate" && output.alarm_names.serialize_image_throttles == "vehicle-classifier-test-serialize-image-throttles"
     error_message = "one alarm per purpose, named <name>-<purpose> as the RUNBOOK lists them"
   }
 

@@ -172,6 +172,7 @@ variable "workflow_error_alarms" {
     serialize_misconfigured = { metric = "ConfigurationError", service = "serialize_image" }
     classify_misconfigured  = { metric = "ConfigurationError", service = "classify_image" }
     filter_misconfigured    = { metric = "ConfigurationError", service = "filter_inferences" }
+    record_misconfigured    = { metric = "ConfigurationError", service = "record_label" }
   }
 
   validation {

@@ -56,8 +56,8 @@ run "stage_wiring" {
   }
 
   assert {
-    condition     = length(module.monitoring.alarm_names) == 21
-    error_message = "drift, low confidence, no data, job errors, job failed, one failure and one throttled alarm per state machine (3), four workflow error alarms and one throttles alarm per workflow function (5) and the upload dead letters"
+    condition     = length(module.monitoring.alarm_names) == 22
+    error_message = "drift, low confidence, no data, job errors, job failed, one failure and one throttled alarm per state machine (3), five workflow error alarms (model errors, four functions misconfigured) and one throttles alarm per workflow function (5) and the upload dead letters"
   }
 
   assert {
@@ -286,7 +286,7 @@ run "model_monitor_runs_the_drift_job_on_the_stage_endpoint" {
   }
 
   assert {
-    condition     = length(module.monitoring.alarm_names) == 21
+    condition     = length(module.monitoring.alarm_names) == 22
     error_message = "the same alarms whichever runner is scheduled"
   }
 }
