@@ -83,8 +83,8 @@ def _assert_deployed(system: dict[str, object]) -> None:
 
     alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=system["name"])
     actions = {a["AlarmName"]: a["AlarmActions"] for a in alarms["MetricAlarms"]}
-    # 21 of monitoring, 2 of the endpoint, ReviewTimedOut and the upload backlog
-    assert len(actions) == 25
+    # 22 of monitoring, 2 of the endpoint, ReviewTimedOut and the upload backlog
+    assert len(actions) == 26
     assert f"{system['name']}-upload-backlog" in actions
     assert f"{system['name']}-review-timed-out" in actions
     assert all(v == [system["oncall_topic_arn"]] for v in actions.values())
