@@ -184,6 +184,11 @@ run "least_privilege_traced_encrypted_workflow" {
   }
 
   assert {
+    condition     = length([for s in data.aws_iam_policy_document.review_machine[0].statement : s if s.sid == "EncryptReviewMessages" && length(s.condition) == 1 && alltrue([for c in s.condition : c.variable == "kms:ViaService" && length(c.values) == 1 && alltrue([for v in c.values : startswith(v, "sqs.")])])]) == 1
+    error_message = "the review machine may use the key for its messages only through SQS"
+  }
+
+  assert {
     condition     = alltrue([for k, sm in aws_sfn_state_machine.this : !can(regex("[$][{]", sm.definition)) && !strcontains(sm.definition, "$LATEST")])
     error_message = "the ASL must be fully rendered and call qualified function ARNs"
   }

@@ -412,10 +412,17 @@ data "aws_iam_policy_document" "review_machine" {
     resources = [module.review_queue.queue.arn]
   }
 
+  # Only through SQS: unconditioned, this grant would also cover (and make moot) the
+  # execution-data statement below.
   statement {
     sid       = "EncryptReviewMessages"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.${local.region}.amazonaws.com"]
+    }
   }
 
   statement {
