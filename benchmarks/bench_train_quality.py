@@ -66,15 +66,20 @@ def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) ->
     # Each from-scratch member once; the mean of the first k is the k-member ensemble's answer,
     # so the table shows what every added member is worth.
     alone = {**checkpoint, "pretrained": None}
-    per_member = np.stack(
-        [model_from_checkpoint({**alone, "members": [m]})(images).numpy() for m in alone["members"]]
-    )
-    sizes = np.arange(1, len(per_member) + 1)
-    prefix_means = np.cumsum(per_member, axis=0) / sizes[:, None, None]
-    by_size = {
-        int(size): float((means.argmax(1) == test.labels).mean())
-        for size, means in zip(sizes, prefix_means, strict=True)
-    }
+    by_size = {}
+    if alone["members"]:
+        per_member = np.stack(
+            [
+                model_from_checkpoint({**alone, "members": [m]})(images).numpy()
+                for m in alone["members"]
+            ]
+        )
+        sizes = np.arange(1, len(per_member) + 1)
+        prefix_means = np.cumsum(per_member, axis=0) / sizes[:, None, None]
+        by_size = {
+            int(size): float((means.argmax(1) == test.labels).mean())
+            for size, means in zip(sizes, prefix_means, strict=True)
+        }
     pretrained_alone = None
     if checkpoint.get("pretrained"):
         answer = model_from_checkpoint({**checkpoint, "members": []})(images).numpy()
@@ -85,6 +90,11 @@ def run_fold(data: ImageSet, held_out: np.ndarray, recipe: Recipe, seed: int) ->
     raw.update(validation_index=rest[carved], test_index=held_out, train_index=rest[kept])
     for labels, groups in result.extra:  # the pretrained member's out-of-fold answers
         raw.update(train_labels=labels, train_pretrained_oof=groups["pretrained"])
+    if not checkpoint["members"] and result.held_out is not None:
+        # Cross-fitted (the pretrained member alone): calibrated and thresholded on the
+        # out-of-fold answers of the whole training part, validation included.
+        labels, uncalibrated_answers, _ = result.held_out
+        raw.update(crossfit_labels=labels, crossfit_pretrained=uncalibrated_answers)
     return {
         "train": len(kept),
         "validation": len(carved),
@@ -117,7 +127,8 @@ def member_predictions(
                 )(tensor).numpy()
                 for m in checkpoint["members"]
             ]
-        )
+            or [np.zeros((len(images), 2))]
+        )[: len(checkpoint["members"])]
         raw[f"{name}_pretrained"] = (
             model_from_checkpoint({**checkpoint, "members": [], "calibration": None})(
                 tensor
@@ -228,9 +239,11 @@ def decide_fold(
     extra = []
     if "train_pretrained_oof" in raw:
         extra.append((raw["train_labels"], {"pretrained": raw["train_pretrained_oof"]}))
-    decision, calibration, _ = calibrate_and_choose(
-        raw["validation_labels"], groups_of(raw, "validation"), recipe, extra
-    )
+    if "crossfit_pretrained" in raw:  # as training does for the pretrained member alone
+        fitted_on = raw["crossfit_labels"], {"pretrained": raw["crossfit_pretrained"]}
+    else:
+        fitted_on = raw["validation_labels"], groups_of(raw, "validation")
+    decision, calibration, _ = calibrate_and_choose(*fitted_on, recipe, extra)
     labels, test_raw = raw["test_labels"], ensemble_of(raw, "test")
     served = Calibration.from_checkpoint({"calibration": decision["calibration"]})
     test_groups = {
@@ -255,6 +268,10 @@ def alternative_rules(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, d
     """Held-out routing (and accuracy, ECE) under the rules measured against the recipe's."""
     labels, test_raw = raw["test_labels"], ensemble_of(raw, "test")
     rules = {"0.93 on uncalibrated probabilities (before)": routing_at(labels, test_raw, 0.93)}
+    for confidence in sorted({0.5, 0.75, 0.95} - {recipe.decision_confidence}):
+        rules[f"Clopper-Pearson at {confidence:.0%}"] = _scored(
+            decide_fold(raw, replace(recipe, decision_confidence=confidence), with_rules=False)
+        )
     other = "stacking" if recipe.calibration == "temperature" else "temperature"
     rules[f"calibration={other}"] = _scored(
         decide_fold(raw, replace(recipe, calibration=other), with_rules=False)
@@ -276,7 +293,8 @@ def report_decisions(results: list[dict[str, Any]], recipe: Recipe) -> None:
     fold's own threshold, and the pooled risk-coverage table."""
     print(
         f"\ncalibration and decision (target misroute rate {recipe.max_misroute_rate}, "
-        f"{recipe.decision_confidence:.0%} Clopper-Pearson on the fold's validation):"
+        f"{recipe.decision_confidence:.0%} Clopper-Pearson on the fold's held-out answers: "
+        "out-of-fold for the pretrained member alone, else its carved validation):"
     )
     folds = [decide_fold(row["raw"], recipe) for row in results]
     for index, fold in enumerate(folds):

@@ -207,7 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=500,
         help="offline: generated train images per class (test gets a fifth)",
     )
-    parser.add_argument("--epochs", type=int, default=8, help="training budget (default 8)")
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        default=0,
+        help="from-scratch ResNets beside the pretrained member (default 0: it alone, the "
+        "training default)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=8, help="the from-scratch ResNets' epochs (default 8)"
+    )
     parser.add_argument(
         "--workflow-images", type=int, default=3, help="sample images per class for the workflow"
     )

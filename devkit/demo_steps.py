@@ -80,12 +80,16 @@ def apply_stage(ctx: DemoContext) -> None:
 
 
 def train_model(ctx: DemoContext) -> None:
-    recipe = Recipe(epochs=ctx.args.epochs, ensemble=1, seed=ctx.args.seed)
+    recipe = Recipe(epochs=ctx.args.epochs, ensemble=ctx.args.ensemble, seed=ctx.args.seed)
     model_dir = ctx.out / "model"
-    members = f"{recipe.ensemble} from-scratch ResNet for {recipe.epochs} epochs (--epochs)"
-    if recipe.pretrained:
-        trunks = "+".join(recipe.backbones())
-        members = f"the pretrained EfficientNet-Lite member ({trunks}) and {members}"
+    members = f"the pretrained EfficientNet-Lite member ({'+'.join(recipe.backbones())})"
+    if recipe.ensemble:
+        members += (
+            f" and {recipe.ensemble} from-scratch ResNet(s) for {recipe.epochs} epochs "
+            "(--ensemble, --epochs)"
+        )
+    else:
+        members += ", cross-fitted (--ensemble N adds from-scratch ResNets)"
     _say(f"training on CPU: {members}")
     metrics = run_local(ctx.out / "data", model_dir, recipe, progress=not ctx.args.quiet)
     ctx.archive = model_dir / "model.tar.gz"

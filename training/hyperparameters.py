@@ -96,8 +96,10 @@ def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
         value = getattr(args, key, None)
         if value is not None:
             setattr(recipe, key, value)
-    if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.ensemble < 1:
-        raise ValueError("epochs, batch_size and ensemble must be positive")
+    if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.ensemble < 0:
+        raise ValueError("epochs and batch_size must be positive, ensemble >= 0")
+    if recipe.ensemble == 0 and not recipe.pretrained:
+        raise ValueError("ensemble 0 is the pretrained member alone: it needs pretrained true")
     if not (recipe.lr > 0 and recipe.weight_decay >= 0 and 0 <= recipe.label_smoothing < 1):
         raise ValueError("need lr > 0, weight_decay >= 0 and 0 <= label_smoothing < 1")
     if not 0 < recipe.validation_fraction < 1 or min(recipe.workers, recipe.threads) < 0:
@@ -106,8 +108,10 @@ def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> Recipe:
         raise ValueError("max_misroute_rate and decision_confidence must lie in (0, 1)")
     if recipe.calibration not in {"stacking", "temperature"} or recipe.calibration_splits < 0:
         raise ValueError("calibration must be stacking or temperature, calibration_splits >= 0")
-    if recipe.calibration_splits == 1:
-        raise ValueError("calibration_splits must be 0 (validation only) or at least 2")
+    if recipe.calibration_splits == 1 or (recipe.ensemble == 0 and recipe.calibration_splits < 2):
+        raise ValueError(
+            "calibration_splits must be at least 2 (0, validation only, needs ensemble > 0)"
+        )
     if not 32 <= recipe.pretrained_resolution <= 512 or recipe.pretrained_inverse_l2 <= 0:
         raise ValueError("pretrained_resolution must be 32-512 and pretrained_inverse_l2 > 0")
     from serving.network import LITE_VARIANTS

@@ -16,22 +16,52 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from training.dataset import IMAGE_SUFFIXES, load_folder, load_training_data
-from training.decision import routing_at
+from training.decision import risk_coverage_curve, routing_at
 from training.evaluate import classification_report, expected_calibration_error
 from training.trainer import Recipe, fit
 
 log = logging.getLogger("training.train")
 
 
-def plot_curves(history: list[dict[str, float]], path: Path) -> None:
-    """Loss and accuracy per epoch, one line per ensemble member."""
+def plot_curves(
+    history: list[dict[str, float]],
+    path: Path,
+    held_out: tuple[Any, Any, Any] | None = None,
+    threshold: float | None = None,
+) -> None:
+    """Loss and accuracy per epoch, one line per from-scratch member; then, when the fit has
+    them, its held-out answers: reliability before and after calibration, and the risk
+    (misroute rate among routed) at each coverage with the chosen threshold."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    panels = (2 if history else 0) + (2 if held_out is not None else 0)
+    figure, axes = plt.subplots(1, max(panels, 1), figsize=(5 * max(panels, 1), 4), squeeze=False)
+    axes_left = list(axes[0])
+    if history:
+        loss_axis, accuracy_axis = axes_left.pop(0), axes_left.pop(0)
+        _plot_epochs(history, loss_axis, accuracy_axis)
+    if held_out is not None:
+        _plot_held_out(
+            *held_out,
+            threshold=threshold,
+            reliability_axis=axes_left.pop(0),
+            risk_axis=axes_left.pop(0),
+        )
+    elif not history:
+        axes_left[0].set_axis_off()
+        axes_left[0].text(0.5, 0.5, "nothing to plot", ha="center")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _plot_epochs(history: list[dict[str, float]], loss_axis: Any, accuracy_axis: Any) -> None:
     for member in sorted({int(row["model"]) for row in history}):
         rows = [row for row in history if row["model"] == member]
         epochs = [row["epoch"] for row in rows]
@@ -43,9 +73,49 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
     loss_axis.set(title="loss", xlabel="epoch")
     accuracy_axis.set(title="accuracy", xlabel="epoch", ylim=(0.4, 1.01))
     accuracy_axis.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+
+
+def _plot_held_out(
+    labels: Any,
+    uncalibrated: Any,
+    calibrated: Any,
+    *,
+    threshold: float | None,
+    reliability_axis: Any,
+    risk_axis: Any,
+) -> None:
+    edges = np.linspace(0.5, 1.0, 11)
+    for name, probabilities in (("before", uncalibrated), ("calibrated", calibrated)):
+        top = np.asarray(probabilities).max(axis=1)
+        right = np.asarray(probabilities).argmax(axis=1) == np.asarray(labels)
+        bins = np.clip(np.digitize(top, edges) - 1, 0, len(edges) - 2)
+        filled = [b for b in range(len(edges) - 1) if (bins == b).any()]
+        reliability_axis.plot(
+            [top[bins == b].mean() for b in filled],
+            [right[bins == b].mean() for b in filled],
+            "o-",
+            label=f"{name} (ECE {expected_calibration_error(labels, probabilities):.3f})",
+        )
+    reliability_axis.plot([0.5, 1], [0.5, 1], ":", color="grey")
+    reliability_axis.set(
+        title=f"held-out answers ({len(labels)}): reliability",
+        xlabel="confidence",
+        ylabel="accuracy",
+    )
+    reliability_axis.legend(fontsize="small")
+    coverage, risk = risk_coverage_curve(labels, calibrated)
+    risk_axis.plot(coverage, risk, drawstyle="steps-post", label="misroute rate among routed")
+    if threshold is not None:
+        point = routing_at(labels, calibrated, threshold)
+        if point["routed"]:
+            risk_axis.plot(
+                point["coverage"],
+                point["misrouted"] / point["routed"],
+                "o",
+                label=f"threshold {threshold:.3f}: {point['coverage']:.0%} routed",
+            )
+    risk_axis.set(title="risk-coverage", xlabel="coverage (share routed)", xlim=(0, 1))
+    risk_axis.legend(fontsize="small")
 
 
 def run_local(
@@ -111,7 +181,12 @@ def run_local(
     with _staging(output_dir) as staging:
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         try:
-            plot_curves(result.history, staging / "training_curves.png")
+            plot_curves(
+                result.history,
+                staging / "training_curves.png",
+                result.held_out,
+                result.decision["decision_threshold"],
+            )
         except ImportError:  # matplotlib may be missing in a bare training container
             log.warning("matplotlib is not installed: no training_curves.png")
         if model_dir is None:

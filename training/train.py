@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         # The recipe's other fields come through parse_known_args, as SageMaker hyperparameters do.
         epilog=f"The recipe's other fields are accepted as `--name value` too: {knobs} "
-        "(e.g. --pretrained false trains the from-scratch members only).",
+        "(e.g. --pretrained false --ensemble 2 trains two from-scratch members only).",
         # allow_abbrev=False: an abbreviation must not swallow a hyperparameter's name
         allow_abbrev=False,
     )

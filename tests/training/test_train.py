@@ -15,12 +15,13 @@ import pytest
 import torch
 
 from contract import source_files
-from serving.inference import arrays_to_tensor, model_from_checkpoint
+from serving.inference import Calibration, arrays_to_tensor, model_from_checkpoint
 from tests.artifacts import run_inside
 from tests.training.tiny import TINY_RECIPE, write_label_folder, write_staged
 from training import model as training_model
 from training import pretrained as training_pretrained
 from training.dataset import DatasetError, load_folder, load_training_data
+from training.decision import choose_threshold
 from training.decision_file import read_decision
 from training.local_run import run_local
 from training.predict import Predictor
@@ -91,7 +92,7 @@ def test_readme_flow_trains_on_a_folder_staged_without_a_test_split(tmp_path: Pa
         [
             "--backend", "local", "--data", str(staged), "--output", str(output),
             "--epochs", "1", "--no-progress",
-            "--widths", "4,8,8", "--threads", "1", "--pretrained", "false",
+            "--widths", "4,8,8", "--threads", "1", "--pretrained", "false", "--ensemble", "1",
             "--max-misroute-rate", "0.05",
         ]
     )  # fmt: skip
@@ -185,7 +186,7 @@ def test_cli_trains_without_the_pretrained_member_when_asked(tmp_path: Path) -> 
     code = main(
         [
             "--data", str(data), "--output", str(output), "--epochs", "1", "--no-progress",
-            "--widths", "4,8,8", "--threads", "1", "--pretrained", "false",
+            "--widths", "4,8,8", "--threads", "1", "--pretrained", "false", "--ensemble", "2",
         ]
     )  # fmt: skip
     assert code == 0
@@ -194,6 +195,60 @@ def test_cli_trains_without_the_pretrained_member_when_asked(tmp_path: Path) -> 
         assert member is not None
         checkpoint = torch.load(io.BytesIO(member.read()), weights_only=True)
     assert "pretrained" not in checkpoint and len(checkpoint["members"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--pretrained", "false"], "needs pretrained true"),  # the default ensemble is 0
+        (["--calibration_splits", "0"], "calibration_splits must be at least 2"),
+        (["--ensemble", "-1"], "ensemble >= 0"),
+    ],
+)
+def test_a_recipe_without_a_model_is_a_cli_error(tmp_path: Path, capsys, flags, message) -> None:
+    data = write_label_folder(tmp_path / "data", per_class=3, seed=1)
+    code = main(["--data", str(data), "--output", str(tmp_path / "o"), *flags])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o" / "model.tar.gz").exists()
+
+
+def test_the_pretrained_member_alone_is_cross_fitted(tmp_path: Path) -> None:
+    """The default: its head sees train and validation; the calibration and the threshold are
+    fitted on every image's out-of-fold answer, as served (mirror-averaged)."""
+    data = write_staged(tmp_path / "staged", 12, seed=5)
+    train, validation = load_training_data(data, None, 0.1, seed=0)
+    recipe = Recipe(**{**TINY_RECIPE, "ensemble": 0, "calibration_splits": 3})
+    result = fit(train, validation, recipe, progress=False)
+    checkpoint = result.checkpoint
+    assert checkpoint["members"] == [] and checkpoint["pretrained"] is not None
+    assert result.history == []
+    labelled = len(train) + len(validation)
+    assert result.decision["validation_images"] == labelled
+    assert f"{labelled} train + validation images (3 folds)" in result.calibration["fitted_on"]
+    assert result.validation["count"] == labelled  # the report is of the held-out answers
+    labels, uncalibrated, calibrated = result.held_out
+    np.testing.assert_array_equal(labels, np.concatenate([train.labels, validation.labels]))
+    # The held-out answers are the out-of-fold ones, not the final head's on its own images.
+    model = model_from_checkpoint(checkpoint)
+    images = np.concatenate([train.channels_first, validation.channels_first])
+    served = model.uncalibrated(arrays_to_tensor(images)).numpy()
+    assert not np.allclose(served, uncalibrated, atol=1e-3)
+    np.testing.assert_allclose(
+        calibrated,
+        Calibration.from_checkpoint(checkpoint)(
+            {"pretrained": torch.from_numpy(uncalibrated.astype(np.float32))}
+        ).numpy(),
+        atol=1e-6,
+    )
+    # The threshold is the recipe's rule on those answers.
+    choice = choose_threshold(
+        labels, calibrated, recipe.max_misroute_rate, recipe.decision_confidence
+    )
+    assert result.decision["decision_threshold"] == choice.decision_threshold
+    output = tmp_path / "out"
+    run_local(data, output, recipe, progress=False)
+    assert (output / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_missing_pretrained_weights_are_a_clear_cli_error(tmp_path: Path, monkeypatch, capsys):
