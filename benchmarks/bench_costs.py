@@ -85,8 +85,10 @@ class Assumptions:
     invalid_share: float = 0.01
     upload_bytes: float = 3_000_000  # a 12 MP phone JPEG
     prepared_bytes: float = 3_000  # the 32x32 PNG sent to the endpoint
-    images_per_second_per_vcpu: float = 2.5  # today's model on this 2-core machine
-    endpoint_ms: float = 200.0
+    # bench_serving on the default model, idle 2-core VM: 26-28 requests/s per machine (2
+    # workers x 1 thread, or 1 x 2), p50 34-77 ms (README "Costs and cost controls").
+    images_per_second_per_vcpu: float = 13.0
+    endpoint_ms: float = 80.0
     serialize_ms: float = 80.0
     architecture: str = "x86_64"
 

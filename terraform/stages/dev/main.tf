@@ -11,7 +11,7 @@ locals {
     instance_type                   = "ml.c6i.large"
     min_capacity                    = 1
     max_capacity                    = 2
-    target_invocations_per_instance = 150
+    target_invocations_per_instance = 780
     # Nights and weekends: max to one instance (a real-time endpoint cannot go to 0; serverless
     # = true is the scale-to-zero dev). README: Costs and cost controls.
     off_hours = {
