@@ -192,6 +192,16 @@ def test_deploy_applies_through_environments_with_serialised_concurrency() -> No
         stage = job["environment"]["name"]
         assert stage in job["concurrency"]["group"], name
         assert f"AWS_DEPLOY_ROLE_ARN_{stage.upper()}" in yaml.safe_dump(job["steps"])
+        # The train workflow's promote job writes baselines/: its role releases too.
+        releasers = [
+            step["env"]["TF_VAR_release_role_arns"]
+            for step in job["steps"]
+            if "TF_VAR_release_role_arns" in step.get("env", {})
+        ]
+        assert releasers, name
+        for value in releasers:
+            for role in ("DEPLOY", "TRAIN"):
+                assert f"vars.AWS_{role}_ROLE_ARN_{stage.upper()}" in value, (name, value)
     prod = next(job for job in applies.values() if job["environment"]["name"] == "prod")
     dev_job = next(name for name, job in applies.items() if job["environment"]["name"] == "dev")
     assert dev_job in prod["needs"], "prod applies only after dev"

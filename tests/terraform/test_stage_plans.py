@@ -124,6 +124,14 @@ def test_prod_refuses_to_plan_without_release_roles(emulator, tmp_path):
     assert "prod needs release_role_arns" in " ".join(result.stderr.split())
 
 
+def test_dev_refuses_a_release_role_that_is_not_a_role_arn(emulator, tmp_path):
+    """deploy.yml builds the list from repository variables; an empty or mistyped one must stop
+    the plan, not become an invalid principal in the bucket policy at apply."""
+    result, _, _ = _plan_result("dev", emulator, tmp_path, [RELEASE_ROLE, ""])
+    assert result.returncode == 1
+    assert "release_role_arns must be IAM role ARNs" in " ".join(result.stderr.split())
+
+
 RUNBOOK = REPO_ROOT / "monitoring" / "RUNBOOK.md"
 
 
