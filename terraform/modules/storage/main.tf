@@ -329,6 +329,32 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # Uploads are read once by the workflow, then only by retraining (label records point at them):
+  # Standard-IA after a month, and an expiry only where the stage's retention policy sets one.
+  dynamic "rule" {
+    for_each = each.key == "data" && (var.uploads_infrequent_access_days != null || var.uploads_expiration_days != null) ? [var.uploads_prefix] : []
+    content {
+      id     = "age-uploads"
+      status = "Enabled"
+      filter {
+        prefix = rule.value
+      }
+      dynamic "transition" {
+        for_each = var.uploads_infrequent_access_days == null ? [] : [var.uploads_infrequent_access_days]
+        content {
+          days          = transition.value
+          storage_class = "STANDARD_IA"
+        }
+      }
+      dynamic "expiration" {
+        for_each = var.uploads_expiration_days == null ? [] : [var.uploads_expiration_days]
+        content {
+          days = expiration.value
+        }
+      }
+    }
+  }
+
   dynamic "rule" {
     for_each = each.value.expiration_days == null ? [] : [each.value.expiration_days]
     content {

@@ -169,6 +169,52 @@ run "rejects_artifact_writers_that_are_not_roles" {
   expect_failures = [var.artifact_writer_arns]
 }
 
+run "uploads_age_into_infrequent_access" {
+  command = plan
+
+  assert {
+    condition = length([for r in aws_s3_bucket_lifecycle_configuration.this["data"].rule : r if r.id == "age-uploads"]) == 1 && alltrue([
+      for r in [for x in aws_s3_bucket_lifecycle_configuration.this["data"].rule : x if x.id == "age-uploads"] :
+      one(r.filter).prefix == "incoming/" && one(r.transition).days == 30 && one(r.transition).storage_class == "STANDARD_IA" && length(r.expiration) == 0
+    ])
+    error_message = "uploads must move to Standard-IA after 30 days and not expire by default"
+  }
+
+  assert {
+    condition = alltrue([
+      for k in ["capture", "reports"] : !anytrue([for r in aws_s3_bucket_lifecycle_configuration.this[k].rule : r.id == "age-uploads"])
+    ])
+    error_message = "only the data bucket holds uploads"
+  }
+}
+
+run "uploads_expire_where_retention_requires" {
+  command = plan
+
+  variables {
+    uploads_infrequent_access_days = null
+    uploads_expiration_days        = 400
+  }
+
+  assert {
+    condition = length([for r in aws_s3_bucket_lifecycle_configuration.this["data"].rule : r if r.id == "age-uploads"]) == 1 && alltrue([
+      for r in [for x in aws_s3_bucket_lifecycle_configuration.this["data"].rule : x if x.id == "age-uploads"] :
+      length(r.transition) == 0 && one(r.expiration).days == 400
+    ])
+    error_message = "uploads_expiration_days must expire the uploads"
+  }
+}
+
+run "rejects_infrequent_access_before_30_days" {
+  command = plan
+
+  variables {
+    uploads_infrequent_access_days = 7
+  }
+
+  expect_failures = [var.uploads_infrequent_access_days]
+}
+
 run "rejects_bad_names" {
   command = plan
 

@@ -86,6 +86,28 @@ variable "uploads_prefix" {
   }
 }
 
+variable "uploads_infrequent_access_days" {
+  description = "Days after which uploaded images (uploads_prefix) move to S3 Standard-IA: the workflow has read them by then, retraining reads them rarely. null keeps them in Standard."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.uploads_infrequent_access_days == null || try(var.uploads_infrequent_access_days >= 30 && floor(var.uploads_infrequent_access_days) == var.uploads_infrequent_access_days, false)
+    error_message = "uploads_infrequent_access_days must be a whole number of days >= 30 (S3's minimum for Standard-IA), or null."
+  }
+}
+
+variable "uploads_expiration_days" {
+  description = "Days after which uploaded images are deleted, for a stage whose retention policy requires it. null (default) keeps them: label records point at them and retraining reads them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.uploads_expiration_days == null || try(var.uploads_expiration_days >= 1 && floor(var.uploads_expiration_days) == var.uploads_expiration_days, false)
+    error_message = "uploads_expiration_days must be a whole number of days >= 1, or null."
+  }
+}
+
 variable "protected_prefixes" {
   description = "Data-bucket prefixes whose objects the system trusts (model artifacts, drift baselines, Lambda layer zips): only artifact_writer_arns may write or delete there."
   type        = list(string)
