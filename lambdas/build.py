@@ -213,12 +213,13 @@ def pip_layer_entries(
 
 def pillow_layer_entries(
     runtime: str = RUNTIME, with_heif: bool = False
-) -> list[tuple[str, bytes]]:
-    """Pillow (and with `with_heif` pillow-heif) for the Lambda `runtime` (x86_64), `python/...`."""
+) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+    """Pillow (and with `with_heif` pillow-heif) for the Lambda `runtime` (x86_64), `python/...`,
+    and the versions installed (the manifest lists them, as for the drift job's layer)."""
     wheels = [f"Pillow=={PILLOW_LAYER_VERSION}"]
     if with_heif:
         wheels.append(f"pillow-heif=={PILLOW_HEIF_LAYER_VERSION}")
-    return pip_layer_entries(wheels, runtime=runtime, no_deps=True)[0]
+    return pip_layer_entries(wheels, runtime=runtime, no_deps=True)
 
 
 def drift_deps_layer_entries(
@@ -270,7 +271,8 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     layers = [write(out, SHARED_LAYER, shared_layer_entries())]
     if with_pillow:
-        layers.append(write(out, PILLOW_LAYER, pillow_layer_entries(runtime, with_heif)))
+        entries, versions = pillow_layer_entries(runtime, with_heif)
+        layers.append(write(out, PILLOW_LAYER, entries, packages=versions))
     if with_drift_deps:
         entries, versions = drift_deps_layer_entries(runtime)
         layers.append(write(out, DRIFT_DEPS_LAYER, entries, packages=versions))

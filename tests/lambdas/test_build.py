@@ -219,6 +219,11 @@ def test_with_heif_the_pillow_layer_carries_pillow_heif_and_the_manifest_says_so
         name.lower() for name in names
     }
     assert build.manifest([])["heic"] is False  # the default build: HEIC refused
+    # The manifest names what the layer holds, as it does for the drift job's layer.
+    assert manifest["layers"][build.PILLOW_LAYER]["packages"] == {
+        "pillow": build.PILLOW_LAYER_VERSION,
+        "pillow_heif": build.PILLOW_HEIF_LAYER_VERSION,
+    }
 
 
 def test_heif_flag_needs_the_pillow_layer(tmp_path):
