@@ -2,7 +2,8 @@
 
 One statement for both deciders: filter_inferences routes the model's confident decisions by
 them, record_label routes a reviewer's answer by them (the review machine's one Lambda step).
-Both read `ROUTING_RULES` from their environment, which Terraform sets from one value.
+Both read `ROUTING_RULES` from their environment, which Terraform sets from one value (the
+system module's `routing`, in each stage's main.tf).
 """
 
 from __future__ import annotations

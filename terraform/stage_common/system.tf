@@ -18,6 +18,7 @@ module "system" {
   kms_deletion_window_days      = local.kms_deletion_window_days
   workflow_reserved_concurrency = local.workflow_reserved_concurrency
   upload_starts_per_minute      = local.upload_starts_per_minute
+  routing                       = local.routing
 
   decision_threshold          = var.decision_threshold
   decision_threshold_override = local.decision_threshold_override

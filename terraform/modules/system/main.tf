@@ -20,6 +20,9 @@ locals {
   # that one object only.
   baseline_bucket = regex("^s3://([^/]+)/", var.baseline_s3_uri)[0]
 
+  # One value for both deciders: a driver routed by the model or by a reviewer gets the same bay.
+  routing_rules = jsonencode(var.routing)
+
   # What each workflow function may do besides logging and tracing (lambdas/README.md).
   function_permissions = {
     serialize_image = ["read_images"]
@@ -35,12 +38,15 @@ locals {
     filter_inferences = {
       CONFIDENCE_THRESHOLD = tostring(local.decision_threshold)
       AUDIT_SAMPLE_RATE    = tostring(var.review.audit_sample_rate)
+      ROUTING_RULES        = local.routing_rules
     }
-    # Label records go under labels/ of the data bucket, with the stage key.
+    # Label records go under labels/ of the data bucket, with the stage key. It routes answered
+    # reviews, by the same rules as the filter.
     record_label = {
       LABELS_BUCKET     = module.storage.data_bucket
       LABELS_PREFIX     = var.review.labels_prefix
       LABELS_KMS_KEY_ID = module.storage.kms_key_arn
+      ROUTING_RULES     = local.routing_rules
     }
   }
   # serialize_image decodes uploads up to 48 MP (contract/limits.py): a PNG photo decodes at full

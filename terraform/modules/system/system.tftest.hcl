@@ -197,6 +197,41 @@ run "review_settings_reach_the_functions_and_the_machine" {
   }
 }
 
+run "one_routing_for_both_deciders" {
+  command = apply
+
+  variables {
+    routing = {
+      bicycle    = { loading_bay = "north-dock", order_radius_km = 2.5 }
+      motorcycle = { loading_bay = "south-dock", order_radius_km = 25 }
+    }
+  }
+
+  assert {
+    condition = alltrue([
+      for name in ["filter_inferences", "record_label"] :
+      jsondecode(module.inference_workflow.functions[name].environment.ROUTING_RULES) == {
+        bicycle    = { loading_bay = "north-dock", order_radius_km = 2.5 }
+        motorcycle = { loading_bay = "south-dock", order_radius_km = 25 }
+      }
+    ])
+    error_message = "filter_inferences and record_label must route by the stage's one routing value"
+  }
+}
+
+run "rejects_a_routing_radius_out_of_bounds" {
+  command = plan
+
+  variables {
+    routing = {
+      bicycle    = { loading_bay = "north-dock", order_radius_km = 0 }
+      motorcycle = { loading_bay = "south-dock", order_radius_km = 25 }
+    }
+  }
+
+  expect_failures = [var.routing]
+}
+
 run "rejects_audit_sample_rate_above_one" {
   command = plan
 

@@ -251,6 +251,26 @@ variable "review" {
   }
 }
 
+variable "routing" {
+  description = "Where each vehicle loads and how far its orders may be: loading_bay and order_radius_km (0 < km <= 20000) per label. Both deciders (filter_inferences for the model's routes, record_label for the reviewer's) get the same value as ROUTING_RULES; the default is the functions' own (lambdas/shared/routing.py)."
+  type = object({
+    bicycle    = object({ loading_bay = string, order_radius_km = number })
+    motorcycle = object({ loading_bay = string, order_radius_km = number })
+  })
+  default = {
+    bicycle    = { loading_bay = "bay-bicycle", order_radius_km = 3 }
+    motorcycle = { loading_bay = "bay-motorcycle", order_radius_km = 15 }
+  }
+
+  validation {
+    condition = alltrue([
+      for route in [var.routing.bicycle, var.routing.motorcycle] :
+      length(trimspace(route.loading_bay)) > 0 && route.order_radius_km > 0 && route.order_radius_km <= 20000
+    ])
+    error_message = "routing: each label needs a non-empty loading_bay and 0 < order_radius_km <= 20000."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of every log group of the stage."
   type        = number

@@ -22,6 +22,12 @@ locals {
   }
   # Pages on-call at 80 % spent and 100 % forecast (costs tagged Stage=dev).
   monthly_budget_usd = 150
+  # Where each vehicle loads and how far its orders go; the model's routes (filter_inferences)
+  # and the reviewers' (record_label) both read it.
+  routing = {
+    bicycle    = { loading_bay = "bay-bicycle", order_radius_km = 3 }
+    motorcycle = { loading_bay = "bay-motorcycle", order_radius_km = 15 }
+  }
   # Sizing and the cost table (README: Costs and cost controls) assume this traffic.
   expected_images_per_month = 100000
   log_retention_days        = 30
