@@ -26,7 +26,10 @@ The model (`--model`, else an untrained model of the default recipe's shape: the
 depend on the weights' values), one 32x32 PNG per request through `input_fn` -> `predict_fn` ->
 `output_fn` (bytes in, JSON out):
 
-- latency: p50 and p99 at 1 and 2 torch threads, each request followed by the issue-18
+- runtime: `--runtime auto` (the default, as the endpoint: ONNX Runtime on the archive's
+  model.onnx where onnxruntime is installed), `torch` (TorchScript) or `both`, one after the
+  other on the same machine;
+- latency: p50 and p99 at 1 and 2 threads, each request followed by the issue-18
   reference network (`model_timing.ReferenceNet`) on the same image, so both see the same load;
   the ratio of the p50s is the goal's measure (<= 2);
 - throughput per instance: N worker processes (the serving container's workers) sharing this
@@ -61,7 +64,14 @@ from contract import DEFAULT_LIMITS
 from contract.cli import CliParser
 from devkit.photos import phone_jpeg
 from lambdas.shared.images import prepare_upload
-from serving.inference import WEIGHTS_FILE, input_fn, load_checkpoint, model_fn
+from serving.inference import (
+    ONNX_FILE,
+    RUNTIME_SETTING,
+    WEIGHTS_FILE,
+    input_fn,
+    load_checkpoint,
+    model_fn,
+)
 from serving.network import PretrainedLinear, build_network
 from training.model import make_checkpoint
 from training.trainer import Recipe
@@ -137,48 +147,63 @@ def archive_checkpoint(archive: Path) -> dict[str, Any]:
 
 
 def serving(args: argparse.Namespace) -> list[str]:
-    """Print the model's figures; return the measured ones as `bench_costs` options."""
-    body = small_png(args.images)
+    """Print the model's figures; return the measured ones as `bench_costs` options (those of
+    the last runtime timed: the endpoint's, with the default `--runtime auto`)."""
     measured: dict[str, float] = {}
     checkpoint = archive_checkpoint(args.model) if args.model else default_recipe_checkpoint()
     print(f"\nmodel: {args.model or 'untrained, default recipe shape'}; load {_load()}")
     with model_dir_of(checkpoint) as folder:
-        model = model_fn(folder)
-        print("per request through the handlers (bytes in, JSON out), ms:")
-        for threads in args.threads:
-            row = latency(model, body, args.requests, threads)
-            print(
-                f"  {threads} thread(s): wall p50 {row['p50']:6.1f} p99 {row['p99']:6.1f}, CPU p50 "
-                f"{row['cpu_p50']:6.1f} | reference network wall p50 {row['reference_p50']:5.1f}, "
-                f"CPU p50 {row['reference_cpu_p50']:5.1f} | ratio wall {row['ratio']:4.1f}x, CPU "
-                f"{row['cpu_ratio']:4.1f}x (goal <= 2)"
-            )
-            measured["endpoint_ms"] = row["p50"]
-        if args.levers:
-            print("levers, 1 thread, p50 ms wall / CPU (ratio to the reference timed beside it):")
-            for name, build in lever_variants(checkpoint).items():
-                row = latency(build(), body, max(20, args.requests // 4), threads=1)
-                print(
-                    f"  {name:<34} {row['p50']:6.1f} / {row['cpu_p50']:6.1f}  "
-                    f"({row['ratio']:4.1f}x / {row['cpu_ratio']:4.1f}x)",
-                    flush=True,
-                )
-        print(f"throughput per instance ({os.cpu_count()} cores), {args.seconds:.0f} s each:")
-        for concurrency in args.concurrency:
-            row = throughput(Path(folder), body, concurrency, args.seconds)
-            print(
-                f"  concurrency {concurrency} ({row['threads']} thread(s) each): "
-                f"{row['per_s']:6.1f} requests/s, p50 {row['p50']:6.1f} ms | cold start: "
-                f"model_fn {row['load_s']:.2f} s, first request {row['first_s'] * 1000:.0f} ms",
-                flush=True,
-            )
-            measured["per_s"] = max(measured.get("per_s", 0.0), row["per_s"])
+        for runtime in ("torch", "auto") if args.runtime == "both" else (args.runtime,):
+            os.environ[RUNTIME_SETTING] = runtime  # (the throughput workers inherit it)
+            measured = serving_runtime(args, Path(folder), checkpoint)
     print(f"load average at the end: {_load()}")
     per_vcpu = measured.get("per_s", 0.0) / (os.cpu_count() or 1)
     options = (
         ["--endpoint-ms", f"{measured['endpoint_ms']:.1f}"] if "endpoint_ms" in measured else []
     )
     return options + (["--images-per-second-per-vcpu", f"{per_vcpu:.3f}"] if per_vcpu else [])
+
+
+def serving_runtime(
+    args: argparse.Namespace, folder: Path, checkpoint: dict[str, Any]
+) -> dict[str, float]:
+    """The model's figures with the runtime `SERVING_RUNTIME` picks."""
+    body = small_png(args.images)
+    measured: dict[str, float] = {}
+    model = model_fn(str(folder))
+    print(f"runtime: {model.runtime} ({RUNTIME_SETTING}={os.environ[RUNTIME_SETTING]})")
+    print("per request through the handlers (bytes in, JSON out), ms:")
+    for threads in args.threads:
+        if model.runtime == "onnxruntime":  # its session's threads are fixed when loaded
+            model.serve_onnx(str(folder / ONNX_FILE), threads)
+        row = latency(model, body, args.requests, threads)
+        print(
+            f"  {threads} thread(s): wall p50 {row['p50']:6.1f} p99 {row['p99']:6.1f}, CPU p50 "
+            f"{row['cpu_p50']:6.1f} | reference network wall p50 {row['reference_p50']:5.1f}, "
+            f"CPU p50 {row['reference_cpu_p50']:5.1f} | ratio wall {row['ratio']:4.1f}x, CPU "
+            f"{row['cpu_ratio']:4.1f}x (goal <= 2)"
+        )
+        measured["endpoint_ms"] = row["p50"]
+    if args.levers:
+        print("levers, 1 thread, p50 ms wall / CPU (ratio to the reference timed beside it):")
+        for name, build in lever_variants(checkpoint).items():
+            row = latency(build(), body, max(20, args.requests // 4), threads=1)
+            print(
+                f"  {name:<34} {row['p50']:6.1f} / {row['cpu_p50']:6.1f}  "
+                f"({row['ratio']:4.1f}x / {row['cpu_ratio']:4.1f}x)",
+                flush=True,
+            )
+    print(f"throughput per instance ({os.cpu_count()} cores), {args.seconds:.0f} s each:")
+    for concurrency in args.concurrency:
+        row = throughput(Path(folder), body, concurrency, args.seconds)
+        print(
+            f"  concurrency {concurrency} ({row['threads']} thread(s) each): "
+            f"{row['per_s']:6.1f} requests/s, p50 {row['p50']:6.1f} ms | cold start: "
+            f"model_fn {row['load_s']:.2f} s, first request {row['first_s'] * 1000:.0f} ms",
+            flush=True,
+        )
+        measured["per_s"] = max(measured.get("per_s", 0.0), row["per_s"])
+    return measured
 
 
 def _load() -> str:
@@ -202,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=_counts, default=[1, 2, 4])
     parser.add_argument("--seconds", type=float, default=20.0, help="per concurrency")
     parser.add_argument("--levers", action="store_true", help="time variants of the model")
+    parser.add_argument("--runtime", choices=("auto", "torch", "both"), default="auto")
     parser.add_argument("--only", choices=("preparation", "model"))
     parser.add_argument("--no-costs", action="store_true", help="skip the cost per stage")
     args = parser.parse_args(argv)

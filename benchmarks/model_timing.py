@@ -94,6 +94,8 @@ def latency(
 
 def _worker(model_dir: str, body: bytes, threads: int, seconds: float, go: Any, out: Any) -> None:
     """One serving worker in a fresh process: cold start, then requests back to back."""
+    # As the container tells each worker how many share the cores (`serving_threads`).
+    os.environ["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(max(1, (os.cpu_count() or 1) // threads))
     began = time.perf_counter()
     loaded = inference.model_fn(model_dir)
     load_s = time.perf_counter() - began

@@ -4,11 +4,14 @@ The same functions serve on the endpoint (this file is `code/inference.py` in `m
 and locally through `training.predict`. Contract, shared with the built-in algorithm: request
 body is one PNG or JPEG image (`image/png`, `image/jpeg`, `application/x-image`), the answer is
 JSON `[p_bicycle, p_motorcycle]`. Bad requests raise an `InferenceError` subclass whose
-`status_code` says which HTTP status fits; nothing here needs more than torch, numpy, Pillow.
+`status_code` says which HTTP status fits. Nothing here needs more than torch, numpy and Pillow;
+ONNX Runtime, where the container has it (the archive's `code/requirements.txt`), answers the
+one-image request from the archive's `model.onnx` (see `model_fn`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -40,6 +43,16 @@ SINGLE_IMAGE = (1, 3, 32, 32)  # one request's input, as `input_fn` makes it
 # The pretrained member upscales each image, so a large batch is scored in slices.
 PRETRAINED_BATCH = 64
 WEIGHTS_FILE = "model.pth"
+# The served answer for one image, exported by training (training.model); optional.
+ONNX_FILE = "model.onnx"
+# Which runtime answers the one-image request: `auto` (ONNX Runtime when the archive has
+# model.onnx and onnxruntime imports, else TorchScript), `onnx` (refuse to start without it) or
+# `torch`. The endpoint's `SERVING_RUNTIME` environment variable.
+RUNTIME_SETTING = "SERVING_RUNTIME"
+RUNTIMES = ("auto", "onnx", "torch")
+# How far ONNX Runtime's answer may lie from the eager model's on the probe image before the
+# archive's model.onnx is refused as not this model (float32 rounding is ~1e-6).
+ONNX_TOLERANCE = 1e-4
 SUPPORTED_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image"})
 JSON_ACCEPT = frozenset({"", "*/*", "application/json"})
 
@@ -48,6 +61,10 @@ try:  # In the serving container the inference toolkit answers its own errors wi
     from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
 except ImportError:  # anywhere else (local prediction, tests)
     _ToolkitError = Exception
+
+
+class ServingSettingError(Exception):
+    """An endpoint environment setting this code does not know (the container does not start)."""
 
 
 class InferenceError(ValueError, _ToolkitError):
@@ -150,7 +167,7 @@ class Ensemble(torch.nn.Module):
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 warnings.filterwarnings("ignore", "`torch.jit.*` is deprecated", DeprecationWarning)
                 traced = torch.jit.trace(
-                    _Calibrated(self), torch.rand(SINGLE_IMAGE), check_trace=False
+                    CalibratedAnswer(self), torch.rand(SINGLE_IMAGE), check_trace=False
                 )
                 frozen = torch.jit.freeze(traced.eval())
             with torch.inference_mode():
@@ -162,8 +179,67 @@ class Ensemble(torch.nn.Module):
         self.__dict__["single_image"] = frozen
         return self
 
+    def serve_onnx(self, path: str, threads: int) -> Ensemble:
+        """Answer the one-image request with ONNX Runtime on the exported `path` (the eager
+        model stays for other batch sizes). `ModelArchiveError` when the file does not load or
+        does not answer the probe image as this model does."""
+        single = OnnxSingleImage(path, threads)
+        probe = torch.rand(SINGLE_IMAGE, generator=torch.Generator().manual_seed(0))
+        with torch.inference_mode():
+            expected = self.calibrated(probe)
+        answer = single(probe)
+        if answer.shape != expected.shape or not torch.allclose(
+            answer, expected, rtol=0, atol=ONNX_TOLERANCE
+        ):
+            raise ModelArchiveError(
+                f"{ONNX_FILE} does not answer as {WEIGHTS_FILE} does "
+                f"({answer.tolist()} against {expected.tolist()} on the probe image)"
+            )
+        self.__dict__["single_image"] = single
+        return self
 
-class _Calibrated(torch.nn.Module):
+    @property
+    def runtime(self) -> str:
+        """What answers the one-image request: `onnxruntime`, `torchscript` or `eager`."""
+        single = self.__dict__["single_image"]
+        if single is None:
+            return "eager"
+        return "onnxruntime" if isinstance(single, OnnxSingleImage) else "torchscript"
+
+
+class OnnxSingleImage:
+    """An ONNX Runtime session on the exported one-image answer: float (1, 3, 32, 32) in [0, 1]
+    -> calibrated probabilities (1, 2)."""
+
+    def __init__(self, path: str, threads: int) -> None:
+        # Optional: only where the archive's code/requirements.txt installed it.
+        import onnxruntime  # noqa: PLC0415
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle threads sleep instead of spinning: the server's other workers need the cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = onnxruntime.InferenceSession(
+                path, options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ORT raises its own types, not importable everywhere
+            raise ModelArchiveError(f"{ONNX_FILE} does not load: {error}") from error
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or list(inputs[0].shape) != list(SINGLE_IMAGE):
+            raise ModelArchiveError(
+                f"{ONNX_FILE} takes {[(i.name, i.shape) for i in inputs]}, not one {SINGLE_IMAGE}"
+            )
+        self.input_name = inputs[0].name
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        (probabilities,) = self.session.run(None, {self.input_name: images.numpy()})
+        return torch.from_numpy(probabilities)
+
+
+class CalibratedAnswer(torch.nn.Module):
     """`Ensemble.calibrated` as a module's forward, to trace."""
 
     def __init__(self, ensemble: Ensemble) -> None:
@@ -339,11 +415,36 @@ def serving_threads(cores: int, environ: Mapping[str, str]) -> int:
     return max(1, min(4, cores // workers))
 
 
+def serving_runtime(environ: Mapping[str, str]) -> str:
+    """The `SERVING_RUNTIME` setting (`auto` when unset); `ServingSettingError` otherwise."""
+    runtime = environ.get(RUNTIME_SETTING, "auto").strip().lower() or "auto"
+    if runtime not in RUNTIMES:
+        choices = ", ".join(RUNTIMES)
+        raise ServingSettingError(f"{RUNTIME_SETTING}={runtime!r}: use one of {choices}")
+    return runtime
+
+
+def onnx_runtime_available() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
 def model_fn(model_dir: str) -> Ensemble:
     """Load the model from an extracted `model.tar.gz` (SageMaker calls this once), with its
-    threads and its one-image request traced (`Ensemble.trace_single_image`)."""
-    torch.set_num_threads(serving_threads(os.cpu_count() or 1, os.environ))
+    threads, and its one-image request served by ONNX Runtime from `model.onnx` (1.6-2x faster
+    than TorchScript on CPU, the same answers to float rounding) or, where the archive or the
+    container lacks it or `SERVING_RUNTIME=torch`, traced (`Ensemble.trace_single_image`)."""
+    runtime = serving_runtime(os.environ)
+    threads = serving_threads(os.cpu_count() or 1, os.environ)
+    torch.set_num_threads(threads)
     model = model_from_checkpoint(load_checkpoint(os.path.join(model_dir, WEIGHTS_FILE)))
+    onnx_path = os.path.join(model_dir, ONNX_FILE)
+    if runtime == "onnx" and not (os.path.isfile(onnx_path) and onnx_runtime_available()):
+        raise ModelArchiveError(
+            f"{RUNTIME_SETTING}=onnx, but the archive has no {ONNX_FILE} or the container no "
+            "onnxruntime (the archive's code/requirements.txt installs it)"
+        )
+    if runtime != "torch" and os.path.isfile(onnx_path) and onnx_runtime_available():
+        return model.serve_onnx(onnx_path, threads)
     return model.trace_single_image()
 
 

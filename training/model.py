@@ -1,4 +1,4 @@
-"""The model and its `model.tar.gz` (SageMaker layout: `model.pth` + `code/`).
+"""The model and its `model.tar.gz` (SageMaker layout: `model.pth`, `model.onnx` + `code/`).
 
 The network itself lives in `serving/network.py` because it ships inside the archive.
 """
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import tarfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -64,13 +66,45 @@ def make_checkpoint(
     return checkpoint
 
 
+# ONNX opset of the export: 17 holds every operator the networks use, and ONNX Runtime 1.16+
+# (any serving container's) runs it.
+ONNX_OPSET = 17
+
+
+def export_onnx(checkpoint: dict[str, Any]) -> bytes | None:
+    """The served one-image answer (`inference.CalibratedAnswer`, batch norms folded) as ONNX
+    bytes, for `model.onnx`; None, with a warning, where this torch cannot export it (the
+    archive then serves through TorchScript: slower, the same answers)."""
+    model = inference.model_from_checkpoint(checkpoint)
+    buffer = io.BytesIO()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
+            torch.onnx.export(
+                inference.CalibratedAnswer(model).eval(),
+                (torch.zeros(inference.SINGLE_IMAGE),),
+                buffer,  # type: ignore[arg-type]  # (the TorchScript exporter takes a file object)
+                opset_version=ONNX_OPSET,
+                input_names=["image"],
+                output_names=["probabilities"],
+                dynamo=False,
+            )
+    except Exception as error:  # whatever the exporter raises, the archive still serves
+        logging.getLogger(__name__).warning("no %s: export failed: %s", inference.ONNX_FILE, error)
+        return None
+    return buffer.getvalue()
+
+
 def write_model_dir(
     checkpoint: dict[str, Any], model_dir: Path, decision: dict[str, Any] | None = None
 ) -> None:
-    """Write `model.pth`, `decision.json` and `code/` into `model_dir` (what SageMaker tars
-    from SM_MODEL_DIR)."""
+    """Write `model.pth`, `model.onnx`, `decision.json` and `code/` into `model_dir` (what
+    SageMaker tars from SM_MODEL_DIR)."""
     model_dir.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, model_dir / inference.WEIGHTS_FILE)
+    exported = export_onnx(checkpoint)
+    if exported is not None:
+        (model_dir / inference.ONNX_FILE).write_bytes(exported)
     if decision is not None:
         (model_dir / DECISION_FILE).write_text(_decision_json(decision))
     for name, content in code_files():
@@ -82,7 +116,8 @@ def write_model_dir(
 def write_archive(
     checkpoint: dict[str, Any], archive: Path, decision: dict[str, Any] | None = None
 ) -> None:
-    """Write `model.tar.gz` with `model.pth`, `decision.json` and `code/` at its root."""
+    """Write `model.tar.gz` with `model.pth`, `model.onnx`, `decision.json` and `code/` at its
+    root."""
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     with tarfile.open(archive, "w:gz") as tar:
@@ -90,6 +125,9 @@ def write_archive(
         if decision is not None:
             _add_bytes(tar, DECISION_FILE, _decision_json(decision).encode())
         _add_bytes(tar, inference.WEIGHTS_FILE, buffer.getvalue())
+        exported = export_onnx(checkpoint)
+        if exported is not None:
+            _add_bytes(tar, inference.ONNX_FILE, exported)
         for name, content in code_files():
             _add_bytes(tar, f"code/{name}", content)
 

@@ -66,6 +66,11 @@ class Predictor:
                     raise ModelArchiveError(f"{path}: {inference.WEIGHTS_FILE} is not a sane file")
                 # The "data" filter refuses absolute paths, links out of the tree and devices.
                 tar.extract(member, workdir, filter="data")
+                if inference.ONNX_FILE in names:
+                    exported = tar.getmember(inference.ONNX_FILE)
+                    if not exported.isfile() or exported.size > MAX_ARCHIVE_MEMBER_BYTES:
+                        raise ModelArchiveError(f"{path}: {inference.ONNX_FILE} is not a sane file")
+                    tar.extract(exported, workdir, filter="data")
                 return cls(inference.model_fn(workdir))
         except ModelArchiveError:
             raise

@@ -282,6 +282,7 @@ def test_a_model_that_cannot_be_traced_serves_eager(
         raise RuntimeError("torch.jit is gone")
 
     monkeypatch.setattr(torch.jit, "trace", fails)
+    monkeypatch.setenv(inference.RUNTIME_SETTING, "torch")  # (ONNX Runtime would serve it)
     predictor = Predictor.from_archive(trained_archive)
     assert predictor._model.single_image is None
     answer = predictor.predict_bytes(SAMPLE, "image/png")

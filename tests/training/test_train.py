@@ -296,7 +296,8 @@ def test_sagemaker_environment_runs_the_same_entry_point(tmp_path: Path) -> None
     assert (model_dir / "model.pth").is_file()
     assert (model_dir / "code" / "inference.py").is_file()
     # SageMaker tars it as it is: decision.json lands at the archive's root.
-    assert sorted(p.name for p in model_dir.iterdir()) == ["code", "decision.json", "model.pth"]
+    names = sorted(p.name for p in model_dir.iterdir())
+    assert names == ["code", "decision.json", "model.onnx", "model.pth"]
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert metrics["recipe"]["epochs"] == 1
     assert metrics["num_validation"] == 2 * 2  # the validation channel, not a carved part
