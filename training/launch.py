@@ -38,6 +38,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from contract.cli import CliParser, at_least
 from lambdas.shared import bounded_json
+from training import serving_wheels
 
 log = logging.getLogger("training.launch")
 
@@ -87,6 +88,8 @@ SCRIPT_SOURCES = (
     "training/evaluate.py",
     "training/predict.py",
     "training/pretrained.py",
+    "training/serving_wheels.py",
+    "requirements/serving.txt",
     "serving/__init__.py",
     "serving/inference.py",
     "serving/network.py",
@@ -492,6 +495,11 @@ def stage_script_sources(target: Path) -> Path:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO_ROOT / relative, destination)
     shutil.copyfile(REPO_ROOT / SCRIPT_REQUIREMENTS, target / "requirements.txt")
+    # The serving container's wheels, for the archive the job writes (training.serving_wheels).
+    wheels = target / serving_wheels.WHEELS.relative_to(REPO_ROOT)
+    for wheel in serving_wheels.shipped_wheels():
+        wheels.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(wheel, wheels / wheel.name)
     return target
 
 

@@ -19,6 +19,7 @@ import torch
 from contract import CLASS_NAMES, source_files
 from serving import inference
 from serving.network import SmallResNet, build_network
+from training import serving_wheels
 from training.decision import DECISION_FILE
 
 __all__ = ["SmallResNet", "build_network", "make_checkpoint", "write_archive", "write_model_dir"]
@@ -29,9 +30,10 @@ SERVING_FILES = ("inference.py", "network.py")
 
 
 def code_files() -> list[tuple[str, bytes]]:
-    """The archive's `code/` directory as (path under code/, content) pairs."""
+    """The archive's `code/` directory as (path under code/, content) pairs: the serving code,
+    and ONNX Runtime's wheels with the `requirements.txt` that installs them (when fetched)."""
     serving = [(name, (SERVING_DIR / name).read_bytes()) for name in SERVING_FILES]
-    return serving + source_files()
+    return serving + source_files() + serving_wheels.archive_files()
 
 
 def make_checkpoint(
