@@ -134,7 +134,9 @@ class SameConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride[0] > 1:
             pads = []
-            for size in (x.shape[3], x.shape[2]):  # F.pad order: last dimension first
+            # int(): constants when traced or exported (the input size is fixed there), so the
+            # padding is static and ONNX Runtime folds it into the convolution.
+            for size in (int(x.shape[3]), int(x.shape[2])):  # F.pad order: last dimension first
                 out = -(-size // self.stride[0])
                 total = max((out - 1) * self.stride[0] + self.kernel_size[0] - size, 0)
                 pads += [total // 2, total - total // 2]
