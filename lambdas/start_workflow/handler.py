@@ -1,9 +1,11 @@
 """Lambda entry point of start_workflow (handler: lambdas.start_workflow.handler.handler).
 
 An SQS event source mapping on the upload buffer queue calls it with up to 10 messages, each an
-S3 "Object Created" event. Per message: already started (ledger) -> done; no start left in this
-window -> deferred: the message stays in the queue, invisible until the next window; otherwise
-StartExecution under the upload's own name. Deferred and failed messages are returned as
+S3 "Object Created" event. Per message, the upload's start is claimed in the ledger first (one
+conditional write): already started -> done; being started by another invocation with a copy of
+the message -> retried; no start left in this window -> claim released and the message deferred:
+it stays in the queue, invisible until the next window; otherwise StartExecution under the
+upload's own name (a failed start releases the claim). Deferred and failed messages are returned as
 `batchItemFailures` (the mapping reports them with ReportBatchItemFailures), so nothing is
 dropped: they come back until started, or after maxReceiveCount land in the dead-letter queue
 and page. Malformed messages (no S3 event: only the rule may send here) are counted and dropped.
@@ -26,7 +28,7 @@ from lambdas.shared.errors import InvalidEvent
 from lambdas.shared.events import require_event
 from lambdas.shared.observability import instrumented, logger_for, metrics_for
 from lambdas.start_workflow.core import StarterSettings, Upload, parse_message, window_at
-from lambdas.start_workflow.ledger import StartLedger
+from lambdas.start_workflow.ledger import Claim, StartLedger
 
 logger = logger_for("start_workflow")
 metrics = metrics_for("start_workflow")
@@ -106,14 +108,24 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         name = upload.execution_name()
         window, seconds_left = window_at(time.time(), config.window_seconds)
         try:
-            if ledger.started(name):
+            claim, stamp = ledger.claim(name, time.time())
+            if claim is Claim.STARTED:
                 counts["UploadsAlreadyStarted"] += 1
                 continue
+            if claim is Claim.IN_PROGRESS:  # another copy is being started: retry this one
+                counts["UploadsInProgress"] += 1
+                failed.append(record)
+                continue
             if window == full_window or not ledger.take(window):
+                ledger.release(name, stamp)
                 full_window = window
                 deferred.append(record)
                 continue
-            execution_arn = start(config, upload, name)
+            try:
+                execution_arn = start(config, upload, name)
+            except (ClientError, BotoCoreError):
+                ledger.release(name, stamp)
+                raise
             ledger.record_start(name, execution_arn)
             counts["UploadsStarted"] += 1
         except (ClientError, BotoCoreError) as error:
@@ -127,7 +139,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         defer(config, deferred, seconds_left)
     for metric in ("UploadsStarted", "UploadsDeferred", "UploadsAlreadyStarted"):
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts[metric])
-    for metric in ("UploadStartFailed", "InvalidUploadEvent"):
+    for metric in ("UploadStartFailed", "InvalidUploadEvent", "UploadsInProgress"):
         if counts[metric]:
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts[metric])
     logger.info("batch handled", extra=dict(counts))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import boto3
 import pytest
@@ -208,3 +209,89 @@ def test_a_failed_start_is_retried_not_dropped(stage, monkeypatch):
 def test_an_event_without_records_is_refused():
     with pytest.raises(InvalidEvent):
         starter.sqs_records({"Records": [{"messageId": 1}]})
+
+
+@pytest.mark.integration
+def test_two_invocations_with_copies_of_one_upload_start_it_once(stage):
+    """SQS and S3 deliver at least once: two copies of a message can reach two invocations at
+    the same moment. The claim is one conditional write, so only one starts the upload; the
+    other's copy is retried while the start is in progress and dropped once it has started."""
+    _, sfn, dynamodb, _, machine = stage
+    starts = ledger.StartLedger(dynamodb, "starts", cap=2, window_seconds=3600)
+    first, stamp = starts.claim("upload-a", 1000.0)
+    second, _ = starts.claim("upload-a", 1000.5)  # the other invocation, before the start
+    assert (first, second) == (ledger.Claim.CLAIMED, ledger.Claim.IN_PROGRESS)
+    starts.record_start("upload-a", f"{machine}:upload-a")
+    assert starts.claim("upload-a", 1001.0)[0] is ledger.Claim.STARTED
+    assert starts.started("upload-a")
+    assert not sfn.list_executions(stateMachineArn=machine)["executions"]  # (ledger only)
+    assert stamp == 1_000_000
+
+
+@pytest.mark.integration
+def test_a_released_or_abandoned_claim_can_be_started_by_a_redelivery(stage):
+    _, _, dynamodb, _, _ = stage
+    starts = ledger.StartLedger(dynamodb, "starts", cap=2, window_seconds=3600)
+    claim, stamp = starts.claim("upload-b", 2000.0)
+    assert claim is ledger.Claim.CLAIMED
+    starts.release("upload-b", stamp)  # no start left in the window, or the start failed
+    claim, stamp = starts.claim("upload-b", 2001.0)
+    assert claim is ledger.Claim.CLAIMED
+    # Its invocation dies before recording a start: while it could still be running, copies
+    # wait; once older than any invocation runs, a copy takes the claim over.
+    assert (
+        starts.claim("upload-b", 2001.0 + ledger.CLAIM_SECONDS - 1)[0] is ledger.Claim.IN_PROGRESS
+    )
+    late, late_stamp = starts.claim("upload-b", 2002.0 + ledger.CLAIM_SECONDS)
+    assert late is ledger.Claim.CLAIMED
+    starts.release("upload-b", stamp)  # the dead invocation's stale release changes nothing
+    assert starts.claim("upload-b", 2003.0 + ledger.CLAIM_SECONDS)[0] is ledger.Claim.IN_PROGRESS
+    assert late_stamp != stamp
+
+
+@pytest.mark.integration
+def test_a_copy_arriving_while_its_upload_is_being_started_is_retried_not_dropped(
+    stage, monkeypatch
+):
+    sqs, sfn, dynamodb, queue_url, machine = stage
+    body = s3_event("incoming/c.png", "v3")
+    name = parse_message(body).execution_name()
+    starts = ledger.StartLedger(dynamodb, "starts", cap=2, window_seconds=3600)
+    claim, stamp = starts.claim(name, time.time())  # another invocation is starting it
+    assert claim is ledger.Claim.CLAIMED
+    event = received_batch(sqs, queue_url, [body])
+    answer = starter.handler(event, Context())
+    assert answer["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
+    assert not sfn.list_executions(stateMachineArn=machine)["executions"]
+    starts.release(name, stamp)  # that invocation's start failed: the retried copy starts it
+    again = starter.handler(event, Context())
+    assert again == {"batchItemFailures": []}
+    [execution] = sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert execution["name"] == name and starts.started(name)
+
+
+@pytest.mark.integration
+def test_a_deferred_or_failed_upload_leaves_no_claim_behind(stage, monkeypatch):
+    """Over the cap, or when StartExecution fails, the claim is released: the message comes
+    back and starts then, instead of waiting CLAIM_SECONDS for its claim to go stale."""
+    sqs, _, dynamodb, queue_url, machine = stage
+    monkeypatch.setenv("STARTS_PER_WINDOW", "1")
+    starter.settings.cache_clear()
+    bodies = [s3_event("incoming/d.png", "v4"), s3_event("incoming/e.png", "v5")]
+    event = received_batch(sqs, queue_url, bodies)
+    answer = starter.handler(event, Context())
+    assert len(answer["batchItemFailures"]) == 1  # one started, one deferred
+    claims = [
+        i for i in dynamodb.scan(TableName="starts")["Items"] if i["pk"]["S"].startswith("started#")
+    ]
+    assert len(claims) == 1 and "execution_arn" in claims[0]  # the deferred one left none
+    monkeypatch.setenv("STATE_MACHINE_ARN", machine + "-missing")
+    starter.settings.cache_clear()
+    failed = starter.handler(
+        received_batch(sqs, queue_url, [s3_event("incoming/f.png")]), Context()
+    )
+    assert len(failed["batchItemFailures"]) == 1
+    claims = [
+        i for i in dynamodb.scan(TableName="starts")["Items"] if i["pk"]["S"].startswith("started#")
+    ]
+    assert len(claims) == 1  # the failed start released its claim

@@ -161,7 +161,7 @@ data "aws_iam_policy_document" "function" {
     for_each = contains(each.value.permissions, "start_uploads") && local.upload_path ? [1] : []
     content {
       sid       = "CountAndRecordStarts"
-      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
       resources = [aws_dynamodb_table.upload_starts[0].arn]
     }
   }
