@@ -283,7 +283,8 @@ resource "aws_lambda_function" "drift_job" {
     # The same settings as the Processing-job runner (processing.tf).
     variables = merge(
       local.job_environment,
-      { POWERTOOLS_SERVICE_NAME = "drift_job" },
+      # Powertools' outcome metrics (Succeeded, the error's class) beside the job's own metrics.
+      { POWERTOOLS_SERVICE_NAME = "drift_job", POWERTOOLS_METRICS_NAMESPACE = var.metric_namespace },
       var.drift_job.environment,
     )
   }

@@ -112,6 +112,7 @@ run "alarms_page_oncall" {
       aws_lambda_function.drift_job.environment[0].variables.BASELINE_S3_URI == var.baseline_s3_uri,
       aws_lambda_function.drift_job.environment[0].variables.REPORT_S3_URI == "s3://vehicle-classifier-test-reports/drift",
       aws_lambda_function.drift_job.environment[0].variables.METRICS_NAMESPACE == "VehicleClassifier/Monitoring",
+      aws_lambda_function.drift_job.environment[0].variables.POWERTOOLS_METRICS_NAMESPACE == "VehicleClassifier/Monitoring",
       aws_lambda_function.drift_job.environment[0].variables.STAGE == "dev",
     ])
     error_message = "the drift job gets the environment of its contract (monitoring/README.md)"
@@ -401,7 +402,7 @@ run "processing_job_runs_the_same_job" {
   }
 
   assert {
-    condition     = { for k, v in jsondecode(one(aws_scheduler_schedule.drift_job[0].target).input).Environment : k => v if k != "POWERTOOLS_SERVICE_NAME" } == { for k, v in aws_lambda_function.drift_job.environment[0].variables : k => v if k != "POWERTOOLS_SERVICE_NAME" }
+    condition     = { for k, v in jsondecode(one(aws_scheduler_schedule.drift_job[0].target).input).Environment : k => v if !startswith(k, "POWERTOOLS_") } == { for k, v in aws_lambda_function.drift_job.environment[0].variables : k => v if !startswith(k, "POWERTOOLS_") }
     error_message = "the Processing job gets the Lambda's settings (same reports, metrics and alarms)"
   }
 
@@ -495,7 +496,7 @@ run "model_monitor_runs_the_same_job_in_our_container" {
     condition = alltrue([
       one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_app_specification).image_uri == var.container.image_uri,
       one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_app_specification).environment.MONITORING_BYOC == "true",
-      { for k, v in one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_app_specification).environment : k => v if k != "MONITORING_BYOC" } == { for k, v in aws_lambda_function.drift_job.environment[0].variables : k => v if k != "POWERTOOLS_SERVICE_NAME" },
+      { for k, v in one(aws_sagemaker_data_quality_job_definition.drift[0].data_quality_app_specification).environment : k => v if k != "MONITORING_BYOC" } == { for k, v in aws_lambda_function.drift_job.environment[0].variables : k => v if !startswith(k, "POWERTOOLS_") },
     ])
     error_message = "our image in BYOC mode with the Lambda's settings (threshold, namespace, dimensions: same metrics and alarms)"
   }
