@@ -8,9 +8,12 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.markers import Marker
+from packaging.requirements import Requirement
 
 from training import launch, serving_wheels
 from training.serving_wheels import Pin, archive_files, locked_pins, shipped_wheels
@@ -123,3 +126,24 @@ def test_fetch_downloads_the_locked_wheels_checked_by_hash(
     (command,) = calls
     assert "--require-hashes" in command and "--no-deps" in command
     assert command[command.index("--python-version") + 1] == "3.12"
+
+
+def test_the_wheels_need_nothing_but_each_other_and_the_containers_numpy() -> None:
+    """The container installs with --no-index: every dependency a shipped wheel declares (for
+    Linux, CPython 3.12, no extras) is another shipped wheel, or numpy, which the container has."""
+    environment = {"python_version": "3.12", "sys_platform": "linux", "platform_system": "Linux"}
+    shipped = {pin.name.lower().replace("_", "-") for pin in locked_pins()}
+    needed = set()
+    for wheel in shipped_wheels():
+        with zipfile.ZipFile(wheel) as archive:
+            [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+            lines = archive.read(metadata).decode().splitlines()
+        for line in lines:
+            if not line.startswith("Requires-Dist:"):
+                continue
+            requirement = Requirement(line.split(":", 1)[1].strip())
+            marker: Marker | None = requirement.marker
+            if marker is None or marker.evaluate(environment | {"extra": ""}):
+                needed.add(requirement.name.lower().replace("_", "-"))
+    assert "numpy" in needed  # (what the container must bring)
+    assert needed - {"numpy"} <= shipped
