@@ -257,6 +257,7 @@ def decide_fold(
         "rules": alternative_rules(raw, recipe) if with_rules else {},
         "labels": labels,
         "probabilities": test,
+        "raw_probabilities": test_raw,
         "accuracy": float((test.argmax(1) == labels).mean()),
         "ece_before": expected_calibration_error(labels, test_raw),
         "ece_after": expected_calibration_error(labels, test),
@@ -286,6 +287,13 @@ def alternative_rules(raw: dict[str, np.ndarray], recipe: Recipe) -> dict[str, d
 
 def _scored(fold: dict[str, Any]) -> dict[str, Any]:
     return fold["at_threshold"] | {"accuracy": fold["accuracy"], "ece": fold["ece_after"]}
+
+
+def _pooled_ece(folds: list[dict[str, Any]], key: str) -> float:
+    """ECE of every fold's held-out answers together: one estimate over all the held-out images
+    (a fold's 200 answers spread over its bins make the mean of the folds' ECE noisy)."""
+    labels = np.concatenate([fold["labels"] for fold in folds])
+    return expected_calibration_error(labels, np.concatenate([fold[key] for fold in folds]))
 
 
 def report_decisions(results: list[dict[str, Any]], recipe: Recipe) -> None:
@@ -319,7 +327,8 @@ def report_decisions(results: list[dict[str, Any]], recipe: Recipe) -> None:
         f"{1 - misrouted / max(routed, 1):.4f} (goal >= 0.99; {misrouted} of {routed} misrouted)"
         f"\n  accuracy {mean(f['accuracy'] for f in folds):.4f} (goal >= 0.959), held-out ECE "
         f"{mean(f['ece_before'] for f in folds):.4f} -> {mean(f['ece_after'] for f in folds):.4f}"
-        f" (goal <= 0.03), thresholds "
+        f" (goal <= 0.03; mean of the folds'), pooled {_pooled_ece(folds, 'raw_probabilities'):.4f}"
+        f" -> {_pooled_ece(folds, 'probabilities'):.4f}, thresholds "
         + ", ".join(f"{f['decision']['decision_threshold']:.3f}" for f in folds)
     )
     print("other threshold rules, same folds (each fold's own threshold where it has one):")
