@@ -12,6 +12,7 @@ module "system" {
   lambda_manifest_path = coalesce(var.lambda_manifest_path, "${path.root}/../../../build/lambda/manifest.json")
 
   endpoint                      = local.endpoint
+  model_environment             = local.model_environment
   monthly_budget_usd            = local.monthly_budget_usd
   expected_images_per_month     = local.expected_images_per_month
   log_retention_days            = local.log_retention_days

@@ -321,3 +321,36 @@ run "rejects_names_too_long_for_endpoint_configs" {
 
   expect_failures = [var.name]
 }
+
+run "the_model_environment_reaches_the_container" {
+  command = plan
+
+  variables {
+    model_environment = { SAGEMAKER_MODEL_SERVER_WORKERS = "2", SERVING_RUNTIME = "onnx" }
+  }
+
+  assert {
+    condition     = one(aws_sagemaker_model.this.primary_container).environment == tomap({ SAGEMAKER_MODEL_SERVER_WORKERS = "2", SERVING_RUNTIME = "onnx" })
+    error_message = "the container must get the stage's serving settings"
+  }
+}
+
+run "rejects_an_unknown_serving_runtime" {
+  command = plan
+
+  variables {
+    model_environment = { SERVING_RUNTIME = "tensorrt" }
+  }
+
+  expect_failures = [var.model_environment]
+}
+
+run "rejects_a_worker_count_that_is_no_whole_number" {
+  command = plan
+
+  variables {
+    model_environment = { SAGEMAKER_MODEL_SERVER_WORKERS = "0" }
+  }
+
+  expect_failures = [var.model_environment]
+}

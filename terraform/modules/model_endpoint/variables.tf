@@ -30,9 +30,19 @@ variable "model_image_uri" {
 }
 
 variable "model_environment" {
-  description = "Environment variables of the inference container."
+  description = "Environment variables of the inference container, e.g. `SAGEMAKER_MODEL_SERVER_WORKERS` (serving workers; each gets its share of the vCPUs) and `SERVING_RUNTIME` (`auto`, `onnx` or `torch`: serving/inference.py)."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = contains(["auto", "onnx", "torch"], lookup(var.model_environment, "SERVING_RUNTIME", "auto"))
+    error_message = "model_environment.SERVING_RUNTIME must be auto, onnx or torch (the serving code refuses anything else at start-up)."
+  }
+
+  validation {
+    condition     = can(regex("^[1-9][0-9]?$", lookup(var.model_environment, "SAGEMAKER_MODEL_SERVER_WORKERS", "1")))
+    error_message = "model_environment.SAGEMAKER_MODEL_SERVER_WORKERS must be a whole number from 1 to 99."
+  }
 }
 
 variable "kms_key_arn" {
