@@ -430,7 +430,7 @@ def onnx_runtime_available() -> bool:
 
 def model_fn(model_dir: str) -> Ensemble:
     """Load the model from an extracted `model.tar.gz` (SageMaker calls this once), with its
-    threads, and its one-image request served by ONNX Runtime from `model.onnx` (1.6-2x faster
+    threads, and its one-image request served by ONNX Runtime from `model.onnx` (1.45x faster
     than TorchScript on CPU, the same answers to float rounding) or, where the archive or the
     container lacks it or `SERVING_RUNTIME=torch`, traced (`Ensemble.trace_single_image`)."""
     runtime = serving_runtime(os.environ)
