@@ -438,12 +438,13 @@ def model_fn(model_dir: str) -> Ensemble:
     torch.set_num_threads(threads)
     model = model_from_checkpoint(load_checkpoint(os.path.join(model_dir, WEIGHTS_FILE)))
     onnx_path = os.path.join(model_dir, ONNX_FILE)
-    if runtime == "onnx" and not (os.path.isfile(onnx_path) and onnx_runtime_available()):
+    servable = os.path.isfile(onnx_path) and onnx_runtime_available()
+    if runtime == "onnx" and not servable:
         raise ModelArchiveError(
             f"{RUNTIME_SETTING}=onnx, but the archive has no {ONNX_FILE} or the container no "
             "onnxruntime (the archive's code/requirements.txt installs it)"
         )
-    if runtime != "torch" and os.path.isfile(onnx_path) and onnx_runtime_available():
+    if runtime != "torch" and servable:
         return model.serve_onnx(onnx_path, threads)
     return model.trace_single_image()
 

@@ -135,7 +135,7 @@ class SameConv2d(nn.Conv2d):
         if self.stride[0] > 1:
             pads = []
             # int(): constants when traced or exported (the input size is fixed there), so the
-            # padding is static and ONNX Runtime folds it into the convolution.
+            # exported graph pads by constants instead of computing them from the shape.
             for size in (int(x.shape[3]), int(x.shape[2])):  # F.pad order: last dimension first
                 out = -(-size // self.stride[0])
                 total = max((out - 1) * self.stride[0] + self.kernel_size[0] - size, 0)

@@ -61,16 +61,15 @@ class Predictor:
                     raise ModelArchiveError(
                         f"{path} is not one of our model archives: no {missing}"
                     )
-                member = tar.getmember(inference.WEIGHTS_FILE)
-                if not member.isfile() or member.size > MAX_ARCHIVE_MEMBER_BYTES:
-                    raise ModelArchiveError(f"{path}: {inference.WEIGHTS_FILE} is not a sane file")
-                # The "data" filter refuses absolute paths, links out of the tree and devices.
-                tar.extract(member, workdir, filter="data")
-                if inference.ONNX_FILE in names:
-                    exported = tar.getmember(inference.ONNX_FILE)
-                    if not exported.isfile() or exported.size > MAX_ARCHIVE_MEMBER_BYTES:
-                        raise ModelArchiveError(f"{path}: {inference.ONNX_FILE} is not a sane file")
-                    tar.extract(exported, workdir, filter="data")
+                # The weights, and the export where the archive has one (`model_fn` reads both).
+                for name in (inference.WEIGHTS_FILE, inference.ONNX_FILE):
+                    if name not in names:
+                        continue
+                    member = tar.getmember(name)
+                    if not member.isfile() or member.size > MAX_ARCHIVE_MEMBER_BYTES:
+                        raise ModelArchiveError(f"{path}: {name} is not a sane file")
+                    # The "data" filter refuses absolute paths, links out of the tree and devices.
+                    tar.extract(member, workdir, filter="data")
                 return cls(inference.model_fn(workdir))
         except ModelArchiveError:
             raise

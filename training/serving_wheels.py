@@ -92,8 +92,8 @@ def shipped_wheels(dest: Path = WHEELS, lock: Path = LOCK) -> list[Path]:
     """One wheel per pin found in `dest` whose sha256 is the lock's; [] unless every pin has
     one (a partial set would fail the container's install, which is worse than no set)."""
     found = []
+    candidates = sorted(dest.glob("*.whl")) if dest.is_dir() else []
     for pin in locked_pins(lock):
-        candidates = sorted(dest.glob("*.whl")) if dest.is_dir() else []
         verified = [
             wheel for wheel in candidates if pin.matches(wheel) and _sha256(wheel) in pin.hashes
         ]

@@ -14,6 +14,16 @@ def decision(threshold: object = 0.8125, **fields: object) -> bytes:
     return json.dumps(body).encode()
 
 
+def write_tar(path: Path, members: dict[str, bytes]) -> Path:
+    """A gzipped tar at `path` holding `members` (name -> content), in that order."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
 def archive_bytes(decision_json: bytes | None, weights: bytes = b"w" * 1000) -> bytes:
     """A model.tar.gz as training writes it: decision.json first, then the (large) weights."""
     buffer = io.BytesIO()

@@ -3,7 +3,6 @@ request with the answers of `model.pth`, and refused when it is not this model's
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch
 
 from serving import inference
 from tests import images
+from tests.training.archives import write_tar
 from tests.training.tiny import synthetic_image
 from training.model import export_onnx
 from training.predict import ModelArchiveError, Predictor
@@ -26,21 +26,10 @@ def _members(archive: Path) -> dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
 
 
-def _rewritten(archive: Path, target: Path, **changes: bytes | None) -> Path:
-    """`archive` with members replaced (bytes) or removed (None); keys use `_` for `.`."""
-    members = _members(archive)
-    for key, data in changes.items():
-        name = key.replace("_", ".")
-        if data is None:
-            members.pop(name)
-        else:
-            members[name] = data
-    with tarfile.open(target, "w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return target
+def _rewritten(archive: Path, target: Path, changes: dict[str, bytes | None]) -> Path:
+    """`archive` with members replaced (bytes) or removed (None)."""
+    members = _members(archive) | changes
+    return write_tar(target, {name: data for name, data in members.items() if data is not None})
 
 
 def test_training_writes_model_onnx_beside_the_weights(trained_archive: Path) -> None:
@@ -78,7 +67,7 @@ def test_an_archive_without_model_onnx_serves_traced(
     trained_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Archives from before the export, and containers without onnxruntime, still serve."""
-    older = _rewritten(trained_archive, tmp_path / "older.tar.gz", model_onnx=None)
+    older = _rewritten(trained_archive, tmp_path / "older.tar.gz", {inference.ONNX_FILE: None})
     assert Predictor.from_archive(older)._model.runtime == "torchscript"
     monkeypatch.setattr(inference, "onnx_runtime_available", lambda: False)
     assert Predictor.from_archive(trained_archive)._model.runtime == "torchscript"
@@ -96,7 +85,9 @@ def test_an_unknown_serving_runtime_is_refused(
 
 
 def test_a_corrupt_model_onnx_is_refused(trained_archive: Path, tmp_path: Path) -> None:
-    corrupt = _rewritten(trained_archive, tmp_path / "c.tar.gz", model_onnx=b"\x08\x07garbage")
+    corrupt = _rewritten(
+        trained_archive, tmp_path / "c.tar.gz", changes={inference.ONNX_FILE: b"\x08\x07garbage"}
+    )
     with pytest.raises(ModelArchiveError, match=r"model\.onnx does not load"):
         Predictor.from_archive(corrupt)
 
@@ -109,7 +100,7 @@ def test_a_model_onnx_of_another_model_is_refused(trained_archive: Path, tmp_pat
     other = dict(checkpoint, calibration={"method": "temperature", "temperature": 3.0})
     exported = export_onnx(other)
     assert exported is not None
-    swapped = _rewritten(trained_archive, tmp_path / "s.tar.gz", model_onnx=exported)
+    swapped = _rewritten(trained_archive, tmp_path / "s.tar.gz", {inference.ONNX_FILE: exported})
     with pytest.raises(ModelArchiveError, match=r"does not answer as model\.pth does"):
         Predictor.from_archive(swapped)
 

@@ -17,6 +17,7 @@ from PIL import Image
 from serving import inference
 from tests import images
 from tests.artifacts import run_inside
+from tests.training.archives import write_tar
 from tests.training.tiny import synthetic_image
 from training.calibration import Stacking, apply_stacking
 from training.decision import apply_temperature
@@ -41,15 +42,6 @@ def test_predictor_bad_inputs(predictor) -> None:
     assert predictor.predict_images([]).shape == (0, 2)
 
 
-def _tar(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 def _saved(obj: object) -> bytes:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
@@ -58,7 +50,7 @@ def _saved(obj: object) -> bytes:
 
 def _archive_of(path: Path, checkpoint: dict) -> Path:
     """A model archive holding `checkpoint` (and an empty code/inference.py)."""
-    return _tar(path, {"model.pth": _saved(checkpoint), "code/inference.py": b""})
+    return write_tar(path, {"model.pth": _saved(checkpoint), "code/inference.py": b""})
 
 
 @pytest.mark.parametrize(
@@ -75,7 +67,7 @@ def _archive_of(path: Path, checkpoint: dict) -> Path:
 )
 def test_archives_not_ours_are_refused(tmp_path: Path, members: dict[str, bytes]) -> None:
     with pytest.raises(ModelArchiveError):
-        Predictor.from_archive(_tar(tmp_path / "model.tar.gz", members))
+        Predictor.from_archive(write_tar(tmp_path / "model.tar.gz", members))
 
 
 def test_non_archives_are_refused(tmp_path: Path) -> None:
