@@ -27,7 +27,7 @@ def encode(
     if fmt == "PNG":
         save = {"compress_level": 1, **save}
     buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **save)  # type: ignore[arg-type]
+    image.save(buffer, format=fmt, **save)
     return buffer.getvalue()
 
 

@@ -71,6 +71,17 @@ class ImageSet:
             origins=[],
         )
 
+    @staticmethod
+    def concatenate(parts: list[ImageSet]) -> ImageSet:
+        if not parts:
+            return ImageSet.empty()
+        return ImageSet(
+            pixels=np.concatenate([part.pixels for part in parts]),
+            labels=np.concatenate([part.labels for part in parts]),
+            ids=[image_id for part in parts for image_id in part.ids],
+            origins=[origin for part in parts for origin in part.origins],
+        )
+
 
 def _visible_entries(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if not p.name.startswith("."))

@@ -45,9 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument(
         "--source",
-        default=CIFAR100_SOURCE_NAME,
+        action="append",
         help="'cifar100' (download the official archive, default), an http(s) URL or path of "
-        "a CIFAR-100 python .tar.gz, or an image folder <dir>/<label>/*.png|jpg",
+        "a CIFAR-100 python .tar.gz, an image folder <dir>/<label>/*.png|jpg, or "
+        "labels:s3://bucket/labels/ (or labels:DIR): the images reviewers labelled, from their "
+        "label records. Repeat it to stage several sources as one (retraining: the base data "
+        "and the reviewers' labels)",
     )
     cmd.add_argument("--out", type=Path, required=True, help="output directory (replaced)")
     cmd.add_argument("--s3-uri", help="also sync the dataset to s3://bucket/prefix")
@@ -77,11 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.md5 and Path(args.source).is_dir():
-        parser.error("--md5 checks an archive, but --source is an image folder")
+    sources = args.source or [CIFAR100_SOURCE_NAME]
+    if args.md5 and (len(sources) > 1 or Path(sources[0]).is_dir()):
+        parser.error("--md5 checks an archive, but --source is an image folder or several sources")
     try:
         result = stage(
-            args.source,
+            sources,
             args.out,
             s3_uri=args.s3_uri,
             kms_key_id=args.kms_key_id,

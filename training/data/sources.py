@@ -462,3 +462,24 @@ def resolve_source(
                 raise ChecksumError(f"{archive} has MD5 {digests['md5']}, expected {md5}")
     description = {"kind": "cifar100-archive", "location": location, **digests}
     return SourceData(train=data.train, test=data.test, description=description)
+
+
+def merge_sources(parts: list[SourceData]) -> SourceData:
+    """Several sources staged as one: their train splits together, their test splits together
+    (pixel duplicates across them are dropped when splitting, as within one source)."""
+    if len(parts) == 1:
+        return parts[0]
+    seen: dict[str, int] = {}
+    for index, part in enumerate(parts):
+        for image_id in part.train.ids + part.test.ids:
+            if image_id in seen and seen[image_id] != index:
+                raise SourceError(
+                    f"image id {image_id!r} comes from two sources ({seen[image_id] + 1} and "
+                    f"{index + 1}); rename one of the files"
+                )
+            seen[image_id] = index
+    return SourceData(
+        train=ImageSet.concatenate([part.train for part in parts]),
+        test=ImageSet.concatenate([part.test for part in parts]),
+        description={"kind": "merged", "sources": [part.description for part in parts]},
+    )

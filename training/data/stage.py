@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.data.live_labels import PREFIX as LABELS_PREFIX
+from training.data.live_labels import read_label_records
 from training.data.s3 import (
     DEFAULT_WORKERS,
     UploadReport,
@@ -17,9 +20,10 @@ from training.data.s3 import (
     resolve_kms_key,
     sync_dataset,
 )
-from training.data.sources import resolve_source
+from training.data.sources import SourceData, merge_sources, resolve_source
 from training.data.split import DuplicatePolicy, make_splits
 from training.data.write import write_dataset
+from training.dataset import ImageSet
 
 DEFAULT_SEED = 42
 DEFAULT_VALIDATION_FRACTION = 0.2
@@ -50,8 +54,17 @@ class StageResult:
         return "\n".join(lines)
 
 
+def read_source(source: str, *, cache_dir: Path, md5: str | None, progress: bool) -> SourceData:
+    """`resolve_source`'s sources, or `labels:<s3 prefix or folder>`: the images reviewers
+    labelled (training images only; the test split stays the base source's)."""
+    if source.startswith(LABELS_PREFIX):
+        train, description = read_label_records(source, progress=progress)
+        return SourceData(train=train, test=ImageSet.empty(), description=description)
+    return resolve_source(source, cache_dir=cache_dir, md5=md5, progress=progress)
+
+
 def stage(
-    source: str,
+    source: str | Sequence[str],
     out: Path,
     *,
     s3_uri: str | None = None,
@@ -64,7 +77,9 @@ def stage(
     workers: int = DEFAULT_WORKERS,
     progress: bool = True,
 ) -> StageResult:
-    """Stage `source` into `out` and, with `s3_uri`, to S3. Raises `DataStagingError`s."""
+    """Stage `source` (one, or several staged as one) into `out` and, with `s3_uri`, to S3.
+    Raises `DataStagingError`s."""
+    sources = [source] if isinstance(source, str) else list(source)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -83,7 +98,9 @@ def stage(
         if kms_key_id:
             resolve_kms_key(kms_key_id)
         lap("check s3")
-    data = resolve_source(source, cache_dir=cache_dir, md5=md5, progress=progress)
+    data = merge_sources(
+        [read_source(s, cache_dir=cache_dir, md5=md5, progress=progress) for s in sources]
+    )
     lap("read")
     splits = make_splits(
         data, validation_fraction=validation_fraction, seed=seed, duplicates=duplicates

@@ -1,0 +1,209 @@
+"""A staging source of the reviewers' answers: the label records under `labels/`, with their images.
+
+`labels:s3://bucket/labels/` (or `labels:DIR`, records read offline) yields every image a human
+labelled `bicycle` or `motorcycle` as training data, through the contract's one image
+preparation, so retraining sees the pixels the endpoint saw. What is left out, and why:
+
+- `routed` records: the model's own answer, never checked. Training on them would teach the
+  model its mistakes at full confidence.
+- `not_a_vehicle` answers: not a class the model has.
+- malformed records, and images that are missing, unreadable or over the size limit.
+
+Each is counted in the dataset card (with a few examples), never silently dropped, and never
+fatal: one bad line must not stop a retraining built from thousands. An image labelled twice
+(two records of one inference id) keeps its latest answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
+from tqdm import tqdm
+
+from lambdas.shared.errors import InvalidLabelRecord
+from lambdas.shared.label_record import LabelRecord
+from training.data.errors import NoTargetLabelsError, SourceError
+from training.data.images import MAX_IMAGE_BYTES, ImageDecodeError, decode_image
+from training.data.s3 import DEFAULT_WORKERS, make_client, parse_s3_uri
+from training.dataset import ImageSet
+from training.labels import CLASS_INDEX, IMAGE_SIZE
+
+PREFIX = "labels:"
+# One record is a few hundred bytes; an export may gather many into one object. Bounded, so a
+# stray large object under the prefix cannot take the machine's memory.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+EXAMPLES_KEPT = 5
+
+
+class _Skip(Exception):
+    """One record or image left out, with the card's reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class _Records:
+    """Where the records live: an S3 prefix or a local folder of `*.jsonl`."""
+
+    def __init__(self, location: str, client: Any) -> None:
+        self.location = location
+        self.client = client
+        self.s3 = parse_s3_uri(location) if location.startswith("s3://") else None
+        if self.s3 is None and not Path(location).is_dir():
+            raise SourceError(f"label records {location!r}: not an s3:// prefix or a folder")
+
+    def lines(self) -> Iterator[tuple[str, bytes]]:
+        """(where, line) of every record line."""
+        if self.s3 is None:
+            for path in sorted(Path(self.location).rglob("*.jsonl")):
+                yield from _split(str(path), path.read_bytes())
+            return
+        prefix = f"{self.s3.prefix}/" if self.s3.prefix else ""
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.s3.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for entry in page.get("Contents", []):
+                    if entry["Key"].endswith(".jsonl"):
+                        uri = f"s3://{self.s3.bucket}/{entry['Key']}"
+                        if entry["Size"] > MAX_RECORD_BYTES:
+                            yield uri, b"{oversized}"
+                            continue
+                        yield from _split(uri, self._get(self.s3.bucket, entry["Key"]))
+        except (ClientError, BotoCoreError) as error:
+            raise SourceError(
+                f"cannot read label records under {self.location}: {error}"
+            ) from error
+
+    def _get(self, bucket: str, key: str) -> bytes:
+        body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    def image(self, record: LabelRecord, where: str) -> np.ndarray:
+        """The record's image as model pixels; `_Skip` when it cannot be had."""
+        try:
+            if record.image.startswith("s3://"):
+                location = parse_s3_uri(record.image)
+                head = self.client.head_object(Bucket=location.bucket, Key=location.prefix)
+                if head["ContentLength"] > MAX_IMAGE_BYTES:
+                    raise _Skip("bad_image", f"{record.image}: over {MAX_IMAGE_BYTES} bytes")
+                data = self._get(location.bucket, location.prefix)
+            else:
+                path = Path(record.image)
+                if not path.is_absolute() and self.s3 is None:
+                    path = Path(where).parent / path  # offline records name their neighbours
+                if path.is_file() and path.stat().st_size > MAX_IMAGE_BYTES:
+                    raise _Skip("bad_image", f"{path}: over {MAX_IMAGE_BYTES} bytes")
+                data = path.read_bytes()
+            return decode_image(data)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in {"404", "NoSuchKey", "NotFound"}:
+                raise _Skip("missing_image", f"{record.image}: no such object") from None
+            raise _Skip("unreadable_image", f"{record.image}: {code or error}") from None
+        except (FileNotFoundError, IsADirectoryError):
+            raise _Skip("missing_image", f"{record.image}: no such file") from None
+        except (OSError, BotoCoreError) as error:
+            raise _Skip("unreadable_image", f"{record.image}: {error}") from None
+        except ImageDecodeError as error:
+            raise _Skip("bad_image", f"{record.image}: {error}") from None
+
+
+def _split(where: str, body: bytes) -> Iterator[tuple[str, bytes]]:
+    for line in body.splitlines():
+        if line.strip():
+            yield where, line
+
+
+def _parse(line: bytes) -> LabelRecord:
+    try:
+        return LabelRecord.from_line(line)
+    except InvalidLabelRecord as error:
+        raise _Skip("malformed_record", str(error)) from None
+
+
+def read_label_records(
+    source: str, *, workers: int = DEFAULT_WORKERS, progress: bool = True, client: Any = None
+) -> tuple[ImageSet, dict[str, Any]]:
+    """The human-labelled vehicles of `labels:<location>` and the card's description of them."""
+    location = source.removeprefix(PREFIX)
+    records = _Records(location, client if client is not None else make_client(workers))
+    skipped: Counter[str] = Counter()
+    examples: list[dict[str, str]] = []
+
+    def skip(reason: str, detail: str) -> None:
+        skipped[reason] += 1
+        if len(examples) < EXAMPLES_KEPT:
+            examples.append({"reason": reason, "detail": detail[:300]})
+
+    latest: dict[str, tuple[LabelRecord, str]] = {}
+    total = 0
+    for where, line in records.lines():
+        total += 1
+        try:
+            record = _parse(line)
+        except _Skip as error:
+            skip(error.reason, f"{where}: {error}")
+            continue
+        known = latest.get(record.inference_id)
+        if known is not None:
+            skipped["superseded"] += 1
+            if known[0].decided_at > record.decided_at:
+                continue
+        latest[record.inference_id] = (record, where)
+    wanted: list[tuple[LabelRecord, str]] = []
+    for record, where in latest.values():
+        if record.decision == "routed":
+            skipped["routed_unreviewed"] += 1
+        elif record.label not in CLASS_INDEX:
+            skipped[str(record.label)] += 1
+        else:
+            wanted.append((record, where))
+
+    def fetch(item: tuple[LabelRecord, str]) -> np.ndarray | _Skip:
+        try:
+            return records.image(*item)
+        except _Skip as error:
+            return error
+
+    kept: list[tuple[LabelRecord, np.ndarray]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        answers = pool.map(fetch, wanted)
+        bar = tqdm(answers, total=len(wanted), desc="labelled images", disable=not progress)
+        for (record, _), answer in zip(wanted, bar, strict=True):
+            if isinstance(answer, _Skip):
+                skip(answer.reason, str(answer))
+            else:
+                kept.append((record, answer))
+    kept.sort(key=lambda item: item[0].inference_id)  # the same records stage the same files
+    description = {
+        "kind": "label-records",
+        "location": location,
+        "records": total,
+        "used": len(kept),
+        "skipped": dict(sorted(skipped.items())),
+        "skipped_examples": examples,
+        "model_versions": dict(sorted(Counter(r.model_version for r, _ in kept).items())),
+        "reasons": dict(sorted(Counter(str(r.reason) for r, _ in kept).items())),
+    }
+    if not kept:
+        raise NoTargetLabelsError(
+            f"{location}: no reviewed bicycle or motorcycle labels among {total} record lines "
+            f"(left out: {json.dumps(description['skipped'])})"
+        )
+    images = ImageSet(
+        pixels=np.stack([pixels for _, pixels in kept]).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 3),
+        labels=np.array([CLASS_INDEX[str(r.label)] for r, _ in kept], dtype=np.int64),
+        ids=[f"live_{r.inference_id}" for r, _ in kept],
+        origins=[r.image for r, _ in kept],
+    )
+    return images, description
