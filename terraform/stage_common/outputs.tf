@@ -24,6 +24,11 @@ output "reviewer_policy_arn" {
   value       = module.system.reviewer_policy_arn
 }
 
+output "labels_reader_policy_arn" {
+  description = "Attach to the role of the people who retrain: read the label records and their uploads (`training.data stage --source labels:...`, `python -m training.live_quality`)."
+  value       = module.system.labels_reader_policy_arn
+}
+
 output "effective_decision_threshold" {
   description = "Routing threshold of the filter Lambda and the drift job (the model's, or the stage's pin)."
   value       = module.system.effective_decision_threshold

@@ -95,6 +95,11 @@ def test_reduced_local_run(aws, tmp_path, capsys):
     quality = summary["workflow"]["quality"]
     assert quality["images"] == 4 and 0 <= quality["coverage"] <= 1
     assert 0 < quality["threshold"] < 1
+    # The live-quality report over the same records (and its plot beside the summary).
+    live = summary["workflow"]["live_quality"]
+    assert live["decisions"] == 5 and live["routed_automatically"] == outcomes.get("Routed", 0)
+    assert live["low_confidence"]["reviewed"] + live["audit"]["reviewed"] == reviewed
+    assert (out / "quality" / "quality.png").read_bytes()[:4] == b"\x89PNG"
 
     # One threshold: the one the model earned (its decision.json) is what the stage routes with
     # and what the drift job judges at.

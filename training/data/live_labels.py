@@ -20,6 +20,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ class _Skip(Exception):
         self.reason = reason
 
 
-class _Records:
+class RecordStore:
     """Where the records live: an S3 prefix or a local folder of `*.jsonl`."""
 
     def __init__(self, location: str, client: Any) -> None:
@@ -131,41 +132,53 @@ def _parse(line: bytes) -> LabelRecord:
         raise _Skip("malformed_record", str(error)) from None
 
 
+@dataclass
+class Collected:
+    """The records under a location, one per inference (its latest answer), and what was not."""
+
+    latest: dict[str, tuple[LabelRecord, str]] = field(default_factory=dict)  # id -> (r, where)
+    lines: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    examples: list[dict[str, str]] = field(default_factory=list)
+
+    def skip(self, reason: str, detail: str) -> None:
+        self.skipped[reason] += 1
+        if len(self.examples) < EXAMPLES_KEPT:
+            self.examples.append({"reason": reason, "detail": detail[:300]})
+
+
+def collect(store: RecordStore) -> Collected:
+    """Every record line under `store`, parsed; malformed lines and superseded answers counted."""
+    found = Collected()
+    for where, line in store.lines():
+        found.lines += 1
+        try:
+            record = _parse(line)
+        except _Skip as error:
+            found.skip(error.reason, f"{where}: {error}")
+            continue
+        known = found.latest.get(record.inference_id)
+        if known is not None:
+            found.skipped["superseded"] += 1
+            if known[0].decided_at > record.decided_at:
+                continue
+        found.latest[record.inference_id] = (record, where)
+    return found
+
+
 def read_label_records(
     source: str, *, workers: int = DEFAULT_WORKERS, progress: bool = True, client: Any = None
 ) -> tuple[ImageSet, dict[str, Any]]:
     """The human-labelled vehicles of `labels:<location>` and the card's description of them."""
     location = source.removeprefix(PREFIX)
-    records = _Records(location, client if client is not None else make_client(workers))
-    skipped: Counter[str] = Counter()
-    examples: list[dict[str, str]] = []
-
-    def skip(reason: str, detail: str) -> None:
-        skipped[reason] += 1
-        if len(examples) < EXAMPLES_KEPT:
-            examples.append({"reason": reason, "detail": detail[:300]})
-
-    latest: dict[str, tuple[LabelRecord, str]] = {}
-    total = 0
-    for where, line in records.lines():
-        total += 1
-        try:
-            record = _parse(line)
-        except _Skip as error:
-            skip(error.reason, f"{where}: {error}")
-            continue
-        known = latest.get(record.inference_id)
-        if known is not None:
-            skipped["superseded"] += 1
-            if known[0].decided_at > record.decided_at:
-                continue
-        latest[record.inference_id] = (record, where)
+    records = RecordStore(location, client if client is not None else make_client(workers))
+    found = collect(records)
     wanted: list[tuple[LabelRecord, str]] = []
-    for record, where in latest.values():
+    for record, where in found.latest.values():
         if record.decision == "routed":
-            skipped["routed_unreviewed"] += 1
+            found.skipped["routed_unreviewed"] += 1
         elif record.label not in CLASS_INDEX:
-            skipped[str(record.label)] += 1
+            found.skipped[str(record.label)] += 1
         else:
             wanted.append((record, where))
 
@@ -181,24 +194,24 @@ def read_label_records(
         bar = tqdm(answers, total=len(wanted), desc="labelled images", disable=not progress)
         for (record, _), answer in zip(wanted, bar, strict=True):
             if isinstance(answer, _Skip):
-                skip(answer.reason, str(answer))
+                found.skip(answer.reason, str(answer))
             else:
                 kept.append((record, answer))
     kept.sort(key=lambda item: item[0].inference_id)  # the same records stage the same files
     description = {
         "kind": "label-records",
         "location": location,
-        "records": total,
+        "records": found.lines,
         "used": len(kept),
-        "skipped": dict(sorted(skipped.items())),
-        "skipped_examples": examples,
+        "skipped": dict(sorted(found.skipped.items())),
+        "skipped_examples": found.examples,
         "model_versions": dict(sorted(Counter(r.model_version for r, _ in kept).items())),
         "reasons": dict(sorted(Counter(str(r.reason) for r, _ in kept).items())),
     }
     if not kept:
         raise NoTargetLabelsError(
-            f"{location}: no reviewed bicycle or motorcycle labels among {total} record lines "
-            f"(left out: {json.dumps(description['skipped'])})"
+            f"{location}: no reviewed bicycle or motorcycle labels among {found.lines} record "
+            f"lines (left out: {json.dumps(description['skipped'])})"
         )
     images = ImageSet(
         pixels=np.stack([pixels for _, pixels in kept]).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 3),

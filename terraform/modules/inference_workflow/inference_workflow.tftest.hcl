@@ -527,3 +527,43 @@ run "no_reviewer_policy_without_a_review_machine" {
     error_message = "no review machine, no reviewer policy"
   }
 }
+
+run "labels_reader_policy_is_read_only_and_scoped" {
+  command = plan
+
+  variables {
+    labels_bucket_arn = "arn:aws:s3:::vehicle-classifier-test-labels"
+  }
+
+  assert {
+    condition = toset(flatten([for s in data.aws_iam_policy_document.labels_reader.statement : s.actions])) == toset([
+      "s3:ListBucket", "s3:GetObject", "kms:Decrypt",
+    ])
+    error_message = "the labels reader only lists and reads (no write, no wildcard)"
+  }
+
+  assert {
+    condition = [
+      for s in data.aws_iam_policy_document.labels_reader.statement : [
+        s.resources, [for c in s.condition : [c.test, c.variable, toset(c.values)]]
+      ] if s.sid == "ListLabelRecords"
+    ] == [[toset(["arn:aws:s3:::vehicle-classifier-test-labels"]), [["StringLike", "s3:prefix", toset(["labels/*"])]]]]
+    error_message = "listing is limited to the labels prefix of the labels bucket"
+  }
+
+  assert {
+    condition = one([for s in data.aws_iam_policy_document.labels_reader.statement : s.resources if s.sid == "ReadLabelRecordsAndTheirImages"]) == toset([
+      "arn:aws:s3:::vehicle-classifier-test-labels/labels/*", "arn:aws:s3:::vehicle-classifier-test-data/incoming/*",
+    ])
+    error_message = "reads are limited to the label records and the uploads they point at"
+  }
+
+  assert {
+    condition = [
+      for s in data.aws_iam_policy_document.labels_reader.statement : [
+        for c in s.condition : [c.test, c.variable, toset(c.values)]
+      ] if s.sid == "DecryptThroughS3Only"
+    ] == [[["StringEquals", "kms:ViaService", toset(["s3.eu-west-1.amazonaws.com"])]]]
+    error_message = "the stage key decrypts only through S3"
+  }
+}

@@ -68,6 +68,11 @@ output "reviewer_policy_arn" {
   value       = try(aws_iam_policy.reviewer[0].arn, null)
 }
 
+output "labels_reader_policy_arn" {
+  description = "IAM policy to read the label records and the uploads they point at (`training.data stage --source labels:...`, `training.live_quality`): attach it to the role of the people who retrain."
+  value       = aws_iam_policy.labels_reader.arn
+}
+
 output "trigger_dead_letter_queue_name" {
   description = "SQS queue holding uploads whose workflow start failed after EventBridge's retries (null without a trigger)."
   value       = var.trigger_state_machine == null ? null : module.trigger_dlq[0].queue.name

@@ -73,3 +73,45 @@ resource "aws_iam_policy" "reviewer" {
   policy      = data.aws_iam_policy_document.reviewer[0].json
   tags        = var.tags
 }
+
+# --- labels reader: what retraining and the live-quality report read ---------------------------
+# `python -m training.data stage --source labels:s3://...` and `python -m training.live_quality`
+# list and read the label records, and read the uploads they point at. Read-only; for the team
+# that retrains (attach beside its own data-bucket access).
+
+data "aws_iam_policy_document" "labels_reader" {
+  statement {
+    sid       = "ListLabelRecords"
+    actions   = ["s3:ListBucket"]
+    resources = [local.labels_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.labels_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadLabelRecordsAndTheirImages"
+    actions   = ["s3:GetObject"]
+    resources = distinct(["${local.labels_bucket_arn}/${var.labels_prefix}*", "${var.images_bucket_arn}/${var.images_prefix}*"])
+  }
+
+  statement {
+    sid       = "DecryptThroughS3Only"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_policy" "labels_reader" {
+  name_prefix = "${substr(var.name, 0, 36)}-labels-reader-"
+  description = "Read ${var.name} label records and the uploads they point at (retraining, live quality)."
+  policy      = data.aws_iam_policy_document.labels_reader.json
+  tags        = var.tags
+}

@@ -93,6 +93,11 @@ output "reviewer_policy_arn" {
   value       = module.inference_workflow.reviewer_policy_arn
 }
 
+output "labels_reader_policy_arn" {
+  description = "IAM policy to read the label records and their uploads (retraining, `training.live_quality`)."
+  value       = module.inference_workflow.labels_reader_policy_arn
+}
+
 output "effective_decision_threshold" {
   description = "The routing threshold the filter Lambda and the drift job use: the stage's decision_threshold_override when set, else the model's decision_threshold."
   value       = local.decision_threshold
