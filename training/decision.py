@@ -139,6 +139,15 @@ def _binomial_cdf(k: int, n: int, p: float) -> float:
     return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
 
 
+def mcnemar_p(fixed: int, broken: int) -> float:
+    """Exact two-sided McNemar p-value: how likely a split at least this uneven of the answers
+    two models disagree on (one right, the other wrong) is when neither model is better."""
+    if fixed < 0 or broken < 0:
+        raise DecisionError(f"counts must be >= 0, got {fixed} and {broken}")
+    total = fixed + broken
+    return 1.0 if total == 0 else min(1.0, 2 * _binomial_cdf(min(fixed, broken), total, 0.5))
+
+
 def clopper_pearson_upper(errors: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> float:
     """Exact one-sided upper confidence bound on a rate seen as `errors` out of `n`.
 

@@ -1,12 +1,13 @@
 """Evaluate a model archive on a `<label>/*.png` folder.
 
     python -m training.evaluate --model model.tar.gz --data FOLDER [--plot confusion_matrix.png]
-        [--risk-plot risk_coverage.png] [--threshold T]
+        [--risk-plot risk_coverage.png] [--threshold T] [--against deployed/model.tar.gz]
 
 prints JSON (accuracy, per-class precision/recall, confusion matrix, expected calibration error,
 and routing at the archive's decision threshold: coverage, routed accuracy, a risk-coverage
-table) and writes a confusion-matrix PNG and a risk-coverage PNG. The metric functions need
-only numpy.
+table) and writes a confusion-matrix PNG and a risk-coverage PNG. With `--against`, the same for
+another archive (the deployed model) on the same images, and the comparison a person approving
+the new model reads. The metric functions need only numpy.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from contract.cli import CliParser
 from training.dataset import DatasetError, load_folder
-from training.decision import plot_risk_coverage, risk_coverage_table, routing_at
+from training.decision import mcnemar_p, plot_risk_coverage, risk_coverage_table, routing_at
 from training.decision_file import DecisionFileError, read_decision
 from training.labels import CLASS_NAMES
 
@@ -105,25 +106,75 @@ def plot_confusion_matrix(matrix: np.ndarray, path: Path, title: str = "") -> No
     plt.close(figure)
 
 
+def _answers(model: Path, images: Any) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """The archive's probabilities on `images`, and its decision.json fields (None if absent)."""
+    from training.predict import Predictor
+
+    predictor = Predictor.from_archive(model)  # first: it names an archive that is not ours
+    found = read_decision(model)  # the reader promotion uses
+    probabilities = predictor.predict_arrays(images.channels_first)
+    return probabilities, dict(found.fields) if found is not None else None
+
+
+def compare(
+    labels: np.ndarray,
+    candidate: np.ndarray,
+    deployed: np.ndarray,
+    thresholds: tuple[float | None, float | None],
+    max_misroute_rate: float = 0.01,
+) -> dict[str, Any]:
+    """Two models on the same images, each routing at its own threshold: what changes if the
+    candidate replaces the deployed model. `verdict` is advice; the approval is a person's."""
+    right_new = candidate.argmax(axis=1) == labels
+    right_old = deployed.argmax(axis=1) == labels
+    fixed, broken = int((right_new & ~right_old).sum()), int((~right_new & right_old).sum())
+    routing = [
+        routing_at(labels, answers, threshold) if threshold is not None else None
+        for answers, threshold in zip((candidate, deployed), thresholds, strict=True)
+    ]
+    new, old = routing
+    verdict = "no threshold to compare routing at"
+    if new is not None and old is not None:
+        rate_new = new["misrouted"] / new["routed"] if new["routed"] else 0.0
+        rate_old = old["misrouted"] / old["routed"] if old["routed"] else 0.0
+        if rate_new > max(rate_old, max_misroute_rate):
+            verdict = "candidate misroutes more"
+        elif new["coverage"] >= old["coverage"]:
+            verdict = "candidate routes as much or more, misrouting no more"
+        else:
+            verdict = "candidate routes less"
+    return {
+        "images": len(labels),
+        "accuracy": {
+            "candidate": float(right_new.mean()),
+            "deployed": float(right_old.mean()),
+        },
+        "routing": {"candidate": new, "deployed": old},
+        "fixed": fixed,  # the deployed model wrong, the candidate right
+        "broken": broken,  # the other way round
+        "mcnemar_p": mcnemar_p(fixed, broken),
+        "max_misroute_rate": max_misroute_rate,
+        "verdict": verdict,
+    }
+
+
 def evaluate(
     model: Path,
     data: Path,
     plot: Path | None,
     risk_plot: Path | None = None,
     threshold: float | None = None,
+    *,
+    against: Path | None = None,
 ) -> dict[str, Any]:
     """The report, plus routing at `threshold` (default: the archive's `decision.json`; an
-    archive older than it has none, and then only the risk-coverage table is given)."""
-    from training.predict import Predictor
-
-    predictor = Predictor.from_archive(model)
-    found = read_decision(model)  # the reader promotion uses
-    decision = dict(found.fields) if found is not None else None
+    archive older than it has none, and then only the risk-coverage table is given). With
+    `against`, `comparison`: that archive (the deployed model) on the same images."""
+    images = load_folder(data, require_all_classes=False)
+    probabilities, decision = _answers(model, images)
     source = "--threshold" if threshold is not None else None
     if threshold is None and decision is not None:
         threshold, source = float(decision["decision_threshold"]), "decision.json"
-    images = load_folder(data, require_all_classes=False)
-    probabilities = predictor.predict_arrays(images.channels_first)
     report = classification_report(images.labels, probabilities)
     at = routing_at(images.labels, probabilities, threshold) if threshold is not None else {}
     report["threshold"] = threshold
@@ -140,6 +191,18 @@ def evaluate(
     if risk_plot is not None:
         plot_risk_coverage(images.labels, probabilities, risk_plot, threshold)
         report["risk_coverage_png"] = str(risk_plot)
+    if against is not None:
+        deployed, deployed_decision = _answers(against, images)
+        deployed_threshold = (
+            float(deployed_decision["decision_threshold"]) if deployed_decision else None
+        )
+        target = float(decision.get("max_misroute_rate", 0.01)) if decision else 0.01
+        report["comparison"] = {
+            "against": str(against),
+            **compare(
+                images.labels, probabilities, deployed, (threshold, deployed_threshold), target
+            ),
+        }
     return report
 
 
@@ -162,6 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         help="route at this threshold instead of the archive's decision_threshold",
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another model.tar.gz (the deployed one): compare both on the same images",
+    )
     args = parser.parse_args(argv)
     from training.predict import ModelArchiveError
 
@@ -170,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     plot = args.plot or args.model.resolve().parent / "confusion_matrix.png"
     risk_plot = args.risk_plot or args.model.resolve().parent / "risk_coverage.png"
     try:
-        report = evaluate(args.model, args.data, plot, risk_plot, args.threshold)
+        report = evaluate(
+            args.model, args.data, plot, risk_plot, args.threshold, against=args.against
+        )
     except (DatasetError, ModelArchiveError, DecisionFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

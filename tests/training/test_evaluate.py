@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.decision import mcnemar_p
 from training.decision_file import read_decision
 from training.evaluate import (
     classification_report,
+    compare,
     confusion_matrix,
     expected_calibration_error,
     main,
@@ -125,3 +127,61 @@ def test_cli_refuses_an_archive_that_is_not_ours(tmp_path: Path, staged_dir, cap
     bogus.write_bytes(b"nope")
     assert main(["--model", str(bogus), "--data", str(staged_dir / "test")]) == 2
     assert "cannot read model archive" in capsys.readouterr().err
+
+
+def _answers(correct: list[bool], confidence: list[float], labels: np.ndarray) -> np.ndarray:
+    """Two-class probabilities whose top class is right where `correct` says, at `confidence`."""
+    top = np.where(correct, labels, 1 - labels)
+    answers = np.empty((len(labels), 2))
+    answers[np.arange(len(labels)), top] = confidence
+    answers[np.arange(len(labels)), 1 - top] = 1 - np.asarray(confidence)
+    return answers
+
+
+def test_compare_counts_fixed_and_broken_answers_and_routes_each_at_its_threshold() -> None:
+    labels = np.array([0, 1] * 10)
+    old_right = [True] * 14 + [False] * 6
+    new_right = [True] * 12 + [False] * 2 + [True] * 6  # fixes the last 6, breaks 2
+    old = _answers(old_right, [0.95] * 10 + [0.7] * 10, labels)
+    new = _answers(new_right, [0.99] * 12 + [0.6] * 2 + [0.97] * 6, labels)
+    result = compare(labels, new, old, (0.9, 0.9))
+    assert (result["fixed"], result["broken"]) == (6, 2)
+    assert result["accuracy"] == {"candidate": 0.9, "deployed": 0.7}
+    # new routes its 18 confident answers, all right; old its 10 at 0.95, all right.
+    assert result["routing"]["candidate"]["coverage"] == 0.9
+    assert result["routing"]["deployed"]["coverage"] == 0.5
+    assert result["verdict"] == "candidate routes as much or more, misrouting no more"
+    assert result["mcnemar_p"] == pytest.approx(2 * (1 + 8 + 28) / 256)  # P(X <= 2 | 8, 1/2)
+    # Routing less, and misrouting more than both the deployed model and the target.
+    assert compare(labels, new, old, (0.999, 0.9))["verdict"] == "candidate routes less"
+    wrong = _answers([False] * 2 + [True] * 18, [0.99] * 20, labels)
+    assert compare(labels, wrong, old, (0.9, 0.9))["verdict"] == "candidate misroutes more"
+    assert compare(labels, new, old, (None, 0.9))["verdict"] == "no threshold to compare routing at"
+
+
+@pytest.mark.parametrize(
+    ("fixed", "broken", "p"),
+    [(0, 0, 1.0), (5, 5, 1.0), (10, 0, 2 / 1024), (0, 10, 2 / 1024), (12, 6, 0.2378)],
+)
+def test_mcnemar_exact_p_values(fixed, broken, p) -> None:
+    assert mcnemar_p(fixed, broken) == pytest.approx(p, abs=1e-4)
+
+
+def test_cli_compares_the_candidate_with_the_deployed_model(
+    trained_archive, staged_dir, tmp_path, capsys
+) -> None:
+    """The README's approval step: the retrained model against the deployed one."""
+    folder = str(staged_dir / "test")
+    plots = ["--plot", str(tmp_path / "cm.png"), "--risk-plot", str(tmp_path / "rc.png")]
+    code = main(["--model", str(trained_archive), "--data", folder, *plots,
+                 "--against", str(trained_archive)])  # fmt: skip
+    assert code == 0
+    comparison = json.loads(capsys.readouterr().out)["comparison"]
+    # A model against itself: nothing fixed or broken, the same routing, p = 1.
+    assert (comparison["fixed"], comparison["broken"], comparison["mcnemar_p"]) == (0, 0, 1.0)
+    routing = comparison["routing"]
+    assert routing["candidate"] == routing["deployed"] and comparison["images"] == 20
+    assert comparison["verdict"] == "candidate routes as much or more, misrouting no more"
+    missing = ["--against", str(tmp_path / "absent.tar.gz")]
+    assert main(["--model", str(trained_archive), "--data", folder, *plots, *missing]) == 2
+    assert "absent.tar.gz" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from training.data.errors import NoTargetLabelsError, SourceError
 from training.data.images import MAX_IMAGE_BYTES, decode_image
 from training.data.live_labels import read_label_records
 from training.data.stage import stage
+from training.evaluate import main as evaluate_main
 from training.train import main as train_main
 
 pytestmark = pytest.mark.integration
@@ -149,37 +150,54 @@ def test_offline_records_name_images_beside_them(tmp_path: Path):
     assert images.ids == ["live_id-1"] and card["skipped"] == {"missing_image": 1}
 
 
-def test_retraining_stages_base_data_and_reviewed_labels_as_one(labels, image_folder, tmp_path):
-    """The README's retraining flow, with its flags: the base folder and the label records
-    staged as one, then trained on."""
-    base = image_folder({"bicycle": 6, "motorcycle": 6})
+TINY_TRAINING = [
+    "--epochs", "1", "--no-progress", "--widths", "4,8,8", "--threads", "1",
+    "--pretrained", "false", "--ensemble", "1", "--max-misroute-rate", "0.2",
+]  # fmt: skip
+
+
+def test_retraining_stages_base_data_and_reviewed_labels_as_one(
+    labels, image_folder, tmp_path, capsys
+):
+    """The README's retraining flow, in its order and with its flags: the base data and the
+    label records staged as one, trained on, and compared with the deployed model on the same
+    test images. (A local folder with train/ and test/ stands in for `cifar100`, offline; a
+    tiny recipe: the flow, not the quality.)"""
+    base = tmp_path / "base"
+    image_folder({"bicycle": 6, "motorcycle": 6}, root=base / "train")
+    image_folder({"bicycle": 3, "motorcycle": 3}, root=base / "test", seed=5)
+    deployed = tmp_path / "runs" / "m1"
+    assert main(["stage", "--source", str(base), "--out", str(tmp_path / "first"), "--quiet"]) == 0
+    assert train_main(["--backend", "local", "--data", str(tmp_path / "first"),
+                       "--output", str(deployed), *TINY_TRAINING]) == 0  # fmt: skip
     for index in range(4):
         labels.add(reviewed(index, ("bicycle", "motorcycle")[index % 2]))
-    duplicate = (base / "bicycle" / "bicycle_000.png").read_bytes()
+    duplicate = (base / "train" / "bicycle" / "bicycle_000.png").read_bytes()
     labels.add(reviewed(9, "bicycle"), image=duplicate)  # a reviewer saw a base image again
-    out = tmp_path / "staged"
-    code = main(
-        ["stage", "--source", str(base), "--source", labels.uri, "--out", str(out), "--quiet"]
-    )
+    out = tmp_path / "out" / "retrain"
+    code = main(["stage", "--source", str(base), "--source", labels.uri, "--out", str(out)])
     assert code == 0
     card = json.loads((out / "dataset_card.json").read_text())
     kinds = [source["kind"] for source in card["source"]["sources"]]
     assert kinds == ["image-folder", "label-records"]
     assert card["duplicates_dropped"]["within_train"] == 1
-    staged = sorted(p.stem for p in out.glob("*/*/*.png"))
-    assert len(staged) == 12 + 4
-    assert sum(stem.startswith("live_") for stem in staged) == 4
-    # ... and training reads it as any staged set (a tiny recipe: the flow, not the quality).
-    code = train_main(
-        [
-            "--backend", "local", "--data", str(out), "--output", str(tmp_path / "retrain"),
-            "--epochs", "1", "--no-progress", "--widths", "4,8,8", "--threads", "1",
-            "--pretrained", "false", "--ensemble", "1", "--max-misroute-rate", "0.2",
-        ]
-    )  # fmt: skip
+    trained = [p.stem for split in ("train", "validation") for p in out.glob(f"{split}/*/*.png")]
+    assert len(trained) == 12 + 4
+    assert sum(stem.startswith("live_") for stem in trained) == 4
+    assert len(list((out / "test").glob("*/*.png"))) == 6  # the base's test split alone
+    retrain = tmp_path / "runs" / "retrain"
+    code = train_main(["--backend", "local", "--data", str(out), "--output", str(retrain),
+                       *TINY_TRAINING])  # fmt: skip
     assert code == 0
-    metrics = json.loads((tmp_path / "retrain" / "metrics.json").read_text())
+    metrics = json.loads((retrain / "metrics.json").read_text())
     assert metrics["num_train"] + metrics["num_validation"] == 16
+    capsys.readouterr()
+    code = evaluate_main(["--model", str(retrain / "model.tar.gz"), "--data", str(out / "test"),
+                          "--against", str(deployed / "model.tar.gz")])  # fmt: skip
+    assert code == 0
+    comparison = json.loads(capsys.readouterr().out)["comparison"]
+    assert comparison["images"] == 6 and comparison["against"] == str(deployed / "model.tar.gz")
+    assert set(comparison["routing"]) == {"candidate", "deployed"}
 
 
 def test_two_sources_with_one_image_id_are_refused(image_folder, tmp_path):
