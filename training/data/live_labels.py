@@ -61,29 +61,46 @@ class RecordStore:
         if self.s3 is None and not Path(location).is_dir():
             raise SourceError(f"label records {location!r}: not an s3:// prefix or a folder")
 
-    def lines(self) -> Iterator[tuple[str, bytes]]:
-        """(where, line) of every record line."""
+    def objects(self, workers: int = DEFAULT_WORKERS) -> Iterator[tuple[str, bytes | _Skip]]:
+        """(where, body) of every record file, or a `_Skip` for one that cannot be had; S3
+        objects are fetched on `workers` threads (one record per object: thousands of GETs)."""
         if self.s3 is None:
             for path in sorted(Path(self.location).rglob("*.jsonl")):
-                yield from _split(str(path), path.read_bytes())
+                yield str(path), path.read_bytes()
             return
-        prefix = f"{self.s3.prefix}/" if self.s3.prefix else ""
+        bucket, prefix = self.s3.bucket, f"{self.s3.prefix}/" if self.s3.prefix else ""
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.s3.bucket, Prefix=prefix
+                Bucket=bucket, Prefix=prefix
             )
-            for page in pages:
-                for entry in page.get("Contents", []):
-                    if entry["Key"].endswith(".jsonl"):
-                        uri = f"s3://{self.s3.bucket}/{entry['Key']}"
-                        if entry["Size"] > MAX_RECORD_BYTES:
-                            yield uri, b"{oversized}"
-                            continue
-                        yield from _split(uri, self._get(self.s3.bucket, entry["Key"]))
+            entries = [e for page in pages for e in page.get("Contents", [])]
         except (ClientError, BotoCoreError) as error:
             raise SourceError(
-                f"cannot read label records under {self.location}: {error}"
+                f"cannot list label records under {self.location}: {error}"
             ) from error
+
+        def fetch(key: str) -> bytes | _Skip:
+            try:
+                return self._get(bucket, key)
+            except ClientError as error:
+                code = str(error.response.get("Error", {}).get("Code", ""))
+                if code in {"404", "NoSuchKey", "NotFound"}:  # expired since the listing
+                    return _Skip("missing_record", f"s3://{bucket}/{key}: no such object")
+                raise SourceError(f"cannot read s3://{bucket}/{key}: {error}") from error
+            except BotoCoreError as error:
+                raise SourceError(f"cannot read s3://{bucket}/{key}: {error}") from error
+
+        wanted = [e["Key"] for e in entries if e["Key"].endswith(".jsonl")]
+        for entry in entries:
+            if entry["Key"].endswith(".jsonl") and entry["Size"] > MAX_RECORD_BYTES:
+                wanted.remove(entry["Key"])
+                yield (
+                    f"s3://{bucket}/{entry['Key']}",
+                    _Skip("malformed_record", f"over {MAX_RECORD_BYTES} bytes"),
+                )
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for key, body in zip(wanted, pool.map(fetch, wanted), strict=True):
+                yield f"s3://{bucket}/{key}", body
 
     def _get(self, bucket: str, key: str) -> bytes:
         body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -119,10 +136,8 @@ class RecordStore:
             raise _Skip("bad_image", f"{record.image}: {error}") from None
 
 
-def _split(where: str, body: bytes) -> Iterator[tuple[str, bytes]]:
-    for line in body.splitlines():
-        if line.strip():
-            yield where, line
+def _lines(body: bytes) -> Iterator[bytes]:
+    return (line for line in body.splitlines() if line.strip())
 
 
 def _parse(line: bytes) -> LabelRecord:
@@ -141,28 +156,36 @@ class Collected:
     skipped: Counter[str] = field(default_factory=Counter)
     examples: list[dict[str, str]] = field(default_factory=list)
 
+    def add(self, record: LabelRecord, where: str) -> None:
+        known = self.latest.get(record.inference_id)
+        if known is not None:
+            self.skipped["superseded"] += 1
+            if known[0].decided_at > record.decided_at:
+                return
+        self.latest[record.inference_id] = (record, where)
+
     def skip(self, reason: str, detail: str) -> None:
         self.skipped[reason] += 1
         if len(self.examples) < EXAMPLES_KEPT:
             self.examples.append({"reason": reason, "detail": detail[:300]})
 
 
-def collect(store: RecordStore) -> Collected:
+def collect(store: RecordStore, workers: int = DEFAULT_WORKERS) -> Collected:
     """Every record line under `store`, parsed; malformed lines and superseded answers counted."""
     found = Collected()
-    for where, line in store.lines():
-        found.lines += 1
-        try:
-            record = _parse(line)
-        except _Skip as error:
-            found.skip(error.reason, f"{where}: {error}")
+    for where, body in store.objects(workers):
+        if isinstance(body, _Skip):
+            found.lines += 1
+            found.skip(body.reason, f"{where}: {body}")
             continue
-        known = found.latest.get(record.inference_id)
-        if known is not None:
-            found.skipped["superseded"] += 1
-            if known[0].decided_at > record.decided_at:
+        for line in _lines(body):
+            found.lines += 1
+            try:
+                record = _parse(line)
+            except _Skip as error:
+                found.skip(error.reason, f"{where}: {error}")
                 continue
-        found.latest[record.inference_id] = (record, where)
+            found.add(record, where)
     return found
 
 
@@ -172,7 +195,7 @@ def read_label_records(
     """The human-labelled vehicles of `labels:<location>` and the card's description of them."""
     location = source.removeprefix(PREFIX)
     records = RecordStore(location, client if client is not None else make_client(workers))
-    found = collect(records)
+    found = collect(records, workers)
     wanted: list[tuple[LabelRecord, str]] = []
     for record, where in found.latest.values():
         if record.decision == "routed":

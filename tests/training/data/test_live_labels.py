@@ -14,10 +14,12 @@ import pytest
 
 from lambdas.shared.label_record import LabelRecord
 from tests.images import seeded, solid
+from training.data import live_labels
 from training.data.__main__ import main
 from training.data.errors import NoTargetLabelsError, SourceError
 from training.data.images import MAX_IMAGE_BYTES, decode_image
 from training.data.live_labels import read_label_records
+from training.data.s3 import make_client
 from training.data.stage import stage
 from training.evaluate import main as evaluate_main
 from training.train import main as train_main
@@ -114,6 +116,23 @@ def test_what_is_left_out_is_counted_with_examples_and_never_fatal(labels):
     assert card["records"] == 8
     reasons = {example["reason"] for example in card["skipped_examples"]}
     assert "malformed_record" in reasons and len(card["skipped_examples"]) == 5
+
+
+def test_a_record_that_expires_mid_read_or_is_too_large_is_counted(labels, monkeypatch):
+    labels.add(reviewed(1))
+    labels.add(reviewed(2))
+    labels.put("labels/export.jsonl", b"".join(reviewed(i).json_line() for i in range(3, 9)))
+    monkeypatch.setattr(live_labels, "MAX_RECORD_BYTES", 1024)  # the export is over it
+    client = make_client(4)
+
+    def expire(params, **_):  # lifecycle deletes id-2's record between listing and reading it
+        if params["Key"] == "labels/id-2.jsonl":
+            labels.s3.delete_object(Bucket=params["Bucket"], Key=params["Key"])
+
+    client.meta.events.register("before-parameter-build.s3.GetObject", expire)
+    images, card = read_label_records(labels.uri, progress=False, client=client)
+    assert images.ids == ["live_id-1"]
+    assert card["skipped"] == {"malformed_record": 1, "missing_record": 1}
 
 
 def test_a_relabelled_image_keeps_its_latest_answer(labels):
