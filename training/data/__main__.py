@@ -13,6 +13,7 @@ from training.data.s3 import DEFAULT_WORKERS
 from training.data.sources import CIFAR100_SOURCE_NAME
 from training.data.stage import (
     DEFAULT_CACHE_DIR,
+    DEFAULT_LABELS_TEST_FRACTION,
     DEFAULT_SEED,
     DEFAULT_VALIDATION_FRACTION,
     stage,
@@ -63,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of each label of the train split used for validation",
     )
     cmd.add_argument(
+        "--labels-test-fraction",
+        type=_fraction,
+        default=DEFAULT_LABELS_TEST_FRACTION,
+        help="share of the reviewers' labelled images held out as test images, the same ones "
+        "in every retraining (a labels: source; default %(default)s)",
+    )
+    cmd.add_argument(
         "--md5", type=_md5, help="expected MD5 of the archive (the official one by default)"
     )
     cmd.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="downloads")
@@ -91,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             kms_key_id=args.kms_key_id,
             seed=args.seed,
             validation_fraction=args.validation_fraction,
+            labels_test_fraction=args.labels_test_fraction,
             md5=args.md5,
             cache_dir=args.cache_dir,
             duplicates=args.duplicates,

@@ -16,6 +16,7 @@ fatal: one bad line must not stop a retraining built from thousands. An image la
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -243,3 +244,15 @@ def read_label_records(
         origins=[r.image for r, _ in kept],
     )
     return images, description
+
+
+def held_out(image_id: str, fraction: float) -> bool:
+    """Whether `image_id` is a test image: a stable hash of the id below `fraction`."""
+    digest = hashlib.sha256(image_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") < fraction * 2**64
+
+
+def split_held_out(images: ImageSet, fraction: float) -> tuple[ImageSet, ImageSet]:
+    """(train, test) of the labelled images, test by `held_out`."""
+    test = np.array([held_out(image_id, fraction) for image_id in images.ids], dtype=bool)
+    return images.subset(np.flatnonzero(~test)), images.subset(np.flatnonzero(test))

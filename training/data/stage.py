@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from training.data.live_labels import PREFIX as LABELS_PREFIX
-from training.data.live_labels import read_label_records
+from training.data.live_labels import read_label_records, split_held_out
 from training.data.s3 import (
     DEFAULT_WORKERS,
     UploadReport,
@@ -23,10 +23,12 @@ from training.data.s3 import (
 from training.data.sources import SourceData, merge_sources, resolve_source
 from training.data.split import DuplicatePolicy, make_splits
 from training.data.write import write_dataset
-from training.dataset import ImageSet
 
 DEFAULT_SEED = 42
 DEFAULT_VALIDATION_FRACTION = 0.2
+# Reviewed images held out as test images: real traffic in every comparison of a new model with
+# the deployed one, and never trained on (README "Retraining on the reviewers' labels").
+DEFAULT_LABELS_TEST_FRACTION = 0.2
 DEFAULT_CACHE_DIR = Path(os.environ.get("VEHICLE_DATA_CACHE", ".local/cache"))
 
 
@@ -54,12 +56,21 @@ class StageResult:
         return "\n".join(lines)
 
 
-def read_source(source: str, *, cache_dir: Path, md5: str | None, progress: bool) -> SourceData:
+def read_source(
+    source: str,
+    *,
+    cache_dir: Path,
+    md5: str | None,
+    progress: bool,
+    labels_test_fraction: float = DEFAULT_LABELS_TEST_FRACTION,
+) -> SourceData:
     """`resolve_source`'s sources, or `labels:<s3 prefix or folder>`: the images reviewers
-    labelled (training images only; the test split stays the base source's)."""
+    labelled, `labels_test_fraction` of them held out as test images (stably, by id)."""
     if source.startswith(LABELS_PREFIX):
-        train, description = read_label_records(source, progress=progress)
-        return SourceData(train=train, test=ImageSet.empty(), description=description)
+        labelled, description = read_label_records(source, progress=progress)
+        train, test = split_held_out(labelled, labels_test_fraction)
+        description["held_out_as_test"] = {"fraction": labels_test_fraction, "count": len(test)}
+        return SourceData(train=train, test=test, description=description)
     return resolve_source(source, cache_dir=cache_dir, md5=md5, progress=progress)
 
 
@@ -71,6 +82,7 @@ def stage(
     kms_key_id: str | None = None,
     seed: int = DEFAULT_SEED,
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    labels_test_fraction: float = DEFAULT_LABELS_TEST_FRACTION,
     md5: str | None = None,
     cache_dir: Path = DEFAULT_CACHE_DIR,
     duplicates: DuplicatePolicy = "drop",
@@ -99,7 +111,16 @@ def stage(
             resolve_kms_key(kms_key_id)
         lap("check s3")
     data = merge_sources(
-        [read_source(s, cache_dir=cache_dir, md5=md5, progress=progress) for s in sources]
+        [
+            read_source(
+                s,
+                cache_dir=cache_dir,
+                md5=md5,
+                progress=progress,
+                labels_test_fraction=labels_test_fraction,
+            )
+            for s in sources
+        ]
     )
     lap("read")
     splits = make_splits(

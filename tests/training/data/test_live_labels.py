@@ -18,9 +18,10 @@ from training.data import live_labels
 from training.data.__main__ import main
 from training.data.errors import NoTargetLabelsError, SourceError
 from training.data.images import MAX_IMAGE_BYTES, decode_image
-from training.data.live_labels import read_label_records
+from training.data.live_labels import held_out, read_label_records, split_held_out
 from training.data.s3 import make_client
 from training.data.stage import stage
+from training.dataset import ImageSet
 from training.evaluate import main as evaluate_main
 from training.train import main as train_main
 
@@ -189,7 +190,7 @@ def test_retraining_stages_base_data_and_reviewed_labels_as_one(
     assert main(["stage", "--source", str(base), "--out", str(tmp_path / "first"), "--quiet"]) == 0
     assert train_main(["--backend", "local", "--data", str(tmp_path / "first"),
                        "--output", str(deployed), *TINY_TRAINING]) == 0  # fmt: skip
-    for index in range(4):
+    for index in range(8):
         labels.add(reviewed(index, ("bicycle", "motorcycle")[index % 2]))
     duplicate = (base / "train" / "bicycle" / "bicycle_000.png").read_bytes()
     labels.add(reviewed(9, "bicycle"), image=duplicate)  # a reviewer saw a base image again
@@ -200,22 +201,35 @@ def test_retraining_stages_base_data_and_reviewed_labels_as_one(
     kinds = [source["kind"] for source in card["source"]["sources"]]
     assert kinds == ["image-folder", "label-records"]
     assert card["duplicates_dropped"]["within_train"] == 1
+    # The held-out share of the labels joins the base's test split, the rest trains.
+    live = [f"live_id-{index}" for index in range(8)]
+    tested = [image_id for image_id in live if held_out(image_id, 0.2)]
+    assert tested == ["live_id-6"]  # the hash's choice, the same in every run
+    assert card["source"]["sources"][1]["held_out_as_test"] == {
+        "fraction": 0.2,
+        "count": len(tested),
+    }
     trained = [p.stem for split in ("train", "validation") for p in out.glob(f"{split}/*/*.png")]
-    assert len(trained) == 12 + 4
-    assert sum(stem.startswith("live_") for stem in trained) == 4
-    assert len(list((out / "test").glob("*/*.png"))) == 6  # the base's test split alone
+    assert sorted(stem for stem in trained if stem.startswith("live_")) == sorted(
+        set(live) - set(tested)
+    )
+    assert len(trained) == 12 + 8 - len(tested)
+    test_stems = sorted(p.stem for p in out.glob("test/*/*.png"))
+    assert len(test_stems) == 6 + len(tested) and set(tested) <= set(test_stems)
     retrain = tmp_path / "runs" / "retrain"
     code = train_main(["--backend", "local", "--data", str(out), "--output", str(retrain),
                        *TINY_TRAINING])  # fmt: skip
     assert code == 0
     metrics = json.loads((retrain / "metrics.json").read_text())
-    assert metrics["num_train"] + metrics["num_validation"] == 16
+    assert metrics["num_train"] + metrics["num_validation"] == len(trained)
     capsys.readouterr()
     code = evaluate_main(["--model", str(retrain / "model.tar.gz"), "--data", str(out / "test"),
                           "--against", str(deployed / "model.tar.gz")])  # fmt: skip
     assert code == 0
     comparison = json.loads(capsys.readouterr().out)["comparison"]
-    assert comparison["images"] == 6 and comparison["against"] == str(deployed / "model.tar.gz")
+    assert comparison["images"] == len(test_stems) and comparison["against"] == str(
+        deployed / "model.tar.gz"
+    )
     assert set(comparison["routing"]) == {"candidate", "deployed"}
 
 
@@ -224,3 +238,19 @@ def test_two_sources_with_one_image_id_are_refused(image_folder, tmp_path):
     second = image_folder({"bicycle": 2, "motorcycle": 2}, root=tmp_path / "b", seed=1)
     with pytest.raises(SourceError, match="two sources"):
         stage([str(first), str(second)], tmp_path / "out", progress=False)
+
+
+def test_the_held_out_labels_are_the_same_in_every_retraining():
+    ids = [f"live_{uuid.UUID(int=index)}" for index in range(2000)]
+    images = ImageSet(
+        pixels=np.zeros((len(ids), 32, 32, 3), dtype=np.uint8),
+        labels=np.arange(len(ids)) % 2,
+        ids=ids,
+        origins=ids,
+    )
+    train, test = split_held_out(images, 0.2)
+    assert 0.17 < len(test) / len(ids) < 0.23 and len(train) + len(test) == len(ids)
+    # Per id, whatever else is staged: a later retraining with more labels keeps them held out.
+    later_train, later_test = split_held_out(images.subset(np.arange(0, 2000, 3)), 0.2)
+    assert set(later_test.ids) == set(test.ids) & set(later_train.ids + later_test.ids)
+    assert len(split_held_out(images, 0.0)[1]) == 0
