@@ -284,6 +284,46 @@ def test_an_answer_whose_record_cannot_be_written_still_returns_its_route(aws, m
     }
 
 
+def metric_values(out: str) -> dict[str, float]:
+    """The EMF metrics the handler printed, by name."""
+    blobs = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    names = metric_names(out)
+    found = {name: blob[name] for blob in blobs for name in names if name in blob}
+    return {name: sum(v) if isinstance(v, list) else v for name, v in found.items()}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("label", "misrouted"), [("bicycle", 0), ("motorcycle", 1), ("not_a_vehicle", 1)]
+)
+def test_an_audit_answer_counts_toward_the_live_misroute_rate(
+    aws, monkeypatch, capsys, label, misrouted
+):
+    """The model said bicycle with confidence and a person audited it: a different answer (a
+    non-vehicle included) is a misroute the model made on its own."""
+    boto3.client("s3").create_bucket(Bucket="labels-bucket")
+    monkeypatch.setenv("LABELS_BUCKET", "labels-bucket")
+    audit = LOW | {"reason": "audit", "confidence": 0.97}
+    answered = event(
+        classification=classified(confidence=0.97),
+        decision=audit,
+        review={"label": label, "reviewer": "r"},
+    )
+    capsys.readouterr()
+    record.handler(answered, Context())
+    values = metric_values(capsys.readouterr().out)
+    assert values["AuditReviewed"] == 1 and values["AuditMisrouted"] == misrouted
+
+
+@pytest.mark.integration
+def test_a_low_confidence_answer_is_not_an_audit(aws, monkeypatch, capsys):
+    boto3.client("s3").create_bucket(Bucket="labels-bucket")
+    monkeypatch.setenv("LABELS_BUCKET", "labels-bucket")
+    capsys.readouterr()
+    record.handler(event(), Context())
+    assert not {"AuditReviewed", "AuditMisrouted"} & metric_names(capsys.readouterr().out)
+
+
 @pytest.mark.integration
 def test_a_malformed_answer_is_refused_before_anything_is_written(aws, monkeypatch):
     s3 = boto3.client("s3")

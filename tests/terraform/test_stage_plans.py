@@ -153,8 +153,8 @@ def _assert_every_alarm_has_a_runbook_entry(resources: dict[str, dict], stage: s
         if ".aws_cloudwatch_metric_alarm." in address
     }
     # 19 + the review machine's failures, throttled and ReviewTimedOut + record_label's throttles
-    # + the upload path's backlog and its starter's throttles
-    assert len(alarms) == 26, sorted(alarms)
+    # + the upload path's backlog and its starter's throttles + the audits' LiveMisrouteRate
+    assert len(alarms) == 27, sorted(alarms)
     prefix = f"vehicle-classifier-{stage}-"
     assert all(name.startswith(prefix) for name in alarms)
     # AWS Budgets pages the same topic: its budget needs an entry too.

@@ -313,6 +313,55 @@ run "review_machine_waits_records_labels_and_alarms" {
     condition     = output.labels_uri == "s3://vehicle-classifier-test-data/labels/" && output.review_state_machine_arn == aws_sfn_state_machine.this["review"].arn
     error_message = "the module outputs where labels go and the review machine"
   }
+
+  assert {
+    condition     = one([for q in aws_cloudwatch_metric_alarm.live_misroute_rate[0].metric_query : q.expression if q.id == "z2"]) == "IF(audited >= 200, IF((misrouted - 0.01 * audited) > 0, (misrouted - 0.01 * audited) * (misrouted - 0.01 * audited) / (0.0099 * audited), 0), 0)"
+    error_message = "the live misroute alarm tests the audited rate against the 1 % target once a day holds 200 audits"
+  }
+
+  assert {
+    condition = {
+      for q in aws_cloudwatch_metric_alarm.live_misroute_rate[0].metric_query : q.id => [
+        one(q.metric).metric_name, one(q.metric).namespace, one(q.metric).dimensions.service, one(q.metric).period, one(q.metric).stat,
+      ] if q.id != "z2"
+      } == {
+      misrouted = ["AuditMisrouted", "VehicleClassifier", "record_label", 86400, "Sum"]
+      audited   = ["AuditReviewed", "VehicleClassifier", "record_label", 86400, "Sum"]
+    }
+    error_message = "the alarm reads record_label's daily audit counts from the workflow namespace"
+  }
+
+  assert {
+    condition     = abs(aws_cloudwatch_metric_alarm.live_misroute_rate[0].threshold - 3.72 * 3.72) < 1e-9 && aws_cloudwatch_metric_alarm.live_misroute_rate[0].comparison_operator == "GreaterThanThreshold" && aws_cloudwatch_metric_alarm.live_misroute_rate[0].alarm_actions == toset(var.alarm_actions) && output.live_misroute_alarm_name == "vehicle-classifier-test-live-misroute-rate"
+    error_message = "more than 3.72 standard errors above target pages on-call"
+  }
+}
+
+run "live_misroute_alarm_follows_its_settings" {
+  command = plan
+
+  variables {
+    state_machines = {
+      classify_image = { template = "../../../stepfunctions/classify_image.asl.json" }
+      review         = { template = "../../../stepfunctions/classify_image.asl.json" }
+    }
+    live_misroute_alarm = { target = 0.02, min_audits = 500, z = 3 }
+  }
+
+  assert {
+    condition     = one([for q in aws_cloudwatch_metric_alarm.live_misroute_rate[0].metric_query : q.expression if q.id == "z2"]) == "IF(audited >= 500, IF((misrouted - 0.02 * audited) > 0, (misrouted - 0.02 * audited) * (misrouted - 0.02 * audited) / (0.0196 * audited), 0), 0)" && aws_cloudwatch_metric_alarm.live_misroute_rate[0].threshold == 9
+    error_message = "target, minimum audits and z come from live_misroute_alarm"
+  }
+}
+
+run "rejects_a_live_misroute_alarm_on_too_few_audits" {
+  command = plan
+
+  variables {
+    live_misroute_alarm = { min_audits = 10 }
+  }
+
+  expect_failures = [var.live_misroute_alarm]
 }
 
 run "rejects_review_timeout_beyond_the_queue_retention" {

@@ -534,3 +534,58 @@ resource "aws_cloudwatch_metric_alarm" "review_timed_out" {
   ok_actions          = var.alarm_actions
   tags                = var.tags
 }
+
+# --- review: the audit sample says the model misroutes more than its target -------------------
+# record_label counts every audited answer (AuditReviewed) and the ones the person answered
+# differently (AuditMisrouted). Over a day with at least min_audits audits, the alarm pages when
+# the audited misroute rate is above the target by more than z binomial standard errors
+# (README "Live quality": false pages and detection by audits per day). Metric math has no
+# square root, so the test is squared: excess^2 / variance > z^2, for a positive excess only.
+
+locals {
+  live_misroute        = var.live_misroute_alarm
+  live_misroute_excess = format("(misrouted - %g * audited)", local.live_misroute.target)
+  live_misroute_z2 = format(
+    "IF(audited >= %d, IF(%s > 0, %s * %s / (%g * audited), 0), 0)",
+    local.live_misroute.min_audits,
+    local.live_misroute_excess,
+    local.live_misroute_excess,
+    local.live_misroute_excess,
+    local.live_misroute.target * (1 - local.live_misroute.target),
+  )
+}
+
+resource "aws_cloudwatch_metric_alarm" "live_misroute_rate" {
+  count = local.review_state_machine_name == null ? 0 : 1
+
+  alarm_name          = "${var.name}-live-misroute-rate"
+  alarm_description   = "The audited misroute rate of the last day is above ${local.live_misroute.target} by more than ${local.live_misroute.z} standard errors (at least ${local.live_misroute.min_audits} audits): the deployed model routes drivers wrongly more often than its target. Runbook: monitoring/RUNBOOK.md, \"LiveMisrouteRate\"."
+  comparison_operator = "GreaterThanThreshold"
+  evaluation_periods  = 1
+  threshold           = local.live_misroute.z * local.live_misroute.z
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "z2"
+    expression  = local.live_misroute_z2
+    label       = "audited misroute rate above target, in squared standard errors"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = { misrouted = "AuditMisrouted", audited = "AuditReviewed" }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = local.common_environment.POWERTOOLS_METRICS_NAMESPACE
+        metric_name = metric_query.value
+        dimensions  = { service = "record_label" }
+        period      = 86400
+        stat        = "Sum"
+      }
+    }
+  }
+}

@@ -40,6 +40,11 @@ output "labels_uri" {
   value       = "s3://${local.labels_bucket}/${var.labels_prefix}"
 }
 
+output "live_misroute_alarm_name" {
+  description = "Name of the LiveMisrouteRate alarm (the audit sample's misroute rate above target); null without a review machine."
+  value       = try(aws_cloudwatch_metric_alarm.live_misroute_rate[0].alarm_name, null)
+}
+
 output "review_timed_out_alarm_name" {
   description = "Name of the ReviewTimedOut alarm; null without a review machine."
   value       = try(aws_cloudwatch_metric_alarm.review_timed_out[0].alarm_name, null)

@@ -313,8 +313,33 @@ variable "review_timed_out_alarm_threshold" {
   }
 }
 
+variable "live_misroute_alarm" {
+  description = "The LiveMisrouteRate alarm on the audit sample (with a review machine): over one day with at least min_audits audited answers, page when the audited misroute rate exceeds target by more than z binomial standard errors. z 3.72 is a one-sided 1e-4 test: at most 0.1 % false pages per day at 200 or more audits (README \"Live quality\")."
+  type = object({
+    target     = optional(number, 0.01)
+    min_audits = optional(number, 200)
+    z          = optional(number, 3.72)
+  })
+  default = {}
+
+  validation {
+    condition     = var.live_misroute_alarm.target > 0 && var.live_misroute_alarm.target < 1
+    error_message = "live_misroute_alarm.target must lie in (0, 1)."
+  }
+
+  validation {
+    condition     = var.live_misroute_alarm.min_audits >= 30 && floor(var.live_misroute_alarm.min_audits) == var.live_misroute_alarm.min_audits
+    error_message = "live_misroute_alarm.min_audits must be a whole number of at least 30 (fewer make the normal approximation page falsely)."
+  }
+
+  validation {
+    condition     = var.live_misroute_alarm.z >= 2
+    error_message = "live_misroute_alarm.z must be at least 2 standard errors."
+  }
+}
+
 variable "alarm_actions" {
-  description = "Actions (SNS topic ARNs) of the ReviewTimedOut alarm, e.g. the on-call topic."
+  description = "Actions (SNS topic ARNs) of the ReviewTimedOut and LiveMisrouteRate alarms, e.g. the on-call topic."
   type        = list(string)
   default     = []
 }

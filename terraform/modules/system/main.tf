@@ -162,6 +162,7 @@ module "inference_workflow" {
   reserved_concurrency             = var.workflow_reserved_concurrency
   review_timeout_seconds           = var.review.timeout_seconds
   review_timed_out_alarm_threshold = var.review.timed_out_alarm_threshold
+  live_misroute_alarm              = var.review.live_misroute_alarm
   alarm_actions                    = [module.monitoring.oncall_topic_arn]
   labels_bucket_arn                = module.storage.data_bucket_arn
   labels_prefix                    = var.review.labels_prefix

@@ -93,6 +93,11 @@ output "reviewer_policy_arn" {
   value       = module.inference_workflow.reviewer_policy_arn
 }
 
+output "live_misroute_alarm_name" {
+  description = "The LiveMisrouteRate alarm: the audited misroute rate above target (pages on-call)."
+  value       = module.inference_workflow.live_misroute_alarm_name
+}
+
 output "labels_reader_policy_arn" {
   description = "IAM policy to read the label records and their uploads (retraining, `training.live_quality`)."
   value       = module.inference_workflow.labels_reader_policy_arn

@@ -64,6 +64,11 @@ run "stage_wiring" {
     condition     = module.inference_workflow.functions["start_workflow"].environment.STARTS_PER_WINDOW == "60" && module.inference_workflow.upload_backlog_alarm_name == "vehicle-classifier-dev-upload-backlog"
     error_message = "the upload path starts at most upload_starts_per_minute (60 by default) a minute and pages on a backlog"
   }
+
+  assert {
+    condition     = output.live_misroute_alarm_name == "vehicle-classifier-dev-live-misroute-rate"
+    error_message = "the stage pages on-call when its audits show more misroutes than the target"
+  }
 }
 
 run "rejects_a_start_rate_that_is_no_whole_number" {

@@ -236,12 +236,17 @@ variable "model_version" {
 }
 
 variable "review" {
-  description = "Human review: share of confident images audited anyway (audit_sample_rate, in [0, 1]), how long a review waits for an answer (timeout_seconds, at most 14 days), ReviewTimedOut count per hour that pages on-call, and the key prefix of the label records in the data bucket."
+  description = "Human review: share of confident images audited anyway (audit_sample_rate, in [0, 1]), how long a review waits for an answer (timeout_seconds, at most 14 days), ReviewTimedOut count per hour that pages on-call, the key prefix of the label records in the data bucket, and the LiveMisrouteRate alarm on the audits (live_misroute_alarm: target, min_audits per day, z; see the inference_workflow module)."
   type = object({
     audit_sample_rate         = optional(number, 0.02)
     timeout_seconds           = optional(number, 86400)
     timed_out_alarm_threshold = optional(number, 1)
     labels_prefix             = optional(string, "labels/")
+    live_misroute_alarm = optional(object({
+      target     = optional(number, 0.01)
+      min_audits = optional(number, 200)
+      z          = optional(number, 3.72)
+    }), {})
   })
   default = {}
 
