@@ -83,10 +83,14 @@ def _assert_deployed(system: dict[str, object]) -> None:
 
     alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=system["name"])
     actions = {a["AlarmName"]: a["AlarmActions"] for a in alarms["MetricAlarms"]}
-    # 22 of monitoring, 2 of the endpoint, ReviewTimedOut and the upload backlog
-    assert len(actions) == 26
+    # 22 of monitoring, 2 of the endpoint, ReviewTimedOut, the upload backlog, LiveMisrouteRate
+    assert len(actions) == 27
     assert f"{system['name']}-upload-backlog" in actions
     assert f"{system['name']}-review-timed-out" in actions
+    live = next(a for a in alarms["MetricAlarms"] if a["AlarmName"].endswith("-live-misroute-rate"))
+    queries = {q["Id"]: q for q in live["Metrics"]}
+    assert queries["z2"]["Expression"].startswith("IF(audited >= 200, ")
+    assert queries["audited"]["MetricStat"]["Metric"]["MetricName"] == "AuditReviewed"
     assert all(v == [system["oncall_topic_arn"]] for v in actions.values())
 
     schedule = boto3.client("scheduler").get_schedule(Name=f"{system['name']}-drift-job")
