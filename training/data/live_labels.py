@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from lambdas.shared.errors import InvalidLabelRecord
 from lambdas.shared.label_record import LabelRecord
-from training.data.errors import NoTargetLabelsError, SourceError
+from training.data.errors import NoTargetLabelsError, S3StagingError, SourceError
 from training.data.images import MAX_IMAGE_BYTES, ImageDecodeError, decode_image
 from training.data.s3 import DEFAULT_WORKERS, make_client, parse_s3_uri
 from training.dataset import ImageSet
@@ -111,14 +111,20 @@ class RecordStore:
         """The record's image as model pixels; `_Skip` when it cannot be had."""
         try:
             if record.image.startswith("s3://"):
-                location = parse_s3_uri(record.image)
+                try:
+                    location = parse_s3_uri(record.image)
+                except S3StagingError as error:
+                    raise _Skip("unreadable_image", str(error)) from None
                 head = self.client.head_object(Bucket=location.bucket, Key=location.prefix)
                 if head["ContentLength"] > MAX_IMAGE_BYTES:
                     raise _Skip("bad_image", f"{record.image}: over {MAX_IMAGE_BYTES} bytes")
                 data = self._get(location.bucket, location.prefix)
+            elif self.s3 is not None:
+                # A record in the bucket must not make staging read this machine's files.
+                raise _Skip("unreadable_image", f"{record.image}: not an s3:// image")
             else:
                 path = Path(record.image)
-                if not path.is_absolute() and self.s3 is None:
+                if not path.is_absolute():
                     path = Path(where).parent / path  # offline records name their neighbours
                 if path.is_file() and path.stat().st_size > MAX_IMAGE_BYTES:
                     raise _Skip("bad_image", f"{path}: over {MAX_IMAGE_BYTES} bytes")

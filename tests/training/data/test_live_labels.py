@@ -136,6 +136,17 @@ def test_a_record_that_expires_mid_read_or_is_too_large_is_counted(labels, monke
     assert card["skipped"] == {"malformed_record": 1, "missing_record": 1}
 
 
+def test_a_record_in_the_bucket_cannot_name_a_local_file_or_a_broken_uri(labels, tmp_path):
+    local = tmp_path / "local.png"
+    local.write_bytes(solid())
+    labels.add(reviewed(1))
+    for index, image in ((2, str(local)), (3, "s3:///no-bucket.png"), (4, "s3://b")):
+        labels.put(f"labels/id-{index}.jsonl", replace(reviewed(index), image=image).json_line())
+    images, card = read_label_records(labels.uri, progress=False)
+    assert images.ids == ["live_id-1"] and card["skipped"] == {"unreadable_image": 3}
+    assert any(str(local) in example["detail"] for example in card["skipped_examples"])
+
+
 def test_a_relabelled_image_keeps_its_latest_answer(labels):
     early = reviewed(1, "bicycle", decided_at="2026-12-06T10:00:00.000Z")
     late = reviewed(1, "motorcycle", decided_at="2026-12-06T11:00:00.000Z")
