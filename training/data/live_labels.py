@@ -12,6 +12,10 @@ preparation, so retraining sees the pixels the endpoint saw. What is left out, a
 Each is counted in the dataset card (with a few examples), never silently dropped, and never
 fatal: one bad line must not stop a retraining built from thousands. An image labelled twice
 (two records of one inference id) keeps its latest answer.
+
+A share of the labelled images is held out as test images (`split_held_out`), chosen by a hash
+of the inference id: the same image is held out in every retraining, so no model this pipeline
+trains learns from it, and every comparison with the deployed model includes real traffic.
 """
 
 from __future__ import annotations
