@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -87,26 +87,29 @@ def live_quality(
 ) -> dict[str, Any]:
     """The report: overall, per model version and per day (UTC) of `decided_at`."""
     kept = sorted(
-        (r for r in records if since is None or r.decided_at[:10] >= since),
+        (r for r in records if since is None or _day(r) >= since),
         key=lambda r: r.decided_at,
     )
-    versions = sorted({r.model_version for r in kept})
-    days = sorted({r.decided_at[:10] for r in kept})
+    by_version: dict[str, list[LabelRecord]] = defaultdict(list)
+    by_day: dict[str, list[LabelRecord]] = defaultdict(list)
+    for record in kept:
+        by_version[record.model_version].append(record)
+        by_day[_day(record)].append(record)
     return {
         "overall": quality_block(kept, max_misroute_rate),
         "by_model_version": {
-            v: quality_block([r for r in kept if r.model_version == v], max_misroute_rate)
-            for v in versions
+            version: quality_block(by_version[version], max_misroute_rate)
+            for version in sorted(by_version)
         },
         "daily": [
-            {
-                "day": d,
-                **quality_block([r for r in kept if r.decided_at[:10] == d], max_misroute_rate),
-            }
-            for d in days
+            {"day": day, **quality_block(by_day[day], max_misroute_rate)} for day in sorted(by_day)
         ],
         "since": since,
     }
+
+
+def _day(record: LabelRecord) -> str:
+    return record.decided_at[:10]  # decided_at is UTC, so its date is the UTC day
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -176,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     report["records"] = {
         "lines": found.lines,
-        "left_out": dict(sorted(Counter(found.skipped).items())),
+        "left_out": dict(sorted(found.skipped.items())),
         "examples": found.examples,
     }
     text = json.dumps(report, indent=2)
