@@ -10,24 +10,9 @@ import pytest
 
 from devkit.demo_review import label_records
 from lambdas.shared.errors import InvalidLabelRecord
-from lambdas.shared.label_record import LabelRecord
+from tests.label_records import ROUTED
 
 pytestmark = pytest.mark.integration
-
-ROUTED = LabelRecord(
-    image="s3://uploads/day/bike.png",
-    inference_id="0b9e4c8a-2f7d-4a55-9d1e-3f0c2b7a9e11",
-    model_version="v7",
-    predicted="bicycle",
-    confidence=0.97,
-    threshold=0.9,
-    decision="routed",
-    reason=None,
-    label=None,
-    reviewer=None,
-    decided_at="2026-12-06T20:30:10.123Z",
-    execution_id=None,
-)
 
 
 def test_label_records_reads_every_record_under_the_prefix(aws):

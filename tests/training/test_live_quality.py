@@ -12,21 +12,15 @@ import boto3
 import pytest
 
 from lambdas.shared.label_record import LabelRecord
+from tests.label_records import ROUTED as ROUTED_RECORD
 from training.live_quality import live_quality, main, quality_block
 
-ROUTED = LabelRecord(
+ROUTED = replace(
+    ROUTED_RECORD,
     image="s3://bucket/incoming/a.jpg",
     inference_id="r",
     model_version="v1",
-    predicted="bicycle",
-    confidence=0.97,
-    threshold=0.9,
-    decision="routed",
-    reason=None,
-    label=None,
-    reviewer=None,
     decided_at="2026-12-01T08:00:00.000Z",
-    execution_id=None,
 )
 
 

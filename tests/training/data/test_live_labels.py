@@ -14,6 +14,7 @@ import pytest
 
 from lambdas.shared.label_record import LabelRecord
 from tests.images import seeded, solid
+from tests.label_records import REVIEWED as REVIEWED_RECORD
 from training.data import live_labels
 from training.data.__main__ import main
 from training.data.errors import NoTargetLabelsError, SourceError
@@ -27,19 +28,12 @@ from training.train import main as train_main
 
 pytestmark = pytest.mark.integration
 
-REVIEWED = LabelRecord(
+REVIEWED = replace(
+    REVIEWED_RECORD,
     image="s3://bucket/incoming/a.jpg",
     inference_id="id-0",
     model_version="v3",
-    predicted="bicycle",
-    confidence=0.62,
-    threshold=0.9,
-    decision="reviewed",
-    reason="low_confidence",
-    label="motorcycle",
-    reviewer="rev-1",
     decided_at="2026-12-06T10:00:00.000Z",
-    execution_id=None,
 )
 
 
