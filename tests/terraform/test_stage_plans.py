@@ -213,6 +213,13 @@ def test_stage_plans_with_its_values(stage, emulator, tmp_path):
     schedule = resources[f"{prefix}monitoring.aws_scheduler_schedule.drift_job[0]"]
     assert schedule["schedule_expression"] == "cron(5 * * * ? *)"
     _assert_every_alarm_has_a_runbook_entry(resources, stage)
+    # The stages leave review.live_misroute_alarm unset: the module's defaults apply.
+    live = resources[
+        f"{prefix}inference_workflow.aws_cloudwatch_metric_alarm.live_misroute_rate[0]"
+    ]
+    assert live["threshold"] == pytest.approx(3.72**2)
+    expression = next(q["expression"] for q in live["metric_query"] if q["id"] == "z2")
+    assert expression.startswith("IF(audited >= 200, IF((misrouted - 0.01 * audited) > 0, ")
     budget = resources[f"{prefix}monitoring.aws_budgets_budget.monthly[0]"]
     assert budget["limit_amount"] == ("800.00" if stage == "prod" else "150.00")
     assert budget["cost_filter"] == [{"name": "TagKeyValue", "values": [f"user:Stage${stage}"]}]

@@ -242,10 +242,11 @@ variable "review" {
     timeout_seconds           = optional(number, 86400)
     timed_out_alarm_threshold = optional(number, 1)
     labels_prefix             = optional(string, "labels/")
+    # Unset fields (null) take the inference_workflow module's defaults: one place holds them.
     live_misroute_alarm = optional(object({
-      target     = optional(number, 0.01)
-      min_audits = optional(number, 200)
-      z          = optional(number, 3.72)
+      target     = optional(number)
+      min_audits = optional(number)
+      z          = optional(number)
     }), {})
   })
   default = {}
