@@ -22,7 +22,13 @@ import numpy as np
 
 from contract.cli import CliParser
 from training.dataset import DatasetError, load_folder
-from training.decision import mcnemar_p, plot_risk_coverage, risk_coverage_table, routing_at
+from training.decision import (
+    DEFAULT_MAX_MISROUTE_RATE,
+    mcnemar_p,
+    plot_risk_coverage,
+    risk_coverage_table,
+    routing_at,
+)
 from training.decision_file import DecisionFileError, read_decision
 from training.labels import CLASS_NAMES
 
@@ -121,7 +127,7 @@ def compare(
     candidate: np.ndarray,
     deployed: np.ndarray,
     thresholds: tuple[float | None, float | None],
-    max_misroute_rate: float = 0.01,
+    max_misroute_rate: float = DEFAULT_MAX_MISROUTE_RATE,
 ) -> dict[str, Any]:
     """Two models on the same images, each routing at its own threshold: what changes if the
     candidate replaces the deployed model. `verdict` is advice; the approval is a person's."""
@@ -196,7 +202,7 @@ def evaluate(
         deployed_threshold = (
             float(deployed_decision["decision_threshold"]) if deployed_decision else None
         )
-        target = float(decision.get("max_misroute_rate", 0.01)) if decision else 0.01
+        target = float((decision or {}).get("max_misroute_rate", DEFAULT_MAX_MISROUTE_RATE))
         report["comparison"] = {
             "against": str(against),
             **compare(
