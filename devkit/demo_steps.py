@@ -26,7 +26,7 @@ from monitoring.metrics import DEFAULT_NAMESPACE
 from monitoring.publish import Dimensions, metric_data
 from training.evaluate import evaluate
 from training.live_quality import live_quality
-from training.live_quality import plot as plot_live_quality
+from training.live_quality import write_report as write_live_quality
 from training.local_run import run_local
 from training.promote import PromotionError, archive_threshold, build_promotion, write_promotion
 from training.release import ReleaseError, release_baseline
@@ -284,15 +284,13 @@ def run_workflow(ctx: DemoContext) -> None:
     # What the stage's on-call and the approver of a retrained model read: live quality from
     # the label records (README "Live quality"), with its plot.
     live = live_quality(records)
-    (ctx.out / "quality").mkdir(parents=True, exist_ok=True)
-    (ctx.out / "quality" / "quality.json").write_text(json.dumps(live, indent=2) + "\n")
-    plot_live_quality(live, ctx.out / "quality" / "quality.png")
+    picture = write_live_quality(live, ctx.out / "quality")
     audit, share = live["overall"]["audit"], live["overall"]["automated_share"]
     _say(
         f"live quality from the label records: automated share "
         f"{'n/a' if share is None else f'{share:.2f}'}, {audit['reviewed']} audit(s), "
         f"{audit['misrouted']} misrouted: {audit['status']} "
-        f"(python -m training.live_quality; {ctx.out / 'quality' / 'quality.png'})"
+        f"(python -m training.live_quality; {picture})"
     )
     ctx.summary["workflow"] = {
         "outcomes": outcomes,

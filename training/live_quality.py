@@ -33,18 +33,14 @@ EXIT_ERROR = 2
 BOUND_CONFIDENCE = 0.95
 
 
-def _misrouted(record: LabelRecord) -> bool:
-    # A confident answer on a photo that is not a vehicle routes a driver wrongly too.
-    return record.label != record.predicted
-
-
 def quality_block(records: list[LabelRecord], max_misroute_rate: float) -> dict[str, Any]:
     """The figures of one group of decisions (a model version, a day, or all)."""
     routed = [r for r in records if r.decision == "routed"]
     audits = [r for r in records if r.reason == "audit"]
     unsure = [r for r in records if r.reason == "low_confidence"]
     total = len(records)
-    wrong = sum(_misrouted(r) for r in audits)
+    wrong = sum(r.reviewer_disagrees for r in audits)
+    right_when_unsure = sum(not r.reviewer_disagrees for r in unsure)
     bound = clopper_pearson_upper(wrong, len(audits), BOUND_CONFIDENCE) if audits else None
     if not audits:
         status = "no audits"
@@ -72,10 +68,8 @@ def quality_block(records: list[LabelRecord], max_misroute_rate: float) -> dict[
         },
         "low_confidence": {
             "reviewed": len(unsure),
-            "model_right": sum(r.label == r.predicted for r in unsure),
-            "model_accuracy": (
-                sum(r.label == r.predicted for r in unsure) / len(unsure) if unsure else None
-            ),
+            "model_right": right_when_unsure,
+            "model_accuracy": right_when_unsure / len(unsure) if unsure else None,
             "not_a_vehicle": sum(r.label == "not_a_vehicle" for r in unsure),
         },
         "thresholds": sorted({r.threshold for r in records}),
@@ -182,13 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         "left_out": dict(sorted(found.skipped.items())),
         "examples": found.examples,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "quality.json").write_text(text + "\n")
-        plot(report, args.out / "quality.png")
+        write_report(report, args.out)
     return 0
+
+
+def write_report(report: dict[str, Any], out: Path) -> Path:
+    """`out/quality.json` and `out/quality.png`; returns the plot's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, out / "quality.png")
+    return out / "quality.png"
 
 
 def _is_day(value: str) -> bool:

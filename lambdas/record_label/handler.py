@@ -104,7 +104,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         # The audit sample is random among the answers the model routes: its wrong share is the
         # live misroute rate, which the LiveMisrouteRate alarm watches (README "Live quality").
         metrics.add_metric(name="AuditReviewed", unit=MetricUnit.Count, value=1)
-        misrouted = int(record.label != record.predicted)  # a non-vehicle routed is wrong too
+        misrouted = int(record.reviewer_disagrees)
         metrics.add_metric(name="AuditMisrouted", unit=MetricUnit.Count, value=misrouted)
     logger.info("reviewed", extra={**outcome["decision"], "label_record": label_record["status"]})
     return outcome

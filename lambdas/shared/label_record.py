@@ -75,6 +75,12 @@ class LabelRecord:
         line = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return (line + "\n").encode("utf-8")
 
+    @property
+    def reviewer_disagrees(self) -> bool:
+        """A person answered something other than the model's label. On an audit (the model was
+        sure) that is a misroute; `not_a_vehicle` counts, since it routed a driver wrongly too."""
+        return self.label is not None and self.label != self.predicted
+
     def key(self, prefix: str) -> str:
         """One object per inference: a retry overwrites the same key with the same line."""
         return f"{prefix}{self.inference_id}.jsonl"
